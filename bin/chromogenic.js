@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Entry point. chromogenic needs Node.js 22 or newer; when started by an older system Node,
+// re-run under the Node.js the project provisioned in node_modules (see scripts/setup.sh).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 22) {
+  const provisioned = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
+  if (!existsSync(provisioned)) {
+    console.error(`chromogenic: Node.js ${process.version} is too old (22 or newer needed); run scripts/setup.sh`);
+    process.exit(1);
+  }
+  const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
+const { main } = await import("../dist/src/cli/main.js");
+await main(process.argv);

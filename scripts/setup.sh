@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up a fresh clone: the Debian packages chromogenic drives (when run as root),
+# the npm dependencies, a supported Node.js from the npm registry, and the build.
+#   scripts/setup.sh            runtime packages only
+#   scripts/setup.sh --test     also the packages the test suite checks against
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+# qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
+# zstd and build tools are for the native seek helper and compression checks.
+runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev)
+test_pkgs=(libqcow-utils zstd)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  pkgs=("${runtime_pkgs[@]}")
+  [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  echo "setup: not root or no apt-get; make sure these are installed: ${runtime_pkgs[*]}" >&2
+fi
+
+# npm ci keeps the lockfile's versions; the `node` devDependency brings Node.js 24 into
+# node_modules/.bin, which npm puts first on PATH for every script.
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+
+# The node package fetches its binary in a preinstall script; if a future npm skipped it,
+# run it ourselves rather than silently testing on the system's Node.
+if ! node_modules/.bin/node -e 'process.exit(+process.versions.node.split(".")[0] >= 22 ? 0 : 1)' 2>/dev/null; then
+  (cd node_modules/node && node installArchSpecificPackage)
+fi
+echo "setup: Node.js $(node_modules/.bin/node --version) at node_modules/.bin/node" >&2
+npm run --silent build

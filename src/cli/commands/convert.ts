@@ -1,0 +1,67 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { convertFile } from "../../formats/engine/convert.js";
+import { parseCreateOptions } from "../../formats/engine/create-options.js";
+import { progressDisplay } from "../progress-display.js";
+import { cancelOnSignals } from "../interrupts.js";
+import { formatBytes } from "../../util/human.js";
+
+interface ConvertFlags {
+  outputFormat: string;
+  format?: string;
+  option: string[];
+  compress?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  allowReference?: string[];
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command("convert")
+    .description("convert an image to another format, sparse, written under a temporary name until complete")
+    .argument("<input>", "source image (format detected from content)")
+    .argument("<output>", "destination file")
+    .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
+    .option("-f, --format <fmt>", "input format; skips detection")
+    .option(
+      "-o, --option <key=value,...>",
+      "output format options (repeatable)",
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
+    .option("--json", "JSON-lines progress events and result on stdout")
+    .option("-q, --quiet", "no progress bar")
+    .option("--allow-reference <path...>", "allow the input to open this backing/data file")
+    .action(async (input: string, output: string, flags: ConvertFlags) => {
+      const createOptions = { ...parseCreateOptions(flags.option) };
+      if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
+      const display = progressDisplay({ json: !!flags.json, quiet: !!flags.quiet });
+      const interrupts = cancelOnSignals();
+      try {
+        const result = await convertFile({
+          input,
+          output,
+          outputFormat: flags.outputFormat,
+          inputFormat: flags.format,
+          createOptions,
+          references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
+          signal: interrupts.signal,
+          onProgress: display.listener,
+        });
+        display.close();
+        if (flags.json) {
+          process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");
+        } else if (!flags.quiet) {
+          process.stderr.write(
+            `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
+              `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s\n`,
+          );
+        }
+      } finally {
+        display.close();
+        interrupts.dispose();
+      }
+    });
+}

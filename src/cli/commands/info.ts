@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { imageInfo } from "../../formats/engine/image-info.js";
+import type { ImageDetails } from "../../formats/types.js";
+import { formatBytes } from "../../util/human.js";
+
+export function registerInfo(program: Command): void {
+  program
+    .command("info")
+    .description("show an image's format, sizes and settings (format detected from content)")
+    .argument("<image>", "image file")
+    .option("-f, --format <fmt>", "skip detection and open as this format")
+    .option("--json", "print JSON")
+    .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .action(async (image: string, opts: { format?: string; json?: boolean; allowReference?: string[] }) => {
+      const info = await imageInfo(image, {
+        format: opts.format,
+        references: { allowedPaths: (opts.allowReference ?? []).map((p) => resolve(p)) },
+      });
+      process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));
+    });
+}
+
+function renderInfo(info: ImageDetails & { path: string }): string {
+  const lines = [
+    `image: ${info.path}`,
+    `file format: ${info.format}`,
+    `virtual size: ${formatBytes(info.virtualSize)} (${info.virtualSize} bytes)`,
+    `disk size: ${formatBytes(info.actualSize)}`,
+    `allocated data: ${formatBytes(info.allocatedBytes ?? 0)} (${info.allocatedBytes ?? 0} bytes)`,
+  ];
+  if (info.clusterSize !== undefined) lines.push(`cluster size: ${info.clusterSize}`);
+  if (info.compression !== undefined) lines.push(`compression: ${info.compression}`);
+  lines.push(`backing file: ${info.backingFile ?? "none"}`);
+  if (info.backingFormat) lines.push(`backing file format: ${info.backingFormat}`);
+  lines.push(`data file: ${info.dataFile ?? "none"}`);
+  const specific = Object.entries(info.formatSpecific);
+  if (specific.length) {
+    lines.push("format specific information:");
+    for (const [k, v] of specific) lines.push(`    ${k}: ${v}`);
+  }
+  return lines.join("\n") + "\n";
+}

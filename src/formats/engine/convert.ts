@@ -1,0 +1,187 @@
+import { realpath } from "node:fs/promises";
+import type { CreateOptions, Extent, ImageSource, ImageTarget, ReferencePolicy } from "../types.js";
+import { AbortedError, UsageError } from "../errors.js";
+import { getDriver } from "../registry.js";
+import { TemporaryOutputFile } from "../io/output-file.js";
+import { openImage } from "./open-image.js";
+import { zeroRuns } from "./zero-runs.js";
+import { ProgressTracker, type ProgressListener } from "./progress.js";
+
+/**
+ * The convert pipeline: walks the source's allocation map in disk order, reads data ahead in parallel,
+ * splits zero runs out at the target's granularity, and hands extents to the target in order.
+ * It knows no format's internals; drivers do all format work behind ImageSource / ImageTarget.
+ */
+
+export interface PipelineOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressListener;
+  /** Bytes read per request; reads never cross a multiple of it. Default 4 MiB. */
+  readonly chunkSize?: number;
+  /** Data reads in flight ahead of the writer. Default 4. */
+  readonly readAhead?: number;
+}
+
+export interface ConvertStats {
+  readonly virtualSize: number;
+  /** Bytes read from the source (its data extents). */
+  readonly bytesRead: number;
+  /** Bytes handed to the target as data (after zero detection). */
+  readonly dataBytes: number;
+  readonly seconds: number;
+}
+
+const DEFAULT_CHUNK = 4 * 2 ** 20;
+/** Zero pieces queued are cheap, but a map of millions of tiny extents must not pile up in memory. */
+const MAX_QUEUED_PIECES = 256;
+
+interface Piece {
+  readonly extent: Extent;
+  readonly data?: Promise<Buffer>;
+}
+
+/** Extents cut so no data piece crosses a chunk boundary (boundaries are disk offsets, multiples of `chunk`). */
+async function* pieces(source: ImageSource, chunk: number): AsyncGenerator<Extent> {
+  for await (const extent of source.extents()) {
+    if (extent.kind !== "data") {
+      yield extent;
+      continue;
+    }
+    let pos = extent.offset;
+    const end = extent.offset + extent.length;
+    while (pos < end) {
+      const next = Math.min(end, (Math.floor(pos / chunk) + 1) * chunk);
+      yield { offset: pos, length: next - pos, kind: "data" };
+      pos = next;
+    }
+  }
+}
+
+/** Copies every byte of `source` into `target` and finishes the target. The caller owns both. */
+export async function convertImage(
+  source: ImageSource,
+  target: ImageTarget,
+  options: PipelineOptions = {},
+): Promise<ConvertStats> {
+  const started = performance.now();
+  const chunk = options.chunkSize ?? DEFAULT_CHUNK;
+  const readAhead = Math.max(1, options.readAhead ?? 4);
+  const tracker = new ProgressTracker("convert", source.virtualSize, options.onProgress);
+  const iterator = pieces(source, chunk)[Symbol.asyncIterator]();
+  const queue: Piece[] = [];
+  let readsInFlight = 0;
+  let exhausted = false;
+  let bytesRead = 0;
+  let dataBytes = 0;
+  let expected = 0;
+
+  const refill = async () => {
+    while (!exhausted && readsInFlight < readAhead && queue.length < MAX_QUEUED_PIECES) {
+      const next = await iterator.next();
+      if (next.done) {
+        exhausted = true;
+        break;
+      }
+      const extent = next.value;
+      if (extent.kind === "data") {
+        const data = source.read(extent.offset, extent.length);
+        data.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+        readsInFlight++;
+        queue.push({ extent, data });
+      } else {
+        queue.push({ extent });
+      }
+    }
+  };
+
+  try {
+    for (;;) {
+      if (options.signal?.aborted) throw new AbortedError();
+      await refill();
+      const piece = queue.shift();
+      if (!piece) break;
+      const { extent } = piece;
+      if (extent.offset !== expected) {
+        throw new Error(
+          `${source.format} allocation map skips or overlaps at offset ${expected} (got ${extent.offset})`,
+        );
+      }
+      expected = extent.offset + extent.length;
+      if (!piece.data) {
+        await target.writeZeroes(extent.offset, extent.length, extent.kind === "zero" ? "zero" : "unallocated");
+      } else {
+        const buf = await piece.data;
+        readsInFlight--;
+        bytesRead += buf.length;
+        for (const run of zeroRuns(buf, extent.offset, target.granularity)) {
+          const slice = buf.subarray(run.offset - extent.offset, run.offset - extent.offset + run.length);
+          if (run.zero) {
+            await target.writeZeroes(run.offset, run.length, "zero");
+          } else {
+            dataBytes += run.length;
+            await target.writeData(run.offset, slice);
+          }
+        }
+      }
+      tracker.advance(extent.length);
+    }
+    if (expected !== source.virtualSize) {
+      throw new Error(
+        `${source.format} allocation map ends at ${expected}, before the disk's end ${source.virtualSize}`,
+      );
+    }
+    await target.finish();
+  } catch (e) {
+    await iterator.return?.(undefined).catch(() => undefined);
+    await target.abort().catch(() => undefined);
+    throw e;
+  }
+  tracker.complete();
+  return { virtualSize: source.virtualSize, bytesRead, dataBytes, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface ConvertFileRequest extends PipelineOptions {
+  readonly input: string;
+  readonly output: string;
+  readonly outputFormat: string;
+  /** Input format; detected from content when absent. */
+  readonly inputFormat?: string;
+  readonly createOptions?: CreateOptions;
+  readonly references?: ReferencePolicy;
+}
+
+export interface ConvertFileResult extends ConvertStats {
+  readonly inputFormat: string;
+  readonly outputFormat: string;
+  readonly output: string;
+}
+
+/**
+ * Converts one image file into another. The output is written under a temporary name beside the final one
+ * and renamed only when complete: an error or cancellation leaves nothing under the output's name.
+ */
+export async function convertFile(request: ConvertFileRequest): Promise<ConvertFileResult> {
+  const outDriver = getDriver(request.outputFormat);
+  if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
+  const inputReal = await realpath(request.input);
+  const outputReal = await realpath(request.output).catch(() => null);
+  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+
+  const { driver, source } = await openImage(request.input, {
+    format: request.inputFormat,
+    references: request.references,
+  });
+  try {
+    const output = await TemporaryOutputFile.create(request.output);
+    try {
+      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
+      const stats = await convertImage(source, target, request);
+      await output.commit();
+      return { ...stats, inputFormat: driver.name, outputFormat: outDriver.name, output: request.output };
+    } finally {
+      await output.discard();
+    }
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,18 @@
+import type { ImageDetails, OpenOptions } from "../types.js";
+import { openImage } from "./open-image.js";
+
+/** What `chromogenic info` reports: the driver's details, with allocated bytes from the map if it gave none. */
+export async function imageInfo(path: string, options: OpenOptions = {}): Promise<ImageDetails & { path: string }> {
+  const { source } = await openImage(path, options);
+  try {
+    const details = await source.details();
+    let allocatedBytes = details.allocatedBytes;
+    if (allocatedBytes === undefined) {
+      allocatedBytes = 0;
+      for await (const e of source.extents()) if (e.kind === "data") allocatedBytes += e.length;
+    }
+    return { path, ...details, allocatedBytes };
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Typed errors, so callers (CLI, workflows) can tell a hostile or unsupported image from an I/O failure
+ * without matching on message text. Messages name the file and what was wrong, never just "invalid".
+ */
+export class ChromogenicError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The image's metadata is malformed, truncated, out of bounds or beyond a safety limit. */
+export class CorruptImageError extends ChromogenicError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, "ECORRUPT", options);
+  }
+}
+
+/** A valid image using a feature chromogenic does not implement (e.g. encryption). */
+export class UnsupportedFeatureError extends ChromogenicError {
+  constructor(message: string) {
+    super(message, "EUNSUPPORTED");
+  }
+}
+
+/** The image names another file (backing file, data file, extent) the caller has not allowed. */
+export class ReferenceRefusedError extends ChromogenicError {
+  constructor(message: string) {
+    super(message, "EREFUSED");
+  }
+}
+
+/** Bad user input: unknown format, bad -o option value, … */
+export class UsageError extends ChromogenicError {
+  constructor(message: string) {
+    super(message, "EUSAGE");
+  }
+}
+
+/** The operation was cancelled (Ctrl-C, AbortSignal). */
+export class AbortedError extends ChromogenicError {
+  constructor(message = "operation cancelled") {
+    super(message, "EABORTED");
+  }
+}

@@ -1,0 +1,49 @@
+import { createRequire } from "node:module";
+
+/**
+ * lseek(SEEK_DATA / SEEK_HOLE) through the small native addon in native/fs-extents.c (Node's fs has no lseek).
+ * When the addon is not built, or the filesystem answers EINVAL, callers fall back to reading and zero detection.
+ */
+interface FsExtentsAddon {
+  seekData(fd: number, offset: number): number;
+  seekHole(fd: number, offset: number): number;
+}
+
+let addon: FsExtentsAddon | null | undefined;
+
+function load(): FsExtentsAddon | null {
+  if (addon !== undefined) return addon;
+  try {
+    const require = createRequire(import.meta.url);
+    addon = require(new URL("../../../../native/fs-extents.node", import.meta.url).pathname) as FsExtentsAddon;
+  } catch {
+    addon = null;
+  }
+  return addon;
+}
+
+export interface HoleFinder {
+  /** Start of the next data at or after `offset`, or -1 if only a hole follows. */
+  nextData(offset: number): number;
+  /** Start of the next hole at or after `offset` (end of file counts as a hole). */
+  nextHole(offset: number): number;
+}
+
+/** A hole finder for the open file, or null when SEEK_DATA/SEEK_HOLE cannot be used here. */
+export function holeFinder(fd: number): HoleFinder | null {
+  const native = load();
+  if (!native) return null;
+  try {
+    native.seekHole(fd, 0);
+  } catch {
+    return null; // EINVAL: the filesystem does not support it
+  }
+  return {
+    nextData: (offset) => native.seekData(fd, offset),
+    nextHole: (offset) => native.seekHole(fd, offset),
+  };
+}
+
+export function seekDataAvailable(): boolean {
+  return load() !== null;
+}

@@ -1,0 +1,120 @@
+/**
+ * The engine's one interface for every disk format, in the spirit of qemu's block drivers:
+ * a driver probes, opens a source, and creates a target; everything above this file
+ * (convert, info, export, cleaning) talks only to these types.
+ */
+import type { OutputFile } from "./io/output-file.js";
+
+/** What a stretch of the guest-visible disk holds. */
+export type ExtentKind =
+  /** Bytes stored in the image (they may still happen to be zero). */
+  | "data"
+  /** Known to read as zeros, recorded explicitly (qcow2 zero clusters, holes in raw that the FS reports). */
+  | "zero"
+  /** Not allocated in this image: reads as zeros (or from a backing file when one is allowed). */
+  | "unallocated";
+
+export interface Extent {
+  readonly offset: number;
+  readonly length: number;
+  readonly kind: ExtentKind;
+}
+
+/** Facts `chromogenic info` prints; every field comes from the image's own metadata. */
+export interface ImageDetails {
+  readonly format: string;
+  readonly virtualSize: number;
+  /** Bytes the image file(s) occupy on the host filesystem. */
+  readonly actualSize: number;
+  /** Bytes of guest data the image stores (data extents), as the allocation map reports. */
+  readonly allocatedBytes?: number;
+  readonly clusterSize?: number;
+  /** Compression used by at least the format's settings (e.g. qcow2 compression_type). */
+  readonly compression?: string;
+  readonly backingFile?: string;
+  readonly backingFormat?: string;
+  readonly dataFile?: string;
+  /** Anything else worth showing, format by format (version, refcount bits, extended L2, …). */
+  readonly formatSpecific: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * A readable image. Reads past the end are errors; reads of zero or unallocated ranges return zeros.
+ * Implementations must be safe for several concurrent reads.
+ */
+export interface ImageSource {
+  readonly format: string;
+  readonly virtualSize: number;
+  /** Reads `length` bytes at `offset` into `into` (or a new buffer) and returns the filled slice. */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
+  /**
+   * The allocation map from `offset` to `offset + length` (default: the whole disk), in increasing order,
+   * contiguous and non-overlapping. Adjacent extents of one kind should be merged where cheap.
+   */
+  extents(offset?: number, length?: number): AsyncIterable<Extent>;
+  details(): Promise<ImageDetails>;
+  close(): Promise<void>;
+}
+
+/**
+ * A writable image being created. The convert pipeline calls writeData/writeZeroes with strictly increasing,
+ * non-overlapping offsets covering the whole disk, and may call the next one before the previous promise
+ * settles only up to the target's `maxPending` calls; a target with `access: "sequential"` writes its output
+ * strictly in order (it can feed a pipe or a tar member).
+ */
+export interface ImageTarget {
+  readonly format: string;
+  readonly access: "random" | "sequential";
+  /** Granularity in bytes at which the target can store zero runs sparsely (cluster size; 4096 for raw). */
+  readonly granularity: number;
+  writeData(offset: number, data: Buffer): Promise<void>;
+  /** A run that reads as zeros. `kind` tells whether the source had it as explicit zeros or unallocated. */
+  writeZeroes(offset: number, length: number, kind: "zero" | "unallocated"): Promise<void>;
+  /** Writes the remaining metadata; the output is complete (under its temporary name) when this resolves. */
+  finish(): Promise<void>;
+  /** Stops after an error; releases resources without finishing. The caller removes the file. */
+  abort(): Promise<void>;
+}
+
+/** Files an image may refer to (backing file, qcow2 external data file, VMDK extents). */
+export interface ReferencePolicy {
+  /**
+   * Absolute host paths the caller allows an image to open besides itself. Empty (the default) means
+   * an image naming any other file is refused.
+   */
+  readonly allowedPaths: readonly string[];
+}
+
+export interface OpenOptions {
+  readonly references?: ReferencePolicy;
+  /** Format name to use instead of probing. */
+  readonly format?: string;
+}
+
+/** Context for probing: the head of the file and a way to look at its tail (fixed VHD keeps its footer there). */
+export interface ProbeInput {
+  readonly head: Buffer;
+  readonly size: number;
+  readTail(length: number): Promise<Buffer>;
+}
+
+export type CreateOptions = Readonly<Record<string, string>>;
+
+export interface FormatDriver {
+  readonly name: string;
+  readonly description: string;
+  /** Score 0..100 of how sure the driver is the file is its format; raw answers 1 for everything. */
+  probe(input: ProbeInput): Promise<number> | number;
+  open(path: string, options: OpenOptions): Promise<ImageSource>;
+  /** Present when the format can be written. Options are validated before any byte is written. */
+  readonly create?: (output: OutputFile, virtualSize: number, options: CreateOptions) => Promise<ImageTarget>;
+  /** Documentation of the `-o key=value` options `create` accepts. */
+  readonly createOptions?: readonly CreateOptionDoc[];
+}
+
+export interface CreateOptionDoc {
+  readonly name: string;
+  readonly description: string;
+  readonly values?: string;
+  readonly default?: string;
+}

@@ -1,0 +1,23 @@
+/**
+ * chromogenic's library API. The CLI is a thin layer over these functions; everything it can do,
+ * a program can do with the same options and progress events.
+ */
+export type * from "./formats/types.js";
+export * from "./formats/errors.js";
+export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
+export { openImage, type OpenedImage } from "./formats/engine/open-image.js";
+export { imageInfo } from "./formats/engine/image-info.js";
+export {
+  convertImage,
+  convertFile,
+  type ConvertFileRequest,
+  type ConvertFileResult,
+  type ConvertStats,
+  type PipelineOptions,
+} from "./formats/engine/convert.js";
+export { parseCreateOptions } from "./formats/engine/create-options.js";
+export type { ProgressEvent, ProgressListener } from "./formats/engine/progress.js";
+export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./formats/io/output-file.js";
+export { diskDigest } from "./formats/engine/disk-digest.js";
+export { runDemo } from "./workflows/demo.js";
+export { makeSampleImage } from "./workflows/sample-image.js";

@@ -1,0 +1,73 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
+
+const MiB = 2 ** 20;
+const BIN = "bin/chromogenic.js";
+
+function cli(...args: string[]) {
+  return run(process.execPath, [BIN, ...args]);
+}
+
+test("info --json reports a raw image's sizes", async (t) => {
+  const dir = await scratch(t);
+  const img = join(dir, "a.img");
+  await makeRaw(img, 8 * MiB, [{ offset: MiB, data: Buffer.alloc(8192, 1) }]);
+  const r = await cli("info", "--json", img);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.format, "raw");
+  assert.equal(info.virtualSize, 8 * MiB);
+  assert.equal(info.allocatedBytes, 8192);
+});
+
+test("convert --json emits progress events and a result; output identical", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.raw");
+  const output = join(dir, "out.qcow2");
+  await makeRaw(input, 40 * MiB + 512, mixedRegions(40 * MiB + 512));
+  const r = await cli("convert", "--json", "-O", "qcow2", input, output);
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  const done = events.at(-1);
+  assert.equal(done.event, "done");
+  assert.equal(done.outputFormat, "qcow2");
+  assert.ok(events.slice(0, -1).every((e) => e.event === "progress" && e.phase === "convert"));
+  assert.equal((await qemuCompare(input, output)).code, 0);
+});
+
+test("errors are one clear line with the right exit code, and leave no output behind", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.raw");
+  await makeRaw(input, MiB);
+  const bad = await cli("convert", "-O", "nosuchformat", input, join(dir, "x"));
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown format "nosuchformat"/);
+  const badOpt = await cli("convert", "-O", "qcow2", "-o", "cluster_size=3k", input, join(dir, "y.qcow2"));
+  assert.equal(badOpt.code, 2, badOpt.stderr);
+  const missing = await cli("info", join(dir, "missing.img"));
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /ENOENT|no such file/i);
+  assert.deepEqual((await readdir(dir)).sort(), ["in.raw"]);
+});
+
+test("Ctrl-C during a conversion leaves nothing under the output name or as a temporary", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "big.raw");
+  // Dense enough that zlib compression takes well over the time it takes to send the signal.
+  await run("dd", ["if=/dev/urandom", `of=${input}`, "bs=1M", "count=256", "status=none"]);
+  const child = spawn(process.execPath, [BIN, "convert", "-q", "-O", "qcow2", "-c", input, join(dir, "out.qcow2")]);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  await new Promise((r) => setTimeout(r, 700));
+  child.kill("SIGINT");
+  const code = await new Promise<number | null>((r) => child.on("close", r));
+  assert.equal(code, 130, stderr);
+  assert.deepEqual(await readdir(dir), ["big.raw"]);
+});

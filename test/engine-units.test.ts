@@ -1,0 +1,50 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { zeroRuns } from "../src/formats/engine/zero-runs.js";
+import { parseCreateOptions, parseSize } from "../src/formats/engine/create-options.js";
+import { ProgressTracker, type ProgressEvent } from "../src/formats/engine/progress.js";
+import { renderBar } from "../src/cli/progress-display.js";
+import { UsageError } from "../src/formats/errors.js";
+
+test("zeroRuns splits at disk-aligned units and merges neighbours", () => {
+  const buf = Buffer.alloc(4096 * 4);
+  buf[4096 + 7] = 1; // unit 1 has data
+  buf[3 * 4096] = 2; // unit 3 has data
+  assert.deepEqual(zeroRuns(buf, 0, 4096), [
+    { offset: 0, length: 4096, zero: true },
+    { offset: 4096, length: 4096, zero: false },
+    { offset: 8192, length: 4096, zero: true },
+    { offset: 12288, length: 4096, zero: false },
+  ]);
+  // A buffer starting mid-unit: the first partial unit is judged alone.
+  const odd = Buffer.alloc(5000);
+  odd[4000] = 9;
+  assert.deepEqual(zeroRuns(odd, 100, 4096), [
+    { offset: 100, length: 3996, zero: true },
+    { offset: 4096, length: 1004, zero: false },
+  ]);
+});
+
+test("create options parse like qemu-img's -o", () => {
+  assert.deepEqual(parseCreateOptions(["cluster_size=64k,compression_type=zstd", "a=b,,c"]), {
+    cluster_size: "64k",
+    compression_type: "zstd",
+    a: "b,c",
+  });
+  assert.throws(() => parseCreateOptions(["nonsense"]), UsageError);
+  assert.throws(() => parseCreateOptions(["a=1,a=2"]), /given twice/);
+  assert.equal(parseSize("2M", "x"), 2 * 2 ** 20);
+  assert.equal(parseSize("512", "x"), 512);
+  assert.throws(() => parseSize("12q", "x"), UsageError);
+});
+
+test("progress events carry rate and ETA, and the bar renders them", () => {
+  const events: ProgressEvent[] = [];
+  const tracker = new ProgressTracker("convert", 1000, (e) => events.push(e), 0);
+  tracker.advance(250);
+  tracker.complete();
+  assert.equal(events.at(-1)!.bytesDone, 250);
+  assert.equal(events.at(-1)!.bytesTotal, 1000);
+  const bar = renderBar({ phase: "convert", bytesDone: 512, bytesTotal: 1024, elapsed: 2, rate: 256, eta: 2 }, 100);
+  assert.match(bar, /convert \[#+-+\] {2}50\.0% 512 B\/1\.00 KiB 256 B\/s ETA 00:02/);
+});
