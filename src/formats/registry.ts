@@ -11,7 +11,10 @@ import { qcow2Driver } from "./drivers/qcow2/qcow2-driver.js";
 const drivers: FormatDriver[] = [];
 
 export function registerDriver(driver: FormatDriver): void {
-  if (drivers.some((d) => d.name === driver.name)) throw new Error(`format driver ${driver.name} registered twice`);
+  const names = [driver.name, ...(driver.aliases ?? [])];
+  if (drivers.some((d) => names.includes(d.name) || d.aliases?.some((a) => names.includes(a)))) {
+    throw new Error(`format driver ${driver.name} registered twice`);
+  }
   drivers.push(driver);
 }
 
@@ -20,7 +23,7 @@ export function listDrivers(): readonly FormatDriver[] {
 }
 
 export function getDriver(name: string): FormatDriver {
-  const driver = drivers.find((d) => d.name === name);
+  const driver = drivers.find((d) => d.name === name || d.aliases?.includes(name));
   if (!driver) throw new UsageError(`unknown format "${name}" (known: ${drivers.map((d) => d.name).join(", ")})`);
   return driver;
 }

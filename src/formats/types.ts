@@ -89,6 +89,11 @@ export interface OpenOptions {
   readonly references?: ReferencePolicy;
   /** Format name to use instead of probing. */
   readonly format?: string;
+  /**
+   * Driver-specific open options, `key=value` like create options (e.g. VHD's rule for its size ambiguity).
+   * A driver refuses keys it does not know.
+   */
+  readonly driverOptions?: Readonly<Record<string, string>>;
 }
 
 /** Context for probing: the head of the file and a way to look at its tail (fixed VHD keeps its footer there). */
@@ -102,6 +107,8 @@ export type CreateOptions = Readonly<Record<string, string>>;
 
 export interface FormatDriver {
   readonly name: string;
+  /** Other names users know the format by (qemu calls VHD "vpc"). */
+  readonly aliases?: readonly string[];
   readonly description: string;
   /** Score 0..100 of how sure the driver is the file is its format; raw answers 1 for everything. */
   probe(input: ProbeInput): Promise<number> | number;
@@ -110,6 +117,8 @@ export interface FormatDriver {
   readonly create?: (output: OutputFile, virtualSize: number, options: CreateOptions) => Promise<ImageTarget>;
   /** Documentation of the `-o key=value` options `create` accepts. */
   readonly createOptions?: readonly CreateOptionDoc[];
+  /** Documentation of the driver-specific options `open` accepts (OpenOptions.driverOptions). */
+  readonly openOptions?: readonly CreateOptionDoc[];
 }
 
 export interface CreateOptionDoc {

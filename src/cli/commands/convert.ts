@@ -10,6 +10,7 @@ interface ConvertFlags {
   outputFormat: string;
   format?: string;
   option: string[];
+  inputOption: string[];
   compress?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -30,6 +31,12 @@ export function registerConvert(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [],
     )
+    .option(
+      "--input-option <key=value,...>",
+      "input format options (repeatable; see `chromogenic formats`)",
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
     .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
@@ -45,6 +52,7 @@ export function registerConvert(program: Command): void {
           output,
           outputFormat: flags.outputFormat,
           inputFormat: flags.format,
+          inputOptions: parseCreateOptions(flags.inputOption),
           createOptions,
           references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
           signal: interrupts.signal,

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { listDrivers } from "../../formats/registry.js";
+import type { CreateOptionDoc } from "../../formats/types.js";
 
 export function registerFormats(program: Command): void {
   program
@@ -11,18 +12,23 @@ export function registerFormats(program: Command): void {
         name: d.name,
         description: d.description,
         writable: d.create !== undefined,
+        aliases: d.aliases ?? [],
         options: d.createOptions ?? [],
+        openOptions: d.openOptions ?? [],
       }));
       if (opts.json) {
         process.stdout.write(JSON.stringify(formats, null, 2) + "\n");
         return;
       }
       for (const f of formats) {
-        process.stdout.write(`${f.name}${f.writable ? "" : " (read-only)"}: ${f.description}\n`);
-        for (const o of f.options) {
+        const aka = f.aliases.length ? ` (also ${f.aliases.join(", ")})` : "";
+        process.stdout.write(`${f.name}${aka}${f.writable ? "" : " (read-only)"}: ${f.description}\n`);
+        const show = (flag: string, o: CreateOptionDoc) => {
           const extra = [o.values && `values: ${o.values}`, o.default && `default: ${o.default}`].filter(Boolean);
-          process.stdout.write(`    -o ${o.name}  ${o.description}${extra.length ? ` (${extra.join("; ")})` : ""}\n`);
-        }
+          process.stdout.write(`    ${flag} ${o.name}  ${o.description}${extra.length ? ` (${extra.join("; ")})` : ""}\n`);
+        };
+        for (const o of f.options) show("-o", o);
+        for (const o of f.openOptions) show("--input-option", o);
       }
     });
 }

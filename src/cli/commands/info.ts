@@ -3,6 +3,16 @@ import { resolve } from "node:path";
 import { imageInfo } from "../../formats/engine/image-info.js";
 import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
+import { parseCreateOptions } from "../../formats/engine/create-options.js";
+
+interface InfoFlags {
+  format?: string;
+  json?: boolean;
+  allowReference?: string[];
+  inputOption: string[];
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
 
 export function registerInfo(program: Command): void {
   program
@@ -11,10 +21,12 @@ export function registerInfo(program: Command): void {
     .argument("<image>", "image file")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "print JSON")
+    .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
-    .action(async (image: string, opts: { format?: string; json?: boolean; allowReference?: string[] }) => {
+    .action(async (image: string, opts: InfoFlags) => {
       const info = await imageInfo(image, {
         format: opts.format,
+        driverOptions: parseCreateOptions(opts.inputOption),
         references: { allowedPaths: (opts.allowReference ?? []).map((p) => resolve(p)) },
       });
       process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));

@@ -146,6 +146,8 @@ export interface ConvertFileRequest extends PipelineOptions {
   readonly outputFormat: string;
   /** Input format; detected from content when absent. */
   readonly inputFormat?: string;
+  /** Driver-specific options for opening the input (OpenOptions.driverOptions). */
+  readonly inputOptions?: Readonly<Record<string, string>>;
   readonly createOptions?: CreateOptions;
   readonly references?: ReferencePolicy;
 }
@@ -170,6 +172,7 @@ export async function convertFile(request: ConvertFileRequest): Promise<ConvertF
   const { driver, source } = await openImage(request.input, {
     format: request.inputFormat,
     references: request.references,
+    driverOptions: request.inputOptions,
   });
   try {
     const output = await TemporaryOutputFile.create(request.output);
