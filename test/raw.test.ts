@@ -42,7 +42,7 @@ test("raw source reports holes and data from the filesystem", async (t) => {
     }
     assert.equal(pos, 16 * MiB);
     assert.deepEqual(await source.read(2 * MiB, 100), pattern(MiB).subarray(0, 100));
-    await assert.rejects(source.read(16 * MiB - 10, 20), /beyond the end/);
+    await assert.rejects(source.read(16 * MiB - 10, 20), RangeError);
   } finally {
     await source.close();
   }

@@ -4,6 +4,7 @@ import { registerInfo } from "./commands/info.js";
 import { registerConvert } from "./commands/convert.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerFormats } from "./commands/formats.js";
+import { registerExport } from "./commands/export.js";
 
 export function buildProgram(): Command {
   const program = new Command("chromogenic")
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInfo(program);
   registerConvert(program);
+  registerExport(program);
   registerFormats(program);
   registerDemo(program);
   return program;

@@ -3,6 +3,10 @@ import type { FormatDriver, ProbeInput } from "./types.js";
 import { UsageError } from "./errors.js";
 import { rawDriver } from "./drivers/raw/raw-driver.js";
 import { qcow2Driver } from "./drivers/qcow2/qcow2-driver.js";
+import { vdiDriver } from "./drivers/vdi/vdi-driver.js";
+import { vhdDriver } from "./drivers/vhd/vhd-driver.js";
+import { vhdxDriver } from "./drivers/vhdx/vhdx-driver.js";
+import { vmdkDriver } from "./drivers/vmdk/vmdk-driver.js";
 
 /**
  * The table of format drivers, registered once. Detection is a contest over the file's content, never its
@@ -65,3 +69,7 @@ export async function detectFormat(path: string): Promise<FormatDriver> {
 
 registerDriver(rawDriver);
 registerDriver(qcow2Driver);
+registerDriver(vdiDriver);
+registerDriver(vhdDriver);
+registerDriver(vhdxDriver);
+registerDriver(vmdkDriver);

@@ -39,7 +39,8 @@ export interface ImageDetails {
 }
 
 /**
- * A readable image. Reads past the end are errors; reads of zero or unallocated ranges return zeros.
+ * A readable image. Reads or extent ranges outside the disk are caller errors (RangeError); reads of zero or
+ * unallocated ranges return zeros.
  * Implementations must be safe for several concurrent reads.
  */
 export interface ImageSource {

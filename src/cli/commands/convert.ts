@@ -1,6 +1,9 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { convertFile } from "../../formats/engine/convert.js";
+import { UsageError } from "../../formats/errors.js";
+import { looksLikeOva } from "../../formats/ova/ova-reader.js";
+import { convertOvaDisk } from "../../formats/ova/ova-convert.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { progressDisplay } from "../progress-display.js";
 import { cancelOnSignals } from "../interrupts.js";
@@ -15,6 +18,7 @@ interface ConvertFlags {
   json?: boolean;
   quiet?: boolean;
   allowReference?: string[];
+  disk?: string;
 }
 
 export function registerConvert(program: Command): void {
@@ -41,23 +45,34 @@ export function registerConvert(program: Command): void {
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .option("--allow-reference <path...>", "allow the input to open this backing/data file")
+    .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
     .action(async (input: string, output: string, flags: ConvertFlags) => {
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       const display = progressDisplay({ json: !!flags.json, quiet: !!flags.quiet });
       const interrupts = cancelOnSignals();
       try {
-        const result = await convertFile({
-          input,
-          output,
-          outputFormat: flags.outputFormat,
-          inputFormat: flags.format,
-          inputOptions: parseCreateOptions(flags.inputOption),
-          createOptions,
-          references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
-          signal: interrupts.signal,
-          onProgress: display.listener,
-        });
+        // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
+        const ova = !flags.format && (await looksLikeOva(input));
+        if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
+        const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal: interrupts.signal };
+        const result = ova
+          ? await convertOvaDisk({
+              ...common,
+              disk: flags.disk === undefined ? 1 : Number(flags.disk),
+              onProgress: display.listener,
+            })
+          : await convertFile({
+              input,
+              output,
+              outputFormat: flags.outputFormat,
+              inputFormat: flags.format,
+              inputOptions: parseCreateOptions(flags.inputOption),
+              createOptions,
+              references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
+              signal: interrupts.signal,
+              onProgress: display.listener,
+            });
         display.close();
         if (flags.json) {
           process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");

@@ -25,7 +25,9 @@ export function registerFormats(program: Command): void {
         process.stdout.write(`${f.name}${aka}${f.writable ? "" : " (read-only)"}: ${f.description}\n`);
         const show = (flag: string, o: CreateOptionDoc) => {
           const extra = [o.values && `values: ${o.values}`, o.default && `default: ${o.default}`].filter(Boolean);
-          process.stdout.write(`    ${flag} ${o.name}  ${o.description}${extra.length ? ` (${extra.join("; ")})` : ""}\n`);
+          process.stdout.write(
+            `    ${flag} ${o.name}  ${o.description}${extra.length ? ` (${extra.join("; ")})` : ""}\n`,
+          );
         };
         for (const o of f.options) show("-o", o);
         for (const o of f.openOptions) show("--input-option", o);

@@ -4,6 +4,9 @@ import { imageInfo } from "../../formats/engine/image-info.js";
 import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
+import { looksLikeOva } from "../../formats/ova/ova-reader.js";
+import { ovaInfo } from "../../formats/ova/ova-info.js";
+import { renderOvaInfo } from "../ova-info-display.js";
 
 interface InfoFlags {
   format?: string;
@@ -24,6 +27,12 @@ export function registerInfo(program: Command): void {
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
+      // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
+      if (!opts.format && (await looksLikeOva(image))) {
+        const ova = await ovaInfo(image);
+        process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
+        return;
+      }
       const info = await imageInfo(image, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),

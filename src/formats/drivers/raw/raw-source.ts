@@ -1,7 +1,6 @@
 import type { Extent, ImageDetails, ImageSource } from "../../types.js";
 import { InputFile } from "../../io/input-file.js";
 import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
-import { CorruptImageError } from "../../errors.js";
 
 /**
  * A raw image: the file is the disk. The allocation map comes from the host filesystem's holes
@@ -24,14 +23,17 @@ export class RawSource implements ImageSource {
     return this.file.size;
   }
 
-  read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    if (offset < 0 || length < 0 || offset + length > this.virtualSize) {
+      throw new RangeError(`${this.file.path}: read ${offset}+${length} is outside the ${this.virtualSize}-byte disk`);
+    }
     return this.file.readExact(offset, length, into, "disk data");
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
     const end = offset + length;
     if (offset < 0 || end > this.virtualSize) {
-      throw new CorruptImageError(`${this.file.path}: extent range ${offset}+${length} is outside the disk`);
+      throw new RangeError(`${this.file.path}: extent range ${offset}+${length} is outside the disk`);
     }
     if (!this.holes) {
       if (length > 0) yield { offset, length, kind: "data" };

@@ -1,0 +1,121 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { UsageError } from "../../formats/errors.js";
+import { exportOva } from "../../formats/ova/ova-writer.js";
+import { MANIFEST_ALGORITHMS, type ManifestAlgorithm } from "../../formats/ova/manifest.js";
+import { OVA_TARGETS, parseHwVersion, parseOvfVersion, type OvaTargetName } from "../../formats/ova/ova-targets.js";
+import {
+  CONTROLLER_MODELS,
+  NIC_MODELS,
+  OS_TYPE_NAMES,
+  parseControllerModel,
+  parseNicModel,
+} from "../../formats/ova/hardware-profile.js";
+import { progressDisplay } from "../progress-display.js";
+import { cancelOnSignals } from "../interrupts.js";
+import { formatBytes } from "../../util/human.js";
+
+interface ExportFlags {
+  format: string;
+  target: string;
+  name?: string;
+  description?: string;
+  cpus?: string;
+  memory?: string;
+  nic?: string;
+  controller?: string;
+  osType?: string;
+  ovfVersion?: string;
+  manifest?: string;
+  hwVersion?: string;
+  inputFormat?: string;
+  json?: boolean;
+  quiet?: boolean;
+  allowReference?: string[];
+}
+
+function positiveInteger(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${what} "${text}" is not a whole number`);
+  return Number(text);
+}
+
+function manifestChoice(text: string | undefined): ManifestAlgorithm | "none" | undefined {
+  if (text === undefined) return undefined;
+  const t = text.toLowerCase();
+  if (t === "none" || (MANIFEST_ALGORITHMS as readonly string[]).includes(t)) return t as ManifestAlgorithm | "none";
+  throw new UsageError(`--manifest "${text}" is not one of ${MANIFEST_ALGORITHMS.join(", ")}, none`);
+}
+
+export function registerExport(program: Command): void {
+  program
+    .command("export")
+    .description(
+      "package disk images as an appliance another platform imports: an OVA of streamOptimized VMDKs with a " +
+        "descriptor and manifest tailored to the target (written under a temporary name until complete)",
+    )
+    .argument(
+      "<paths...>",
+      "input image(s), one disk each in order (boot disk first), then the output .ova (- for stdout)",
+    )
+    .option("--format <format>", "package format", "ova")
+    .requiredOption("--target <target>", `importer to satisfy: ${OVA_TARGETS.join("|")}`)
+    .option("--name <name>", "virtual machine name (default: the first input's file name)")
+    .option("--description <text>", "annotation shown by the importer")
+    .option("--cpus <n>", "virtual CPUs (default 2)")
+    .option("--memory <MiB>", "memory in MiB (default 2048)")
+    .option("--nic <model>", `network adapter: ${NIC_MODELS.join("|")}|none (default per target)`)
+    .option("--controller <model>", `disk controller: ${CONTROLLER_MODELS.join("|")} (default per target)`)
+    .option("--os-type <type>", `guest OS: ${OS_TYPE_NAMES.join("|")} (default linux64)`)
+    .option("--ovf-version <version>", "OVF version: 1.0 or 2.0", "1.0")
+    .option("--manifest <algorithm>", `manifest digest: ${MANIFEST_ALGORITHMS.join("|")}|none (default per target)`)
+    .option("--hw-version <n>", "VMware hardware version for vmware/aws (default 13, the newest ESXi 6.5 accepts)")
+    .option("-f, --input-format <fmt>", "input format; skips detection")
+    .option("--json", "JSON-lines progress events and result on stdout")
+    .option("-q, --quiet", "no progress bar")
+    .option("--allow-reference <path...>", "allow an input to open this backing/data file")
+    .action(async (paths: string[], flags: ExportFlags) => {
+      if (flags.format !== "ova") throw new UsageError(`--format "${flags.format}" is not supported (ova is)`);
+      if (paths.length < 2) throw new UsageError("export needs at least one input and an output path");
+      const output = paths[paths.length - 1]!;
+      const inputs = paths.slice(0, -1);
+      if (output === "-" && flags.json) throw new UsageError("--json and output - both use standard output");
+      const display = progressDisplay({ json: !!flags.json, quiet: !!flags.quiet || output === "-" });
+      const interrupts = cancelOnSignals();
+      try {
+        const result = await exportOva({
+          inputs,
+          output,
+          target: flags.target as OvaTargetName,
+          name: flags.name,
+          description: flags.description,
+          cpus: positiveInteger(flags.cpus, "--cpus"),
+          memoryMiB: positiveInteger(flags.memory, "--memory"),
+          nic: flags.nic === undefined ? undefined : parseNicModel(flags.nic),
+          controller: flags.controller === undefined ? undefined : parseControllerModel(flags.controller),
+          osType: flags.osType,
+          ovfVersion: parseOvfVersion(flags.ovfVersion ?? "1.0"),
+          manifest: manifestChoice(flags.manifest),
+          hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),
+          inputFormat: flags.inputFormat,
+          references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
+          signal: interrupts.signal,
+          onProgress: display.listener,
+        });
+        display.close();
+        if (flags.json) {
+          process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");
+        } else if (!flags.quiet) {
+          const disks = result.members.length - (result.manifest === "none" ? 1 : 2);
+          process.stderr.write(
+            `ova for ${result.target} (OVF ${result.ovfVersion}, manifest ${result.manifest}): ${disks} disk(s), ` +
+              `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
+              `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}\n`,
+          );
+        }
+      } finally {
+        display.close();
+        interrupts.dispose();
+      }
+    });
+}

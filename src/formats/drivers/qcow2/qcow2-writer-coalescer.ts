@@ -1,0 +1,59 @@
+/**
+ * Turns the writer's many small appends (single clusters, L2 tables, packed compressed bytes) into few large
+ * positional writes: contiguous pieces are copied into a staging buffer that goes to the file in one call,
+ * while a second buffer fills (double buffering keeps the disk and the CPU busy at once). Pieces already
+ * large enough are written straight from the caller's memory, without a copy.
+ *
+ * Contract: once `write` resolves, the caller may reuse or modify `data`.
+ */
+import type { OutputFile } from "../../io/output-file.js";
+
+/** Writes of a few MiB already run at the disk's (or page cache's) full speed. */
+const STAGING_BYTES = 4 * 2 ** 20;
+/** A piece at least this large, arriving when nothing is staged, is not worth copying. */
+const DIRECT_WRITE_BYTES = 2 ** 20;
+
+export class WriteCoalescer {
+  private staging = Buffer.allocUnsafe(STAGING_BYTES);
+  private spare = Buffer.allocUnsafe(STAGING_BYTES);
+  private stagedAt = 0;
+  private stagedBytes = 0;
+  /** The previous staging buffer on its way to the file. */
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly output: OutputFile) {}
+
+  async write(position: number, data: Buffer): Promise<void> {
+    if (this.stagedBytes > 0 && position !== this.stagedAt + this.stagedBytes) await this.startFlush();
+    if (this.stagedBytes + data.length > STAGING_BYTES) await this.startFlush();
+    if (this.stagedBytes === 0 && data.length >= DIRECT_WRITE_BYTES) {
+      await this.output.writeAt(data, position);
+      return;
+    }
+    if (this.stagedBytes === 0) this.stagedAt = position;
+    data.copy(this.staging, this.stagedBytes);
+    this.stagedBytes += data.length;
+    if (this.stagedBytes === STAGING_BYTES) await this.startFlush();
+  }
+
+  /** Writes everything staged and waits until the file has it. */
+  async drain(): Promise<void> {
+    await this.startFlush();
+    await this.flushing;
+    this.flushing = undefined;
+  }
+
+  /** Sends the staged bytes on their way and swaps buffers; waits only for the flush before it. */
+  private async startFlush(): Promise<void> {
+    if (this.stagedBytes === 0) return;
+    await this.flushing;
+    const full = this.staging;
+    this.staging = this.spare;
+    this.spare = full;
+    const flushing = this.output.writeAt(full.subarray(0, this.stagedBytes), this.stagedAt);
+    // Awaited by the next flush or by drain(); until then a failure must not count as unhandled.
+    flushing.catch(() => undefined);
+    this.flushing = flushing;
+    this.stagedBytes = 0;
+  }
+}

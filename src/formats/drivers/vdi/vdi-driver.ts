@@ -1,0 +1,19 @@
+/**
+ * The VDI format driver (VirtualBox's native disk image, header version 1.1): recognises the image by its
+ * signature, reads static and dynamic images (differencing ones are refused) and writes both.
+ */
+import type { FormatDriver, ProbeInput } from "../../types.js";
+import { hasVdiSignature } from "./vdi-header.js";
+import { VdiSource } from "./vdi-source.js";
+import { createVdiTarget, vdiCreateOptions } from "./vdi-target.js";
+
+export const vdiDriver: FormatDriver = {
+  name: "vdi",
+  description: "VirtualBox disk image, version 1.1, static and dynamic",
+  // The 32-bit signature after the 64-byte text is what VirtualBox, qemu and file(1) all go by.
+  probe: ({ head }: ProbeInput) => (hasVdiSignature(head) ? 100 : 0),
+  open: (path, options) => VdiSource.open(path, options),
+  create: createVdiTarget,
+  createOptions: vdiCreateOptions,
+  openOptions: [],
+};

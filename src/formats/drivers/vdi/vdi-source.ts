@@ -1,0 +1,175 @@
+/**
+ * A VDI image (static or dynamic, version 1.1) opened for reading. The block map is loaded and validated at
+ * open; reads then map each block of the range to the file and issue one positional read per stretch of blocks
+ * that lie back to back in the file. The allocation map is the block map refined by the host file's holes.
+ * Nothing changes after open, so reads may run concurrently.
+ */
+import { CorruptImageError, UsageError } from "../../errors.js";
+import { InputFile } from "../../io/input-file.js";
+import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import type { Extent, ExtentKind, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import { VdiBlockMap } from "./vdi-block-map.js";
+import { readVdiHeader, type VdiHeader } from "./vdi-header.js";
+
+export class VdiSource implements ImageSource {
+  readonly format = "vdi";
+  readonly virtualSize: number;
+  /** The host file's holes (SEEK_DATA/SEEK_HOLE), or null where the filesystem cannot tell. */
+  private readonly holes: HoleFinder | null;
+
+  private constructor(
+    private readonly file: InputFile,
+    readonly header: VdiHeader,
+    private readonly map: VdiBlockMap,
+  ) {
+    this.virtualSize = header.diskSize;
+    this.holes = holeFinder(file.fd);
+  }
+
+  static async open(path: string, options: OpenOptions = {}): Promise<VdiSource> {
+    const unknown = Object.keys(options.driverOptions ?? {});
+    if (unknown.length) throw new UsageError(`vdi: unknown open option(s) ${unknown.join(", ")} (vdi takes none)`);
+    const file = await InputFile.open(path);
+    try {
+      const header = await readVdiHeader(file);
+      const map = await VdiBlockMap.load(file, header);
+      return new VdiSource(file, header, map);
+    } catch (e) {
+      await file.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private checkRange(offset: number, length: number, what: string): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new RangeError(`${this.file.path}: invalid ${what} range ${offset}+${length}`);
+    }
+    if (offset + length > this.virtualSize) {
+      throw new CorruptImageError(
+        `${this.file.path}: ${what} at ${offset} (+${length} bytes) lies beyond the end of the disk (${this.virtualSize} bytes)`,
+      );
+    }
+  }
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.checkRange(offset, length, "read");
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    const blockSize = this.header.blockSize;
+    const end = offset + length;
+    const reads: Promise<Buffer>[] = [];
+    let pos = offset;
+    while (pos < end) {
+      const block = Math.floor(pos / blockSize);
+      const within = pos - block * blockSize;
+      const fileStart = this.map.fileOffset(block);
+      // Extend the stretch over following blocks that continue it: stored right after it in the file, or
+      // (for holes) also not stored, so one read or one fill serves them all.
+      let stretchEnd = Math.min(end, (block + 1) * blockSize);
+      let next = block + 1;
+      while (stretchEnd < end) {
+        const nextOffset = this.map.fileOffset(next);
+        const continues =
+          fileStart < 0 ? nextOffset < 0 : nextOffset === fileStart - within + (next - block) * blockSize;
+        if (!continues) break;
+        stretchEnd = Math.min(end, (next + 1) * blockSize);
+        next++;
+      }
+      const slice = out.subarray(pos - offset, stretchEnd - offset);
+      if (fileStart < 0) slice.fill(0);
+      else reads.push(this.file.readExact(fileStart + within, slice.length, slice, "VDI block data"));
+      pos = stretchEnd;
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
+    this.checkRange(offset, length, "extent");
+    // Merges what the block map and the host file's holes say piece by piece into maximal runs of one kind.
+    let run: { offset: number; length: number; kind: ExtentKind } | undefined;
+    for (const piece of this.pieces(offset, offset + length)) {
+      if (run && run.kind === piece.kind && run.offset + run.length === piece.offset) {
+        run.length += piece.length;
+        continue;
+      }
+      if (run) yield run;
+      run = { ...piece };
+    }
+    if (run) yield run;
+  }
+
+  /** The allocation map of [start, end) in stretches: a run of blocks of one kind, stored ones split by holes. */
+  private *pieces(start: number, end: number): Generator<Extent> {
+    const blockSize = this.header.blockSize;
+    let pos = start;
+    while (pos < end) {
+      const block = Math.floor(pos / blockSize);
+      const kind = this.map.kind(block);
+      const fileStart = this.map.fileOffset(block);
+      const within = pos - block * blockSize;
+      let next = block + 1;
+      // Stored blocks join the stretch only when they follow in the file too, so the stretch maps to one file range.
+      while (
+        next * blockSize < end &&
+        this.map.kind(next) === kind &&
+        (fileStart < 0 || this.map.fileOffset(next) === fileStart - within + (next - block) * blockSize)
+      ) {
+        next++;
+      }
+      const stretchEnd = Math.min(end, next * blockSize);
+      if (fileStart < 0) yield { offset: pos, length: stretchEnd - pos, kind };
+      else yield* this.splitByHoles(pos, stretchEnd, fileStart + within);
+      pos = stretchEnd;
+    }
+  }
+
+  /**
+   * A stored stretch of the disk, [start, end) found at `fileStart` in the file, split where the host file has
+   * holes: a static image made by qemu, or sized up front, keeps unwritten blocks as holes, and reporting them as
+   * zeros spares the convert pipeline reading and scanning them (qemu-img does the same).
+   */
+  private *splitByHoles(start: number, end: number, fileStart: number): Generator<Extent> {
+    if (!this.holes) {
+      yield { offset: start, length: end - start, kind: "data" };
+      return;
+    }
+    const fileEnd = fileStart + (end - start);
+    const toDisk = (filePos: number) => start + (filePos - fileStart);
+    let pos = fileStart;
+    while (pos < fileEnd) {
+      let dataStart = this.holes.nextData(pos);
+      if (dataStart < 0 || dataStart > fileEnd) dataStart = fileEnd;
+      if (dataStart > pos) yield { offset: toDisk(pos), length: dataStart - pos, kind: "zero" };
+      if (dataStart >= fileEnd) break;
+      const holeStart = Math.min(this.holes.nextHole(dataStart), fileEnd);
+      yield { offset: toDisk(dataStart), length: holeStart - dataStart, kind: "data" };
+      pos = holeStart;
+    }
+  }
+
+  async details(): Promise<ImageDetails> {
+    let allocatedBytes = 0;
+    for await (const e of this.extents()) if (e.kind === "data") allocatedBytes += e.length;
+    const h = this.header;
+    return {
+      format: this.format,
+      virtualSize: this.virtualSize,
+      actualSize: this.file.allocatedSize,
+      allocatedBytes,
+      clusterSize: h.blockSize,
+      formatSpecific: {
+        imageType: h.kind,
+        version: "1.1",
+        blocksInImage: h.blocksInImage,
+        blocksAllocated: h.blocksAllocated,
+        uuid: h.uuid,
+        modificationUuid: h.modificationUuid,
+        ...(h.blockExtra ? { blockExtra: h.blockExtra } : {}),
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The VHD format driver (qemu calls it "vpc"): Microsoft's Virtual PC / Hyper-V disk format, fixed and dynamic.
+ * A dynamic disk starts with "conectix" (its footer copy); a fixed disk is raw data with the footer only at the
+ * end, so probing also looks at the file's last 512 bytes.
+ */
+import type { FormatDriver, ProbeInput } from "../../types.js";
+import { VHD_FOOTER_SIZE, VhdDiskType, hasFooterCookie, isValidFooter } from "./vhd-footer.js";
+import { VhdSource } from "./vhd-source.js";
+import { createVhdTarget, vhdCreateOptions } from "./vhd-target.js";
+
+async function probe(input: ProbeInput): Promise<number> {
+  const { head, size } = input;
+  if (size < VHD_FOOTER_SIZE) return 0;
+  // The head holds a footer copy only for sparse disks; a fixed disk's first sector is guest data.
+  if (head.length >= VHD_FOOTER_SIZE && isValidFooter(head) && head.readUInt32BE(60) !== VhdDiskType.fixed) return 100;
+  const tail = await input.readTail(VHD_FOOTER_SIZE);
+  if (isValidFooter(tail)) return 100;
+  // The cookie with a bad checksum is still most likely a damaged VHD: let open() say what is wrong with it.
+  return hasFooterCookie(head) || hasFooterCookie(tail) ? 50 : 0;
+}
+
+export const vhdDriver: FormatDriver = {
+  name: "vhd",
+  aliases: ["vpc"],
+  description: "Microsoft VHD (Virtual PC, Hyper-V, Azure): fixed and dynamic; differencing disks are refused",
+  probe,
+  open: (path, options) => VhdSource.open(path, options),
+  create: createVhdTarget,
+  createOptions: vhdCreateOptions,
+  openOptions: [
+    {
+      name: "size",
+      description:
+        "which of the footer's two sizes is the disk: auto picks by creator (geometry for Virtual PC, Virtual " +
+        "Server and qemu without force_size, current size for everyone else), footer = current size, " +
+        "chs = cylinders × heads × sectors",
+      values: "auto|footer|chs",
+      default: "auto",
+    },
+  ],
+};

@@ -1,0 +1,242 @@
+/**
+ * A VHD opened for reading, fixed or dynamic. A fixed disk is its data followed by the footer; a dynamic disk
+ * starts with a copy of the footer, then the dynamic header, the BAT and the blocks, and ends with the footer.
+ * Differencing disks (a dynamic disk over a parent file) are refused: their parent locators name other files and
+ * merging chains is not implemented.
+ */
+import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../../errors.js";
+import { InputFile } from "../../io/input-file.js";
+import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import {
+  VHD_FOOTER_SIZE,
+  VHD_EPOCH_MS,
+  VhdDiskType,
+  diskTypeName,
+  fourCc,
+  hasFooterCookie,
+  parseVhdFooter,
+  type VhdFooter,
+} from "./vhd-footer.js";
+import { VHD_DYNAMIC_HEADER_SIZE, parseVhdDynamicHeader, type VhdDynamicHeader } from "./vhd-dynamic-header.js";
+import { VhdBlockMap } from "./vhd-block-map.js";
+import { creatorName, decideVhdSize, parseSizeChoice, type VhdSizeDecision } from "./vhd-size-rule.js";
+import { formatGeometry } from "./vhd-geometry.js";
+
+/** Which footer copies were found and whether they agree, shown in details(). */
+type FooterCopies = "both, identical" | "both, differing" | "end only" | "start only" | "end";
+
+interface Located {
+  readonly footer: VhdFooter;
+  readonly copies: FooterCopies;
+}
+
+export class VhdSource implements ImageSource {
+  readonly format = "vhd";
+  readonly virtualSize: number;
+  private readonly holes: HoleFinder | null;
+
+  private constructor(
+    private readonly file: InputFile,
+    private readonly located: Located,
+    private readonly size: VhdSizeDecision,
+    private readonly header: VhdDynamicHeader | null,
+    private readonly map: VhdBlockMap | null,
+  ) {
+    this.virtualSize = size.size;
+    this.holes = map ? null : holeFinder(file.fd);
+  }
+
+  static async open(path: string, options: OpenOptions = {}): Promise<VhdSource> {
+    const { size: sizeOption, ...unknown } = options.driverOptions ?? {};
+    if (Object.keys(unknown).length) {
+      throw new UsageError(`vhd: unknown open option(s) ${Object.keys(unknown).join(", ")} (known: size)`);
+    }
+    const choice = parseSizeChoice(sizeOption);
+    const file = await InputFile.open(path);
+    try {
+      const located = await locateFooter(file);
+      const { footer } = located;
+      if (footer.diskType === VhdDiskType.fixed) {
+        const size = decideVhdSize(footer, choice);
+        const dataBytes = file.size - VHD_FOOTER_SIZE;
+        if (size.size > dataBytes) {
+          throw new CorruptImageError(
+            `${path}: fixed VHD disk of ${size.size} bytes (by ${size.rule} size) does not fit in the file's ` +
+              `${dataBytes} bytes of data: the file is truncated` +
+              (size.rule === "chs" ? " (or its geometry is wrong: try the open option size=footer)" : ""),
+          );
+        }
+        return new VhdSource(file, located, size, null, null);
+      }
+      if (footer.diskType !== VhdDiskType.dynamic && footer.diskType !== VhdDiskType.differencing) {
+        throw new UnsupportedFeatureError(`${path}: VHD disk type ${diskTypeName(footer.diskType)} is not supported`);
+      }
+      if (footer.dataOffset > BigInt(file.size)) {
+        throw new CorruptImageError(
+          `${path}: the VHD footer's data offset ${footer.dataOffset} (where the dynamic disk header should be) ` +
+            `lies beyond the end of the file (${file.size} bytes)`,
+        );
+      }
+      const headerOffset = Number(footer.dataOffset);
+      const header = parseVhdDynamicHeader(
+        path,
+        await file.readExact(headerOffset, VHD_DYNAMIC_HEADER_SIZE, undefined, "VHD dynamic disk header"),
+        headerOffset,
+      );
+      if (footer.diskType === VhdDiskType.differencing) {
+        const parent = header.parentName ? ` "${header.parentName}"` : "";
+        throw new UnsupportedFeatureError(
+          `${path}: differencing VHD over parent${parent} is not supported: it names another file, and chains ` +
+            `are not merged. Merge it into its parent first (Hyper-V "Edit Disk" → Merge, or qemu-img commit), ` +
+            `then convert the parent`,
+        );
+      }
+      const size = decideVhdSize(footer, choice);
+      const map = await VhdBlockMap.load(file, header, size.size);
+      return new VhdSource(file, located, size, header, map);
+    } catch (e) {
+      await file.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.checkRange(offset, length);
+    if (into && into.length < length) {
+      throw new RangeError(`${this.file.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
+    }
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    if (!this.map) return this.file.readExact(offset, length, out, "disk data");
+    const jobs: Promise<unknown>[] = [];
+    for await (const run of this.map.runs(offset, length)) {
+      const dest = out.subarray(run.offset - offset, run.offset - offset + run.length);
+      if (run.kind === "data") jobs.push(this.file.readExact(run.fileOffset, run.length, dest, "VHD block data"));
+      else dest.fill(0);
+    }
+    // Wait for every read, not just the first failure, so nothing writes into `out` after we return.
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return out;
+  }
+
+  async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
+    this.checkRange(offset, length);
+    if (length === 0) return;
+    if (this.map) {
+      for await (const run of this.map.runs(offset, length)) {
+        yield { offset: run.offset, length: run.length, kind: run.kind };
+      }
+      return;
+    }
+    yield* this.fixedExtents(offset, offset + length);
+  }
+
+  /** A fixed disk's data is raw in the file, so the host filesystem's holes are its unallocated ranges. */
+  private *fixedExtents(start: number, end: number): Generator<Extent> {
+    if (!this.holes) {
+      yield { offset: start, length: end - start, kind: "data" };
+      return;
+    }
+    let pos = start;
+    while (pos < end) {
+      let dataStart = this.holes.nextData(pos);
+      if (dataStart < 0 || dataStart > end) dataStart = end;
+      if (dataStart > pos) yield { offset: pos, length: dataStart - pos, kind: "unallocated" };
+      if (dataStart >= end) break;
+      const holeStart = Math.min(this.holes.nextHole(dataStart), end);
+      yield { offset: dataStart, length: holeStart - dataStart, kind: "data" };
+      pos = holeStart;
+    }
+  }
+
+  async details(): Promise<ImageDetails> {
+    const { footer, copies } = this.located;
+    let allocated = 0;
+    for await (const e of this.extents()) if (e.kind === "data") allocated += e.length;
+    const formatSpecific: Record<string, string | number | boolean> = {
+      diskType: diskTypeName(footer.diskType),
+      creatorApp: fourCc(footer.creatorApp),
+      creatorVersion: `${footer.creatorVersion >>> 16}.${footer.creatorVersion & 0xffff}`,
+      creatorHostOs: fourCc(footer.creatorHostOs),
+      sizeRule: this.size.rule,
+      sizeRuleReason: this.size.reason,
+      currentSize: footer.currentSize,
+      originalSize: footer.originalSize,
+      chsSize: this.size.chsSize,
+      geometry: formatGeometry(footer.geometry),
+      uniqueId: footer.uniqueId.toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-"),
+      created: new Date(VHD_EPOCH_MS + footer.timestamp * 1000).toISOString(),
+      savedState: footer.savedState,
+      footerCopies: copies,
+    };
+    const known = creatorName(footer.creatorApp);
+    if (known) formatSpecific.creator = known;
+    if (this.header && this.map) {
+      formatSpecific.blockSize = this.header.blockSize;
+      formatSpecific.maxTableEntries = this.header.maxTableEntries;
+      formatSpecific.allocatedBlocks = this.map.allocatedBlocks;
+    }
+    return {
+      format: this.format,
+      virtualSize: this.virtualSize,
+      actualSize: this.file.allocatedSize,
+      allocatedBytes: allocated,
+      ...(this.header ? { clusterSize: this.header.blockSize } : {}),
+      formatSpecific,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new RangeError(`${this.file.path}: invalid range ${offset}+${length}`);
+    }
+    if (offset + length > this.virtualSize) {
+      throw new RangeError(
+        `${this.file.path}: range ${offset}+${length} lies beyond the end of the disk (${this.virtualSize} bytes)`,
+      );
+    }
+  }
+}
+
+/**
+ * Finds the footer to trust. Dynamic disks keep a copy at offset 0 whose type is dynamic or differencing; a fixed
+ * disk's first sector is guest data (which could itself start with "conectix"), so its footer is the one at the
+ * end. If a dynamic disk's copy at 0 is damaged, the footer at the end stands in for it, and the reverse.
+ */
+async function locateFooter(file: InputFile): Promise<Located> {
+  const path = file.path;
+  if (file.size < VHD_FOOTER_SIZE) {
+    throw new CorruptImageError(`${path}: ${file.size} bytes is too small for a VHD (the footer alone is 512)`);
+  }
+  const headBuf = await file.readExact(0, VHD_FOOTER_SIZE, undefined, "VHD footer copy");
+  const tailBuf = await file.readExact(file.size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE, undefined, "VHD footer");
+  const attempt = (buf: Buffer, where: string): VhdFooter | Error | null => {
+    if (!hasFooterCookie(buf)) return null;
+    try {
+      return parseVhdFooter(path, buf, where);
+    } catch (e) {
+      return e as Error;
+    }
+  };
+  const head = file.size >= 2 * VHD_FOOTER_SIZE ? attempt(headBuf, "footer copy at offset 0") : null;
+  const tail = attempt(tailBuf, "footer at the end of the file");
+  const sparse = (f: VhdFooter | Error | null): f is VhdFooter =>
+    f !== null && !(f instanceof Error) && f.diskType !== VhdDiskType.fixed;
+  if (sparse(head)) {
+    if (tail === null || tail instanceof Error) return { footer: head, copies: "start only" };
+    return { footer: head, copies: tailBuf.equals(headBuf) ? "both, identical" : "both, differing" };
+  }
+  if (tail !== null && !(tail instanceof Error)) {
+    if (tail.diskType === VhdDiskType.fixed) return { footer: tail, copies: "end" };
+    return { footer: tail, copies: "end only" };
+  }
+  const problem = [head, tail].find((f): f is Error => f instanceof Error);
+  if (problem) throw problem;
+  throw new CorruptImageError(`${path}: not a VHD: no "conectix" footer at the start or the end of the file`);
+}

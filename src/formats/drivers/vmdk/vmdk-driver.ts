@@ -1,0 +1,63 @@
+/**
+ * The VMDK format driver: recognises sparse files by their magic ("KDMV", and ESX's "COWD" only to refuse it
+ * clearly) and descriptor files by their text; opens every common layout for reading (VmdkSource) and writes
+ * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included).
+ */
+import { basename } from "node:path";
+import type { FormatDriver, ImageTarget, ProbeInput } from "../../types.js";
+import type { OutputFile } from "../../io/output-file.js";
+import { parseVmdkOptions, vmdkCreateOptions } from "./vmdk-create-options.js";
+import { COWD_MAGIC, SPARSE_MAGIC } from "./vmdk-sparse-header.js";
+import { VmdkSource } from "./vmdk-source.js";
+import { createSparseTarget } from "./vmdk-sparse-target.js";
+import { createStreamTarget } from "./vmdk-stream-target.js";
+
+/** Extent name written in the descriptor when the output has no file name (a pipe). */
+const DEFAULT_EXTENT_NAME = "disk.vmdk";
+
+function probe({ head }: ProbeInput): number {
+  if (head.length >= 4) {
+    const magic = head.readUInt32LE(0);
+    if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) return 100;
+  }
+  return looksLikeDescriptor(head) ? 100 : 0;
+}
+
+/**
+ * A descriptor file: text whose first line that is neither blank nor a comment is `version=N`, mentioning
+ * createType, as qemu's probe and VMware's reader expect. Binary files fail the version line test.
+ */
+function looksLikeDescriptor(head: Buffer): boolean {
+  // qemu-img convert leaves a descriptor file NUL-padded to a whole sector.
+  const nul = head.indexOf(0);
+  const text = head.subarray(0, nul < 0 ? head.length : nul).toString("latin1");
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    return /^version\s*=\s*[1-3]$/.test(line) && /createType\s*=/i.test(text);
+  }
+  return false;
+}
+
+async function create(output: OutputFile, virtualSize: number, options: Readonly<Record<string, string>>) {
+  const settings = parseVmdkOptions(options);
+  const finalPath = (output as { finalPath?: unknown }).finalPath;
+  const extentName = typeof finalPath === "string" ? basename(finalPath) : DEFAULT_EXTENT_NAME;
+  const target: ImageTarget =
+    settings.subformat === "streamOptimized"
+      ? await createStreamTarget(output, virtualSize, settings, extentName)
+      : await createSparseTarget(output, virtualSize, settings, extentName);
+  return target;
+}
+
+export const vmdkDriver: FormatDriver = {
+  name: "vmdk",
+  description:
+    "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
+    "writes monolithicSparse and streamOptimized",
+  probe,
+  open: (path, options) => VmdkSource.open(path, options),
+  create,
+  createOptions: vmdkCreateOptions,
+  openOptions: [],
+};

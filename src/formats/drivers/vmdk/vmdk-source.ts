@@ -1,0 +1,211 @@
+/**
+ * A VMDK disk opened for reading: a sparse file that is its own single extent (monolithicSparse,
+ * streamOptimized, a header-v1 Bochs disk), or a descriptor file and the extents it lists. Reads are split at
+ * extent boundaries and each extent serves its part; several reads may run at once. Delta disks (with a
+ * parent) are refused: their unallocated grains would have to come from another file.
+ */
+import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../../errors.js";
+import { InputFile } from "../../io/input-file.js";
+import { LIMITS } from "../../limits.js";
+import type { Extent, ExtentKind, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import { ddbValue, descriptorText, isDeltaDisk, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
+import type { VmdkExtent } from "./vmdk-extent.js";
+import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
+import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed } from "./vmdk-sparse-header.js";
+import { SparseExtent } from "./vmdk-sparse-extent.js";
+
+/** Extents are mapped in pieces of this many bytes so a huge sparse disk's map is produced lazily. */
+const MAP_PIECE = 4 * 2 ** 30;
+
+export class VmdkSource implements ImageSource {
+  readonly format = "vmdk";
+  readonly virtualSize: number;
+  /** Disk offset where each extent starts, plus the disk's end. */
+  private readonly starts: number[];
+  private detailsPromise: Promise<ImageDetails> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly descriptor: VmdkDescriptor | undefined,
+    private readonly extentsList: readonly VmdkExtent[],
+    /** The descriptor file, when the disk has one separate from its extents. */
+    private readonly descriptorFile: InputFile | undefined,
+  ) {
+    this.starts = [0];
+    for (const e of extentsList) this.starts.push(this.starts[this.starts.length - 1]! + e.length);
+    this.virtualSize = this.starts[this.starts.length - 1]!;
+  }
+
+  static async open(path: string, options: OpenOptions = {}): Promise<VmdkSource> {
+    const unknown = Object.keys(options.driverOptions ?? {});
+    if (unknown.length) throw new UsageError(`vmdk: unknown open option(s) ${unknown.join(", ")} (vmdk takes none)`);
+    const file = await InputFile.open(path);
+    let keepFile = false;
+    try {
+      const magic = file.size >= 4 ? (await file.readExact(0, 4)).readUInt32LE(0) : 0;
+      if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) {
+        const extent = await SparseExtent.open(file);
+        keepFile = true;
+        try {
+          if (extent.header.capacity === 0) {
+            throw new UnsupportedFeatureError(
+              `${path}: sparse extent of capacity 0 (a descriptor embedded in a sparse file) is not supported`,
+            );
+          }
+          const descriptor = extent.descriptor === undefined ? undefined : parseDescriptor(extent.descriptor, path);
+          if (descriptor) refuseDelta(path, descriptor);
+          return new VmdkSource(path, descriptor, [extent], undefined);
+        } catch (e) {
+          await extent.close().catch(() => undefined);
+          throw e;
+        }
+      }
+      if (file.size > LIMITS.maxHeaderBytes) {
+        throw new CorruptImageError(
+          `${path}: not a VMDK sparse file, and too large (${file.size} bytes) for a VMDK descriptor file`,
+        );
+      }
+      const text = descriptorText(await file.readExact(0, file.size, undefined, "descriptor"), path);
+      const descriptor = parseDescriptor(text, path);
+      if (descriptor.createType === undefined) {
+        throw new CorruptImageError(`${path}: VMDK descriptor has no createType`);
+      }
+      refuseDelta(path, descriptor);
+      const extents = await openDescriptorExtents(path, descriptor, options.references);
+      const total = extents.reduce((n, e) => n + e.length, 0);
+      if (total > LIMITS.maxVirtualSize) {
+        await Promise.allSettled(extents.map((e) => e.close()));
+        throw new CorruptImageError(`${path}: the extents add up to ${total} bytes, beyond the size limit`);
+      }
+      keepFile = true;
+      return new VmdkSource(path, descriptor, extents, file);
+    } finally {
+      if (!keepFile) await file.close().catch(() => undefined);
+    }
+  }
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.checkRange(offset, length);
+    if (into && into.length < length) {
+      throw new RangeError(`${this.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
+    }
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    const jobs: Promise<void>[] = [];
+    for (let i = this.extentIndex(offset), pos = offset; pos < offset + length; i++) {
+      const end = Math.min(offset + length, this.starts[i + 1]!);
+      jobs.push(this.extentsList[i]!.read(pos - this.starts[i]!, out.subarray(pos - offset, end - offset)));
+      pos = end;
+    }
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return out;
+  }
+
+  async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
+    this.checkRange(offset, length);
+    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
+    const end = offset + length;
+    for (let i = this.extentIndex(offset), pos = offset; pos < end; i++) {
+      const extentEnd = Math.min(end, this.starts[i + 1]!);
+      const base = this.starts[i]!;
+      for (let piece = pos; piece < extentEnd; piece = Math.min(extentEnd, piece + MAP_PIECE)) {
+        const pieceEnd = Math.min(extentEnd, piece + MAP_PIECE);
+        for (const run of await this.extentsList[i]!.runs(piece - base, pieceEnd - piece)) {
+          if (run.length === 0) continue;
+          const at = run.offset + base;
+          if (pending && pending.kind === run.kind && pending.offset + pending.length === at) {
+            pending.length += run.length;
+          } else {
+            if (pending) yield pending;
+            pending = { offset: at, length: run.length, kind: run.kind };
+          }
+        }
+      }
+      pos = extentEnd;
+    }
+    if (pending) yield pending;
+  }
+
+  details(): Promise<ImageDetails> {
+    return (this.detailsPromise ??= this.computeDetails());
+  }
+
+  private async computeDetails(): Promise<ImageDetails> {
+    let allocatedBytes = 0;
+    for await (const e of this.extents()) if (e.kind === "data") allocatedBytes += e.length;
+    const files = new Map<string, InputFile>();
+    if (this.descriptorFile) files.set(this.descriptorFile.path, this.descriptorFile);
+    for (const e of this.extentsList) if (e.file) files.set(e.file.path, e.file);
+    let actualSize = 0;
+    for (const f of files.values()) actualSize += f.allocatedSize;
+    const sparse = this.extentsList.find((e): e is SparseExtent => e instanceof SparseExtent);
+    const d = this.descriptor;
+    const formatSpecific: Record<string, string | number | boolean> = {
+      createType: d?.createType ?? (sparse && isCompressed(sparse.header) ? "streamOptimized" : "monolithicSparse"),
+      extents: this.extentsList.length,
+    };
+    if (sparse) formatSpecific.headerVersion = sparse.header.version;
+    if (d?.cid !== undefined) formatSpecific.cid = d.cid;
+    if (d?.parentCid !== undefined) formatSpecific.parentCid = d.parentCid;
+    const adapter = d && ddbValue(d, "ddb.adapterType");
+    if (adapter !== undefined) formatSpecific.adapterType = adapter;
+    const hw = d && ddbValue(d, "ddb.virtualHWVersion");
+    if (hw !== undefined) formatSpecific.hardwareVersion = hw;
+    const tools = d && ddbValue(d, "ddb.toolsVersion");
+    if (tools !== undefined) formatSpecific.toolsVersion = tools;
+    if (sparse?.header.uncleanShutdown) formatSpecific.uncleanShutdown = true;
+    return {
+      format: "vmdk",
+      virtualSize: this.virtualSize,
+      actualSize,
+      allocatedBytes,
+      clusterSize: sparse ? sparse.header.grainSectors * SECTOR : undefined,
+      compression: sparse && isCompressed(sparse.header) ? "deflate" : undefined,
+      formatSpecific,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.extentsList.map((e) => e.close()), this.descriptorFile?.close()]);
+  }
+
+  /** Index of the extent holding disk offset `offset` (the last one for the disk's end). */
+  private extentIndex(offset: number): number {
+    let lo = 0;
+    let hi = this.extentsList.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.virtualSize
+    ) {
+      throw new RangeError(
+        `${this.path}: range at ${offset} (+${length} bytes) is outside the virtual disk (${this.virtualSize} bytes)`,
+      );
+    }
+  }
+}
+
+function refuseDelta(path: string, d: VmdkDescriptor): void {
+  if (!isDeltaDisk(d)) return;
+  const parent = d.parentFileNameHint === undefined ? "" : ` "${d.parentFileNameHint}"`;
+  throw new UnsupportedFeatureError(
+    `${path}: this VMDK is a delta disk (parentCID ${d.parentCid ?? "?"}) whose unallocated grains come from its ` +
+      `parent${parent}; chromogenic does not read delta disks: convert the whole chain with VMware's tools or ` +
+      `qemu-img first`,
+  );
+}

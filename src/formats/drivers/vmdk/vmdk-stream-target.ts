@@ -1,0 +1,232 @@
+/**
+ * Writes a streamOptimized VMDK strictly front to back, so it can go to a pipe or a tar member:
+ *
+ *   header (version 3, compressed, markers, gdOffset = GD_AT_END) | descriptor | padding to 64 KiB
+ *   for each grain holding data, in disk order: grain marker (sector, size) + zlib stream, padded to a sector
+ *   after the last grain of each 512-grain range: grain table marker + grain table (if the range has grains)
+ *   grain directory marker + grain directory
+ *   footer marker + footer (the header again, now with the grain directory's real offset)
+ *   end-of-stream marker
+ *
+ * Grains are compressed on every core (vmdk-grain-compressor: bounded in flight, results in disk order), and
+ * the pieces are gathered into ~1 MiB appends. Memory stays bounded for
+ * any disk size: one grain table and the grain directory (4 bytes per 32 MiB of disk) are all that is kept.
+ * All-zero grains are not stored (entry 0), and a table with no grains is not written (directory entry 0).
+ */
+import { UsageError } from "../../errors.js";
+import type { OutputFile } from "../../io/output-file.js";
+import type { ImageTarget } from "../../types.js";
+import type { VmdkWriterSettings } from "./vmdk-create-options.js";
+import { DESCRIPTOR_SECTORS, descriptorSectors, formatDescriptor } from "./vmdk-descriptor-writer.js";
+import { GrainAssembler, type GrainSink } from "./vmdk-grain-assembler.js";
+import { GRAIN_MARKER_BYTES } from "./vmdk-compressed-grains.js";
+import { GrainCompressor } from "./vmdk-grain-compressor.js";
+import {
+  COMPRESSION_DEFLATE,
+  FLAG_COMPRESSED,
+  FLAG_MARKERS,
+  FLAG_VALID_NEWLINE_DETECTOR,
+  MARKER_END_OF_STREAM,
+  MARKER_FOOTER,
+  MARKER_GRAIN_DIRECTORY,
+  MARKER_GRAIN_TABLE,
+  SECTOR,
+  encodeMarker,
+  encodeSparseHeader,
+  sparseGeometry,
+  type SparseHeaderFields,
+} from "./vmdk-sparse-header.js";
+import { GRAIN_SECTORS, GTES_PER_GT } from "./vmdk-sparse-target.js";
+
+/** Grains start after 128 sectors (64 KiB), as in ovftool's and VMDKstream's output. */
+const OVERHEAD_SECTORS = 128;
+/** Appends are gathered up to this size: few large writes to the pipe or file. */
+const APPEND_BYTES = 1 * 2 ** 20;
+/** Grain table entries and directory entries are 32-bit sector numbers. */
+const MAX_SECTOR = 2 ** 32 - 1;
+
+export async function createStreamTarget(
+  output: OutputFile,
+  virtualSize: number,
+  settings: VmdkWriterSettings,
+  extentFileName: string,
+): Promise<ImageTarget> {
+  const capacity = Math.ceil(virtualSize / SECTOR);
+  const headerFields: SparseHeaderFields = {
+    version: 3,
+    flags: FLAG_VALID_NEWLINE_DETECTOR | FLAG_COMPRESSED | FLAG_MARKERS,
+    capacity,
+    grainSectors: GRAIN_SECTORS,
+    descriptorOffset: 1,
+    descriptorSectors: DESCRIPTOR_SECTORS,
+    gtesPerGt: GTES_PER_GT,
+    rgdOffset: 0,
+    gdOffset: "at-end",
+    overheadSectors: OVERHEAD_SECTORS,
+    compressAlgorithm: COMPRESSION_DEFLATE,
+  };
+  const descriptor = formatDescriptor({
+    createType: "streamOptimized",
+    cid: settings.cid,
+    capacitySectors: capacity,
+    extentFileName,
+    adapterType: settings.adapterType,
+    hardwareVersion: settings.hardwareVersion,
+    toolsVersion: settings.toolsVersion,
+  });
+  const head = Buffer.alloc(OVERHEAD_SECTORS * SECTOR);
+  encodeSparseHeader(headerFields).copy(head, 0);
+  descriptorSectors(descriptor).copy(head, SECTOR);
+  const target = new StreamTarget(output, virtualSize, headerFields, settings.compressionLevel);
+  await target.start(head);
+  return target;
+}
+
+class StreamTarget implements ImageTarget, GrainSink {
+  readonly format = "vmdk";
+  readonly access = "sequential";
+  readonly granularity = GRAIN_SECTORS * SECTOR;
+
+  private readonly assembler: GrainAssembler;
+  private readonly compressor: GrainCompressor;
+  private readonly zeroGrain = Buffer.alloc(GRAIN_SECTORS * SECTOR);
+  private readonly padding = Buffer.alloc(SECTOR);
+  /** Sector of every grain table written (0: none), indexed by table. */
+  private readonly directory: Buffer;
+  private table = Buffer.alloc(GTES_PER_GT * 4);
+  private tableIndex = 0;
+  private tableUsed = false;
+  /** Bytes handed to the output so far plus those gathered for the next append. */
+  private written = 0;
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private state: "writing" | "finished" | "aborted" = "writing";
+
+  constructor(
+    private readonly output: OutputFile,
+    virtualSize: number,
+    private readonly headerFields: SparseHeaderFields,
+    level: number,
+  ) {
+    const { gtCount } = sparseGeometry(headerFields);
+    this.directory = Buffer.alloc(Math.ceil((gtCount * 4) / SECTOR) * SECTOR);
+    this.assembler = new GrainAssembler(this.granularity, virtualSize, this);
+    this.compressor = new GrainCompressor(level, this.granularity, (grain, compressed) =>
+      this.appendGrain(grain, compressed),
+    );
+  }
+
+  async start(head: Buffer): Promise<void> {
+    this.gather(head);
+    await this.flush();
+  }
+
+  writeData(offset: number, data: Buffer): Promise<void> {
+    return this.serialized(() => this.assembler.writeData(offset, data));
+  }
+
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.serialized(() => this.assembler.writeZeroes(offset, length));
+  }
+
+  finish(): Promise<void> {
+    return this.serialized(async () => {
+      await this.assembler.finish();
+      await this.compressor.drain();
+      this.closeTable();
+      const gdSectors = this.directory.length / SECTOR;
+      this.gather(encodeMarker(MARKER_GRAIN_DIRECTORY, gdSectors));
+      const gdSector = this.sector();
+      this.gather(this.directory);
+      this.gather(encodeMarker(MARKER_FOOTER, 1));
+      this.gather(encodeSparseHeader({ ...this.headerFields, gdOffset: gdSector }));
+      this.gather(encodeMarker(MARKER_END_OF_STREAM, 0));
+      await this.flush();
+      this.state = "finished";
+    });
+  }
+
+  async abort(): Promise<void> {
+    this.state = "aborted";
+    this.compressor.abandon();
+    await this.tail.catch(() => undefined);
+  }
+
+  /** GrainSink: queues each non-zero grain for compression (copied when the caller's buffer is borrowed). */
+  async storeGrains(firstGrain: number, data: Buffer, borrowed: boolean): Promise<void> {
+    const size = this.granularity;
+    for (let i = 0; i < data.length / size; i++) {
+      const grain = data.subarray(i * size, (i + 1) * size);
+      if (grain.equals(this.zeroGrain)) continue;
+      // The compressor keeps the grain until it is compressed, after the caller may have reused its buffer.
+      await this.compressor.submit(firstGrain + i, borrowed ? Buffer.from(grain) : grain);
+    }
+  }
+
+  /** One compressed grain, in disk order: its table entry, marker, data and padding. */
+  private async appendGrain(grain: number, compressed: Buffer): Promise<void> {
+    if (this.state === "aborted") return;
+    const index = Math.floor(grain / GTES_PER_GT);
+    if (index !== this.tableIndex) {
+      this.closeTable();
+      this.tableIndex = index;
+    }
+    this.table.writeUInt32LE(this.sector(), (grain % GTES_PER_GT) * 4);
+    this.tableUsed = true;
+    const marker = Buffer.allocUnsafe(GRAIN_MARKER_BYTES);
+    marker.writeBigUInt64LE(BigInt(grain * GRAIN_SECTORS), 0);
+    marker.writeUInt32LE(compressed.length, 8);
+    this.gather(marker);
+    this.gather(compressed);
+    const tail = (GRAIN_MARKER_BYTES + compressed.length) % SECTOR;
+    if (tail !== 0) this.gather(this.padding.subarray(0, SECTOR - tail));
+    if (this.gatheredBytes >= APPEND_BYTES) await this.flush();
+  }
+
+  /** Emits the current grain table (marker + entries) if it maps any grain, and records it in the directory. */
+  private closeTable(): void {
+    if (!this.tableUsed) return;
+    this.gather(encodeMarker(MARKER_GRAIN_TABLE, this.table.length / SECTOR));
+    this.directory.writeUInt32LE(this.sector(), this.tableIndex * 4);
+    this.gather(this.table);
+    this.table = Buffer.alloc(GTES_PER_GT * 4);
+    this.tableUsed = false;
+  }
+
+  /** The sector the next gathered byte lands on (everything gathered is whole sectors except mid-grain). */
+  private sector(): number {
+    const sector = this.written / SECTOR;
+    if (sector > MAX_SECTOR) {
+      throw new UsageError("vmdk: streamOptimized output grew past 2 TiB, the most its 32-bit tables can address");
+    }
+    return sector;
+  }
+
+  private gather(piece: Buffer): void {
+    this.gathered.push(piece);
+    this.gatheredBytes += piece.length;
+    this.written += piece.length;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.gatheredBytes === 0) return;
+    const data = this.gathered.length === 1 ? this.gathered[0]! : Buffer.concat(this.gathered, this.gatheredBytes);
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    await this.output.append(data);
+  }
+
+  private serialized(step: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.state !== "writing") throw new Error(`vmdk target used after it was ${this.state}`);
+      return step();
+    });
+    this.tail = run.catch((e: unknown) => {
+      this.failure ??= e;
+    });
+    return run;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * `convert X.ova OUT`: streams one disk out of an appliance into any writable format. The manifest, when the
+ * OVA has one, is verified by a sequential read of the archive running alongside the conversion; the output
+ * is renamed into place only once both have succeeded, so a damaged or altered archive never leaves a
+ * converted disk behind (a mismatch stops the conversion as soon as it is found).
+ */
+import { realpath } from "node:fs/promises";
+import type { CreateOptions } from "../types.js";
+import { UsageError } from "../errors.js";
+import { getDriver } from "../registry.js";
+import { TemporaryOutputFile } from "../io/output-file.js";
+import { convertImage, type ConvertStats, type PipelineOptions } from "../engine/convert.js";
+import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
+import { openOvaDisk } from "./ova-disk-source.js";
+
+export interface OvaConvertRequest extends PipelineOptions {
+  readonly input: string;
+  readonly output: string;
+  readonly outputFormat: string;
+  /** 1-based disk number in the appliance's DiskSection; default 1. */
+  readonly disk?: number;
+  readonly createOptions?: CreateOptions;
+  /** Verify the manifest (default true when there is one). */
+  readonly verifyManifest?: boolean;
+}
+
+export interface OvaConvertResult extends ConvertStats {
+  readonly inputFormat: string;
+  readonly outputFormat: string;
+  readonly output: string;
+  readonly disk: number;
+  readonly manifest: ManifestCheck | null;
+}
+
+export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaConvertResult> {
+  const outDriver = getDriver(request.outputFormat);
+  if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
+  const inputReal = await realpath(request.input);
+  const outputReal = await realpath(request.output).catch(() => null);
+  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+  const diskNumber = request.disk ?? 1;
+  if (!Number.isInteger(diskNumber) || diskNumber < 1)
+    throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
+
+  const ova = await openOva(request.input);
+  const source = await openOvaDisk(ova, diskNumber);
+  const controller = new AbortController();
+  const forward = () => controller.abort(request.signal?.reason);
+  request.signal?.addEventListener("abort", forward);
+  let verifyError: unknown;
+  const verification =
+    request.verifyManifest === false
+      ? Promise.resolve(undefined)
+      : verifyOvaManifest(ova, controller.signal).catch((e: unknown) => {
+          verifyError = e;
+          controller.abort(e);
+          throw e;
+        });
+  verification.catch(() => undefined);
+  try {
+    const output = await TemporaryOutputFile.create(request.output);
+    try {
+      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
+      let stats: ConvertStats;
+      try {
+        stats = await convertImage(source, target, { ...request, signal: controller.signal });
+      } catch (e) {
+        if (verifyError) throw verifyError;
+        throw e;
+      }
+      const manifest = await verification;
+      await output.commit();
+      return {
+        ...stats,
+        inputFormat: "ova/vmdk",
+        outputFormat: outDriver.name,
+        output: request.output,
+        disk: diskNumber,
+        manifest: manifest ?? null,
+      };
+    } finally {
+      await output.discard();
+    }
+  } finally {
+    request.signal?.removeEventListener("abort", forward);
+    await source.close();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * A disk of an OVA as an ImageSource, read where it lies in the archive: the VMDK member (or its chunks, read
+ * as one) is exposed as an InputSlice and handed to the VMDK driver's sparse-extent reader, so converting a
+ * disk out of an OVA reads only the grains it needs and extracts nothing.
+ *
+ * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random, so
+ * it is inflated to a temporary file first — and inflation stops with an error once the output passes what a
+ * VMDK of the declared capacity can hold (capacity plus 2% and 64 MiB of metadata): a small archive must not
+ * be able to fill the disk (a "zip bomb").
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
+import { InputSlice } from "../io/input-slice.js";
+import { openImage } from "../engine/open-image.js";
+import type { Extent, ExtentKind, ImageDetails, ImageSource } from "../types.js";
+import { SparseExtent } from "../drivers/vmdk/vmdk-sparse-extent.js";
+import { SPARSE_MAGIC } from "../drivers/vmdk/vmdk-sparse-header.js";
+import type { OvaArchive, OvaDisk } from "./ova-reader.js";
+
+/** Extents are mapped in pieces of this many bytes so a huge disk's map is produced lazily. */
+const MAP_PIECE = 4 * 2 ** 30;
+
+/** The format URIs that name a VMDK (VMware's, OVF 0.9's "#sparse", VirtualBox's "#compressed"). */
+export function isVmdkFormat(uri: string): boolean {
+  return /vmdk/i.test(uri);
+}
+
+export function ovaDisk(ova: OvaArchive, index: number): OvaDisk {
+  const disk = ova.disks.find((d) => d.index === index);
+  if (!disk) {
+    const have = ova.disks.map((d) => d.index).join(", ") || "none";
+    throw new UnsupportedFeatureError(`${ova.path}: no disk ${index} with content in the appliance (disks: ${have})`);
+  }
+  return disk;
+}
+
+export async function openOvaDisk(ova: OvaArchive, index: number): Promise<ImageSource> {
+  const disk = ovaDisk(ova, index);
+  const label = `${ova.path}:${disk.file.href}`;
+  if (!isVmdkFormat(disk.disk.format)) {
+    throw new UnsupportedFeatureError(
+      `${label}: disk format "${disk.disk.format}" is not VMDK; chromogenic reads VMDK disks from OVAs`,
+    );
+  }
+  const ranges = disk.members.map((m) => ({ offset: m.dataOffset, length: m.size }));
+  if (disk.file.compression === "gzip") return inflateAndOpen(ova, disk, label);
+  if (disk.file.compression) {
+    throw new UnsupportedFeatureError(`${label}: compression "${disk.file.compression}" is not supported (gzip is)`);
+  }
+  const slice = await InputSlice.open(ova.path, ranges, label);
+  try {
+    const head = await slice.readPadded(0, 4);
+    if (head.readUInt32LE(0) !== SPARSE_MAGIC) {
+      throw new UnsupportedFeatureError(
+        `${label}: not a sparse/streamOptimized VMDK (a descriptor-only VMDK cannot be read from an OVA)`,
+      );
+    }
+    const extent = await SparseExtent.open(slice.asInputFile());
+    return new VmdkMemberSource(label, extent, disk.storedSize);
+  } catch (e) {
+    await slice.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Promise<ImageSource> {
+  const limit = Math.ceil(disk.disk.capacity * 1.02) + 64 * 2 ** 20;
+  const dir = await mkdtemp(join(tmpdir(), "chromogenic-ova-disk-"));
+  const path = join(dir, "disk.vmdk");
+  try {
+    let written = 0;
+    const cap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        written += chunk.length;
+        if (written > limit) {
+          done(
+            new CorruptImageError(
+              `${label}: gzip data expands past ${limit} bytes, more than a ${disk.disk.capacity}-byte disk can need`,
+            ),
+          );
+        } else done(null, chunk);
+      },
+    });
+    const sources = disk.members.map((m) =>
+      createReadStream(ova.path, { start: m.dataOffset, end: m.dataOffset + m.size - 1 }),
+    );
+    const out = createWriteStream(path, { flags: "wx" });
+    await pipeline(concatStreams(sources), createGunzip(), cap, out).catch((e: unknown) => {
+      if (e instanceof CorruptImageError) throw e;
+      throw new CorruptImageError(`${label}: gzip data is corrupt: ${(e as Error).message}`, { cause: e });
+    });
+    const { source } = await openImage(path, { format: "vmdk" });
+    return withCleanup(source, () => rm(dir, { recursive: true, force: true }));
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function* concatStreams(streams: AsyncIterable<Buffer>[]): AsyncGenerator<Buffer> {
+  for (const s of streams) for await (const chunk of s) yield chunk;
+}
+
+function withCleanup(source: ImageSource, cleanup: () => Promise<void>): ImageSource {
+  return {
+    format: source.format,
+    virtualSize: source.virtualSize,
+    read: (o, l, into) => source.read(o, l, into),
+    extents: (o, l) => source.extents(o, l),
+    details: () => source.details(),
+    close: async () => {
+      try {
+        await source.close();
+      } finally {
+        await cleanup();
+      }
+    },
+  };
+}
+
+/** A streamOptimized (or monolithicSparse) VMDK member read through the VMDK driver's sparse extent. */
+class VmdkMemberSource implements ImageSource {
+  readonly format = "vmdk";
+  readonly virtualSize: number;
+
+  constructor(
+    readonly path: string,
+    private readonly extent: SparseExtent,
+    private readonly storedSize: number,
+  ) {
+    this.virtualSize = extent.length;
+  }
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    if (offset < 0 || length < 0 || offset + length > this.virtualSize) {
+      throw new RangeError(`${this.path}: read ${offset}+${length} is outside the ${this.virtualSize}-byte disk`);
+    }
+    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    await this.extent.read(offset, out);
+    return out;
+  }
+
+  async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
+    const end = offset + length;
+    if (offset < 0 || end > this.virtualSize)
+      throw new RangeError(`${this.path}: extent range ${offset}+${length} is outside the disk`);
+    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
+    for (let piece = offset; piece < end; piece = Math.min(end, piece + MAP_PIECE)) {
+      for (const run of await this.extent.runs(piece, Math.min(end, piece + MAP_PIECE) - piece)) {
+        if (run.length === 0) continue;
+        if (pending && pending.kind === run.kind && pending.offset + pending.length === run.offset)
+          pending.length += run.length;
+        else {
+          if (pending) yield pending;
+          pending = { offset: run.offset, length: run.length, kind: run.kind };
+        }
+      }
+    }
+    if (pending) yield pending;
+  }
+
+  async details(): Promise<ImageDetails> {
+    let allocatedBytes = 0;
+    for await (const e of this.extents()) if (e.kind === "data") allocatedBytes += e.length;
+    return {
+      format: "vmdk",
+      virtualSize: this.virtualSize,
+      actualSize: this.storedSize,
+      allocatedBytes,
+      formatSpecific: { "stored in": this.path },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.extent.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What `chromogenic info X.ova` reports: the appliance (its systems and their hardware, networks), each disk
+ * (capacity, format, how it is stored) and the manifest's algorithm. Read from the descriptor and the tar
+ * headers only: fast on any size of archive. The manifest is verified by convert, which reads the disks anyway.
+ */
+import { openOva } from "./ova-reader.js";
+import type { OvfVersionFamily } from "./ovf-descriptor-reader.js";
+
+export interface OvaInfo {
+  readonly path: string;
+  readonly format: "ova";
+  readonly ovfVersion: OvfVersionFamily;
+  readonly descriptor: string;
+  readonly manifest: { readonly file: string; readonly algorithm: string; readonly files: number } | null;
+  readonly networks: readonly string[];
+  readonly systems: readonly {
+    readonly id: string;
+    readonly name?: string;
+    readonly hardwareFamily?: string;
+    readonly os?: string;
+    readonly cpus?: number;
+    readonly memoryBytes?: number;
+    readonly controllers: readonly string[];
+    readonly nics: readonly string[];
+    readonly disks: readonly string[];
+    readonly virtualBoxMachine: boolean;
+  }[];
+  readonly disks: readonly {
+    readonly index: number;
+    readonly diskId: string;
+    readonly file: string;
+    readonly format: string;
+    readonly capacity: number;
+    readonly populatedSize?: number;
+    readonly storedSize: number;
+    readonly compression?: string;
+    readonly chunks: number;
+  }[];
+}
+
+export async function ovaInfo(path: string): Promise<OvaInfo> {
+  const ova = await openOva(path);
+  const d = ova.descriptor;
+  return {
+    path,
+    format: "ova",
+    ovfVersion: d.version,
+    descriptor: ova.descriptorMember.name,
+    manifest:
+      ova.manifest && ova.manifestMember
+        ? { file: ova.manifestMember.name, algorithm: ova.manifest[0]?.algorithm ?? "none", files: ova.manifest.length }
+        : null,
+    networks: d.networks,
+    systems: d.systems.map((s) => ({
+      id: s.id,
+      name: s.name,
+      hardwareFamily: s.virtualSystemType,
+      os: s.osDescription ?? (s.osId !== undefined ? `CIM OS ${s.osId}` : undefined),
+      cpus: s.cpus,
+      memoryBytes: s.memoryBytes,
+      controllers: s.controllers.map((c) => `${c.kind}${c.subtype ? ` (${c.subtype})` : ""}`),
+      nics: s.nics.map((n) => `${n.subtype ?? "ethernet"}${n.network ? ` on ${n.network}` : ""}`),
+      disks: s.disks.map((x) => x.diskId),
+      virtualBoxMachine: s.hasVBoxMachine,
+    })),
+    disks: ova.disks.map((x) => ({
+      index: x.index,
+      diskId: x.disk.diskId,
+      file: x.file.href,
+      format: x.disk.format,
+      capacity: x.disk.capacity,
+      populatedSize: x.disk.populatedSize,
+      storedSize: x.storedSize,
+      compression: x.file.compression,
+      chunks: x.members.length,
+    })),
+  };
+}
