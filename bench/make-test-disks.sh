@@ -7,6 +7,8 @@
 #                      linux-image-amd64: about 0.8 GiB of data)
 #   debian-zlib.qcow2  debian.raw converted by `qemu-img convert -c -O qcow2` (zlib), the input
 #                      of the qcow2-zlib->raw case
+#   debian-stream.vmdk debian.raw converted by qemu-img to a streamOptimized VMDK, the input of
+#                      the vmdk-stream->raw case
 #   random.raw         1 GiB of /dev/urandom (incompressible)
 #
 # Needs root (mmdebstrap's root mode, mkfs.ext4 -d preserving ownership) and network access to
@@ -64,7 +66,7 @@ SECONDS=0
 
 # --- (a) Debian disk ---------------------------------------------------------------------
 DISK="$WORK/debian.raw"
-if [ "$FORCE" -eq 1 ]; then rm -f "$DISK" "$WORK/debian-zlib.qcow2" "$WORK/random.raw"; fi
+if [ "$FORCE" -eq 1 ]; then rm -f "$DISK" "$WORK/debian-zlib.qcow2" "$WORK/debian-stream.vmdk" "$WORK/random.raw"; fi
 
 if [ ! -f "$DISK" ]; then
   ROOTFS="$WORK/rootfs"
@@ -122,6 +124,16 @@ if [ ! -f "$QZ" ]; then
   mv "$QZ.tmp" "$QZ"
 else
   log "cached: $QZ"
+fi
+
+# --- streamOptimized VMDK copy of the Debian disk, made by qemu-img ------------------------
+QV="$WORK/debian-stream.vmdk"
+if [ ! -f "$QV" ]; then
+  log "qemu-img convert -O vmdk -o subformat=streamOptimized debian.raw -> $QV"
+  qemu-img convert -O vmdk -o subformat=streamOptimized "$DISK" "$QV.tmp"
+  mv "$QV.tmp" "$QV"
+else
+  log "cached: $QV"
 fi
 
 # --- (b) incompressible image -------------------------------------------------------------

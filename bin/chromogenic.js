@@ -15,5 +15,12 @@ if (major < 22) {
   const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
   process.exit(r.status ?? 1);
 }
+// Compression runs on libuv's threadpool, which is sized once, at its first use: size it for this machine
+// before anything can touch it (an explicit UV_THREADPOOL_SIZE from the user wins).
+const { availableParallelism } = await import("node:os");
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
+// Cache compiled modules on disk: start-up counts when a conversion itself takes a fraction of a second.
+const { enableCompileCache } = await import("node:module");
+enableCompileCache?.();
 const { main } = await import("../dist/src/cli/main.js");
 await main(process.argv);

@@ -57,6 +57,26 @@ test("errors are one clear line with the right exit code, and leave no output be
   assert.deepEqual((await readdir(dir)).sort(), ["in.raw"]);
 });
 
+test("a backing file is read only when --allow-reference names it, and the refusal says so", async (t) => {
+  const dir = await scratch(t);
+  const base = join(dir, "base.raw");
+  await makeRaw(base, 4 * MiB, [{ offset: MiB, data: Buffer.alloc(8192, 7) }]);
+  const overlay = join(dir, "overlay.qcow2");
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", overlay]);
+  const out = join(dir, "out.raw");
+  for (const args of [
+    ["info", overlay],
+    ["convert", "-q", "-O", "raw", overlay, out],
+  ]) {
+    const refused = await cli(...args);
+    assert.notEqual(refused.code, 0, `${args[0]} must refuse the backing file`);
+    assert.match(refused.stderr, /backing file "base\.raw".*--allow-reference PATH/s);
+    const allowed = await cli(...args, "--allow-reference", base);
+    assert.equal(allowed.code, 0, allowed.stderr);
+  }
+  assert.equal((await qemuCompare(overlay, out)).code, 0);
+});
+
 test("Ctrl-C during a conversion leaves nothing under the output name or as a temporary", async (t) => {
   const dir = await scratch(t);
   const input = join(dir, "big.raw");

@@ -23,6 +23,7 @@ import {
   scratch,
   textPattern,
 } from "./helpers/tools.js";
+import { extentsOf, qemuRaw, readWhole } from "./helpers/image-checks.js";
 
 const MiB = 2 ** 20;
 /** Not a multiple of any cluster size above 512 bytes (qemu rounds sizes to 512 itself). */
@@ -35,25 +36,6 @@ async function open(path: string, options: OpenOptions = {}): Promise<ImageSourc
   return qcow2Driver.open(path, options);
 }
 
-/** Our whole disk, read in uneven pieces several at a time so reads cross cluster boundaries concurrently. */
-async function readWhole(source: ImageSource): Promise<Buffer> {
-  const out = Buffer.alloc(source.virtualSize);
-  const piece = 777 * 1024 + 512 + 3;
-  const reads: Promise<Buffer>[] = [];
-  for (let pos = 0; pos < source.virtualSize; pos += piece) {
-    const length = Math.min(piece, source.virtualSize - pos);
-    reads.push(source.read(pos, length, out.subarray(pos, pos + length)));
-  }
-  await Promise.all(reads);
-  return out;
-}
-
-async function qemuRaw(dir: string, image: string): Promise<Buffer> {
-  const out = join(dir, `qemu-${Math.random().toString(36).slice(2)}.raw`);
-  await qemuImg("convert", "-O", "raw", image, out);
-  return readFile(out);
-}
-
 interface QemuMapEntry {
   readonly start: number;
   readonly length: number;
@@ -64,12 +46,6 @@ interface QemuMapEntry {
 
 async function qemuMap(image: string): Promise<QemuMapEntry[]> {
   return JSON.parse(await qemuImg("map", "--output=json", image)) as QemuMapEntry[];
-}
-
-async function extentsOf(source: ImageSource, offset?: number, length?: number): Promise<Extent[]> {
-  const all: Extent[] = [];
-  for await (const e of source.extents(offset, length)) all.push(e);
-  return all;
 }
 
 /** Extents must tile [start, end) in order, and no two neighbours may share a kind (they would be merged). */
@@ -389,6 +365,7 @@ test("qcow2 read: an allowed raw backing file supplies unallocated ranges", asyn
     (e: unknown) => {
       assert.ok(e instanceof ReferenceRefusedError);
       assert.match(e.message, /backing file "base\.raw"/);
+      assert.match(e.message, /--allow-reference PATH/);
       assert.match(e.message, /allowedPaths/);
       return true;
     },

@@ -15,7 +15,7 @@ import { openImage } from "../src/formats/engine/open-image.js";
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../src/formats/errors.js";
 import { StreamOutputFile } from "../src/formats/io/output-file.js";
 import { detectFormat } from "../src/formats/registry.js";
-import type { Extent, ImageSource } from "../src/formats/types.js";
+import type { Extent } from "../src/formats/types.js";
 import {
   makeRaw,
   mixedRegions,
@@ -26,10 +26,13 @@ import {
   qemuInfo,
   run,
   runOk,
-  scratch,
-  textPattern,
   type Region,
+  type Sample,
+  scratch,
+  standardSamples,
 } from "./helpers/tools.js";
+import { assertCovers, extentsOf, qemuRaw, readWhole } from "./helpers/image-checks.js";
+import { patch, u32, u64 } from "./helpers/patching.js";
 
 const MiB = 2 ** 20;
 
@@ -51,31 +54,6 @@ const AT = {
   blocksAllocated: 388,
   uuidParent: 424,
 } as const;
-
-async function extentsOf(source: ImageSource): Promise<Extent[]> {
-  const out: Extent[] = [];
-  for await (const e of source.extents()) out.push(e);
-  return out;
-}
-
-/** The whole disk, read in uneven pieces several at a time so reads cross block boundaries concurrently. */
-async function readWhole(source: ImageSource): Promise<Buffer> {
-  const out = Buffer.alloc(source.virtualSize);
-  const piece = 777 * 1024 + 512 + 3;
-  const reads: Promise<Buffer>[] = [];
-  for (let pos = 0; pos < source.virtualSize; pos += piece) {
-    const length = Math.min(piece, source.virtualSize - pos);
-    reads.push(source.read(pos, length, out.subarray(pos, pos + length)));
-  }
-  await Promise.all(reads);
-  return out;
-}
-
-async function qemuRaw(dir: string, image: string): Promise<Buffer> {
-  const out = join(dir, `qemu-${Math.random().toString(36).slice(2)}.raw`);
-  await qemuImg("convert", "-O", "raw", image, out);
-  return readFile(out);
-}
 
 /** Disk ranges `qemu-img map` reports as holding data that is not known to be zero (a hole in the file), merged. */
 async function qemuDataRanges(image: string): Promise<[number, number][]> {
@@ -102,17 +80,6 @@ function dataRanges(extents: readonly Extent[]): [number, number][] {
   return mergeRanges(extents.filter((e) => e.kind === "data").map((e) => [e.offset, e.offset + e.length]));
 }
 
-/** Checks the map covers the disk exactly, in order, with no empty extents. */
-function assertCovers(extents: readonly Extent[], size: number): void {
-  let pos = 0;
-  for (const e of extents) {
-    assert.equal(e.offset, pos, "extents are contiguous");
-    assert.ok(e.length > 0, "no empty extents");
-    pos += e.length;
-  }
-  assert.equal(pos, size, "extents cover the disk");
-}
-
 /** 1 MiB blocks of `disk` holding at least one non-zero byte. */
 function nonZeroBlocks(disk: Buffer): number {
   let n = 0;
@@ -125,52 +92,18 @@ function nonZeroBlocks(disk: Buffer): number {
 
 const roundUp = (n: number, unit: number) => Math.ceil(n / unit) * unit;
 
-async function patch(path: string, offset: number, bytes: Buffer): Promise<void> {
-  const h = await openFile(path, "r+");
-  try {
-    await h.write(bytes, 0, bytes.length, offset);
-  } finally {
-    await h.close();
-  }
-}
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(n);
-  return b;
-};
-
 async function readU32(path: string, offset: number): Promise<number> {
   return (await readFile(path)).readUInt32LE(offset);
 }
 
 /** The sample disks every writer test uses: name, size and content. */
-interface Sample {
-  readonly name: string;
-  readonly size: number;
-  readonly regions: Region[];
-}
-
+const { sparseMixed, oddSize } = standardSamples();
 const SAMPLES: readonly Sample[] = [
-  // Data, explicit zeros, holes, a region crossing a block boundary, an odd tail: the standard mix.
-  { name: "sparse mixed", size: 64 * MiB + 4096 + 512, regions: mixedRegions(64 * MiB + 4096 + 512) },
+  sparseMixed,
   // Every byte data, blocks back to back: the coalesced direct-write path.
   // Every byte data, odd size: the short last block goes out directly and the file is padded to a whole block.
   { name: "dense", size: 9 * MiB + 1536, regions: [{ offset: 0, data: pattern(9 * MiB + 1536, 5) }] },
-  // Not a multiple of a sector: the last block is short and its tail padded.
-  {
-    name: "patterned, size not a multiple of 512",
-    size: 3 * MiB + 777,
-    regions: [
-      { offset: 1000, data: textPattern(MiB + 3000, 2) },
-      { offset: 3 * MiB + 10, data: pattern(767, 4) },
-    ],
-  },
+  oddSize,
   // Data starting mid-block and running over several blocks: assembled head, direct middle, assembled tail.
   { name: "unaligned long run", size: 8 * MiB, regions: [{ offset: MiB / 2, data: pattern(5 * MiB + 3, 10) }] },
   // Zeros written as data inside an otherwise empty block: the block must still not be stored.

@@ -9,9 +9,9 @@ import { convertFile, convertImage } from "../src/formats/engine/convert.js";
 import { getDriver } from "../src/formats/registry.js";
 import { StreamOutputFile } from "../src/formats/io/output-file.js";
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../src/formats/errors.js";
-import type { Extent, ImageSource } from "../src/formats/types.js";
 import { makeRaw, mixedRegions, pattern, qemuImg, run, runOk, scratch, textPattern } from "./helpers/tools.js";
 import { qemuSampleImage } from "./helpers/qemu-samples.js";
+import { assertSameRaw, extentsOf, vhdiinfo, withSource } from "./helpers/image-checks.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -74,42 +74,6 @@ async function oursToRaw(dir: string, input: string, name: string, inputOptions?
   return { path: out, result };
 }
 
-/** Two raw files hold the same disk: same length, same bytes (qemu-img compare skips holes quickly). */
-async function assertSameRaw(a: string, b: string): Promise<void> {
-  assert.equal((await stat(a)).size, (await stat(b)).size, `${a} and ${b} differ in size`);
-  const r = await run("qemu-img", ["compare", "-f", "raw", "-F", "raw", a, b]);
-  assert.equal(r.code, 0, `${a} and ${b} differ: ${r.stdout}${r.stderr}`);
-}
-
-async function allExtents(source: ImageSource): Promise<Extent[]> {
-  const out: Extent[] = [];
-  for await (const e of source.extents()) out.push(e);
-  return out;
-}
-
-/** vhdiinfo's facts about an image: media size, disk type and identifier. */
-async function vhdiinfo(path: string): Promise<{ mediaSize: number; diskType: string; identifier: string }> {
-  const text = await runOk("vhdiinfo", [path]);
-  const media = /Media size\s*:.*\((\d+) bytes\)/.exec(text);
-  const type = /Disk type\s*:\s*(\S+)/.exec(text);
-  const id = /Identifier\s*:\s*(\S+)/.exec(text);
-  assert.ok(media && type && id, `unexpected vhdiinfo output:\n${text}`);
-  return { mediaSize: Number(media[1]), diskType: type[1]!.toLowerCase(), identifier: id[1]! };
-}
-
-async function withSource<T>(
-  path: string,
-  fn: (s: ImageSource) => Promise<T>,
-  driverOptions?: Record<string, string>,
-): Promise<T> {
-  const { source } = await openImage(path, { driverOptions });
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
-}
-
 /** A small dynamic VHD written by qemu-img holding the standard mix of content. */
 async function qemuDynamicVhd(dir: string, name = "qemu", size = 16 * MiB): Promise<{ vhd: string; raw: string }> {
   const raw = join(dir, `${name}.src.raw`);
@@ -148,7 +112,7 @@ test("dynamic VHD: blocks qemu left unallocated are reported unallocated, data b
   const dir = await scratch(t);
   const { vhd } = await qemuDynamicVhd(dir, "map", 16 * MiB);
   await withSource(vhd, async (source) => {
-    const extents = await allExtents(source);
+    const extents = await extentsOf(source);
     // mixedRegions puts data in the first block (0..2 MiB) and nothing from 6 MiB on: those blocks stay out.
     assert.equal(extents[0]!.kind, "data");
     const tail = extents.find((e) => e.offset <= 8 * MiB && e.offset + e.length > 8 * MiB);
@@ -545,7 +509,7 @@ test("sector bitmaps: sectors whose bit is 0 read as zeros and are reported unal
   await withSource(vhd, async (s) => {
     assert.deepEqual(await s.read(0, 2 * MiB), expected);
     assert.deepEqual(await s.read(3 * 512 - 10, 30), expected.subarray(3 * 512 - 10, 3 * 512 + 20));
-    const extents = (await allExtents(s)).filter((e) => e.offset < 2 * MiB);
+    const extents = (await extentsOf(s)).filter((e) => e.offset < 2 * MiB);
     assert.deepEqual(
       extents.map((e) => [e.offset, e.length, e.kind]),
       [

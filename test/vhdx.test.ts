@@ -1,14 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { copyFile, open, readFile, stat, truncate } from "node:fs/promises";
+import { copyFile, open, readFile, truncate } from "node:fs/promises";
 import { openImage } from "../src/formats/engine/open-image.js";
 import { convertFile } from "../src/formats/engine/convert.js";
 import { getDriver } from "../src/formats/registry.js";
 import { CorruptImageError, UnsupportedFeatureError } from "../src/formats/errors.js";
-import type { Extent, ImageSource } from "../src/formats/types.js";
 import { makeRaw, mixedRegions, qemuImg, run, runOk, scratch } from "./helpers/tools.js";
 import { qemuSampleImage } from "./helpers/qemu-samples.js";
+import { assertSameRaw, extentsOf, vhdiinfo, withSource } from "./helpers/image-checks.js";
+import { patch, u32, u64 } from "./helpers/patching.js";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
@@ -37,15 +38,6 @@ async function readAt(path: string, at: number, size: number): Promise<Buffer> {
   }
 }
 
-async function writeAt(path: string, at: number, data: Buffer): Promise<void> {
-  const h = await open(path, "r+");
-  try {
-    await h.write(data, 0, data.length, at);
-  } finally {
-    await h.close();
-  }
-}
-
 /** Edits a CRC-protected structure (4 KiB header or 64 KiB region table) and recomputes its CRC unless told not to. */
 async function editChecksummed(path: string, at: number, size: number, edit: (b: Buffer) => void, fix = true) {
   const buf = await readAt(path, at, size);
@@ -54,7 +46,7 @@ async function editChecksummed(path: string, at: number, size: number, edit: (b:
     buf.writeUInt32LE(0, 4);
     buf.writeUInt32LE(crc32c(buf), 4);
   }
-  await writeAt(path, at, buf);
+  await patch(path, at, buf);
 }
 
 const HEADERS = [64 * KiB, 128 * KiB];
@@ -87,12 +79,6 @@ async function qemuVirtualSize(path: string): Promise<number> {
   return info["virtual-size"];
 }
 
-async function assertSameRaw(a: string, b: string): Promise<void> {
-  assert.equal((await stat(a)).size, (await stat(b)).size, `${a} and ${b} differ in size`);
-  const r = await run("qemu-img", ["compare", "-f", "raw", "-F", "raw", a, b]);
-  assert.equal(r.code, 0, `${a} and ${b} differ: ${r.stdout}${r.stderr}`);
-}
-
 /** Our read of a VHDX (converted to raw) equals qemu-img's. */
 async function assertReadsLikeQemu(dir: string, vhdx: string, name: string): Promise<void> {
   const ours = join(dir, `${name}.ours.raw`);
@@ -101,30 +87,6 @@ async function assertReadsLikeQemu(dir: string, vhdx: string, name: string): Pro
   const theirs = join(dir, `${name}.qemu.raw`);
   await qemuImg("convert", "-f", "vhdx", "-O", "raw", vhdx, theirs);
   await assertSameRaw(ours, theirs);
-}
-
-async function vhdiinfo(path: string): Promise<{ mediaSize: number; diskType: string; identifier: string }> {
-  const text = await runOk("vhdiinfo", [path]);
-  const media = /Media size\s*:.*\((\d+) bytes\)/.exec(text);
-  const type = /Disk type\s*:\s*(\S+)/.exec(text);
-  const id = /Identifier\s*:\s*(\S+)/.exec(text);
-  assert.ok(media && type && id, `unexpected vhdiinfo output:\n${text}`);
-  return { mediaSize: Number(media[1]), diskType: type[1]!.toLowerCase(), identifier: id[1]! };
-}
-
-async function withSource<T>(path: string, fn: (s: ImageSource) => Promise<T>): Promise<T> {
-  const { source } = await openImage(path);
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
-}
-
-async function allExtents(source: ImageSource): Promise<Extent[]> {
-  const out: Extent[] = [];
-  for await (const e of source.extents()) out.push(e);
-  return out;
 }
 
 async function qemuVhdx(dir: string, name: string, size: number, options = "subformat=dynamic"): Promise<string> {
@@ -176,7 +138,7 @@ test("VHDX block states map to extents: present → data, ZERO → zero, NOT_PRE
     await qemuImg("create", "-f", "vhdx", "-o", `block_size=1M,block_state_zero=${stateZero}`, vhdx, "16M");
     await runOk("qemu-io", ["-f", "vhdx", "-c", "write -P 0x11 1M 4k", vhdx]);
     await withSource(vhdx, async (s) => {
-      const extents = await allExtents(s);
+      const extents = await extentsOf(s);
       assert.deepEqual(
         extents.map((e) => [e.offset, e.length, e.kind]),
         [
@@ -292,16 +254,6 @@ test("hostile VHDX files are refused with a clear error", async (t) => {
   const layout = await vhdxLayout(base);
   const fileParameters = layout.items.get(FILE_PARAMETERS_GUID)!;
   const virtualSize = layout.items.get(VIRTUAL_SIZE_GUID)!;
-  const u32 = (v: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    return b;
-  };
-  const u64 = (v: bigint) => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(v);
-    return b;
-  };
   const cases: [string, (p: string) => Promise<void>, new (...a: never[]) => Error, RegExp][] = [
     [
       "non-zero LogGuid",
@@ -313,29 +265,29 @@ test("hostile VHDX files are refused with a clear error", async (t) => {
     ],
     [
       "differencing (HasParent)",
-      (p) => writeAt(p, fileParameters + 4, u32(2)),
+      (p) => patch(p, fileParameters + 4, u32(2)),
       UnsupportedFeatureError,
       /differencing VHDX.* is not supported/,
     ],
     [
       "block 0 beyond the end of the file",
-      (p) => writeAt(p, layout.bat, u64((BigInt(100_000) << 20n) | 6n)),
+      (p) => patch(p, layout.bat, u64((BigInt(100_000) << 20n) | 6n)),
       CorruptImageError,
       /VHDX block 0 at offset 100000 MiB .* beyond the end of the file/,
     ],
     [
       "block 0 inside the header section",
-      (p) => writeAt(p, layout.bat, u64(6n)),
+      (p) => patch(p, layout.bat, u64(6n)),
       CorruptImageError,
       /VHDX block 0 .* inside the header section/,
     ],
     [
       "PARTIALLY_PRESENT outside a differencing file",
-      (p) => writeAt(p, layout.bat, u64((4n << 20n) | 7n)),
+      (p) => patch(p, layout.bat, u64((4n << 20n) | 7n)),
       CorruptImageError,
       /PARTIALLY_PRESENT/,
     ],
-    ["reserved block state", (p) => writeAt(p, layout.bat, u64(5n)), CorruptImageError, /reserved state 5/],
+    ["reserved block state", (p) => patch(p, layout.bat, u64(5n)), CorruptImageError, /reserved state 5/],
     [
       "unknown required region",
       (p) =>
@@ -353,19 +305,19 @@ test("hostile VHDX files are refused with a clear error", async (t) => {
     ],
     [
       "virtual size 2^60",
-      (p) => writeAt(p, virtualSize, u64(2n ** 60n)),
+      (p) => patch(p, virtualSize, u64(2n ** 60n)),
       CorruptImageError,
       /virtual disk size .* outside the allowed range/,
     ],
     [
       "a 60 TiB disk of 1 MiB blocks (BAT beyond the table limit)",
-      (p) => writeAt(p, virtualSize, u64(60n * 2n ** 40n)),
+      (p) => patch(p, virtualSize, u64(60n * 2n ** 40n)),
       CorruptImageError,
       /block allocation table of \d+ entries .* exceeds the 33554432-byte limit/,
     ],
     [
       "block size 3 MiB",
-      (p) => writeAt(p, fileParameters, u32(3 * MiB)),
+      (p) => patch(p, fileParameters, u32(3 * MiB)),
       CorruptImageError,
       /block size 3145728 is not a power of two/,
     ],

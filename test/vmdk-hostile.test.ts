@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, open as openFile, readFile, symlink, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { convertFile } from "../src/formats/engine/convert.js";
@@ -18,30 +18,12 @@ import {
 } from "../src/formats/errors.js";
 import { qemuSampleImage } from "./helpers/qemu-samples.js";
 import { makeRaw, mixedRegions, pattern, qemuImg, scratch } from "./helpers/tools.js";
-import { MiB, readWhole } from "./helpers/vmdk-tools.js";
+import { MiB } from "./helpers/vmdk-tools.js";
+import { readWhole } from "./helpers/image-checks.js";
+import { patch, u32, u64 } from "./helpers/patching.js";
 
 /** Sparse header field offsets (VMware Virtual Disk Format 5.0). */
 const AT = { version: 4, flags: 8, capacity: 12, grainSize: 20, gtesPerGt: 44, gdOffset: 56, newline: 73 } as const;
-
-async function patch(path: string, offset: number, bytes: Buffer): Promise<void> {
-  const h = await openFile(path, "r+");
-  try {
-    await h.write(bytes, 0, bytes.length, offset);
-  } finally {
-    await h.close();
-  }
-}
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(n);
-  return b;
-};
 
 /** Opens the image and reads all of it (table loads happen on demand); resolves to the error, if any. */
 async function openAndRead(path: string, options: Parameters<typeof openImage>[1] = {}): Promise<void> {

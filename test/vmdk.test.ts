@@ -26,21 +26,14 @@ import {
   qemuImg,
   qemuInfo,
   run,
-  scratch,
-  textPattern,
   type Region,
+  type Sample,
+  scratch,
+  standardSamples,
+  textPattern,
 } from "./helpers/tools.js";
-import {
-  MiB,
-  assertCovers,
-  assertZerosOutsideData,
-  bximageConvert,
-  extentsOf,
-  qemuRaw,
-  readWhole,
-  vmdkStreamConvert,
-  vmdkinfo,
-} from "./helpers/vmdk-tools.js";
+import { MiB, bximageConvert, vmdkStreamConvert, vmdkinfo } from "./helpers/vmdk-tools.js";
+import { assertCovers, assertZerosOutsideData, extentsOf, qemuRaw, readWhole } from "./helpers/image-checks.js";
 
 const GiB = 2 ** 30;
 const roundUp = (n: number, unit: number) => Math.ceil(n / unit) * unit;
@@ -237,23 +230,11 @@ test("VMware's own header-v3 streamOptimized sample (qemu iotests) reads identic
 // ---------------------------------------------------------------------------------------------------------
 // writing
 
-interface Sample {
-  readonly name: string;
-  readonly size: number;
-  readonly regions: Region[];
-}
-
+const { sparseMixed, oddSize } = standardSamples();
 const SAMPLES: readonly Sample[] = [
-  { name: "sparse mixed", size: 64 * MiB + 4096 + 512, regions: mixedRegions(64 * MiB + 4096 + 512) },
+  sparseMixed,
   { name: "dense", size: 9 * MiB, regions: [{ offset: 0, data: pattern(9 * MiB, 5) }] },
-  {
-    name: "patterned, size not a multiple of 512",
-    size: 3 * MiB + 777,
-    regions: [
-      { offset: 1000, data: textPattern(MiB + 3000, 2) },
-      { offset: 3 * MiB + 10, data: pattern(767, 4) },
-    ],
-  },
+  oddSize,
   { name: "all zeros", size: 16 * MiB, regions: [] },
   { name: "tiny", size: 4096, regions: [{ offset: 512, data: pattern(100, 6) }] },
 ];

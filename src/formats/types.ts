@@ -59,9 +59,12 @@ export interface ImageSource {
 
 /**
  * A writable image being created. The convert pipeline calls writeData/writeZeroes with strictly increasing,
- * non-overlapping offsets covering the whole disk, and may call the next one before the previous promise
- * settles only up to the target's `maxPending` calls; a target with `access: "sequential"` writes its output
- * strictly in order (it can feed a pipe or a tar member).
+ * non-overlapping ranges covering the whole disk; ranges need not be aligned to the target's granularity.
+ * It awaits each call before making the next. A target with `access: "sequential"`
+ * writes its output strictly in order (it can feed a pipe or a tar member).
+ *
+ * Buffer ownership: the caller recycles `data` as soon as writeData resolves, so a target that keeps working
+ * after resolving (queued compression, batched writes) must copy what it still needs first.
  */
 export interface ImageTarget {
   readonly format: string;

@@ -118,3 +118,30 @@ export function mixedRegions(size: number): Region[] {
   if (size > 6 * MiB) regions.push({ offset: size - 777, data: pattern(777, 11) }); // the very end
   return regions.filter((r) => r.offset + r.data.length <= size);
 }
+
+/** A disk the writer suites convert: its name (shown in test titles), size and content. */
+export interface Sample {
+  readonly name: string;
+  readonly size: number;
+  readonly regions: Region[];
+}
+
+/**
+ * The samples every writer suite starts from: the standard mix (data, explicit zeros, holes, a region crossing
+ * a boundary, an odd tail) on a disk just over 64 MiB, and text-like data on a disk whose size is not a
+ * multiple of 512 (the last unit is short and its tail padded).
+ */
+export function standardSamples(): { readonly sparseMixed: Sample; readonly oddSize: Sample } {
+  const MiB = 2 ** 20;
+  return {
+    sparseMixed: { name: "sparse mixed", size: 64 * MiB + 4096 + 512, regions: mixedRegions(64 * MiB + 4096 + 512) },
+    oddSize: {
+      name: "patterned, size not a multiple of 512",
+      size: 3 * MiB + 777,
+      regions: [
+        { offset: 1000, data: textPattern(MiB + 3000, 2) },
+        { offset: 3 * MiB + 10, data: pattern(767, 4) },
+      ],
+    },
+  };
+}

@@ -1,12 +1,10 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
 import { convertFile } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
 import { looksLikeOva } from "../../formats/ova/ova-reader.js";
 import { convertOvaDisk } from "../../formats/ova/ova-convert.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
-import { progressDisplay } from "../progress-display.js";
-import { cancelOnSignals } from "../interrupts.js";
+import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
 
 interface ConvertFlags {
@@ -17,6 +15,7 @@ interface ConvertFlags {
   compress?: boolean;
   json?: boolean;
   quiet?: boolean;
+  sync: boolean;
   allowReference?: string[];
   disk?: string;
 }
@@ -44,47 +43,32 @@ export function registerConvert(program: Command): void {
     .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
+    .option("--no-sync", "do not fsync the output before renaming it into place (faster; qemu-img's default)")
     .option("--allow-reference <path...>", "allow the input to open this backing/data file")
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
     .action(async (input: string, output: string, flags: ConvertFlags) => {
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
-      const display = progressDisplay({ json: !!flags.json, quiet: !!flags.quiet });
-      const interrupts = cancelOnSignals();
-      try {
-        // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
-        const ova = !flags.format && (await looksLikeOva(input));
-        if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
-        const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal: interrupts.signal };
-        const result = ova
-          ? await convertOvaDisk({
-              ...common,
-              disk: flags.disk === undefined ? 1 : Number(flags.disk),
-              onProgress: display.listener,
-            })
-          : await convertFile({
-              input,
-              output,
-              outputFormat: flags.outputFormat,
-              inputFormat: flags.format,
-              inputOptions: parseCreateOptions(flags.inputOption),
-              createOptions,
-              references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
-              signal: interrupts.signal,
-              onProgress: display.listener,
-            });
-        display.close();
-        if (flags.json) {
-          process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");
-        } else if (!flags.quiet) {
-          process.stderr.write(
-            `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
-              `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s\n`,
-          );
-        }
-      } finally {
-        display.close();
-        interrupts.dispose();
-      }
+      await runJob(
+        { json: !!flags.json, quiet: !!flags.quiet },
+        async ({ signal, onProgress }) => {
+          // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
+          const ova = !flags.format && (await looksLikeOva(input));
+          if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
+          const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
+          return ova
+            ? convertOvaDisk({ ...common, disk: flags.disk === undefined ? 1 : Number(flags.disk) })
+            : convertFile({
+                ...common,
+                inputFormat: flags.format,
+                inputOptions: parseCreateOptions(flags.inputOption),
+                references: allowedReferences(flags.allowReference),
+                sync: flags.sync,
+              });
+        },
+        (result) =>
+          `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
+          `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
+      );
     });
 }

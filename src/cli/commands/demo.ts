@@ -10,7 +10,10 @@ const execFileP = promisify(execFile);
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("generate a sample guest disk, convert it (raw → qcow2 → raw) and verify every output")
+    .description(
+      "generate a sample guest disk, convert it (raw → qcow2 → raw), export it as a VirtualBox OVA and read " +
+        "it back, verifying every output",
+    )
     .option("--dir <dir>", "where to put the sample and its conversions", "chromogenic-demo")
     .option("--json", "print the result as JSON")
     .action(async (opts: { dir: string; json?: boolean }) => {
@@ -18,7 +21,7 @@ export function registerDemo(program: Command): void {
       const result = await runDemo(opts.dir, display.listener);
       display.close();
       const checks: { file: string; qemuImgCheck: string }[] = [];
-      for (const c of result.conversions) {
+      for (const c of result.steps) {
         if (c.outputFormat !== "qcow2") continue;
         const r = await execFileP("qemu-img", ["check", c.output]).then(
           () => "clean",
@@ -32,10 +35,10 @@ export function registerDemo(program: Command): void {
         const s = result.sample;
         process.stdout.write(`sample disk: ${s.path} (${formatBytes(s.size)}, ${s.content} partition)\n`);
         process.stdout.write(`  disk sha256 ${result.sourceSha256}\n`);
-        for (const c of result.conversions) {
+        for (const c of result.steps) {
           const ok = c.sha256 === result.sourceSha256 ? "identical" : "DIFFERENT";
           process.stdout.write(
-            `${c.inputFormat} → ${c.outputFormat}: ${c.output}  ${formatBytes(c.dataBytes)} data in ${c.seconds.toFixed(2)} s, disk ${ok}\n`,
+            `${c.step}: ${c.output}  ${formatBytes(c.dataBytes)} data in ${c.seconds.toFixed(2)} s, disk ${ok}\n`,
           );
         }
         for (const c of checks) process.stdout.write(`qemu-img check ${c.file}: ${c.qemuImgCheck}\n`);

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
 import { UsageError } from "../../formats/errors.js";
 import { exportOva } from "../../formats/ova/ova-writer.js";
 import { MANIFEST_ALGORITHMS, type ManifestAlgorithm } from "../../formats/ova/manifest.js";
@@ -11,8 +10,7 @@ import {
   parseControllerModel,
   parseNicModel,
 } from "../../formats/ova/hardware-profile.js";
-import { progressDisplay } from "../progress-display.js";
-import { cancelOnSignals } from "../interrupts.js";
+import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
 
 interface ExportFlags {
@@ -80,42 +78,36 @@ export function registerExport(program: Command): void {
       const output = paths[paths.length - 1]!;
       const inputs = paths.slice(0, -1);
       if (output === "-" && flags.json) throw new UsageError("--json and output - both use standard output");
-      const display = progressDisplay({ json: !!flags.json, quiet: !!flags.quiet || output === "-" });
-      const interrupts = cancelOnSignals();
-      try {
-        const result = await exportOva({
-          inputs,
-          output,
-          target: flags.target as OvaTargetName,
-          name: flags.name,
-          description: flags.description,
-          cpus: positiveInteger(flags.cpus, "--cpus"),
-          memoryMiB: positiveInteger(flags.memory, "--memory"),
-          nic: flags.nic === undefined ? undefined : parseNicModel(flags.nic),
-          controller: flags.controller === undefined ? undefined : parseControllerModel(flags.controller),
-          osType: flags.osType,
-          ovfVersion: parseOvfVersion(flags.ovfVersion ?? "1.0"),
-          manifest: manifestChoice(flags.manifest),
-          hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),
-          inputFormat: flags.inputFormat,
-          references: { allowedPaths: (flags.allowReference ?? []).map((p) => resolve(p)) },
-          signal: interrupts.signal,
-          onProgress: display.listener,
-        });
-        display.close();
-        if (flags.json) {
-          process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");
-        } else if (!flags.quiet) {
+      await runJob(
+        { json: !!flags.json, quiet: !!flags.quiet, hideProgress: output === "-" },
+        ({ signal, onProgress }) =>
+          exportOva({
+            inputs,
+            output,
+            target: flags.target as OvaTargetName,
+            name: flags.name,
+            description: flags.description,
+            cpus: positiveInteger(flags.cpus, "--cpus"),
+            memoryMiB: positiveInteger(flags.memory, "--memory"),
+            nic: flags.nic === undefined ? undefined : parseNicModel(flags.nic),
+            controller: flags.controller === undefined ? undefined : parseControllerModel(flags.controller),
+            osType: flags.osType,
+            ovfVersion: parseOvfVersion(flags.ovfVersion ?? "1.0"),
+            manifest: manifestChoice(flags.manifest),
+            hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),
+            inputFormat: flags.inputFormat,
+            references: allowedReferences(flags.allowReference),
+            signal,
+            onProgress,
+          }),
+        (result) => {
           const disks = result.members.length - (result.manifest === "none" ? 1 : 2);
-          process.stderr.write(
+          return (
             `ova for ${result.target} (OVF ${result.ovfVersion}, manifest ${result.manifest}): ${disks} disk(s), ` +
-              `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
-              `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}\n`,
+            `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
+            `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}`
           );
-        }
-      } finally {
-        display.close();
-        interrupts.dispose();
-      }
+        },
+      );
     });
 }

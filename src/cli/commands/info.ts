@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
 import { imageInfo } from "../../formats/engine/image-info.js";
 import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
@@ -7,6 +6,7 @@ import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { looksLikeOva } from "../../formats/ova/ova-reader.js";
 import { ovaInfo } from "../../formats/ova/ova-info.js";
 import { renderOvaInfo } from "../ova-info-display.js";
+import { allowedReferences } from "../run-job.js";
 
 interface InfoFlags {
   format?: string;
@@ -36,7 +36,7 @@ export function registerInfo(program: Command): void {
       const info = await imageInfo(image, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
-        references: { allowedPaths: (opts.allowReference ?? []).map((p) => resolve(p)) },
+        references: allowedReferences(opts.allowReference),
       });
       process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));
     });

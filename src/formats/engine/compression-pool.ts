@@ -30,10 +30,16 @@ export function defaultCompressionConcurrency(): number {
 /** Input bytes a codec pool keeps in flight at most by default. */
 const MAX_BYTES_IN_FLIGHT = 32 * 2 ** 20;
 
+/** Copies of submitted blocks kept for reuse (see submitCopy): about what is in flight, bounded by bytes. */
+const SPARE_BYTES = 16 * 2 ** 20;
+const MAX_SPARES = 64;
+
 interface PendingJob<Tag> {
   readonly tag: Tag;
   readonly input: Buffer;
   readonly output: Promise<Buffer>;
+  /** `input` is the pool's own copy (submitCopy), reused once delivered. */
+  readonly recycle: boolean;
   settled: boolean;
 }
 
@@ -63,14 +69,20 @@ export class CompressionPool<Tag> {
   private readonly maxInFlight: number;
   private readonly compress: (input: Buffer) => Promise<Buffer>;
   private readonly lanes: CompressionLanes | undefined;
+  private readonly blockSize: number;
+  /** Buffers of `blockSize` bytes that carried a block already delivered. */
+  private readonly spares: Buffer[] = [];
+  private readonly maxSpares: number;
   private abandoned = false;
 
   constructor(private readonly options: CompressionPoolOptions<Tag>) {
     if ((options.codec === undefined) === (options.compress === undefined)) {
       throw new Error("CompressionPool needs exactly one of codec and compress");
     }
+    const blockSize = options.blockSize ?? 64 * 1024;
+    this.blockSize = blockSize;
+    this.maxSpares = Math.min(MAX_SPARES, Math.max(2, Math.floor(SPARE_BYTES / blockSize)));
     if (options.codec) {
-      const blockSize = options.blockSize ?? 64 * 1024;
       const lanes = new CompressionLanes(options.codec, blockSize, { skipIncompressible: options.skipIncompressible });
       this.lanes = lanes;
       this.compress = (input) => lanes.compress(input);
@@ -88,10 +100,25 @@ export class CompressionPool<Tag> {
    * Starts compressing `input` (owned by the pool from now on) and delivers whatever has finished at the head
    * of the line. Resolves once there is room for another block; callers must not call it concurrently.
    */
-  async submit(tag: Tag, input: Buffer): Promise<void> {
+  submit(tag: Tag, input: Buffer): Promise<void> {
+    return this.enqueue(tag, input, false);
+  }
+
+  /**
+   * As submit, but the pool compresses a copy of `data`, so the caller may reuse `data` at once. The copies
+   * are recycled once delivered, so a steady stream of blocks allocates nothing.
+   */
+  submitCopy(tag: Tag, data: Buffer): Promise<void> {
+    const recycle = data.length === this.blockSize;
+    const copy = (recycle ? this.spares.pop() : undefined) ?? Buffer.allocUnsafeSlow(data.length);
+    data.copy(copy);
+    return this.enqueue(tag, copy, recycle);
+  }
+
+  private async enqueue(tag: Tag, input: Buffer, recycle: boolean): Promise<void> {
     if (this.abandoned) throw new Error("compression pool used after it was abandoned");
     const output = this.compress(input);
-    const job: PendingJob<Tag> = { tag, input, output, settled: false };
+    const job: PendingJob<Tag> = { tag, input, output, recycle, settled: false };
     // A rejection is reported when the job reaches the head of the line; until then it must not count as unhandled.
     output.then(
       () => (job.settled = true),
@@ -124,5 +151,7 @@ export class CompressionPool<Tag> {
     const output = await job.output;
     this.queue.shift();
     await this.options.deliver(job.tag, job.input, output);
+    // Delivered: the buffer can carry another block.
+    if (job.recycle && !this.abandoned && this.spares.length < this.maxSpares) this.spares.push(job.input);
   }
 }

@@ -19,6 +19,11 @@ function isZero(buf: Buffer, start: number, end: number): boolean {
   return true;
 }
 
+/** True when every byte of `buf` is zero. */
+export function isAllZero(buf: Buffer): boolean {
+  return isZero(buf, 0, buf.length);
+}
+
 /**
  * Runs covering `buf`, which holds disk bytes starting at disk offset `base`. Unit boundaries are aligned to
  * the disk (not to the buffer), so a partial unit at either edge is judged on its own.

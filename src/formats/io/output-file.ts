@@ -70,9 +70,9 @@ export class TemporaryOutputFile implements OutputFile {
     this.end = length;
   }
 
-  /** Flushes to disk and renames the temporary file to its final name. */
-  async commit(): Promise<void> {
-    await this.handle.sync();
+  /** Flushes to disk (unless `sync` is false) and renames the temporary file to its final name. */
+  async commit(options: { sync?: boolean } = {}): Promise<void> {
+    if (options.sync ?? true) await this.handle.sync();
     await this.handle.close();
     await rename(this.tempPath, this.finalPath);
     this.settled = true;

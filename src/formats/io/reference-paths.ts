@@ -39,8 +39,8 @@ export async function resolveReferencePath(
   const refuse = (why: string): never => {
     throw new ReferenceRefusedError(
       `${imagePath}: the image refers to its ${role} "${name}" (${lexical}), which was not opened: ${why}. ` +
-        `An image may only make chromogenic read files the caller allows; to read through it, allow that path ` +
-        `explicitly (references.allowedPaths).`,
+        `An image may only make chromogenic read files the caller allows; to read through it, allow it with ` +
+        `--allow-reference PATH (library: references.allowedPaths).`,
     );
   };
   if (allowed.length === 0 && !rules.sameFolder) return refuse("no referenced files are allowed");

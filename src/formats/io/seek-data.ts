@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import type { Extent, ExtentKind } from "../types.js";
 
 /**
  * lseek(SEEK_DATA / SEEK_HOLE) through the small native addon in native/fs-extents.c (Node's fs has no lseek).
@@ -42,6 +43,37 @@ export function holeFinder(fd: number): HoleFinder | null {
     nextData: (offset) => native.seekData(fd, offset),
     nextHole: (offset) => native.seekHole(fd, offset),
   };
+}
+
+/**
+ * The allocation map of a stretch of a disk stored as plain bytes in a file: `length` bytes at file offset
+ * `fileStart`, which are the disk's bytes from `diskStart` on. The file's holes are reported as `holeKind`;
+ * without a hole finder (see holeFinder) the whole stretch is data. Nothing is yielded for an empty stretch.
+ */
+export function* fileExtents(
+  holes: HoleFinder | null,
+  fileStart: number,
+  diskStart: number,
+  length: number,
+  holeKind: ExtentKind,
+): Generator<Extent> {
+  if (length <= 0) return;
+  if (!holes) {
+    yield { offset: diskStart, length, kind: "data" };
+    return;
+  }
+  const end = fileStart + length;
+  const toDisk = (filePos: number) => diskStart + (filePos - fileStart);
+  let pos = fileStart;
+  while (pos < end) {
+    const next = holes.nextData(pos);
+    const dataStart = next < 0 ? end : Math.min(end, Math.max(pos, next));
+    if (dataStart > pos) yield { offset: toDisk(pos), length: dataStart - pos, kind: holeKind };
+    if (dataStart >= end) break;
+    const holeStart = Math.min(holes.nextHole(dataStart), end);
+    yield { offset: toDisk(dataStart), length: holeStart - dataStart, kind: "data" };
+    pos = holeStart;
+  }
 }
 
 export function seekDataAvailable(): boolean {

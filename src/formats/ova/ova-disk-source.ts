@@ -1,6 +1,6 @@
 /**
  * A disk of an OVA as an ImageSource, read where it lies in the archive: the VMDK member (or its chunks, read
- * as one) is exposed as an InputSlice and handed to the VMDK driver's sparse-extent reader, so converting a
+ * as one) is exposed as an InputSlice and handed to the VMDK driver (openVmdkFromInput), so converting a
  * disk out of an OVA reads only the grains it needs and extracts nothing.
  *
  * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random, so
@@ -18,13 +18,9 @@ import { createGunzip } from "node:zlib";
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { InputSlice } from "../io/input-slice.js";
 import { openImage } from "../engine/open-image.js";
-import type { Extent, ExtentKind, ImageDetails, ImageSource } from "../types.js";
-import { SparseExtent } from "../drivers/vmdk/vmdk-sparse-extent.js";
-import { SPARSE_MAGIC } from "../drivers/vmdk/vmdk-sparse-header.js";
+import type { ImageSource } from "../types.js";
+import { openVmdkFromInput } from "../drivers/vmdk/vmdk-driver.js";
 import type { OvaArchive, OvaDisk } from "./ova-reader.js";
-
-/** Extents are mapped in pieces of this many bytes so a huge disk's map is produced lazily. */
-const MAP_PIECE = 4 * 2 ** 30;
 
 /** The format URIs that name a VMDK (VMware's, OVF 0.9's "#sparse", VirtualBox's "#compressed"). */
 export function isVmdkFormat(uri: string): boolean {
@@ -53,20 +49,7 @@ export async function openOvaDisk(ova: OvaArchive, index: number): Promise<Image
   if (disk.file.compression) {
     throw new UnsupportedFeatureError(`${label}: compression "${disk.file.compression}" is not supported (gzip is)`);
   }
-  const slice = await InputSlice.open(ova.path, ranges, label);
-  try {
-    const head = await slice.readPadded(0, 4);
-    if (head.readUInt32LE(0) !== SPARSE_MAGIC) {
-      throw new UnsupportedFeatureError(
-        `${label}: not a sparse/streamOptimized VMDK (a descriptor-only VMDK cannot be read from an OVA)`,
-      );
-    }
-    const extent = await SparseExtent.open(slice.asInputFile());
-    return new VmdkMemberSource(label, extent, disk.storedSize);
-  } catch (e) {
-    await slice.close().catch(() => undefined);
-    throw e;
-  }
+  return openVmdkFromInput(await InputSlice.open(ova.path, ranges, label), label);
 }
 
 async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Promise<ImageSource> {
@@ -122,62 +105,4 @@ function withCleanup(source: ImageSource, cleanup: () => Promise<void>): ImageSo
       }
     },
   };
-}
-
-/** A streamOptimized (or monolithicSparse) VMDK member read through the VMDK driver's sparse extent. */
-class VmdkMemberSource implements ImageSource {
-  readonly format = "vmdk";
-  readonly virtualSize: number;
-
-  constructor(
-    readonly path: string,
-    private readonly extent: SparseExtent,
-    private readonly storedSize: number,
-  ) {
-    this.virtualSize = extent.length;
-  }
-
-  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    if (offset < 0 || length < 0 || offset + length > this.virtualSize) {
-      throw new RangeError(`${this.path}: read ${offset}+${length} is outside the ${this.virtualSize}-byte disk`);
-    }
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    await this.extent.read(offset, out);
-    return out;
-  }
-
-  async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    const end = offset + length;
-    if (offset < 0 || end > this.virtualSize)
-      throw new RangeError(`${this.path}: extent range ${offset}+${length} is outside the disk`);
-    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
-    for (let piece = offset; piece < end; piece = Math.min(end, piece + MAP_PIECE)) {
-      for (const run of await this.extent.runs(piece, Math.min(end, piece + MAP_PIECE) - piece)) {
-        if (run.length === 0) continue;
-        if (pending && pending.kind === run.kind && pending.offset + pending.length === run.offset)
-          pending.length += run.length;
-        else {
-          if (pending) yield pending;
-          pending = { offset: run.offset, length: run.length, kind: run.kind };
-        }
-      }
-    }
-    if (pending) yield pending;
-  }
-
-  async details(): Promise<ImageDetails> {
-    let allocatedBytes = 0;
-    for await (const e of this.extents()) if (e.kind === "data") allocatedBytes += e.length;
-    return {
-      format: "vmdk",
-      virtualSize: this.virtualSize,
-      actualSize: this.storedSize,
-      allocatedBytes,
-      formatSpecific: { "stored in": this.path },
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.extent.close();
-  }
 }

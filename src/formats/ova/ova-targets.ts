@@ -57,6 +57,18 @@ const TiB = 2 ** 40;
 
 const vmxType = (hw: number) => `vmx-${String(hw).padStart(2, "0")}`;
 
+/** What the VMware-style consumers share: the aws importer reads the descriptor VMware products write. */
+const VMWARE_STYLE = {
+  consumer: "vmware",
+  defaultController: "scsi-lsilogic",
+  defaultOsType: "linux64",
+  networkName: "VM Network",
+  embedsVBoxMachine: false,
+  virtualSystemType: vmxType,
+  defaultHwVersion: DEFAULT_VMX_VERSION,
+  defaultManifest: () => "sha256",
+} as const satisfies Partial<OvaTarget>;
+
 const TARGETS: Record<OvaTargetName, OvaTarget> = {
   virtualbox: {
     name: "virtualbox",
@@ -74,31 +86,17 @@ const TARGETS: Record<OvaTargetName, OvaTarget> = {
     maxDiskBytes: 2 * TiB * 1024,
   },
   vmware: {
+    ...VMWARE_STYLE,
     name: "vmware",
-    consumer: "vmware",
     defaultNic: "vmxnet3",
-    defaultController: "scsi-lsilogic",
-    defaultOsType: "linux64",
-    networkName: "VM Network",
-    embedsVBoxMachine: false,
-    virtualSystemType: vmxType,
-    defaultHwVersion: DEFAULT_VMX_VERSION,
-    defaultManifest: () => "sha256",
     maxDisks: 60,
     // VMFS-6's largest virtual disk is 62 TiB.
     maxDiskBytes: 62 * TiB,
   },
   aws: {
+    ...VMWARE_STYLE,
     name: "aws",
-    consumer: "vmware",
     defaultNic: "e1000",
-    defaultController: "scsi-lsilogic",
-    defaultOsType: "linux64",
-    networkName: "VM Network",
-    embedsVBoxMachine: false,
-    virtualSystemType: vmxType,
-    defaultHwVersion: DEFAULT_VMX_VERSION,
-    defaultManifest: () => "sha256",
     maxDisks: 21,
     // "Disk images must be less than 16 TiB."
     maxDiskBytes: 16 * TiB - 1,

@@ -8,7 +8,7 @@
 import { CorruptImageError } from "../../errors.js";
 import type { InputFile } from "../../io/input-file.js";
 import { metadataSpans, type Qcow2Header } from "./qcow2-header.js";
-import { LruLoadCache } from "./qcow2-lru-cache.js";
+import { LruLoadCache } from "../../io/lru-load-cache.js";
 
 /** A stretch of the guest disk and where its bytes come from. */
 export type MappedRun =

@@ -6,12 +6,14 @@
  */
 import { realpath } from "node:fs/promises";
 import { InputFile } from "../../io/input-file.js";
-import type { Extent, ExtentKind, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
 import { decompressCluster } from "./qcow2-decompress.js";
 import { readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
-import { LruLoadCache } from "./qcow2-lru-cache.js";
-import { openBackingImage, resolveAllowedReference, type ChainedOpenOptions } from "./qcow2-references.js";
+import { LruLoadCache } from "../../io/lru-load-cache.js";
+import { resolveReferencePath } from "../../io/reference-paths.js";
+import { openBackingImage, type ChainedOpenOptions } from "./qcow2-backing.js";
 
 /** Decompressed clusters kept for reads that cover a cluster in several pieces. */
 const DECOMPRESSED_CACHE_BYTES = 8 * 2 ** 20;
@@ -50,11 +52,11 @@ export class Qcow2Source implements ImageSource {
       const dataPath =
         header.dataFile === undefined
           ? undefined
-          : await resolveAllowedReference(path, header.dataFile, "external data file", options);
+          : await resolveReferencePath(path, header.dataFile, "external data file", options.references);
       const backingPath =
         header.backingFile === undefined
           ? undefined
-          : await resolveAllowedReference(path, header.backingFile, "backing file", options);
+          : await resolveReferencePath(path, header.backingFile, "backing file", options.references);
       if (dataPath !== undefined) dataFile = await InputFile.open(dataPath);
       if (backingPath !== undefined) {
         backing = await openBackingImage(
@@ -77,11 +79,8 @@ export class Qcow2Source implements ImageSource {
   }
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    this.checkRange(offset, length);
-    if (into && into.length < length) {
-      throw new RangeError(`${this.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
-    }
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    checkDiskRange(this.path, offset, length, this.virtualSize);
+    const out = readDestination(this.path, length, into);
     if (length === 0) return out;
     const runs = await this.map.map(offset, length);
     const jobs: Promise<unknown>[] = [];
@@ -110,10 +109,7 @@ export class Qcow2Source implements ImageSource {
         }
       }
     }
-    // Wait for every job, not just the first failure, so nothing writes into `out` after we return.
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(jobs);
     return out;
   }
 
@@ -154,7 +150,7 @@ export class Qcow2Source implements ImageSource {
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    this.checkRange(offset, length);
+    checkDiskRange(this.path, offset, length, this.virtualSize);
     const merger = new ExtentMerger();
     const end = offset + length;
     let pos = offset;
@@ -244,20 +240,6 @@ export class Qcow2Source implements ImageSource {
       this.file.close(),
     ]);
   }
-
-  private checkRange(offset: number, length: number): void {
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > this.virtualSize
-    ) {
-      throw new RangeError(
-        `${this.path}: range at ${offset} (+${length} bytes) is outside the virtual disk (${this.virtualSize} bytes)`,
-      );
-    }
-  }
 }
 
 type CompressedRun = Extract<MappedRun, { kind: "compressed" }>;
@@ -277,25 +259,4 @@ function compressedGroup(runs: readonly MappedRun[], start: number): CompressedR
     spanEnd = end;
   }
   return group;
-}
-
-/** Joins touching extents of one kind so callers see the fewest, largest extents. */
-class ExtentMerger {
-  private pending: { offset: number; length: number; kind: ExtentKind } | undefined;
-
-  *add(offset: number, length: number, kind: ExtentKind): Generator<Extent> {
-    if (length === 0) return;
-    const p = this.pending;
-    if (p && p.kind === kind && p.offset + p.length === offset) {
-      p.length += length;
-      return;
-    }
-    if (p) yield p;
-    this.pending = { offset, length, kind };
-  }
-
-  *flush(): Generator<Extent> {
-    if (this.pending) yield this.pending;
-    this.pending = undefined;
-  }
 }

@@ -1,6 +1,7 @@
 import type { Extent, ImageDetails, ImageSource } from "../../types.js";
 import { InputFile } from "../../io/input-file.js";
-import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { checkDiskRange } from "../../engine/source-ranges.js";
 
 /**
  * A raw image: the file is the disk. The allocation map comes from the host filesystem's holes
@@ -24,31 +25,13 @@ export class RawSource implements ImageSource {
   }
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    if (offset < 0 || length < 0 || offset + length > this.virtualSize) {
-      throw new RangeError(`${this.file.path}: read ${offset}+${length} is outside the ${this.virtualSize}-byte disk`);
-    }
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
     return this.file.readExact(offset, length, into, "disk data");
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    const end = offset + length;
-    if (offset < 0 || end > this.virtualSize) {
-      throw new RangeError(`${this.file.path}: extent range ${offset}+${length} is outside the disk`);
-    }
-    if (!this.holes) {
-      if (length > 0) yield { offset, length, kind: "data" };
-      return;
-    }
-    let pos = offset;
-    while (pos < end) {
-      let dataStart = this.holes.nextData(pos);
-      if (dataStart < 0 || dataStart > end) dataStart = end;
-      if (dataStart > pos) yield { offset: pos, length: dataStart - pos, kind: "unallocated" };
-      if (dataStart >= end) break;
-      const holeStart = Math.min(this.holes.nextHole(dataStart), end);
-      yield { offset: dataStart, length: holeStart - dataStart, kind: "data" };
-      pos = holeStart;
-    }
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
+    yield* fileExtents(this.holes, offset, offset, length, "unallocated");
   }
 
   async details(): Promise<ImageDetails> {

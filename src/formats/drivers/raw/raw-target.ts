@@ -1,8 +1,6 @@
 import type { ImageTarget } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
-
-/** Largest zero buffer appended at once to a sequential output. */
-const ZERO_CHUNK = 1 << 20;
+import { appendZeros } from "../../io/append-zeros.js";
 
 /**
  * Writes a raw disk. On a seekable output zero runs stay holes (the file is sized up front and never
@@ -12,7 +10,6 @@ export class RawTarget implements ImageTarget {
   readonly format = "raw";
   readonly access: "random" | "sequential";
   readonly granularity = 4096;
-  private zeroChunk: Buffer | undefined;
 
   private constructor(private readonly output: OutputFile) {
     this.access = output.seekable ? "random" : "sequential";
@@ -28,11 +25,7 @@ export class RawTarget implements ImageTarget {
   }
 
   async writeZeroes(_offset: number, length: number): Promise<void> {
-    if (this.output.seekable) return;
-    this.zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
-    for (let left = length; left > 0; left -= ZERO_CHUNK) {
-      await this.output.append(left >= ZERO_CHUNK ? this.zeroChunk : this.zeroChunk.subarray(0, left));
-    }
+    if (!this.output.seekable) await appendZeros(this.output, length);
   }
 
   async finish(): Promise<void> {

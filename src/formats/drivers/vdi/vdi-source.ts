@@ -4,10 +4,12 @@
  * that lie back to back in the file. The allocation map is the block map refined by the host file's holes.
  * Nothing changes after open, so reads may run concurrently.
  */
-import { CorruptImageError, UsageError } from "../../errors.js";
+import { CorruptImageError } from "../../errors.js";
 import { InputFile } from "../../io/input-file.js";
-import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
-import type { Extent, ExtentKind, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { ExtentMerger } from "../../engine/source-ranges.js";
+import { driverOpenOptions } from "../../engine/create-options.js";
+import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
 import { VdiBlockMap } from "./vdi-block-map.js";
 import { readVdiHeader, type VdiHeader } from "./vdi-header.js";
 
@@ -27,17 +29,12 @@ export class VdiSource implements ImageSource {
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<VdiSource> {
-    const unknown = Object.keys(options.driverOptions ?? {});
-    if (unknown.length) throw new UsageError(`vdi: unknown open option(s) ${unknown.join(", ")} (vdi takes none)`);
-    const file = await InputFile.open(path);
-    try {
+    driverOpenOptions("vdi", options);
+    return InputFile.openFor(path, async (file) => {
       const header = await readVdiHeader(file);
       const map = await VdiBlockMap.load(file, header);
       return new VdiSource(file, header, map);
-    } catch (e) {
-      await file.close().catch(() => undefined);
-      throw e;
-    }
+    });
   }
 
   private checkRange(offset: number, length: number, what: string): void {
@@ -86,16 +83,9 @@ export class VdiSource implements ImageSource {
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
     this.checkRange(offset, length, "extent");
     // Merges what the block map and the host file's holes say piece by piece into maximal runs of one kind.
-    let run: { offset: number; length: number; kind: ExtentKind } | undefined;
-    for (const piece of this.pieces(offset, offset + length)) {
-      if (run && run.kind === piece.kind && run.offset + run.length === piece.offset) {
-        run.length += piece.length;
-        continue;
-      }
-      if (run) yield run;
-      run = { ...piece };
-    }
-    if (run) yield run;
+    const merger = new ExtentMerger();
+    for (const piece of this.pieces(offset, offset + length)) yield* merger.add(piece.offset, piece.length, piece.kind);
+    yield* merger.flush();
   }
 
   /** The allocation map of [start, end) in stretches: a run of blocks of one kind, stored ones split by holes. */
@@ -117,33 +107,15 @@ export class VdiSource implements ImageSource {
         next++;
       }
       const stretchEnd = Math.min(end, next * blockSize);
-      if (fileStart < 0) yield { offset: pos, length: stretchEnd - pos, kind };
-      else yield* this.splitByHoles(pos, stretchEnd, fileStart + within);
+      if (fileStart < 0) {
+        yield { offset: pos, length: stretchEnd - pos, kind };
+      } else {
+        // A stored stretch is split where the host file has holes: a static image made by qemu, or sized up
+        // front, keeps unwritten blocks as holes, and reporting them as zeros spares the convert pipeline
+        // reading and scanning them (qemu-img does the same).
+        yield* fileExtents(this.holes, fileStart + within, pos, stretchEnd - pos, "zero");
+      }
       pos = stretchEnd;
-    }
-  }
-
-  /**
-   * A stored stretch of the disk, [start, end) found at `fileStart` in the file, split where the host file has
-   * holes: a static image made by qemu, or sized up front, keeps unwritten blocks as holes, and reporting them as
-   * zeros spares the convert pipeline reading and scanning them (qemu-img does the same).
-   */
-  private *splitByHoles(start: number, end: number, fileStart: number): Generator<Extent> {
-    if (!this.holes) {
-      yield { offset: start, length: end - start, kind: "data" };
-      return;
-    }
-    const fileEnd = fileStart + (end - start);
-    const toDisk = (filePos: number) => start + (filePos - fileStart);
-    let pos = fileStart;
-    while (pos < fileEnd) {
-      let dataStart = this.holes.nextData(pos);
-      if (dataStart < 0 || dataStart > fileEnd) dataStart = fileEnd;
-      if (dataStart > pos) yield { offset: toDisk(pos), length: dataStart - pos, kind: "zero" };
-      if (dataStart >= fileEnd) break;
-      const holeStart = Math.min(this.holes.nextHole(dataStart), fileEnd);
-      yield { offset: toDisk(dataStart), length: holeStart - dataStart, kind: "data" };
-      pos = holeStart;
     }
   }
 

@@ -5,18 +5,15 @@
  * appended in order, zeros included, which makes this the VDI variant that can be streamed.
  */
 import type { OutputFile } from "../../io/output-file.js";
+import { appendZeros } from "../../io/append-zeros.js";
 import type { ImageTarget } from "../../types.js";
 import { encodeVdiMetadata, identityBlockMap, storedBlockOffset, type VdiLayout } from "./vdi-layout.js";
-
-/** Largest zero buffer appended at once to a sequential output. */
-const ZERO_CHUNK = 2 ** 20;
 
 export class VdiStaticTarget implements ImageTarget {
   readonly format = "vdi";
   readonly access: "random" | "sequential";
   /** The host filesystem's page: zero runs of that size become holes in a seekable output. */
   readonly granularity = 4096;
-  private zeroChunk: Buffer | undefined;
   /** End of what has been handed to this target so far: calls must continue exactly from here. */
   private covered = 0;
   /** Calls are chained so appends keep their order even if a caller does not wait for the previous one. */
@@ -38,7 +35,7 @@ export class VdiStaticTarget implements ImageTarget {
     } else {
       // Nothing about a static image depends on the data, so the metadata can go first.
       await output.append(target.metadata());
-      await target.appendZeroes(layout.dataOffset - output.position);
+      await appendZeros(output, layout.dataOffset - output.position);
     }
     return target;
   }
@@ -67,7 +64,7 @@ export class VdiStaticTarget implements ImageTarget {
   writeZeroes(offset: number, length: number): Promise<void> {
     return this.enqueue(async () => {
       this.advance(offset, length);
-      if (!this.output.seekable) await this.appendZeroes(length);
+      if (!this.output.seekable) await appendZeros(this.output, length);
     });
   }
 
@@ -86,18 +83,11 @@ export class VdiStaticTarget implements ImageTarget {
       await this.output.writeAt(this.metadata(), 0);
     } else {
       // The last block is stored whole: pad past the end of the disk.
-      await this.appendZeroes(storedBlockOffset(this.layout, this.layout.blocks) - this.output.position);
+      await appendZeros(this.output, storedBlockOffset(this.layout, this.layout.blocks) - this.output.position);
     }
   }
 
   async abort(): Promise<void> {
     await this.serial.catch(() => undefined);
-  }
-
-  private async appendZeroes(length: number): Promise<void> {
-    this.zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
-    for (let left = length; left > 0; left -= ZERO_CHUNK) {
-      await this.output.append(left >= ZERO_CHUNK ? this.zeroChunk : this.zeroChunk.subarray(0, left));
-    }
   }
 }

@@ -8,14 +8,11 @@
 import { CorruptImageError } from "../../errors.js";
 import type { InputFile } from "../../io/input-file.js";
 import { LIMITS } from "../../limits.js";
+import { FileRunMerger, type FileRun } from "../../engine/source-ranges.js";
 import { VHD_UNALLOCATED, bitmapBytesFor, type VhdDynamicHeader } from "./vhd-dynamic-header.js";
 
-export interface VhdRun {
-  readonly offset: number;
-  readonly length: number;
+export interface VhdRun extends FileRun {
   readonly kind: "data" | "unallocated";
-  /** Where a data run's bytes are in the file. */
-  readonly fileOffset: number;
 }
 
 /** What a block's sector bitmap says, learnt the first time the block is read. */
@@ -90,28 +87,17 @@ export class VhdBlockMap {
 
   /** The runs covering [offset, offset + length), in order, adjacent runs of one kind merged where contiguous. */
   async *runs(offset: number, length: number): AsyncGenerator<VhdRun> {
-    let pending: VhdRun | undefined;
+    const merger = new FileRunMerger<VhdRun>();
     const end = offset + length;
     let pos = offset;
     while (pos < end) {
       const block = Math.floor(pos / this.blockSize);
       const blockStart = block * this.blockSize;
       const blockEnd = Math.min(blockStart + this.blockSize, end);
-      for (const run of await this.blockRuns(block, pos - blockStart, blockEnd - blockStart)) {
-        if (
-          pending &&
-          pending.kind === run.kind &&
-          (run.kind === "unallocated" || pending.fileOffset + pending.length === run.fileOffset)
-        ) {
-          pending = { ...pending, length: pending.length + run.length };
-        } else {
-          if (pending) yield pending;
-          pending = run;
-        }
-      }
+      for (const run of await this.blockRuns(block, pos - blockStart, blockEnd - blockStart)) yield* merger.add(run);
       pos = blockEnd;
     }
-    if (pending) yield pending;
+    yield* merger.flush();
   }
 
   /** Runs of one block between byte offsets `from` and `to` inside it. */

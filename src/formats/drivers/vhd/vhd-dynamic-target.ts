@@ -15,6 +15,7 @@
  */
 import type { ImageTarget } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
+import { settleAll } from "../../engine/source-ranges.js";
 import { encodeVhdFooter, type VhdFooter } from "./vhd-footer.js";
 import {
   VHD_DYNAMIC_HEADER_SIZE,
@@ -74,9 +75,7 @@ export class VhdDynamicTarget implements ImageTarget {
       pos = pieceEnd;
     }
     // The writes go to disjoint places, so they may run in parallel; wait for all before reporting failure.
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(writes);
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {

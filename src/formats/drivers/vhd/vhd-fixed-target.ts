@@ -5,16 +5,13 @@
  */
 import type { ImageTarget } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
+import { appendZeros } from "../../io/append-zeros.js";
 import { encodeVhdFooter, type VhdFooter } from "./vhd-footer.js";
-
-/** Largest zero buffer appended at once to a sequential output. */
-const ZERO_CHUNK = 1 << 20;
 
 export class VhdFixedTarget implements ImageTarget {
   readonly format = "vhd";
   readonly access: "random" | "sequential";
   readonly granularity = 4096;
-  private zeroChunk: Buffer | undefined;
   /** End of what has been handed to us so far, to pad a sequential output up to the disk size. */
   private written = 0;
 
@@ -35,7 +32,7 @@ export class VhdFixedTarget implements ImageTarget {
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     this.written = offset + length;
-    if (!this.output.seekable) await this.appendZeros(length);
+    if (!this.output.seekable) await appendZeros(this.output, length);
   }
 
   async finish(): Promise<void> {
@@ -43,17 +40,10 @@ export class VhdFixedTarget implements ImageTarget {
     if (this.output.seekable) {
       await this.output.writeAt(footer, this.diskSize);
     } else {
-      await this.appendZeros(this.diskSize - this.written);
+      await appendZeros(this.output, this.diskSize - this.written);
       await this.output.append(footer);
     }
   }
 
   async abort(): Promise<void> {}
-
-  private async appendZeros(length: number): Promise<void> {
-    this.zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
-    for (let left = length; left > 0; left -= ZERO_CHUNK) {
-      await this.output.append(left >= ZERO_CHUNK ? this.zeroChunk : this.zeroChunk.subarray(0, left));
-    }
-  }
 }

@@ -5,9 +5,11 @@
  * merging chains is not implemented.
  */
 import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
-import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../../errors.js";
+import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import { InputFile } from "../../io/input-file.js";
-import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { checkDiskRange, readDestination, readFileRuns } from "../../engine/source-ranges.js";
+import { driverOpenOptions } from "../../engine/create-options.js";
 import {
   VHD_FOOTER_SIZE,
   VHD_EPOCH_MS,
@@ -48,13 +50,8 @@ export class VhdSource implements ImageSource {
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<VhdSource> {
-    const { size: sizeOption, ...unknown } = options.driverOptions ?? {};
-    if (Object.keys(unknown).length) {
-      throw new UsageError(`vhd: unknown open option(s) ${Object.keys(unknown).join(", ")} (known: size)`);
-    }
-    const choice = parseSizeChoice(sizeOption);
-    const file = await InputFile.open(path);
-    try {
+    const choice = parseSizeChoice(driverOpenOptions("vhd", options, ["size"]).size);
+    return InputFile.openFor(path, async (file) => {
       const located = await locateFooter(file);
       const { footer } = located;
       if (footer.diskType === VhdDiskType.fixed) {
@@ -95,34 +92,19 @@ export class VhdSource implements ImageSource {
       const size = decideVhdSize(footer, choice);
       const map = await VhdBlockMap.load(file, header, size.size);
       return new VhdSource(file, located, size, header, map);
-    } catch (e) {
-      await file.close().catch(() => undefined);
-      throw e;
-    }
+    });
   }
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    this.checkRange(offset, length);
-    if (into && into.length < length) {
-      throw new RangeError(`${this.file.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
-    }
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
+    const out = readDestination(this.file.path, length, into);
     if (!this.map) return this.file.readExact(offset, length, out, "disk data");
-    const jobs: Promise<unknown>[] = [];
-    for await (const run of this.map.runs(offset, length)) {
-      const dest = out.subarray(run.offset - offset, run.offset - offset + run.length);
-      if (run.kind === "data") jobs.push(this.file.readExact(run.fileOffset, run.length, dest, "VHD block data"));
-      else dest.fill(0);
-    }
-    // Wait for every read, not just the first failure, so nothing writes into `out` after we return.
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await readFileRuns(this.file, this.map.runs(offset, length), out, offset, "VHD block data");
     return out;
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    this.checkRange(offset, length);
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
     if (length === 0) return;
     if (this.map) {
       for await (const run of this.map.runs(offset, length)) {
@@ -130,25 +112,8 @@ export class VhdSource implements ImageSource {
       }
       return;
     }
-    yield* this.fixedExtents(offset, offset + length);
-  }
-
-  /** A fixed disk's data is raw in the file, so the host filesystem's holes are its unallocated ranges. */
-  private *fixedExtents(start: number, end: number): Generator<Extent> {
-    if (!this.holes) {
-      yield { offset: start, length: end - start, kind: "data" };
-      return;
-    }
-    let pos = start;
-    while (pos < end) {
-      let dataStart = this.holes.nextData(pos);
-      if (dataStart < 0 || dataStart > end) dataStart = end;
-      if (dataStart > pos) yield { offset: pos, length: dataStart - pos, kind: "unallocated" };
-      if (dataStart >= end) break;
-      const holeStart = Math.min(this.holes.nextHole(dataStart), end);
-      yield { offset: dataStart, length: holeStart - dataStart, kind: "data" };
-      pos = holeStart;
-    }
+    // A fixed disk's data is raw in the file, so the host filesystem's holes are its unallocated ranges.
+    yield* fileExtents(this.holes, offset, offset, length, "unallocated");
   }
 
   async details(): Promise<ImageDetails> {
@@ -190,17 +155,6 @@ export class VhdSource implements ImageSource {
 
   close(): Promise<void> {
     return this.file.close();
-  }
-
-  private checkRange(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new RangeError(`${this.file.path}: invalid range ${offset}+${length}`);
-    }
-    if (offset + length > this.virtualSize) {
-      throw new RangeError(
-        `${this.file.path}: range ${offset}+${length} lies beyond the end of the disk (${this.virtualSize} bytes)`,
-      );
-    }
   }
 }
 

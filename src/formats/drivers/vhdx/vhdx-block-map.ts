@@ -11,6 +11,7 @@
 import { CorruptImageError } from "../../errors.js";
 import type { InputFile } from "../../io/input-file.js";
 import { LIMITS } from "../../limits.js";
+import { FileRunMerger, type FileRun } from "../../engine/source-ranges.js";
 import type { VhdxRegion } from "./vhdx-header-section.js";
 import type { VhdxMetadata } from "./vhdx-metadata.js";
 
@@ -25,12 +26,8 @@ export const PayloadState = {
   partiallyPresent: 7,
 } as const;
 
-export interface VhdxRun {
-  readonly offset: number;
-  readonly length: number;
+export interface VhdxRun extends FileRun {
   readonly kind: "data" | "zero" | "unallocated";
-  /** Where a data run's bytes are in the file. */
-  readonly fileOffset: number;
 }
 
 export interface BlockCounts {
@@ -114,7 +111,7 @@ export class VhdxBlockMap {
 
   /** The runs covering [offset, offset + length), in order, merged where contiguous. */
   *runs(offset: number, length: number): Generator<VhdxRun> {
-    let pending: VhdxRun | undefined;
+    const merger = new FileRunMerger<VhdxRun>();
     const end = offset + length;
     for (let pos = offset; pos < end;) {
       const block = Math.floor(pos / this.blockSize);
@@ -123,16 +120,10 @@ export class VhdxBlockMap {
       const { state, offsetMiB } = batEntry(this.table, this.chunkRatio, block);
       const kind = state === PayloadState.fullyPresent ? "data" : state === PayloadState.zero ? "zero" : "unallocated";
       const fileOffset = kind === "data" ? offsetMiB * MiB + (pos - blockStart) : 0;
-      const run: VhdxRun = { offset: pos, length: pieceEnd - pos, kind, fileOffset };
-      if (pending && pending.kind === kind && (kind !== "data" || pending.fileOffset + pending.length === fileOffset)) {
-        pending = { ...pending, length: pending.length + run.length };
-      } else {
-        if (pending) yield pending;
-        pending = run;
-      }
+      yield* merger.add({ offset: pos, length: pieceEnd - pos, kind, fileOffset });
       pos = pieceEnd;
     }
-    if (pending) yield pending;
+    yield* merger.flush();
   }
 }
 

@@ -4,8 +4,9 @@
  * BAT and issue one positional read per stretch of blocks that is contiguous in the file.
  */
 import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
-import { UsageError } from "../../errors.js";
 import { InputFile } from "../../io/input-file.js";
+import { checkDiskRange, readDestination, readFileRuns } from "../../engine/source-ranges.js";
+import { driverOpenOptions } from "../../engine/create-options.js";
 import { readVhdxHeaderSection, type VhdxHeaderSection } from "./vhdx-header-section.js";
 import { readVhdxMetadata, type VhdxMetadata } from "./vhdx-metadata.js";
 import { VhdxBlockMap } from "./vhdx-block-map.js";
@@ -24,41 +25,24 @@ export class VhdxSource implements ImageSource {
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<VhdxSource> {
-    const unknown = Object.keys(options.driverOptions ?? {});
-    if (unknown.length) throw new UsageError(`vhdx: unknown open option(s) ${unknown.join(", ")} (vhdx takes none)`);
-    const file = await InputFile.open(path);
-    try {
+    driverOpenOptions("vhdx", options);
+    return InputFile.openFor(path, async (file) => {
       const section = await readVhdxHeaderSection(file);
       const meta = await readVhdxMetadata(file, section.metadata);
       const map = await VhdxBlockMap.load(file, section.bat, meta);
       return new VhdxSource(file, section, meta, map);
-    } catch (e) {
-      await file.close().catch(() => undefined);
-      throw e;
-    }
+    });
   }
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    this.checkRange(offset, length);
-    if (into && into.length < length) {
-      throw new RangeError(`${this.file.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
-    }
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    const jobs: Promise<unknown>[] = [];
-    for (const run of this.map.runs(offset, length)) {
-      const dest = out.subarray(run.offset - offset, run.offset - offset + run.length);
-      if (run.kind === "data") jobs.push(this.file.readExact(run.fileOffset, run.length, dest, "VHDX block data"));
-      else dest.fill(0);
-    }
-    // Wait for every read, not just the first failure, so nothing writes into `out` after we return.
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
+    const out = readDestination(this.file.path, length, into);
+    await readFileRuns(this.file, this.map.runs(offset, length), out, offset, "VHDX block data");
     return out;
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    this.checkRange(offset, length);
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
     for (const run of this.map.runs(offset, length)) yield { offset: run.offset, length: run.length, kind: run.kind };
   }
 
@@ -95,16 +79,5 @@ export class VhdxSource implements ImageSource {
 
   close(): Promise<void> {
     return this.file.close();
-  }
-
-  private checkRange(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new RangeError(`${this.file.path}: invalid range ${offset}+${length}`);
-    }
-    if (offset + length > this.virtualSize) {
-      throw new RangeError(
-        `${this.file.path}: range ${offset}+${length} lies beyond the end of the disk (${this.virtualSize} bytes)`,
-      );
-    }
   }
 }

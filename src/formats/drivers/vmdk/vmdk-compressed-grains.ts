@@ -11,8 +11,9 @@
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
-import { LruLoadCache } from "../qcow2/qcow2-lru-cache.js";
+import type { ImageInput } from "../../io/image-input.js";
+import { LruLoadCache } from "../../io/lru-load-cache.js";
+import { settleAll } from "../../engine/source-ranges.js";
 import { SECTOR } from "./vmdk-sparse-header.js";
 
 const inflateAsync = promisify(zlib.inflate);
@@ -40,7 +41,7 @@ export class CompressedGrainReader {
   private readonly maxCompressedBytes: number;
 
   constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly grainSize: number,
   ) {
     this.cache = new LruLoadCache(Math.max(GRAIN_CACHE_BYTES, 4 * grainSize));
@@ -55,9 +56,7 @@ export class CompressedGrainReader {
       jobs.push(this.readGroup(group, out, base));
       i += group.length;
     }
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(jobs);
   }
 
   clear(): void {

@@ -9,6 +9,8 @@ import type { OutputFile } from "../../io/output-file.js";
 import { parseVmdkOptions, vmdkCreateOptions } from "./vmdk-create-options.js";
 import { COWD_MAGIC, SPARSE_MAGIC } from "./vmdk-sparse-header.js";
 import { VmdkSource } from "./vmdk-source.js";
+
+export { openVmdkFromInput } from "./vmdk-source.js";
 import { createSparseTarget } from "./vmdk-sparse-target.js";
 import { createStreamTarget } from "./vmdk-stream-target.js";
 

@@ -84,8 +84,7 @@ function checkSupported(descriptorPath: string, line: ExtentLine): void {
 async function openExtent(descriptorPath: string, line: ExtentLine, path: string | undefined): Promise<VmdkExtent> {
   const length = line.sectors * SECTOR;
   if (path === undefined) return new ZeroExtent(length);
-  const file = await InputFile.open(path);
-  try {
+  return InputFile.openFor(path, async (file) => {
     if (line.type === "FLAT" || line.type === "VMFS") return new FlatExtent(file, length, line.offset * SECTOR);
     const head = await file.readPadded(0, 4);
     if (head.readUInt32LE(0) !== SPARSE_MAGIC) {
@@ -100,8 +99,5 @@ async function openExtent(descriptorPath: string, line: ExtentLine, path: string
       );
     }
     return extent;
-  } catch (e) {
-    await file.close().catch(() => undefined);
-    throw e;
-  }
+  });
 }

@@ -6,8 +6,9 @@
  * the host filesystem's holes when it can tell (as for raw images). Sparse extents live in vmdk-sparse-extent.
  */
 import type { ExtentKind } from "../../types.js";
+import type { ImageInput } from "../../io/image-input.js";
 import type { InputFile } from "../../io/input-file.js";
-import { holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
 
 export interface ExtentRun {
   readonly offset: number;
@@ -19,7 +20,7 @@ export interface VmdkExtent {
   /** Guest bytes this extent holds. */
   readonly length: number;
   /** The file holding the extent's data (none for ZERO extents). */
-  readonly file?: InputFile;
+  readonly file?: ImageInput;
   /** Fills `dest` with `dest.length` bytes from extent offset `offset`. */
   read(offset: number, dest: Buffer): Promise<void>;
   /** The allocation map of `length` bytes from `offset`, in order, contiguous. */
@@ -47,21 +48,9 @@ export class FlatExtent implements VmdkExtent {
     const end = offset + length;
     // Past the file's end nothing is stored.
     const storedEnd = Math.max(offset, Math.min(end, this.file.size - this.start));
-    const runs: ExtentRun[] = [];
-    if (!this.holes) {
-      if (storedEnd > offset) runs.push({ offset, length: storedEnd - offset, kind: "data" });
-    } else {
-      let pos = offset;
-      while (pos < storedEnd) {
-        const next = this.holes.nextData(this.start + pos);
-        const dataStart = next < 0 ? storedEnd : Math.min(storedEnd, Math.max(pos, next - this.start));
-        if (dataStart > pos) runs.push({ offset: pos, length: dataStart - pos, kind: "unallocated" });
-        if (dataStart >= storedEnd) break;
-        const holeStart = Math.min(storedEnd, this.holes.nextHole(this.start + dataStart) - this.start);
-        runs.push({ offset: dataStart, length: holeStart - dataStart, kind: "data" });
-        pos = holeStart;
-      }
-    }
+    const runs: ExtentRun[] = [
+      ...fileExtents(this.holes, this.start + offset, offset, storedEnd - offset, "unallocated"),
+    ];
     if (end > storedEnd) runs.push({ offset: storedEnd, length: end - storedEnd, kind: "unallocated" });
     return runs;
   }

@@ -9,8 +9,8 @@
  * would double the metadata reads.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
-import { LruLoadCache } from "../qcow2/qcow2-lru-cache.js";
+import type { ImageInput } from "../../io/image-input.js";
+import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { GTE_ZEROED, SECTOR, sparseGeometry, type SparseGeometry, type SparseHeader } from "./vmdk-sparse-header.js";
 
 /** Grain tables kept in memory: 16 MiB, i.e. 8192 default tables mapping 256 GiB of disk. */
@@ -34,7 +34,7 @@ export class GrainDirectory {
   private readonly tables: LruLoadCache<number, Uint32Array>;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly header: SparseHeader,
     private readonly directory: Uint32Array,
     /** Smallest bytes a grain occupies from its start (a marker for compressed grains, else one byte). */
@@ -45,7 +45,7 @@ export class GrainDirectory {
   }
 
   /** Reads the directory at `gdSector` (the header's, or the footer's for a streamOptimized file). */
-  static async load(file: InputFile, header: SparseHeader, gdSector: number): Promise<GrainDirectory> {
+  static async load(file: ImageInput, header: SparseHeader, gdSector: number): Promise<GrainDirectory> {
     const geometry = sparseGeometry(header);
     const bytes = geometry.gtCount * 4;
     const raw = await file.readExact(gdSector * SECTOR, bytes, undefined, "grain directory");

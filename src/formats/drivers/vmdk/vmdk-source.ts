@@ -3,11 +3,18 @@
  * streamOptimized, a header-v1 Bochs disk), or a descriptor file and the extents it lists. Reads are split at
  * extent boundaries and each extent serves its part; several reads may run at once. Delta disks (with a
  * parent) are refused: their unallocated grains would have to come from another file.
+ *
+ * A sparse VMDK held somewhere other than a file of its own (a member of an OVA archive, read in place) is
+ * opened through openVmdkFromInput, the driver's entry point for any ImageInput.
  */
-import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../../errors.js";
+import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
+import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
+import { driverOpenOptions } from "../../engine/create-options.js";
+import type { ImageInput } from "../../io/image-input.js";
 import { InputFile } from "../../io/input-file.js";
+import { rangeIndex } from "../../io/range-index.js";
 import { LIMITS } from "../../limits.js";
-import type { Extent, ExtentKind, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
 import { ddbValue, descriptorText, isDeltaDisk, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
 import type { VmdkExtent } from "./vmdk-extent.js";
 import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
@@ -38,28 +45,13 @@ export class VmdkSource implements ImageSource {
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<VmdkSource> {
-    const unknown = Object.keys(options.driverOptions ?? {});
-    if (unknown.length) throw new UsageError(`vmdk: unknown open option(s) ${unknown.join(", ")} (vmdk takes none)`);
+    driverOpenOptions("vmdk", options);
     const file = await InputFile.open(path);
     let keepFile = false;
     try {
-      const magic = file.size >= 4 ? (await file.readExact(0, 4)).readUInt32LE(0) : 0;
-      if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) {
-        const extent = await SparseExtent.open(file);
+      if (await isSparseFile(file)) {
         keepFile = true;
-        try {
-          if (extent.header.capacity === 0) {
-            throw new UnsupportedFeatureError(
-              `${path}: sparse extent of capacity 0 (a descriptor embedded in a sparse file) is not supported`,
-            );
-          }
-          const descriptor = extent.descriptor === undefined ? undefined : parseDescriptor(extent.descriptor, path);
-          if (descriptor) refuseDelta(path, descriptor);
-          return new VmdkSource(path, descriptor, [extent], undefined);
-        } catch (e) {
-          await extent.close().catch(() => undefined);
-          throw e;
-        }
+        return await VmdkSource.fromSparseFile(file, path);
       }
       if (file.size > LIMITS.maxHeaderBytes) {
         throw new CorruptImageError(
@@ -85,47 +77,62 @@ export class VmdkSource implements ImageSource {
     }
   }
 
-  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    this.checkRange(offset, length);
-    if (into && into.length < length) {
-      throw new RangeError(`${this.path}: buffer of ${into.length} bytes cannot hold a ${length}-byte read`);
+  /**
+   * A disk that is one sparse file (its own single extent) read from `input`, which the source owns from now
+   * on: it is closed with the source, or before this returns if opening fails.
+   */
+  static async fromSparseFile(input: ImageInput, path: string): Promise<VmdkSource> {
+    let extent: SparseExtent;
+    try {
+      extent = await SparseExtent.open(input);
+    } catch (e) {
+      await input.close().catch(() => undefined);
+      throw e;
     }
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    try {
+      if (extent.header.capacity === 0) {
+        throw new UnsupportedFeatureError(
+          `${path}: sparse extent of capacity 0 (a descriptor embedded in a sparse file) is not supported`,
+        );
+      }
+      const descriptor = extent.descriptor === undefined ? undefined : parseDescriptor(extent.descriptor, path);
+      if (descriptor) refuseDelta(path, descriptor);
+      return new VmdkSource(path, descriptor, [extent], undefined);
+    } catch (e) {
+      await extent.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    checkDiskRange(this.path, offset, length, this.virtualSize);
+    const out = readDestination(this.path, length, into);
     const jobs: Promise<void>[] = [];
-    for (let i = this.extentIndex(offset), pos = offset; pos < offset + length; i++) {
+    for (let i = rangeIndex(this.starts, offset), pos = offset; pos < offset + length; i++) {
       const end = Math.min(offset + length, this.starts[i + 1]!);
       jobs.push(this.extentsList[i]!.read(pos - this.starts[i]!, out.subarray(pos - offset, end - offset)));
       pos = end;
     }
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(jobs);
     return out;
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    this.checkRange(offset, length);
-    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
+    checkDiskRange(this.path, offset, length, this.virtualSize);
+    const merger = new ExtentMerger();
     const end = offset + length;
-    for (let i = this.extentIndex(offset), pos = offset; pos < end; i++) {
+    for (let i = rangeIndex(this.starts, offset), pos = offset; pos < end; i++) {
       const extentEnd = Math.min(end, this.starts[i + 1]!);
       const base = this.starts[i]!;
       for (let piece = pos; piece < extentEnd; piece = Math.min(extentEnd, piece + MAP_PIECE)) {
         const pieceEnd = Math.min(extentEnd, piece + MAP_PIECE);
         for (const run of await this.extentsList[i]!.runs(piece - base, pieceEnd - piece)) {
-          if (run.length === 0) continue;
-          const at = run.offset + base;
-          if (pending && pending.kind === run.kind && pending.offset + pending.length === at) {
-            pending.length += run.length;
-          } else {
-            if (pending) yield pending;
-            pending = { offset: at, length: run.length, kind: run.kind };
-          }
+          yield* merger.add(run.offset + base, run.length, run.kind);
         }
       }
       pos = extentEnd;
     }
-    if (pending) yield pending;
+    yield* merger.flush();
   }
 
   details(): Promise<ImageDetails> {
@@ -135,7 +142,7 @@ export class VmdkSource implements ImageSource {
   private async computeDetails(): Promise<ImageDetails> {
     let allocatedBytes = 0;
     for await (const e of this.extents()) if (e.kind === "data") allocatedBytes += e.length;
-    const files = new Map<string, InputFile>();
+    const files = new Map<string, ImageInput>();
     if (this.descriptorFile) files.set(this.descriptorFile.path, this.descriptorFile);
     for (const e of this.extentsList) if (e.file) files.set(e.file.path, e.file);
     let actualSize = 0;
@@ -172,32 +179,36 @@ export class VmdkSource implements ImageSource {
     this.closed = true;
     await Promise.allSettled([...this.extentsList.map((e) => e.close()), this.descriptorFile?.close()]);
   }
+}
 
-  /** Index of the extent holding disk offset `offset` (the last one for the disk's end). */
-  private extentIndex(offset: number): number {
-    let lo = 0;
-    let hi = this.extentsList.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
+/** A sparse file ("KDMV", or ESX's "COWD", which the header parser refuses clearly) rather than a descriptor. */
+async function isSparseFile(input: ImageInput): Promise<boolean> {
+  const magic = input.size >= 4 ? (await input.readExact(0, 4)).readUInt32LE(0) : 0;
+  return magic === SPARSE_MAGIC || magic === COWD_MAGIC;
+}
 
-  private checkRange(offset: number, length: number): void {
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > this.virtualSize
-    ) {
-      throw new RangeError(
-        `${this.path}: range at ${offset} (+${length} bytes) is outside the virtual disk (${this.virtualSize} bytes)`,
-      );
-    }
+/**
+ * Opens the sparse VMDK (monolithicSparse, streamOptimized) held in `input`, such as an InputSlice over a
+ * member of an OVA archive, named `label` in messages. The source owns `input` from now on: it is closed with
+ * the source, or before this returns if opening fails. A descriptor file cannot be read this way: the
+ * extents it names would have to be found beside it.
+ */
+export async function openVmdkFromInput(input: ImageInput, label = input.path): Promise<ImageSource> {
+  let sparse: boolean;
+  try {
+    sparse = await isSparseFile(input);
+  } catch (e) {
+    await input.close().catch(() => undefined);
+    throw e;
   }
+  if (!sparse) {
+    await input.close().catch(() => undefined);
+    throw new UnsupportedFeatureError(
+      `${label}: not a sparse/streamOptimized VMDK (a descriptor-only VMDK cannot be read from an archive member ` +
+        `or byte range: the files it names are not there)`,
+    );
+  }
+  return VmdkSource.fromSparseFile(input, label);
 }
 
 function refuseDelta(path: string, d: VmdkDescriptor): void {

@@ -5,7 +5,8 @@
  * footer at the end of the file supplies the real grain directory offset.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import { ExtentMerger, settleAll } from "../../engine/source-ranges.js";
+import type { ImageInput } from "../../io/image-input.js";
 import { CompressedGrainReader, type CompressedPiece } from "./vmdk-compressed-grains.js";
 import { descriptorText } from "./vmdk-descriptor.js";
 import type { ExtentRun, VmdkExtent } from "./vmdk-extent.js";
@@ -18,7 +19,7 @@ export class SparseExtent implements VmdkExtent {
   private readonly compressed: CompressedGrainReader | undefined;
 
   private constructor(
-    readonly file: InputFile,
+    readonly file: ImageInput,
     /** The header in effect: the footer's for a streamOptimized file with GD_AT_END. */
     readonly header: SparseHeader,
     readonly directory: GrainDirectory,
@@ -30,7 +31,7 @@ export class SparseExtent implements VmdkExtent {
   }
 
   /** Reads the header (and footer), the embedded descriptor and the grain directory of `file`. */
-  static async open(file: InputFile): Promise<SparseExtent> {
+  static async open(file: ImageInput): Promise<SparseExtent> {
     const head = await file.readExact(0, SECTOR, undefined, "sparse extent header");
     let header = parseSparseHeader(head, file.path);
     if (header.gdAtEnd) {
@@ -75,20 +76,16 @@ export class SparseExtent implements VmdkExtent {
       }
     }
     if (pieces.length > 0) jobs.push(this.compressed!.read(pieces, dest, offset));
-    // Wait for every job, not just the first failure, so nothing writes into `dest` after we return.
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(jobs);
   }
 
   async runs(offset: number, length: number): Promise<ExtentRun[]> {
+    const merger = new ExtentMerger();
     const out: ExtentRun[] = [];
     for (const run of await this.directory.map(offset, length)) {
-      const kind = run.kind === "compressed" ? "data" : run.kind;
-      const last = out[out.length - 1];
-      if (last && last.kind === kind) out[out.length - 1] = { ...last, length: last.length + run.length };
-      else out.push({ offset: run.offset, length: run.length, kind });
+      out.push(...merger.add(run.offset, run.length, run.kind === "compressed" ? "data" : run.kind));
     }
+    out.push(...merger.flush());
     return out;
   }
 

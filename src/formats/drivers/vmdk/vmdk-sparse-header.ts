@@ -173,19 +173,10 @@ export function parseSparseHeader(buf: Buffer, where: string): SparseHeader {
   return header;
 }
 
-export interface SparseHeaderFields {
-  readonly version: number;
-  readonly flags: number;
-  readonly capacity: number;
-  readonly grainSectors: number;
-  readonly descriptorOffset: number;
-  readonly descriptorSectors: number;
-  readonly gtesPerGt: number;
-  readonly rgdOffset: number;
+/** The fields a writer sets: those a reader finds, except the unclean-shutdown flag (written as clean). */
+export interface SparseHeaderFields extends Omit<SparseHeader, "gdOffset" | "gdAtEnd" | "uncleanShutdown"> {
   /** A sector number, or "at-end" for GD_AT_END. */
   readonly gdOffset: number | "at-end";
-  readonly overheadSectors: number;
-  readonly compressAlgorithm: number;
 }
 
 /** The 512-byte on-disk header for `fields` (also the body of a streamOptimized footer). */

@@ -17,7 +17,7 @@ import type { OutputFile } from "../../io/output-file.js";
 import type { ImageTarget } from "../../types.js";
 import type { VmdkWriterSettings } from "./vmdk-create-options.js";
 import { DESCRIPTOR_SECTORS, descriptorSectors, formatDescriptor } from "./vmdk-descriptor-writer.js";
-import { GrainAssembler, type GrainSink } from "./vmdk-grain-assembler.js";
+import { UnitTarget, nonZeroUnitRuns } from "../../engine/unit-assembler.js";
 import {
   COMPRESSION_NONE,
   FLAG_REDUNDANT_GRAIN_TABLE,
@@ -111,66 +111,33 @@ export async function createSparseTarget(
   return new SparseTarget(output, virtualSize, layout);
 }
 
-class SparseTarget implements ImageTarget, GrainSink {
+class SparseTarget extends UnitTarget {
   readonly format = "vmdk";
   readonly access = "random";
-  readonly granularity = GRAIN_SECTORS * SECTOR;
 
-  private readonly assembler: GrainAssembler;
-  private readonly zeroGrain = Buffer.alloc(GRAIN_SECTORS * SECTOR);
   /** Sector where the next grain goes. */
   private nextSector: number;
   /** The grain table being filled, and its index. */
   private table = Buffer.alloc(GTES_PER_GT * 4);
   private tableIndex = 0;
   private tableUsed = false;
-  private tail: Promise<void> = Promise.resolve();
-  private failure: unknown;
-  private state: "writing" | "finished" | "aborted" = "writing";
 
   constructor(
     private readonly output: OutputFile,
     virtualSize: number,
     private readonly layout: SparseLayout,
   ) {
+    super("vmdk", GRAIN_SECTORS * SECTOR, virtualSize);
     this.nextSector = layout.overhead;
-    this.assembler = new GrainAssembler(this.granularity, virtualSize, this);
   }
 
-  writeData(offset: number, data: Buffer): Promise<void> {
-    return this.serialized(() => this.assembler.writeData(offset, data));
+  protected complete(): Promise<void> {
+    return this.flushTable();
   }
 
-  writeZeroes(offset: number, length: number): Promise<void> {
-    return this.serialized(() => this.assembler.writeZeroes(offset, length));
-  }
-
-  finish(): Promise<void> {
-    return this.serialized(async () => {
-      await this.assembler.finish();
-      await this.flushTable();
-      this.state = "finished";
-    });
-  }
-
-  async abort(): Promise<void> {
-    this.state = "aborted";
-    await this.tail.catch(() => undefined);
-  }
-
-  /** GrainSink: stores runs of non-zero grains with one write each. */
-  async storeGrains(firstGrain: number, data: Buffer): Promise<void> {
-    const size = this.granularity;
-    const count = data.length / size;
-    let runStart = -1;
-    for (let i = 0; i <= count; i++) {
-      const zero = i < count && data.subarray(i * size, (i + 1) * size).equals(this.zeroGrain);
-      if (runStart >= 0 && (i === count || zero)) {
-        await this.storeRun(firstGrain + runStart, data.subarray(runStart * size, i * size));
-        runStart = -1;
-      }
-      if (i < count && !zero && runStart < 0) runStart = i;
-    }
+  /** UnitSink: stores runs of non-zero grains with one write each. */
+  async storeUnits(firstGrain: number, data: Buffer): Promise<void> {
+    for (const run of nonZeroUnitRuns(data, this.granularity, firstGrain)) await this.storeRun(run.firstUnit, run.data);
   }
 
   private async storeRun(firstGrain: number, run: Buffer): Promise<void> {
@@ -200,17 +167,5 @@ class SparseTarget implements ImageTarget, GrainSink {
     await this.output.writeAt(bytes, (rgdOffset + gdSectors + within) * SECTOR);
     this.table = Buffer.alloc(GTES_PER_GT * 4);
     this.tableUsed = false;
-  }
-
-  private serialized(step: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(() => {
-      if (this.failure !== undefined) throw this.failure;
-      if (this.state !== "writing") throw new Error(`vmdk target used after it was ${this.state}`);
-      return step();
-    });
-    this.tail = run.catch((e: unknown) => {
-      this.failure ??= e;
-    });
-    return run;
   }
 }

@@ -8,7 +8,7 @@
  * cut short (a download or a pipe that stopped) has grain data there instead, and is refused with that said.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../io/image-input.js";
 import {
   MARKER_END_OF_STREAM,
   MARKER_FOOTER,
@@ -19,7 +19,7 @@ import {
 } from "./vmdk-sparse-header.js";
 
 /** Reads and checks the footer of a streamOptimized file whose header has gdOffset = GD_AT_END. */
-export async function readStreamFooter(file: InputFile, header: SparseHeader): Promise<SparseHeader> {
+export async function readStreamFooter(file: ImageInput, header: SparseHeader): Promise<SparseHeader> {
   const truncated = (what: string) =>
     new CorruptImageError(
       `${file.path}: streamOptimized image has no valid footer (${what}): the file is truncated or was not ` +

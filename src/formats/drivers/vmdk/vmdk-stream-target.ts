@@ -8,8 +8,8 @@
  *   footer marker + footer (the header again, now with the grain directory's real offset)
  *   end-of-stream marker
  *
- * Grains are compressed on every core (vmdk-grain-compressor: bounded in flight, results in disk order), and
- * the pieces are gathered into ~1 MiB appends. Memory stays bounded for
+ * Grains are compressed on every core (engine/compression-pool: zlib streams, bounded in flight, results in
+ * disk order), and the pieces are gathered into ~1 MiB appends. Memory stays bounded for
  * any disk size: one grain table and the grain directory (4 bytes per 32 MiB of disk) are all that is kept.
  * All-zero grains are not stored (entry 0), and a table with no grains is not written (directory entry 0).
  */
@@ -18,9 +18,9 @@ import type { OutputFile } from "../../io/output-file.js";
 import type { ImageTarget } from "../../types.js";
 import type { VmdkWriterSettings } from "./vmdk-create-options.js";
 import { DESCRIPTOR_SECTORS, descriptorSectors, formatDescriptor } from "./vmdk-descriptor-writer.js";
-import { GrainAssembler, type GrainSink } from "./vmdk-grain-assembler.js";
+import { CompressionPool } from "../../engine/compression-pool.js";
+import { UnitTarget, submitNonZeroUnits } from "../../engine/unit-assembler.js";
 import { GRAIN_MARKER_BYTES } from "./vmdk-compressed-grains.js";
-import { GrainCompressor } from "./vmdk-grain-compressor.js";
 import {
   COMPRESSION_DEFLATE,
   FLAG_COMPRESSED,
@@ -82,14 +82,12 @@ export async function createStreamTarget(
   return target;
 }
 
-class StreamTarget implements ImageTarget, GrainSink {
+class StreamTarget extends UnitTarget {
   readonly format = "vmdk";
   readonly access = "sequential";
-  readonly granularity = GRAIN_SECTORS * SECTOR;
 
-  private readonly assembler: GrainAssembler;
-  private readonly compressor: GrainCompressor;
-  private readonly zeroGrain = Buffer.alloc(GRAIN_SECTORS * SECTOR);
+  /** Grains are zlib streams (RFC 1950: header, deflate data, Adler-32), as VMware and qemu write them. */
+  private readonly compressor: CompressionPool<number>;
   private readonly padding = Buffer.alloc(SECTOR);
   /** Sector of every grain table written (0: none), indexed by table. */
   private readonly directory: Buffer;
@@ -100,9 +98,6 @@ class StreamTarget implements ImageTarget, GrainSink {
   private written = 0;
   private gathered: Buffer[] = [];
   private gatheredBytes = 0;
-  private tail: Promise<void> = Promise.resolve();
-  private failure: unknown;
-  private state: "writing" | "finished" | "aborted" = "writing";
 
   constructor(
     private readonly output: OutputFile,
@@ -110,12 +105,14 @@ class StreamTarget implements ImageTarget, GrainSink {
     private readonly headerFields: SparseHeaderFields,
     level: number,
   ) {
+    super("vmdk", GRAIN_SECTORS * SECTOR, virtualSize);
     const { gtCount } = sparseGeometry(headerFields);
     this.directory = Buffer.alloc(Math.ceil((gtCount * 4) / SECTOR) * SECTOR);
-    this.assembler = new GrainAssembler(this.granularity, virtualSize, this);
-    this.compressor = new GrainCompressor(level, this.granularity, (grain, compressed) =>
-      this.appendGrain(grain, compressed),
-    );
+    this.compressor = new CompressionPool<number>({
+      codec: { kind: "deflate", level },
+      blockSize: this.granularity,
+      deliver: (grain, _input, compressed) => this.appendGrain(grain, compressed),
+    });
   }
 
   async start(head: Buffer): Promise<void> {
@@ -123,51 +120,32 @@ class StreamTarget implements ImageTarget, GrainSink {
     await this.flush();
   }
 
-  writeData(offset: number, data: Buffer): Promise<void> {
-    return this.serialized(() => this.assembler.writeData(offset, data));
+  protected async complete(): Promise<void> {
+    await this.compressor.drain();
+    this.closeTable();
+    const gdSectors = this.directory.length / SECTOR;
+    this.gather(encodeMarker(MARKER_GRAIN_DIRECTORY, gdSectors));
+    const gdSector = this.sector();
+    this.gather(this.directory);
+    this.gather(encodeMarker(MARKER_FOOTER, 1));
+    this.gather(encodeSparseHeader({ ...this.headerFields, gdOffset: gdSector }));
+    this.gather(encodeMarker(MARKER_END_OF_STREAM, 0));
+    await this.flush();
+    this.compressor.close();
   }
 
-  writeZeroes(offset: number, length: number): Promise<void> {
-    return this.serialized(() => this.assembler.writeZeroes(offset, length));
-  }
-
-  finish(): Promise<void> {
-    return this.serialized(async () => {
-      await this.assembler.finish();
-      await this.compressor.drain();
-      this.closeTable();
-      const gdSectors = this.directory.length / SECTOR;
-      this.gather(encodeMarker(MARKER_GRAIN_DIRECTORY, gdSectors));
-      const gdSector = this.sector();
-      this.gather(this.directory);
-      this.gather(encodeMarker(MARKER_FOOTER, 1));
-      this.gather(encodeSparseHeader({ ...this.headerFields, gdOffset: gdSector }));
-      this.gather(encodeMarker(MARKER_END_OF_STREAM, 0));
-      await this.flush();
-      this.state = "finished";
-    });
-  }
-
-  async abort(): Promise<void> {
-    this.state = "aborted";
+  protected override abandon(): void {
     this.compressor.abandon();
-    await this.tail.catch(() => undefined);
   }
 
-  /** GrainSink: queues each non-zero grain for compression (copied when the caller's buffer is borrowed). */
-  async storeGrains(firstGrain: number, data: Buffer, borrowed: boolean): Promise<void> {
-    const size = this.granularity;
-    for (let i = 0; i < data.length / size; i++) {
-      const grain = data.subarray(i * size, (i + 1) * size);
-      if (grain.equals(this.zeroGrain)) continue;
-      // The compressor keeps the grain until it is compressed, after the caller may have reused its buffer.
-      await this.compressor.submit(firstGrain + i, borrowed ? Buffer.from(grain) : grain);
-    }
+  /** UnitSink: queues each non-zero grain for compression (copied when the caller's buffer is borrowed). */
+  storeUnits(firstGrain: number, data: Buffer, borrowed: boolean): Promise<void> {
+    return submitNonZeroUnits(this.compressor, data, this.granularity, firstGrain, borrowed);
   }
 
   /** One compressed grain, in disk order: its table entry, marker, data and padding. */
   private async appendGrain(grain: number, compressed: Buffer): Promise<void> {
-    if (this.state === "aborted") return;
+    if (this.assembler.aborted) return;
     const index = Math.floor(grain / GTES_PER_GT);
     if (index !== this.tableIndex) {
       this.closeTable();
@@ -216,17 +194,5 @@ class StreamTarget implements ImageTarget, GrainSink {
     this.gathered = [];
     this.gatheredBytes = 0;
     await this.output.append(data);
-  }
-
-  private serialized(step: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(() => {
-      if (this.failure !== undefined) throw this.failure;
-      if (this.state !== "writing") throw new Error(`vmdk target used after it was ${this.state}`);
-      return step();
-    });
-    this.tail = run.catch((e: unknown) => {
-      this.failure ??= e;
-    });
-    return run;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * A least-recently-used cache of loads in flight or done, capped by the bytes its values hold. It stores
- * promises, so concurrent readers asking for the same L2 table (or compressed cluster) share one read; a
- * load that fails is forgotten so that the next caller sees the error afresh instead of a cached rejection.
+ * promises, so concurrent readers asking for the same table (a qcow2 L2 table, a VMDK grain table) or
+ * compressed cluster share one read; a load that fails is forgotten so that the next caller sees the error
+ * afresh instead of a cached rejection.
  */
 export class LruLoadCache<K, V> {
   private readonly entries = new Map<K, { readonly value: Promise<V>; readonly bytes: number }>();
