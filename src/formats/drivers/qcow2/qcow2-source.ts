@@ -6,6 +6,7 @@
  */
 import { realpath } from "node:fs/promises";
 import { InputFile } from "../../io/input-file.js";
+import { driverOpenOptions } from "../../engine/create-options.js";
 import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
@@ -43,6 +44,7 @@ export class Qcow2Source implements ImageSource {
   }
 
   static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Source> {
+    driverOpenOptions("qcow2", options);
     const file = await InputFile.open(path);
     let dataFile: InputFile | undefined;
     let backing: ImageSource | undefined;

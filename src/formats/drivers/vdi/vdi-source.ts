@@ -4,10 +4,9 @@
  * that lie back to back in the file. The allocation map is the block map refined by the host file's holes.
  * Nothing changes after open, so reads may run concurrently.
  */
-import { CorruptImageError } from "../../errors.js";
 import { InputFile } from "../../io/input-file.js";
 import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
-import { ExtentMerger } from "../../engine/source-ranges.js";
+import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import { driverOpenOptions } from "../../engine/create-options.js";
 import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
 import { VdiBlockMap } from "./vdi-block-map.js";
@@ -37,20 +36,9 @@ export class VdiSource implements ImageSource {
     });
   }
 
-  private checkRange(offset: number, length: number, what: string): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new RangeError(`${this.file.path}: invalid ${what} range ${offset}+${length}`);
-    }
-    if (offset + length > this.virtualSize) {
-      throw new CorruptImageError(
-        `${this.file.path}: ${what} at ${offset} (+${length} bytes) lies beyond the end of the disk (${this.virtualSize} bytes)`,
-      );
-    }
-  }
-
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    this.checkRange(offset, length, "read");
-    const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
+    const out = readDestination(this.file.path, length, into);
     const blockSize = this.header.blockSize;
     const end = offset + length;
     const reads: Promise<Buffer>[] = [];
@@ -76,12 +64,12 @@ export class VdiSource implements ImageSource {
       else reads.push(this.file.readExact(fileStart + within, slice.length, slice, "VDI block data"));
       pos = stretchEnd;
     }
-    await Promise.all(reads);
+    await settleAll(reads);
     return out;
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
-    this.checkRange(offset, length, "extent");
+    checkDiskRange(this.file.path, offset, length, this.virtualSize);
     // Merges what the block map and the host file's holes say piece by piece into maximal runs of one kind.
     const merger = new ExtentMerger();
     for (const piece of this.pieces(offset, offset + length)) yield* merger.add(piece.offset, piece.length, piece.kind);
