@@ -20,7 +20,12 @@ test("every driver refuses an --input-option it does not know, before reading th
   }
   await runOk("qemu-img", ["convert", "-f", "raw", "-O", "vhdx", raw, join(dir, "disk.vhdx")]);
   images.set("vhdx", join(dir, "disk.vhdx"));
-  assert.deepEqual([...images.keys()].sort(), listDrivers().map((d) => d.name).sort());
+  assert.deepEqual(
+    [...images.keys()].sort(),
+    listDrivers()
+      .map((d) => d.name)
+      .sort(),
+  );
   for (const [format, path] of images) {
     await assert.rejects(
       openImage(path, { format, driverOptions: { no_such_option: "1" } }),
