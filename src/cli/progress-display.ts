@@ -27,6 +27,7 @@ export function progressDisplay(mode: { json: boolean; quiet: boolean }): Progre
     },
     close: () => {
       if (drawn) process.stderr.write("\n");
+      drawn = false;
     },
   };
 }
