@@ -17,7 +17,7 @@ done
 # qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
 # zstd and build tools are for the native seek helper and compression checks.
 runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev)
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils python3-vmdkstream libvmdk-utils libxml2-utils 7zip)
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")

@@ -21,3 +21,10 @@ export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./format
 export { diskDigest } from "./formats/engine/disk-digest.js";
 export { runDemo } from "./workflows/demo.js";
 export { makeSampleImage } from "./workflows/sample-image.js";
+export type * from "./providers/provider.js";
+export { loadCloudConfig, type CloudConfig, type LoadCloudConfigOptions } from "./providers/openstack/cloud-config.js";
+export { KeystoneSession } from "./providers/openstack/keystone-session.js";
+export { GlanceClient } from "./providers/openstack/glance-client.js";
+export { downloadImage as downloadGlanceImage } from "./providers/openstack/image-download.js";
+export { OpenStackProvider } from "./providers/openstack/openstack-provider.js";
+export * from "./providers/openstack/errors.js";

@@ -5,6 +5,7 @@ import { registerConvert } from "./commands/convert.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerFormats } from "./commands/formats.js";
 import { registerExport } from "./commands/export.js";
+import { registerGuest } from "./commands/guest.js";
 
 export function buildProgram(): Command {
   const program = new Command("chromogenic")
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerFormats(program);
   registerDemo(program);
+  registerGuest(program);
   return program;
 }
 

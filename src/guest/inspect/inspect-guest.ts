@@ -1,0 +1,34 @@
+import { findKernels, type InstalledKernel } from "./boot-files.js";
+import { detectDistribution, type Distribution } from "./distribution.js";
+import { listUsers, type GuestUser } from "./guest-users.js";
+import {
+  detectInitSystem,
+  detectPackageManager,
+  hasCloudInit,
+  type InitSystem,
+  type PackageManager,
+} from "./system-tools.js";
+
+export interface GuestInspection {
+  readonly distribution: Distribution;
+  readonly packageManager: PackageManager;
+  readonly initSystem: InitSystem;
+  readonly kernels: readonly InstalledKernel[];
+  readonly cloudInit: boolean;
+  readonly users: readonly GuestUser[];
+}
+
+/**
+ * Describes a mounted guest tree by reading its files only (no guest program runs). Every path goes through the
+ * guest-root resolver; whatever cannot be told is "unknown" or empty rather than an error.
+ */
+export async function inspectGuest(root: string): Promise<GuestInspection> {
+  return {
+    distribution: await detectDistribution(root),
+    packageManager: await detectPackageManager(root),
+    initSystem: await detectInitSystem(root),
+    kernels: await findKernels(root),
+    cloudInit: await hasCloudInit(root),
+    users: await listUsers(root),
+  };
+}

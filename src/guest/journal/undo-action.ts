@@ -1,0 +1,71 @@
+import { execFile } from "node:child_process";
+import { readFile, rmdir, unlink } from "node:fs/promises";
+import { promisify } from "node:util";
+import { LVM_ENV, lvmConfig } from "../attach/lvm-config.js";
+import type { JournalEntry } from "./journal-entry.js";
+
+const execFileP = promisify(execFile);
+
+/** Whether `target` is a mount point right now, from the kernel's own table (not from a stat trick). */
+export async function isMountPoint(target: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  const escaped = target.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  return info.split("\n").some((line) => line.split(" ")[4] === escaped);
+}
+
+/** Loop devices currently backed by `file` at `offset` (what a run that died before recording the name left). */
+export async function loopDevicesFor(file: string, offset: number): Promise<string[]> {
+  const { stdout } = await execFileP("losetup", [
+    "--noheadings",
+    "--output",
+    "NAME",
+    "--associated",
+    file,
+    "--offset",
+    String(offset),
+  ]);
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Undoes one recorded change; doing nothing when it was never made (the run died between writing the record
+ * and making the change) or is already undone. Throws when the change is still in place and cannot be undone.
+ */
+export async function undoAction(entry: JournalEntry): Promise<void> {
+  const a = entry.action;
+  switch (a.kind) {
+    case "mount":
+      if (await isMountPoint(a.target)) await execFileP("umount", [a.target]);
+      return;
+    case "lvm":
+      await execFileP("vgchange", ["--activate", "n", "--config", lvmConfig(a.devices), a.volumeGroup], {
+        env: LVM_ENV,
+      }).catch((e: { stderr?: string }) => {
+        // A group that is gone or was never activated is fine; anything else is a real failure.
+        if (!/not found|No such/i.test(e.stderr ?? "")) throw e;
+      });
+      return;
+    case "loop": {
+      // The device we noted, if it still maps what we attached; only when the run died before noting it, every
+      // device over that file and offset (another run's device over the same range would be detached too).
+      const devices = entry.device
+        ? (await loopDevicesFor(a.file, a.offset)).filter((d) => d === entry.device)
+        : await loopDevicesFor(a.file, a.offset);
+      for (const device of devices) await execFileP("losetup", ["--detach", device]);
+      return;
+    }
+    case "directory":
+      await rmdir(a.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+      return;
+    case "file":
+      await unlink(a.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+      return;
+  }
+}
