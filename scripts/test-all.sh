@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 bash scripts/setup.sh --test
 trap 'bash test/infra/openstack/aio.sh stop >/dev/null 2>&1 || true' EXIT
+# From a known state: `clean` drops what earlier runs left (databases, images) but keeps the packages.
+bash test/infra/openstack/aio.sh clean >/dev/null
 bash test/infra/openstack/aio.sh start all
 npm test

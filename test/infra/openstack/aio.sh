@@ -410,8 +410,8 @@ verify1() {
   log "RegionOne images: $(openstack image list -f value -c Name | tr '\n' ' ')"
   ( . $OSP/user-a-openrc; openstack image create --file $f --disk-format qcow2 --container-format bare \
       --private img-of-a -f value -c id >/dev/null ) || die "user-a image create"
-  ( . $OSP/user-b-openrc; openstack image list -f value -c Name | grep -qx img-of-a ) && die "B sees A's private image"
-  ( . $OSP/user-a-openrc; openstack image list -f value -c Name | grep -qx img-of-a ) || die "A does not see its image"
+  ( . $OSP/user-b-openrc; openstack image list -f value -c Name | grep -x img-of-a >/dev/null ) && die "B sees A's private image"
+  ( . $OSP/user-a-openrc; openstack image list -f value -c Name | grep -x img-of-a >/dev/null ) || die "A does not see its image"
   log "project isolation OK (user-b cannot see user-a's private image)"
   tmark "verify1" "$t0"
 }
@@ -676,13 +676,13 @@ start2() {
   # wait for the compute service to register, then map it into cell1
   for _ in $(seq 1 120); do
     kill -0 "$(cat $RUN/nova-compute.pid)" 2>/dev/null || die "nova-compute died, see $LOG/nova-compute.log"
-    openstack compute service list --service nova-compute -f value -c State 2>/dev/null | grep -q up && break
+    openstack compute service list --service nova-compute -f value -c State 2>/dev/null | grep up >/dev/null && break
     sleep 2
   done
   openstack compute service list -f value -c Binary -c State | tee -a "$LOG/setup.log" >&2
   nova-manage --config-file /etc/nova/nova.conf cell_v2 discover_hosts --verbose >>"$LOG/nova-manage.log" 2>&1
   for _ in $(seq 1 60); do
-    openstack hypervisor list -f value -c State 2>/dev/null | grep -q up && break; sleep 2
+    openstack hypervisor list -f value -c State 2>/dev/null | grep up >/dev/null && break; sleep 2
   done
   openstack hypervisor list | tee -a "$LOG/setup.log" >&2
   openstack flavor show m1.tiny >/dev/null 2>&1 || \
@@ -723,9 +723,9 @@ verify2() {
   wait_status server "$sid" ACTIVE 300 || { openstack server show "$sid" -f json | grep -A3 fault; die "server not ACTIVE"; }
   tmark "boot server to ACTIVE" "$t0"
   for _ in $(seq 1 60); do
-    openstack console log show "$sid" 2>/dev/null | grep -q TINYOS-BOOTED-OK && break; sleep 1
+    openstack console log show "$sid" 2>/dev/null | grep TINYOS-BOOTED-OK >/dev/null && break; sleep 1
   done
-  if openstack console log show "$sid" 2>/dev/null | grep -q TINYOS-BOOTED-OK; then
+  if openstack console log show "$sid" 2>/dev/null | grep TINYOS-BOOTED-OK >/dev/null; then
     tmark "guest printed TINYOS-BOOTED-OK" "$t0"
   else log "guest console has no boot marker (fake driver or slow boot)"; fi
   t0=$(now)
@@ -750,10 +750,10 @@ verify_fake() {
       -e 's/^host = aio$/host = aio-fake/' /etc/nova/nova-cpu.conf > /etc/nova/nova-fake.conf
   start_bg nova-compute-fake nova-compute --config-file /etc/nova/nova-fake.conf
   for _ in $(seq 1 60); do
-    openstack compute service list --service nova-compute --host aio-fake -f value -c State 2>/dev/null | grep -q up && break; sleep 2
+    openstack compute service list --service nova-compute --host aio-fake -f value -c State 2>/dev/null | grep up >/dev/null && break; sleep 2
   done
   nova-manage --config-file /etc/nova/nova.conf cell_v2 discover_hosts >>"$LOG/nova-manage.log" 2>&1
-  for _ in $(seq 1 30); do openstack hypervisor list -f value | grep -q fake-mini && break; sleep 2; done
+  for _ in $(seq 1 30); do openstack hypervisor list -f value | grep fake-mini >/dev/null && break; sleep 2; done
   openstack server delete --wait vm-fake >/dev/null 2>&1 || true
   openstack image delete vm-fake-snap >/dev/null 2>&1 || true
   t0=$(now)
