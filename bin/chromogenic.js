@@ -15,6 +15,27 @@ if (major < 22) {
   const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
   process.exit(r.status ?? 1);
 }
+// Commands that may mount a guest run in a private mount namespace of their own (as root, where `unshare`
+// exists): their mounts are invisible to the host, and if the process dies — even by kill -9 — the kernel
+// drops them with the namespace, so no guest filesystem stays mounted on the host. The process image is
+// replaced (execve keeps the PID), so signals and exit codes reach the caller exactly as before. Loop devices
+// and LVM activations are global, and stay in the journal for `guest cleanup` (which itself must run in the
+// host's namespace, so it is not in this list).
+const MOUNTING_COMMANDS = new Set(["inspect", "clean", "demo", "image", "export", "migrate", "resume"]);
+if (
+  MOUNTING_COMMANDS.has(process.argv[2] ?? "") &&
+  process.platform === "linux" &&
+  process.getuid?.() === 0 &&
+  !process.env.CHROMOGENIC_MOUNT_NAMESPACE &&
+  typeof process.execve === "function" &&
+  existsSync("/usr/bin/unshare")
+) {
+  process.execve(
+    "/usr/bin/unshare",
+    ["unshare", "--mount", "--propagation", "private", "--", process.execPath, ...process.argv.slice(1)],
+    { ...process.env, CHROMOGENIC_MOUNT_NAMESPACE: "private" },
+  );
+}
 // Compression runs on libuv's threadpool, which is sized once, at its first use: size it for this machine
 // before anything can touch it (an explicit UV_THREADPOOL_SIZE from the user wins).
 const { availableParallelism } = await import("node:os");

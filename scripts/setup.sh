@@ -17,7 +17,7 @@ done
 # qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
 # zstd and build tools are for the native seek helper and compression checks.
 runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev)
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2)
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")
@@ -29,6 +29,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+  # virt-sysprep (the cleaning proofs' reference) needs a kernel for its appliance: unpacked, cached, no package.
+  if [ "$want_test" = 1 ]; then bash test/infra/libguestfs-kernel.sh >/dev/null; fi
 else
   echo "setup: not root or no apt-get; make sure these are installed: ${runtime_pkgs[*]}" >&2
 fi

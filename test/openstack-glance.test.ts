@@ -13,7 +13,7 @@ import { GlanceClient } from "../src/providers/openstack/glance-client.js";
 import { downloadImage } from "../src/providers/openstack/image-download.js";
 import { ImageVerificationError, OpenStackError } from "../src/providers/openstack/errors.js";
 import { OpenStackProvider } from "../src/providers/openstack/openstack-provider.js";
-import { importMethods, uploadWithGlanceDirect } from "../src/providers/openstack/image-import.js";
+import { importImage, importMethods } from "../src/providers/openstack/glance-image-import.js";
 import { chunksOf, collect, requireStack, stackCloud, startTcpProxy } from "./helpers/openstack-stack.js";
 import { pattern } from "./helpers/tools.js";
 
@@ -239,13 +239,11 @@ test("interoperable import: glance-direct stages and imports, verified", async (
   const glance = glanceAs("user-a", "RegionTwo");
   assert.ok((await importMethods(glance)).includes("glance-direct"));
   const data = pattern(4 * MiB + 9, 30);
-  const image = await uploadWithGlanceDirect(
+  const image = await importImage(
     glance,
     { name: uniqueName("import"), diskFormat: "raw" },
-    chunksOf(data),
-    {
-      size: data.length,
-    },
+    { method: "glance-direct" },
+    { data: chunksOf(data), size: data.length },
   );
   t.after(() => glance.deleteImage(image.id, { ignoreMissing: true }));
   assert.equal(image.status, "active");

@@ -13,6 +13,8 @@ import { PassThrough } from "node:stream";
 import { createWriteStream } from "node:fs";
 import { XMLParser } from "fast-xml-parser";
 import { exportOva } from "../src/formats/ova/ova-writer.js";
+import { openImage } from "../src/formats/engine/open-image.js";
+import type { ImageSource } from "../src/formats/types.js";
 import { decodeTarHeader } from "../src/formats/ova/tar-header.js";
 import { makeRaw, mixedRegions, pattern, qemuCompare, qemuInfo, run, scratch } from "./helpers/tools.js";
 import { extractAll, memberHeader, schemaFor, tarList, xmllintValidate } from "./helpers/ova-tools.js";
@@ -256,6 +258,55 @@ test("to a pipe: the same members, in order, through temporary VMDKs that are re
   assert.equal((await run("sh", ["-c", `cd '${x}' && sha1sum -c p.mf`])).code, 0);
   assert.equal((await xmllintValidate(join(x, "p.ovf"), schemaFor("1.0", true))).code, 0);
   assert.equal((await qemuCompare(a, join(x, "p-disk1.vmdk"))).code, 0);
+});
+
+test("an open ImageSource is exported as is and left open for its caller, even when the export fails", async (t) => {
+  const dir = await scratch(t);
+  const a = await sampleDisk(dir, "a.raw", 4 * MiB);
+  const q = join(dir, "b.qcow2");
+  await run("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", "-c", await sampleDisk(dir, "b.raw", 6 * MiB), q]);
+  const { source } = await openImage(q);
+  let closes = 0;
+  const watched: ImageSource = {
+    format: source.format,
+    virtualSize: source.virtualSize,
+    read: (o, l, into) => source.read(o, l, into),
+    extents: (o, l) => source.extents(o, l),
+    details: () => source.details(),
+    close: () => {
+      closes++;
+      return source.close();
+    },
+  };
+  try {
+    const ova = join(dir, "s.ova");
+    const r = await exportOva({ inputs: [a, watched], output: ova, target: "vmware", name: "mixed" });
+    assert.equal(r.virtualSize, 4 * MiB + 6 * MiB);
+    assert.equal(closes, 0, "the caller's source is not closed by exportOva");
+    // Still usable after the export: the caller owns it.
+    assert.equal((await watched.read(0, 512)).length, 512);
+    const x = join(dir, "x");
+    await mkdir(x);
+    await extractAll(ova, x);
+    assert.equal((await qemuCompare(a, join(x, "mixed-disk1.vmdk"))).code, 0);
+    assert.equal((await qemuCompare(q, join(x, "mixed-disk2.vmdk"))).code, 0);
+    // Without --name, an appliance of open sources is called "appliance".
+    const unnamed = await exportOva({ inputs: [watched], output: join(dir, "u.ova"), target: "aws" });
+    assert.equal(unnamed.members[0]!.name, "appliance.ovf");
+    // An export failing after the source was taken (the next input cannot be opened) leaves it open too.
+    await assert.rejects(
+      exportOva({ inputs: [watched, join(dir, "missing.raw")], output: join(dir, "f.ova"), target: "vmware" }),
+      /missing\.raw/,
+    );
+    assert.equal(closes, 0);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith("f.ova")),
+      [],
+      "nothing half-written",
+    );
+  } finally {
+    await source.close();
+  }
 });
 
 test("--manifest none writes no .mf; sha512 is honoured", async (t) => {

@@ -6,6 +6,11 @@ import { registerDemo } from "./commands/demo.js";
 import { registerFormats } from "./commands/formats.js";
 import { registerExport } from "./commands/export.js";
 import { registerGuest } from "./commands/guest.js";
+import { registerClean } from "./commands/clean.js";
+import { registerImage } from "./commands/image.js";
+import { registerMigrate } from "./commands/migrate.js";
+import { registerResume } from "./commands/resume.js";
+import { registerClouds } from "./commands/clouds.js";
 
 export function buildProgram(): Command {
   const program = new Command("chromogenic")
@@ -19,6 +24,11 @@ export function buildProgram(): Command {
   registerFormats(program);
   registerDemo(program);
   registerGuest(program);
+  registerClean(program);
+  registerImage(program);
+  registerMigrate(program);
+  registerResume(program);
+  registerClouds(program);
   return program;
 }
 

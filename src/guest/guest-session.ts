@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { ProgressListener } from "../formats/engine/progress.js";
 import type { ReferencePolicy } from "../formats/types.js";
 import { attachImage, commitWorkingCopy, type AttachedImage } from "./attach/attach-image.js";
 import { GuestJournal, stateDir } from "./journal/guest-journal.js";
@@ -14,11 +15,20 @@ export interface OpenGuestOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface CommitOptions {
+  readonly signal?: AbortSignal;
+  /** Progress of the conversion back (phase "convert"). */
+  readonly onProgress?: ProgressListener;
+}
+
 export interface GuestSession {
   readonly attached: AttachedImage;
   readonly mounted: MountedGuest;
-  /** Unmounts and detaches everything, then writes the working copy to `output` (default: over the image). */
-  commit(output?: string, format?: string): Promise<void>;
+  /**
+   * Unmounts and detaches everything, then writes the working copy to `output` (default: over the image),
+   * under a temporary name until complete: cancelling through `signal` leaves nothing under `output`.
+   */
+  commit(output?: string, format?: string, options?: CommitOptions): Promise<void>;
   /** Unmounts, deactivates and detaches everything this session made, and removes the working copy. */
   close(): Promise<void>;
 }
@@ -49,11 +59,15 @@ export async function openGuest(image: string, options: OpenGuestOptions): Promi
     return {
       attached,
       mounted,
-      async commit(output = image, format?: string) {
+      async commit(output = image, format?: string, commitOptions: CommitOptions = {}) {
         // Unmount and detach first, keeping the working copy until it has been converted back.
         const keep = journal.pending.filter((e) => e.action.kind === "file").map((e) => e.id);
         for (const entry of [...journal.pending].reverse()) if (!keep.includes(entry.id)) await journal.undo(entry.id);
-        await commitWorkingCopy(attached, output, format);
+        await commitWorkingCopy(attached, output, format, {
+          ...commitOptions,
+          // Journaled before it exists: after a kill -9, `guest cleanup` removes the half-written output too.
+          recordTemporary: async (path) => void (await journal.record({ kind: "file", path })),
+        });
         await close();
       },
       close,

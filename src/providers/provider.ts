@@ -28,6 +28,44 @@ export interface TransferOptions {
   readonly onProgress?: (bytes: number, total?: number) => void;
 }
 
+export interface DownloadOptions extends TransferOptions {
+  /**
+   * Start at this byte (a resumed download). The provider can then not verify the whole image's hash as the
+   * bytes pass: the caller verifies the assembled file against `ProviderImage.hash` itself.
+   */
+  readonly offset?: number;
+  /**
+   * false: skip the provider's check of the bytes against its recorded hash, because the caller verifies them
+   * another way (a same-format copy compares the destination's own hash of what it stored with the source's).
+   */
+  readonly verify?: boolean;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /**
+   * Called once the destination's record exists and before any data flows, with its id: a job records it so
+   * that a crash mid-upload leaves an id to delete, never an unknown half-made image.
+   */
+  readonly onCreated?: (id: string) => void | Promise<void>;
+  /**
+   * The hash the data is known to have (the source's recorded hash, for a same-format copy). The provider may
+   * then skip hashing what it sends and check its own hash of what it stored against this one when it uses
+   * that algorithm; the returned image's `hash` says what it recorded.
+   */
+  readonly trustedHash?: { readonly algorithm: string; readonly value: string };
+}
+
+/**
+ * Positional reads of an image's stored bytes (HTTP Range on Glance, pread on a local file), so the format
+ * engine can read a disk where it lies without a local copy. Reads may be issued concurrently.
+ */
+export interface ImageReader {
+  readonly size: number;
+  /** Fills `buffer` with the bytes at `position`; returns how many were read (short only at the end). */
+  read(buffer: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface UploadImageRequest {
   readonly name: string;
   /** One of `capabilities.diskFormats`. */
@@ -56,6 +94,10 @@ export interface ProviderCapabilities {
   readonly resumableDownload: boolean;
   /** Whether images can be shared with another account/project without copying. */
   readonly sharing: boolean;
+  /** Whether `openImageReader` gives positional reads of an image's bytes. */
+  readonly randomAccess: boolean;
+  /** The hash the store records of each image it stores (Glance: its configured multihash, sha512 by default). */
+  readonly hashAlgorithm?: string;
 }
 
 export interface ImageProvider {
@@ -65,14 +107,23 @@ export interface ImageProvider {
   listImages(): AsyncIterable<ProviderImage>;
   /** By id, else by unique name; undefined when absent. */
   getImage(idOrName: string): Promise<ProviderImage | undefined>;
-  /** The image's bytes, verified against the provider's recorded hash when it has one. */
-  downloadImage(id: string, options?: TransferOptions): AsyncIterable<Uint8Array>;
-  /** Stores bytes as a new image; on failure nothing half-made is left behind. */
+  /** The image's bytes, verified against the provider's recorded hash when it has one (and no offset is given). */
+  downloadImage(id: string, options?: DownloadOptions): AsyncIterable<Uint8Array>;
+  /** Positional reads of the image's bytes (when `capabilities.randomAccess`). */
+  openImageReader?(id: string, options?: { signal?: AbortSignal }): Promise<ImageReader>;
+  /**
+   * The image's bytes as a file on this host, when the store keeps them so (the local provider): read in place,
+   * never copied. Undefined for remote stores.
+   */
+  localImagePath?(id: string): Promise<string | undefined>;
+  /** Stores bytes as a new image; on failure nothing half-made is left behind (while the process lives). */
   uploadImage(
     request: UploadImageRequest,
     data: AsyncIterable<Uint8Array>,
-    options?: TransferOptions,
+    options?: UploadOptions,
   ): Promise<ProviderImage>;
+  /** Shares an image with another project/account (when `capabilities.sharing`). */
+  shareImage?(id: string, member: string): Promise<void>;
   deleteImage(id: string): Promise<void>;
   /** Snapshots a running or stopped instance into a ready image (throws if `canCreateImageFromInstance` is false). */
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage>;

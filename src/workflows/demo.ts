@@ -1,74 +1,144 @@
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { convertFile } from "../formats/engine/convert.js";
+import { execFile } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { diskDigest } from "../formats/engine/disk-digest.js";
-import type { ProgressListener } from "../formats/engine/progress.js";
-import { exportOva } from "../formats/ova/ova-writer.js";
 import { convertOvaDisk } from "../formats/ova/ova-convert.js";
+import { LocalProvider } from "../providers/local/local-provider.js";
+import { cleaningUnavailable } from "./clean-step.js";
+import { startJob, type JobResult } from "./image-job.js";
 import { makeSampleImage, type SampleImage } from "./sample-image.js";
+import type { WorkflowListener } from "./workflow-events.js";
 
-export interface DemoStep {
-  /** What was done, e.g. "raw → qcow2 (zlib)". */
-  readonly step: string;
+const execFileP = promisify(execFile);
+
+export interface DemoExport {
+  readonly format: "ova" | "qcow2";
   readonly output: string;
-  readonly outputFormat: string;
-  readonly dataBytes: number;
+  readonly job: string;
   readonly seconds: number;
   /** SHA-256 of the guest-visible disk the output holds (for the OVA: of its disk, read back out). */
   readonly sha256: string;
+  /** `qemu-img check` of a qcow2 output: "clean", "not installed", or what failed. */
+  readonly qemuImgCheck?: string;
+  /** `qemu-img compare` of the output's disk with the image it was exported from. */
+  readonly qemuImgCompare?: string;
 }
 
 export interface DemoResult {
   readonly sample: SampleImage;
-  readonly steps: readonly DemoStep[];
-  readonly sourceSha256: string;
+  /** The local store the demo works in. */
+  readonly store: string;
+  readonly sampleImageId: string;
+  /** Set when the sample was cleaned (as root); else why cleaning was skipped. */
+  readonly cleaning:
+    { readonly job: string; readonly changes: number; readonly operations: readonly string[] } | undefined;
+  readonly cleaningSkipped?: string;
+  /** SHA-256 of the disk the exports were made from (the cleaned image, or the sample). */
+  readonly exportedSha256: string;
+  readonly sampleSha256: string;
+  readonly exports: readonly DemoExport[];
   readonly verified: boolean;
 }
 
 /**
- * The quick start's job until the full cloud pipeline exists: generate a sample guest disk, convert it to
- * qcow2 (plain and zlib-compressed) and back to raw, package it as a VirtualBox OVA and stream its disk back
- * out (manifest verified), and prove every output holds the same disk as the input.
+ * The quick start's job, with no cloud: a generated sample guest disk goes into a local image store, is cleaned
+ * there (as root: a clean job leaves a cleaned copy in the store), then exported as a VirtualBox OVA and as
+ * qcow2 by the same jobs that serve clouds, and every output is verified — by `qemu-img check`/`compare` where
+ * qemu-img is installed, and always by reading the disks back with chromogenic's own readers.
  */
-export async function runDemo(dir: string, onProgress?: ProgressListener): Promise<DemoResult> {
-  await mkdir(dir, { recursive: true });
-  const sample = await makeSampleImage(join(dir, "sample.raw"));
-  const sourceSha256 = await diskDigest(sample.path);
-  const steps: DemoStep[] = [];
-  const conversions: [string, string, string, string, Record<string, string>][] = [
-    ["raw → qcow2", sample.path, join(dir, "sample.qcow2"), "qcow2", {}],
-    ["raw → qcow2 (zlib)", sample.path, join(dir, "sample-zlib.qcow2"), "qcow2", { compression_type: "zlib" }],
-    ["qcow2 (zlib) → raw", join(dir, "sample-zlib.qcow2"), join(dir, "roundtrip.raw"), "raw", {}],
-  ];
-  for (const [step, input, output, outputFormat, createOptions] of conversions) {
-    const r = await convertFile({ input, output, outputFormat, createOptions, onProgress });
-    steps.push({
-      step,
+export async function runDemo(
+  dir: string,
+  options: { onEvent?: WorkflowListener; clean?: boolean } = {},
+): Promise<DemoResult> {
+  const root = resolve(dir);
+  await mkdir(root, { recursive: true });
+  const samplePath = join(root, "sample.raw");
+  const sample = await makeSampleImage(samplePath);
+  const sampleSha256 = await diskDigest(samplePath);
+  const storeDir = join(root, "store");
+  await rm(storeDir, { recursive: true, force: true });
+  const store = new LocalProvider(storeDir);
+  const cloud = `local:${storeDir}`;
+  const uploaded = await store.uploadImage(
+    { name: "chromogenic-sample", diskFormat: "raw", sizeBytes: sample.size },
+    createReadStream(samplePath, { highWaterMark: 2 ** 20 }),
+  );
+  const work = join(root, "work");
+
+  let exportFrom = uploaded.id;
+  let cleaning: DemoResult["cleaning"];
+  const cleaningSkipped = options.clean === false ? "cleaning not asked for" : cleaningUnavailable();
+  if (!cleaningSkipped) {
+    const cleaned = await startJob(
+      {
+        kind: "migrate",
+        source: { cloud, image: uploaded.id },
+        destination: { kind: "cloud", cloud, name: "chromogenic-sample-clean", format: "raw" },
+        clean: {},
+        workDir: work,
+      },
+      { onEvent: options.onEvent },
+    );
+    exportFrom = cleaned.image!.id;
+    cleaning = {
+      job: cleaned.job,
+      changes: cleaned.cleaning?.changes ?? 0,
+      operations: cleaned.cleaning?.operations ?? [],
+    };
+  }
+  const exportedPath = (await store.localImagePath(exportFrom))!;
+  const exportedSha256 = await diskDigest(exportedPath, { format: "raw" });
+
+  const exports: DemoExport[] = [];
+  for (const format of ["ova", "qcow2"] as const) {
+    const output = join(root, `sample.${format}`);
+    const r: JobResult = await startJob(
+      {
+        kind: "export",
+        source: { cloud, image: exportFrom },
+        destination: { kind: "file", path: output, format, target: format === "ova" ? "virtualbox" : undefined },
+        workDir: work,
+      },
+      { onEvent: options.onEvent },
+    );
+    let disk = output;
+    if (format === "ova") {
+      disk = join(root, "sample-from-ova.qcow2");
+      await convertOvaDisk({ input: output, output: disk, outputFormat: "qcow2" });
+    }
+    exports.push({
+      format,
       output,
-      outputFormat,
-      dataBytes: r.dataBytes,
+      job: r.job,
       seconds: r.seconds,
-      sha256: await diskDigest(output),
+      sha256: await diskDigest(disk),
+      qemuImgCheck: format === "qcow2" ? await qemuImg(["check", output]) : undefined,
+      qemuImgCompare: await qemuImg(["compare", "-f", "raw", exportedPath, disk]),
     });
   }
+  const toolOk = (s: string | undefined) => s === undefined || s === "clean" || s === "qemu-img not installed";
+  const verified = exports.every(
+    (e) => e.sha256 === exportedSha256 && toolOk(e.qemuImgCheck) && toolOk(e.qemuImgCompare),
+  );
+  return {
+    sample,
+    store: storeDir,
+    sampleImageId: uploaded.id,
+    cleaning,
+    cleaningSkipped,
+    exportedSha256,
+    sampleSha256,
+    exports,
+    verified,
+  };
+}
 
-  const ova = join(dir, "sample.ova");
-  const exported = await exportOva({
-    inputs: [sample.path],
-    output: ova,
-    target: "virtualbox",
-    name: "chromogenic-sample",
-    onProgress,
-  });
-  const fromOva = join(dir, "from-ova.qcow2");
-  await convertOvaDisk({ input: ova, output: fromOva, outputFormat: "qcow2", onProgress });
-  steps.push({
-    step: "raw → OVA (virtualbox) → qcow2",
-    output: ova,
-    outputFormat: "ova",
-    dataBytes: exported.dataBytes,
-    seconds: exported.seconds,
-    sha256: await diskDigest(fromOva),
-  });
-  return { sample, steps, sourceSha256, verified: steps.every((s) => s.sha256 === sourceSha256) };
+async function qemuImg(args: string[]): Promise<string> {
+  return execFileP("qemu-img", args).then(
+    () => "clean",
+    (e: { code?: number | string; stderr?: string }) =>
+      e.code === "ENOENT" ? "qemu-img not installed" : `exit ${e.code}: ${(e.stderr ?? "").trim()}`,
+  );
 }

@@ -70,18 +70,41 @@ export async function makeSampleImage(path: string, size = 256 * MiB): Promise<S
   }
 }
 
+/**
+ * A small Debian-like guest tree: enough for guest inspection (os-release, fstab by label) and for cleaning to
+ * find what it removes in real guests (logs, shell history, SSH host keys, machine-id, a DHCP lease, /tmp).
+ */
 async function writeSampleTree(root: string): Promise<void> {
-  await mkdir(join(root, "etc"), { recursive: true });
-  await mkdir(join(root, "var/log"), { recursive: true });
-  await mkdir(join(root, "home/alice"), { recursive: true });
-  await writeFile(join(root, "etc/hostname"), "sample-guest\n");
-  await writeFile(join(root, "etc/machine-id"), "0123456789abcdef0123456789abcdef\n");
+  const files: Record<string, string> = {
+    "etc/hostname": "sample-guest\n",
+    "etc/machine-id": "0123456789abcdef0123456789abcdef\n",
+    "etc/fstab": "LABEL=sample-root / ext4 defaults 0 1\n",
+    "etc/os-release":
+      'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n' +
+      'VERSION="12 (bookworm)"\nID=debian\n',
+    "etc/debian_version": "12.8\n",
+    "etc/passwd": "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
+    "etc/group": "root:x:0:\nalice:x:1000:\n",
+    "etc/shadow": "root:*:19000:0:99999:7:::\nalice:$6$salt$hash:19000:0:99999:7:::\n",
+    "etc/ssh/ssh_host_ed25519_key":
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n",
+    "etc/ssh/ssh_host_ed25519_key.pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNhbXBsZQ root@sample-guest\n",
+    "var/lib/dhcp/dhclient.eth0.leases": 'lease {\n  interface "eth0";\n  fixed-address 10.0.0.5;\n}\n',
+    "root/.bash_history": "apt-get update\n",
+    "home/alice/.bash_history": "ls\nsudo cat /etc/shadow\n",
+    "tmp/build-leftover.txt": "scratch\n",
+  };
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(join(root, path, ".."), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  await mkdir(join(root, "var/log/apt"), { recursive: true });
   const log = Array.from(
     { length: 20000 },
     (_, i) => `Nov 26 04:${String(i % 60).padStart(2, "0")} sample kernel: line ${i}\n`,
   );
   await writeFile(join(root, "var/log/syslog"), log.join(""));
-  await writeFile(join(root, "home/alice/.bash_history"), "ls\nsudo cat /etc/shadow\n");
+  await writeFile(join(root, "var/log/apt/history.log"), "Start-Date: 2026-11-26  04:00:00\n");
   // Incompressible data, so the sample exercises both compressible and incompressible clusters.
   const noise = Buffer.alloc(3 * MiB);
   let x = 0x2545f491;

@@ -1,53 +1,59 @@
 import type { Command } from "commander";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { runDemo } from "../../workflows/demo.js";
-import { progressDisplay } from "../progress-display.js";
-import { formatBytes } from "../../util/human.js";
-
-const execFileP = promisify(execFile);
+import type { WorkflowEvent } from "../../workflows/workflow-events.js";
+import { formatBytes, formatDuration } from "../../util/human.js";
 
 export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description(
-      "generate a sample guest disk, convert it (raw → qcow2 → raw), export it as a VirtualBox OVA and read " +
-        "it back, verifying every output",
+      "with no cloud: put a generated sample guest disk in a local image store, clean it (as root), export it " +
+        "as a VirtualBox OVA and as qcow2, and verify every output",
     )
-    .option("--dir <dir>", "where to put the sample and its conversions", "chromogenic-demo")
+    .option("--dir <dir>", "where to put the sample, the local store and the exports", "chromogenic-demo")
+    .option("--no-clean", "skip cleaning even as root")
     .option("--json", "print the result as JSON")
-    .action(async (opts: { dir: string; json?: boolean }) => {
-      const display = progressDisplay({ json: false, quiet: !!opts.json });
-      const result = await runDemo(opts.dir, display.listener);
-      display.close();
-      const checks: { file: string; qemuImgCheck: string }[] = [];
-      for (const c of result.steps) {
-        if (c.outputFormat !== "qcow2") continue;
-        const r = await execFileP("qemu-img", ["check", c.output]).then(
-          () => "clean",
-          (e: { code?: number | string }) => (e.code === "ENOENT" ? "qemu-img not installed" : `exit ${e.code}`),
-        );
-        checks.push({ file: c.output, qemuImgCheck: r });
-      }
+    .action(async (opts: { dir: string; json?: boolean; clean: boolean }) => {
+      const tty = !opts.json && process.stderr.isTTY;
+      const onEvent = tty
+        ? (e: WorkflowEvent) => {
+            if (e.event === "progress" && e.total)
+              process.stderr.write(
+                `\r${e.phase} ${formatBytes(e.bytes)}/${formatBytes(e.total)} ${formatDuration(e.eta ?? NaN)}\x1b[K`,
+              );
+            else if (e.event === "phase" && e.state === "end") process.stderr.write("\r\x1b[K");
+          }
+        : undefined;
+      const { runDemo } = await import("../../workflows/demo.js");
+      const result = await runDemo(opts.dir, { onEvent, clean: opts.clean });
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ...result, checks }, null, 2) + "\n");
+        process.stdout.write(JSON.stringify(result, null, 2) + "\n");
       } else {
+        const out = (s: string) => process.stdout.write(s + "\n");
         const s = result.sample;
-        process.stdout.write(`sample disk: ${s.path} (${formatBytes(s.size)}, ${s.content} partition)\n`);
-        process.stdout.write(`  disk sha256 ${result.sourceSha256}\n`);
-        for (const c of result.steps) {
-          const ok = c.sha256 === result.sourceSha256 ? "identical" : "DIFFERENT";
-          process.stdout.write(
-            `${c.step}: ${c.output}  ${formatBytes(c.dataBytes)} data in ${c.seconds.toFixed(2)} s, disk ${ok}\n`,
+        out(
+          `sample disk: ${s.path} (${formatBytes(s.size)}, ${s.content} partition), disk sha256 ${result.sampleSha256}`,
+        );
+        out(`local image store: ${result.store} (image ${result.sampleImageId})`);
+        if (result.cleaning) {
+          out(
+            `cleaned (job ${result.cleaning.job}): ${result.cleaning.changes} change(s), ` +
+              `${result.cleaning.operations.length} operations run; cleaned disk sha256 ${result.exportedSha256}`,
           );
+        } else {
+          out(`cleaning skipped: ${result.cleaningSkipped} (run as root to clean); exporting the sample as it is`);
         }
-        for (const c of checks) process.stdout.write(`qemu-img check ${c.file}: ${c.qemuImgCheck}\n`);
-        process.stdout.write(result.verified ? "demo: all outputs verified\n" : "demo: VERIFICATION FAILED\n");
+        for (const e of result.exports) {
+          const same = e.sha256 === result.exportedSha256 ? "identical disk" : "DIFFERENT DISK";
+          const tools = [
+            e.qemuImgCheck && `qemu-img check: ${e.qemuImgCheck}`,
+            e.qemuImgCompare && `qemu-img compare: ${e.qemuImgCompare}`,
+          ]
+            .filter(Boolean)
+            .join(", ");
+          out(`export ${e.format}: ${e.output} in ${e.seconds.toFixed(2)} s, ${same}${tools ? `; ${tools}` : ""}`);
+        }
+        out(result.verified ? "demo: all outputs verified" : "demo: VERIFICATION FAILED");
       }
-      if (
-        !result.verified ||
-        checks.some((c) => c.qemuImgCheck !== "clean" && c.qemuImgCheck !== "qemu-img not installed")
-      )
-        process.exitCode = 1;
+      if (!result.verified) process.exitCode = 1;
     });
 }

@@ -12,10 +12,21 @@ import {
 } from "../../formats/ova/hardware-profile.js";
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
+import { cleanRequest, runWorkflowCommand } from "./workflow-output.js";
+
+const CLOUD_EXPORT_FORMATS = ["ova", "vmdk", "qcow2", "raw", "vhd", "vdi"];
 
 interface ExportFlags {
-  format: string;
-  target: string;
+  format?: string;
+  target?: string;
+  cloud?: string;
+  image?: string;
+  instance?: string;
+  clean?: string | boolean;
+  operations?: string;
+  workDir?: string;
+  keep?: boolean;
+  keepSnapshot?: boolean;
   name?: string;
   description?: string;
   cpus?: string;
@@ -50,14 +61,24 @@ export function registerExport(program: Command): void {
     .command("export")
     .description(
       "package disk images as an appliance another platform imports: an OVA of streamOptimized VMDKs with a " +
-        "descriptor and manifest tailored to the target (written under a temporary name until complete)",
+        "descriptor and manifest tailored to the target (written under a temporary name until complete); with " +
+        "--cloud, export an image or an instance of a cloud (or the local store) to a file in any format",
     )
     .argument(
       "<paths...>",
-      "input image(s), one disk each in order (boot disk first), then the output .ova (- for stdout)",
+      "input image(s), one disk each in order (boot disk first), then the output .ova (- for stdout); " +
+        "with --cloud only the output",
     )
-    .option("--format <format>", "package format", "ova")
-    .requiredOption("--target <target>", `importer to satisfy: ${OVA_TARGETS.join("|")}`)
+    .option("--format <format>", `package format (ova); with --cloud: ${CLOUD_EXPORT_FORMATS.join("|")}`)
+    .option("--target <target>", `importer to satisfy: ${OVA_TARGETS.join("|")} (required for local OVA export)`)
+    .option("--cloud <cloud>", "export from this cloud or store (see `chromogenic clouds`)")
+    .option("--image <image>", "with --cloud: the image's id or name")
+    .option("--instance <instance>", "with --cloud: snapshot this instance (the snapshot is deleted afterwards)")
+    .option("--clean [profile]", "with --cloud: clean the guest on one sparse raw working copy; needs root")
+    .option("--operations <list>", "with --cloud: cleaning operations (implies --clean)")
+    .option("--work-dir <dir>", "with --cloud: where temporary data goes")
+    .option("--keep", "with --cloud: keep leftovers after a failure")
+    .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too")
     .option("--name <name>", "virtual machine name (default: the first input's file name)")
     .option("--description <text>", "annotation shown by the importer")
     .option("--cpus <n>", "virtual CPUs (default 2)")
@@ -73,7 +94,11 @@ export function registerExport(program: Command): void {
     .option("-q, --quiet", "no progress bar")
     .option("--allow-reference <path...>", "allow an input to open this backing/data file")
     .action(async (paths: string[], flags: ExportFlags) => {
-      if (flags.format !== "ova") throw new UsageError(`--format "${flags.format}" is not supported (ova is)`);
+      if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
+      if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
+      if ((flags.format ?? "ova") !== "ova")
+        throw new UsageError(`--format "${flags.format}" is not supported (ova is)`);
+      if (!flags.target) throw new UsageError(`export needs --target (${OVA_TARGETS.join("|")})`);
       if (paths.length < 2) throw new UsageError("export needs at least one input and an output path");
       const output = paths[paths.length - 1]!;
       const inputs = paths.slice(0, -1);
@@ -110,4 +135,33 @@ export function registerExport(program: Command): void {
         },
       );
     });
+}
+
+async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<void> {
+  if (paths.length !== 1) throw new UsageError("export --cloud takes one argument: the output file");
+  if (!flags.image === !flags.instance)
+    throw new UsageError("export --cloud needs exactly one of --image and --instance");
+  const format = flags.format;
+  if (!format || !CLOUD_EXPORT_FORMATS.includes(format)) {
+    throw new UsageError(`export --cloud needs --format ${CLOUD_EXPORT_FORMATS.join("|")}`);
+  }
+  if (paths[0] === "-") throw new UsageError("export --cloud writes a file (a resumable job cannot write to stdout)");
+  if (flags.target && format === "ova" && !(OVA_TARGETS as readonly string[]).includes(flags.target)) {
+    throw new UsageError(`--target "${flags.target}" is not one of ${OVA_TARGETS.join(", ")}`);
+  }
+  const { startJob } = await import("../../workflows/image-job.js");
+  await runWorkflowCommand(flags, (context) =>
+    startJob(
+      {
+        kind: "export",
+        source: { cloud: flags.cloud!, image: flags.image, instance: flags.instance },
+        destination: { kind: "file", path: paths[0]!, format, target: flags.target, name: flags.name },
+        clean: cleanRequest(flags),
+        workDir: flags.workDir,
+        keep: flags.keep,
+        keepSnapshot: flags.keepSnapshot,
+      },
+      context,
+    ),
+  );
 }

@@ -171,6 +171,11 @@ export interface ConvertFileRequest extends PipelineOptions {
    * cannot leave an empty or partial file under the final name. qemu-img does not sync by default.
    */
   readonly sync?: boolean;
+  /**
+   * The temporary name to write under (default: a fresh hidden name beside `output`), for callers that record
+   * it before it exists so that a run killed with SIGKILL can still be cleaned up.
+   */
+  readonly temporaryPath?: string;
 }
 
 export interface ConvertFileResult extends ConvertStats {
@@ -196,7 +201,7 @@ export async function convertFile(request: ConvertFileRequest): Promise<ConvertF
     driverOptions: request.inputOptions,
   });
   try {
-    const output = await TemporaryOutputFile.create(request.output);
+    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
     try {
       const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
       const stats = await convertImage(source, target, request);

@@ -42,8 +42,19 @@ export class TemporaryOutputFile implements OutputFile {
     readonly handle: FileHandle,
   ) {}
 
-  static async create(finalPath: string): Promise<TemporaryOutputFile> {
-    const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(4).toString("hex")}.partial`);
+  /** The temporary name `create` uses when given none: hidden, beside the final path, unique. */
+  static temporaryPathFor(finalPath: string): string {
+    return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(4).toString("hex")}.partial`);
+  }
+
+  /**
+   * Creates the temporary file (exclusively). A caller that must be able to remove it after a crash (a journal)
+   * picks and records `tempPath` first.
+   */
+  static async create(
+    finalPath: string,
+    tempPath = TemporaryOutputFile.temporaryPathFor(finalPath),
+  ): Promise<TemporaryOutputFile> {
     const handle = await open(tempPath, "wx", 0o644);
     const file = new TemporaryOutputFile(finalPath, tempPath, handle);
     liveTemporaries.add(file);

@@ -15,6 +15,9 @@
  *
  * Every member gets a USTAR header while its size fits USTAR (under 8 GiB); a bigger one gets a GNU header
  * with a base-256 size, never PAX (vSphere refuses PAX). Digests are computed while the bytes are written.
+ *
+ * An input is a path (opened and closed here) or an already-open ImageSource — e.g. a qcow2 read in place
+ * from a cloud store over HTTP Range — which is read as is and left open: its caller owns it.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
@@ -41,8 +44,11 @@ import {
   type TarFlavour,
 } from "./tar-header.js";
 
+/** A disk to export: a path to open, or an open source the caller keeps (and closes). */
+export type OvaInput = string | ImageSource;
+
 export interface OvaExportRequest extends PipelineOptions {
-  readonly inputs: readonly string[];
+  readonly inputs: readonly OvaInput[];
   /** Output path, or "-" for standard output. */
   readonly output: string;
   readonly target: OvaTargetName;
@@ -165,7 +171,8 @@ function resolveExport(request: OvaExportRequest): ResolvedExport {
   };
 }
 
-function defaultName(input: string): string {
+function defaultName(input: OvaInput): string {
+  if (typeof input !== "string") return "appliance";
   const base = basename(input, extname(input));
   return base || "appliance";
 }
@@ -191,12 +198,18 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
   const vmdk = getDriver("vmdk");
   if (!vmdk.create) throw new UsageError("the vmdk driver cannot write: OVA export needs it");
   const plans: DiskPlan[] = [];
+  // Only what this call opened is closed here; sources passed in stay their caller's.
+  const opened: ImageSource[] = [];
   try {
     for (let i = 0; i < request.inputs.length; i++) {
-      const { source } = await openImage(request.inputs[i]!, {
-        format: request.inputFormat,
-        references: request.references,
-      });
+      const input = request.inputs[i]!;
+      let source: ImageSource;
+      if (typeof input === "string") {
+        source = (await openImage(input, { format: request.inputFormat, references: request.references })).source;
+        opened.push(source);
+      } else {
+        source = input;
+      }
       plans.push({
         source,
         spec: {
@@ -209,7 +222,7 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
       });
       if (source.virtualSize > resolved.spec.target.maxDiskBytes) {
         throw new UsageError(
-          `${request.inputs[i]}: ${source.virtualSize}-byte disk exceeds what ${resolved.spec.target.name} imports ` +
+          `${typeof input === "string" ? input : `disk ${i + 1}`}: ${source.virtualSize}-byte disk exceeds what ${resolved.spec.target.name} imports ` +
             `(${resolved.spec.target.maxDiskBytes} bytes)`,
         );
       }
@@ -218,7 +231,7 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
     const result = await writer(request, resolved, plans);
     return { ...result, seconds: (performance.now() - started) / 1000 };
   } finally {
-    await Promise.allSettled(plans.map((p) => p.source.close()));
+    await Promise.allSettled(opened.map((s) => s.close()));
   }
 }
 

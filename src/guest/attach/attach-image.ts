@@ -2,7 +2,9 @@ import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { convertFile } from "../../formats/engine/convert.js";
 import { openImage } from "../../formats/engine/open-image.js";
+import type { ProgressListener } from "../../formats/engine/progress.js";
 import { AbortedError } from "../../formats/errors.js";
+import { TemporaryOutputFile } from "../../formats/io/output-file.js";
 import type { ReferencePolicy } from "../../formats/types.js";
 import type { GuestJournal } from "../journal/guest-journal.js";
 import type { Partition, PartitionTable } from "../partitions/partition.js";
@@ -108,8 +110,23 @@ export async function commitWorkingCopy(
   attached: AttachedImage,
   output: string,
   format = attached.format,
+  options: {
+    readonly signal?: AbortSignal;
+    readonly onProgress?: ProgressListener;
+    /** Records the output's temporary name before it is created (the journal), so `guest cleanup` removes it. */
+    readonly recordTemporary?: (path: string) => Promise<void>;
+  } = {},
 ): Promise<void> {
   if (attached.rawPath === attached.image && output === attached.image) return;
   await stat(attached.rawPath);
-  await convertFile({ input: attached.rawPath, output, outputFormat: format });
+  const temporaryPath = TemporaryOutputFile.temporaryPathFor(output);
+  await options.recordTemporary?.(temporaryPath);
+  await convertFile({
+    input: attached.rawPath,
+    output,
+    temporaryPath,
+    outputFormat: format,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
 }

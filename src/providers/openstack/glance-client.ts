@@ -1,15 +1,15 @@
 /**
  * Glance v2: list (paginated), show, find by name, create, upload as a stream with progress, properties,
  * tags, visibility (private unless asked), members, delete, and a waiter for `active`. Downloads are in
- * `image-download.ts`. Every call goes through `ServiceClient`, which owns auth, retries and errors.
+ * `image-download.ts`. Every call goes through `ServiceClient`, which owns auth, retries and errors, except the
+ * data upload: `streaming-upload.ts` sends that with bounded memory, keeping the same token and errors.
  */
-import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import type { KeystoneSession } from "./keystone-session.js";
 import { sleep } from "./keystone-session.js";
 import { ServiceClient } from "./service-client.js";
 import { ImageVerificationError, OpenStackError, WaitError } from "./errors.js";
 import { paginate } from "./paginate.js";
+import { uploadStream } from "./streaming-upload.js";
 import {
   GlanceImageListSchema,
   GlanceImageSchema,
@@ -192,8 +192,9 @@ export class GlanceClient {
   }
 
   /**
-   * Sends the image data (`PUT /file`, or `/stage` for glance-direct) as a stream, reporting progress. It can be
-   * sent only once, so this call is never retried; the caller (`uploadImage`) cleans up on failure.
+   * Sends the image data (`PUT /file`, or `/stage` for glance-direct) as a stream with bounded memory (see
+   * `streaming-upload.ts`), reporting progress and hashing what is sent. It can be sent only once, so this call
+   * is never retried; the caller (`uploadImage`) cleans up on failure.
    */
   async uploadImageData(
     id: string,
@@ -202,52 +203,17 @@ export class GlanceClient {
     /** "file" stores the data as the image; "stage" puts it in the import staging area (glance-direct). */
     destination: "file" | "stage" = "file",
   ): Promise<{ bytes: number; sha512: string }> {
-    let bytes = 0;
-    // Glance's default multihash; hashing what we send lets the upload be checked end to end.
-    const hasher = createHash("sha512");
-    let sourceError: unknown;
-    // If the source fails, the request must be aborted rather than ended: an ended chunked body would be
-    // a complete (truncated) image as far as Glance can tell.
-    const abort = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-    const counted = async function* () {
-      try {
-        for await (const chunk of data) {
-          bytes += chunk.length;
-          hasher.update(chunk);
-          options.onProgress?.({ bytes, total: options.size });
-          yield chunk;
-        }
-      } catch (e) {
-        sourceError = e;
-        abort.abort(e);
-        throw e;
-      }
-    };
-    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-    if (options.size !== undefined) headers["x-openstack-image-size"] = String(options.size);
-    const call = { method: "PUT", path: "", callName: `PUT /v2/images/{id}/${destination}` } as const;
-    try {
-      await this.service.send({
-        ...call,
-        path: `/v2/images/${enc(id)}/${destination}`,
-        headers,
-        body: Readable.toWeb(Readable.from(counted())) as ReadableStream<Uint8Array>,
-        retryable: false,
-        signal,
-        expect: [204],
-      });
-    } catch (e) {
-      if (sourceError === undefined) throw e;
-    }
-    if (sourceError !== undefined) {
-      throw new OpenStackError(
-        { cloud: this.cloud, call: this.service.callLabel(call) },
-        `reading the data to upload failed after ${bytes} bytes: ${(sourceError as Error).message ?? sourceError}`,
-        { cause: sourceError },
-      );
-    }
-    return { bytes, sha512: hasher.digest("hex") };
+    const sent = await uploadStream(this.service, {
+      path: `/v2/images/${enc(id)}/${destination}`,
+      callName: `PUT /v2/images/{id}/${destination}`,
+      data,
+      size: options.size,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      // Glance's default multihash; hashing what we send lets the upload be checked end to end.
+      sha512: true,
+    });
+    return { bytes: sent.bytes, sha512: sent.sha512! };
   }
 
   /**

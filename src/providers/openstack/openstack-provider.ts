@@ -3,12 +3,21 @@
  */
 import type {
   CreateImageFromInstanceRequest,
+  DownloadOptions,
   ImageProvider,
+  ImageReader,
   ProviderCapabilities,
   ProviderImage,
-  TransferOptions,
   UploadImageRequest,
+  UploadOptions,
 } from "../provider.js";
+import { ImageVerificationError, OpenStackError } from "./errors.js";
+import { openGlanceRangeReader } from "./image-range-reader.js";
+import { sleep } from "./keystone-session.js";
+import { DEFAULT_RETRY_POLICY, retryDelayMs } from "./retry-policy.js";
+
+/** Dropped connections an unverified download resumes after before giving up. */
+const MAX_RESUMES = 8;
 import type { CloudConfig } from "./cloud-config.js";
 import { KeystoneSession, type SessionOptions } from "./keystone-session.js";
 import { GlanceClient } from "./glance-client.js";
@@ -17,6 +26,7 @@ import { expectedHash } from "./image-hash.js";
 import { downloadImage } from "./image-download.js";
 import { NovaClient } from "./nova-client.js";
 import { snapshotInstance } from "./instance-snapshot.js";
+import { uploadStream } from "./streaming-upload.js";
 
 // qcow2 first: sparse and compressible, and what Nova's libvirt driver boots and snapshots natively.
 const PREFERRED_DISK_FORMATS = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "iso"];
@@ -43,6 +53,9 @@ export class OpenStackProvider implements ImageProvider {
       canCreateImageFromInstance: true,
       resumableDownload: true,
       sharing: true,
+      randomAccess: true,
+      // Glance's default `hashing_algorithm`; an upload still checks what the stored image actually records.
+      hashAlgorithm: "sha512",
     };
   }
 
@@ -55,39 +68,165 @@ export class OpenStackProvider implements ImageProvider {
     return image && toProviderImage(image);
   }
 
-  downloadImage(id: string, options: TransferOptions = {}): AsyncIterable<Uint8Array> {
+  downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
+    if (options.offset || options.verify === false) return this.downloadFrom(id, options.offset ?? 0, options);
     return downloadImage(this.glance, id, {
       signal: options.signal,
       onProgress: options.onProgress && ((p) => options.onProgress!(p.bytes, p.total)),
     });
   }
 
+  /**
+   * The image's data from `offset`, unverified (a resumed download, or bytes the caller verifies another way),
+   * resuming with Range after a dropped connection like the verified download does.
+   */
+  private async *downloadFrom(id: string, start: number, options: DownloadOptions): AsyncGenerator<Uint8Array> {
+    const image = await this.glance.getImage(id);
+    const call = { cloud: this.glance.cloud, call: `glance download image ${id}` };
+    if (image.status !== "active") throw new OpenStackError(call, `image is ${image.status}, not active`);
+    const total = image.size ?? undefined;
+    let offset = start;
+    let resumes = 0;
+    while (total === undefined || offset < total) {
+      const response = await this.glance.service.send({
+        method: "GET",
+        path: `/v2/images/${encodeURIComponent(id)}/file`,
+        callName: "GET /v2/images/{id}/file",
+        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        expect: offset > 0 ? [200, 206] : [200],
+        signal: options.signal,
+      });
+      // A server that ignores Range sends everything again: skip what we already have.
+      let skip = offset > 0 && response.status === 200 ? offset : 0;
+      try {
+        for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          let piece = chunk;
+          if (skip > 0) {
+            const n = Math.min(skip, piece.length);
+            skip -= n;
+            piece = piece.subarray(n);
+            if (piece.length === 0) continue;
+          }
+          offset += piece.length;
+          options.onProgress?.(offset, total);
+          yield piece;
+        }
+        if (total === undefined) break;
+        if (offset < total) throw new Error(`the reply ended at byte ${offset} of ${total}`);
+      } catch (e) {
+        if (options.signal?.aborted || e instanceof OpenStackError || resumes >= MAX_RESUMES) {
+          if (e instanceof OpenStackError) throw e;
+          throw new OpenStackError(call, `the connection dropped at byte ${offset}: ${(e as Error).message}`, {
+            cause: e,
+          });
+        }
+        resumes++;
+        await sleep(retryDelayMs(DEFAULT_RETRY_POLICY, resumes), options.signal);
+      }
+    }
+    if (total !== undefined && offset !== total) {
+      throw new OpenStackError(call, `received ${offset} bytes, Glance records ${total}`);
+    }
+  }
+
+  async openImageReader(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageReader> {
+    const image = await this.glance.getImage(id);
+    if (image.status !== "active") {
+      throw new OpenStackError(
+        { cloud: this.glance.cloud, call: `glance read image ${id}` },
+        `image is ${image.status}, not active: it has no data to read`,
+      );
+    }
+    return openGlanceRangeReader(this.glance, image, options);
+  }
+
+  /**
+   * Creates the record, reports its id (so a job can delete it after a crash), sends the data as one PUT and
+   * waits for `active`, then checks Glance's size and sha512 against the bytes sent. A plain PUT rather than
+   * interoperable import: the stored bytes are exactly those sent. On any failure the record is deleted.
+   */
   async uploadImage(
     request: UploadImageRequest,
     data: AsyncIterable<Uint8Array>,
-    options: TransferOptions = {},
+    options: UploadOptions = {},
   ): Promise<ProviderImage> {
-    // A plain PUT rather than interoperable import: the stored bytes are exactly those sent, so size and
-    // sha512 are checked end to end; an import plugin may convert them (image-import.ts has glance-direct).
-    const image = await this.glance.uploadImage(
-      {
-        name: request.name,
-        diskFormat: request.diskFormat,
-        visibility: request.visibility ?? "private",
-        properties: request.properties,
-      },
-      data,
-      {
+    const glance = this.glance;
+    const record = await glance.createImage({
+      name: request.name,
+      diskFormat: request.diskFormat,
+      visibility: request.visibility ?? "private",
+      properties: request.properties,
+    });
+    try {
+      await options.onCreated?.(record.id);
+      const transfer = {
         size: request.sizeBytes,
         signal: options.signal,
-        onProgress: options.onProgress && ((p) => options.onProgress!(p.bytes, p.total)),
-      },
-    );
-    return toProviderImage(image);
+        onProgress:
+          options.onProgress && ((p: { bytes: number; total?: number }) => options.onProgress!(p.bytes, p.total)),
+      };
+      // With a trusted hash, Glance's own hash of what it stored is checked against it below: hashing the bytes
+      // here as well would only spend CPU the transfer needs.
+      const sent = options.trustedHash
+        ? { bytes: await this.sendUnhashed(record.id, data, transfer), sha512: undefined }
+        : await glance.uploadImageData(record.id, data, transfer);
+      const active = await glance.waitForImageStatus(record.id, "active", {
+        timeoutMs: 10 * 60_000,
+        signal: options.signal,
+      });
+      const call = { cloud: glance.cloud, call: `glance upload image ${record.id}` };
+      if (request.sizeBytes !== undefined && sent.bytes !== request.sizeBytes) {
+        throw new OpenStackError(call, `the data had ${sent.bytes} bytes, ${request.sizeBytes} were announced`);
+      }
+      if (active.size !== sent.bytes) {
+        throw new OpenStackError(call, `Glance stored ${active.size} bytes, ${sent.bytes} were sent`);
+      }
+      if (sent.sha512 !== undefined && active.os_hash_algo === "sha512" && active.os_hash_value !== sent.sha512) {
+        throw new ImageVerificationError(
+          call,
+          "Glance's sha512 of the stored image differs from that of the data sent",
+        );
+      }
+      const trusted = options.trustedHash;
+      const stored = expectedHash(active);
+      if (trusted && stored && stored.algorithm === trusted.algorithm && stored.value !== trusted.value) {
+        throw new ImageVerificationError(
+          call,
+          `Glance's ${stored.algorithm} of the stored image is ${stored.value}, the data's is ${trusted.value}`,
+        );
+      }
+      return toProviderImage(active);
+    } catch (e) {
+      // Not on cancellation: Ctrl-C leaves a resumable job, whose resume deletes the record it noted.
+      if (!options.signal?.aborted) await glance.deleteImage(record.id, { ignoreMissing: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * `PUT /file` of a stream without hashing it (the caller's trusted hash is checked afterwards), with bounded
+   * memory: never retried, and aborted — not ended — when the source fails (see `streaming-upload.ts`).
+   */
+  private async sendUnhashed(
+    id: string,
+    data: AsyncIterable<Uint8Array>,
+    options: { size?: number; signal?: AbortSignal; onProgress?: (p: { bytes: number; total?: number }) => void },
+  ): Promise<number> {
+    const sent = await uploadStream(this.glance.service, {
+      path: `/v2/images/${encodeURIComponent(id)}/file`,
+      callName: "PUT /v2/images/{id}/file",
+      data,
+      ...options,
+    });
+    return sent.bytes;
+  }
+
+  async shareImage(id: string, member: string): Promise<void> {
+    await this.glance.addMember(id, member);
   }
 
   async deleteImage(id: string): Promise<void> {
-    await this.glance.deleteImage(id);
+    await this.glance.deleteImage(id, { ignoreMissing: true });
   }
 
   async createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {

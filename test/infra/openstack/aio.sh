@@ -4,14 +4,21 @@
 # bookworm packages) on one machine WITHOUT systemd, for integration tests of an
 # image-management tool (Glance v2 upload/download, Nova server snapshot).
 #
-# Usage:  aio.sh start [stage1|all]   stage1 (default) = keystone + both glances, what the
-#                                      Glance/Keystone tests need; all = stage1 + nova
+# Usage:  aio.sh start [stage1|all|cinder]  stage1 (default) = keystone + both glances, what the
+#                                      Glance/Keystone tests need; all = stage1 + nova + stage3;
+#                                      cinder = stage3 alone (on a running `all`)
 #         aio.sh stop | clean | status  (clean = stop + drop all state, packages stay)
+#         aio.sh restart glance         rewrite both Glance configs and restart only the two glance-api
+#                                       daemons (a few seconds; Keystone, Nova and the data stay)
 #         aio.sh CMD...                 the individual steps below, as in the reference recipe
 #   all          = install1 db config1 start1 verify1 install2 mq config2 start2 image verify2
+#                  install3 config3 start3 volume_server
 #   stage1       = install1 db config1 start1 verify1   keystone + 2 glance, no nova
 #   stage2       = install2 mq config2 start2 image verify2
-#   verify_fake  = extra: 2nd nova-compute with nova's FakeDriver, boot+snapshot there
+#   stage3       = install3 config3 start3 volume_server   Cinder (fake backend) + a volume-backed server
+#                  record "vol-backed" (admin project) on a fake compute host; `start cinder` = stage3
+#   verify_fake  = extra: 2nd nova-compute with nova's FakeDriver, boot+snapshot there (it leaves that
+#                  host enabled while it runs: never while tests run; volume_server is the careful one)
 #   stop | stop2 (nova side only) | status | clean (stop + drop all dbs/stores/logs)
 #
 # Stage 1: MariaDB (:3306), Keystone (uwsgi :5000), glance-api "RegionOne" (:9292)
@@ -26,6 +33,8 @@
 # Knobs (env): OSP=/var/tmp/openstack-aio  NOVA_VIRT=auto|kvm|qemu|fake  ADMIN_PASS SERVICE_PASS DB_PASS
 #   KEYSTONE_TOKEN_EXPIRATION (seconds, default 90): short on purpose, so that the client's
 #   token renewal is exercised by the tests instead of hidden by a 4-hour token.
+#   GLANCE_WEB_DOWNLOAD_PORT (default 9280): the one port on 127.0.0.1 RegionOne's web-download may
+#   fetch from (the tests serve an image there); see write_glance_conf for the import settings.
 set -u -o pipefail
 
 OSP=${OSP:-/var/tmp/openstack-aio}
@@ -37,6 +46,7 @@ DB_PASS=${DB_PASS:-db-secret}
 # qemu (TCG): on the CI machine kind /dev/kvm exists (kvm_pvm) but cannot boot a guest (see README.md)
 NOVA_VIRT=${NOVA_VIRT:-qemu}
 KEYSTONE_TOKEN_EXPIRATION=${KEYSTONE_TOKEN_EXPIRATION:-90}
+GLANCE_WEB_DOWNLOAD_PORT=${GLANCE_WEB_DOWNLOAD_PORT:-9280}
 KS=http://127.0.0.1:5000
 DBH=127.0.0.1
 mkdir -p "$LOG" "$RUN"
@@ -337,8 +347,30 @@ EOF
 
 # glance instance N: 1 -> :9292 (RegionOne), 2 -> :9293 (RegionTwo); own db + store
 config_glance() {
-  local n=$1 port=$((9291 + $1)) c=/etc/glance/glance-api-$1.conf d=/var/lib/glance/g$1
+  write_glance_conf "$1"
+  glance-manage --config-file /etc/glance/glance-api-$1.conf db_sync >>"$LOG/glance-manage-$1.log" 2>&1 \
+    || die "glance-$1 db_sync"
+}
+
+# Interoperable import, per region (Zed option names, glance/common/config.py and
+# glance/async_/flows/_internal_plugins/__init__.py):
+# - RegionOne offers glance-direct, web-download and copy-image (Zed's default list, spelled out) but NOT
+#   glance-download, so the client's "not advertised" error is tested against a real Glance.
+# - RegionTwo also offers glance-download (in Glance since Zed, off by default): it pulls an image from
+#   RegionOne's Glance with the caller's token, which is how images are copied between regions server-side.
+# - [import_filtering_opts] is as narrow as the tests allow. The defaults (http/https on ports 80/443, no
+#   loopback or link-local: Debian's fix for CVE-2026-71196..71198) would refuse every URL here. Here an
+#   allowed_hosts list admits only 127.0.0.1, and allowed_ports only the port each region needs: RegionOne
+#   the test HTTP server's ($GLANCE_WEB_DOWNLOAD_PORT), RegionTwo RegionOne's Glance (9292). The same filter
+#   guards glance-download's fetches from the other Glance.
+write_glance_conf() {
+  local n=$1 port=$((9291 + $1)) c=/etc/glance/glance-api-$1.conf d=/var/lib/glance/g$1 methods ports
   mkdir -p $d/images $d/staging $d/lock $d/cache
+  if [ "$n" = 1 ]; then
+    methods="['glance-direct', 'web-download', 'copy-image']"; ports="$GLANCE_WEB_DOWNLOAD_PORT"
+  else
+    methods="['glance-direct', 'web-download', 'copy-image', 'glance-download']"; ports=9292
+  fi
   cat > $c <<EOF
 [DEFAULT]
 bind_host = 127.0.0.1
@@ -347,6 +379,11 @@ workers = 1
 log_file = $LOG/glance-api-$n.log
 node_staging_uri = file://$d/staging
 image_cache_dir = $d/cache
+enabled_import_methods = $methods
+[import_filtering_opts]
+allowed_schemes = [http]
+allowed_hosts = [127.0.0.1]
+allowed_ports = [$ports]
 [database]
 connection = mysql+pymysql://glance:$DB_PASS@$DBH/glance$n
 [glance_store]
@@ -361,7 +398,17 @@ config_file = /etc/glance/glance-api-paste.ini
 [oslo_concurrency]
 lock_path = $d/lock
 EOF
-  glance-manage --config-file $c db_sync >>"$LOG/glance-manage-$n.log" 2>&1 || die "glance-$n db_sync"
+}
+
+# Only the two glance-api daemons: new config, same databases and stores. Others' running tests see
+# Glance refuse connections for a few seconds.
+restart_glance() {
+  local t0 n; t0=$(now)
+  for n in 1 2; do write_glance_conf $n; stop_bg glance-api-$n; done
+  for n in 1 2; do start_bg glance-api-$n glance-api --config-file /etc/glance/glance-api-$n.conf; done
+  wait_http http://127.0.0.1:9292/ 90
+  wait_http http://127.0.0.1:9293/ 90
+  tmark "restart glance" "$t0"
 }
 
 config1() {
@@ -773,7 +820,149 @@ verify_fake() {
 }
 
 # ======================================================================
-ALL_SERVICES="nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
+# STAGE 3 (the end of `all`; `start cinder` alone): Cinder, fake backend, one volume-backed server
+# ======================================================================
+# No LVM here (no device-mapper) and no NFS client in this kernel, so no Cinder backend can hold real
+# volume data. Cinder's own FakeLoggingVolumeDriver (shipped in python3-cinder as cinder.tests.fake_driver)
+# keeps volume records without data, and Nova's FakeDriver "attaches" them without os-brick. That is enough
+# for what the tests need: a REAL Nova server booted from a volume (image "" and volumes attached), which
+# the client must refuse to snapshot clearly. The fake compute host ("aio-fake") is enabled only for the
+# few seconds of that boot and then disabled and stopped, so no other server is ever scheduled onto it.
+install3() {
+  local t0; t0=$(now)
+  ensure_policy_rc
+  debconf-set-selections <<'EOF'
+cinder-common cinder/configure_db boolean false
+cinder-common cinder/configure_rabbit boolean false
+cinder-common cinder/configure_ksat boolean false
+cinder-api cinder/register-endpoint boolean false
+EOF
+  $APT cinder-api cinder-scheduler cinder-volume >>"$LOG/apt-stage3.log" 2>&1 \
+    || die "apt stage 3 (see $LOG/apt-stage3.log)"
+  tmark "install3 (apt cinder)" "$t0"
+}
+
+config3() {
+  local t0; t0=$(now)
+  mysql -uroot -e "CREATE DATABASE IF NOT EXISTS cinder;
+    CREATE USER IF NOT EXISTS 'cinder'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+    CREATE USER IF NOT EXISTS 'cinder'@'localhost' IDENTIFIED BY '$DB_PASS';
+    GRANT ALL ON cinder.* TO 'cinder'@'127.0.0.1'; GRANT ALL ON cinder.* TO 'cinder'@'localhost';" \
+    || die "mysql create cinder"
+  [ -f /etc/cinder/cinder.conf.dist ] || cp /etc/cinder/cinder.conf /etc/cinder/cinder.conf.dist
+  mkdir -p /var/lib/cinder/lock
+  cat > /etc/cinder/cinder.conf <<EOF
+[DEFAULT]
+my_ip = 127.0.0.1
+host = aio
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+auth_strategy = keystone
+osapi_volume_listen = 127.0.0.1
+osapi_volume_listen_port = 8776
+osapi_volume_workers = 1
+state_path = /var/lib/cinder
+log_dir = $LOG
+glance_api_servers = http://127.0.0.1:9292
+enabled_backends = fake
+default_volume_type = fake
+[database]
+connection = mysql+pymysql://cinder:$DB_PASS@$DBH/cinder
+[keystone_authtoken]
+$(ks_auth_section cinder)
+[oslo_concurrency]
+lock_path = /var/lib/cinder/lock
+[oslo_messaging_notifications]
+driver = noop
+[fake]
+volume_driver = cinder.tests.fake_driver.FakeLoggingVolumeDriver
+volume_backend_name = fake
+EOF
+  cinder-manage --config-file /etc/cinder/cinder.conf db sync >>"$LOG/cinder-manage.log" 2>&1 || die "cinder db sync"
+  tmark "config3 (cinder db sync)" "$t0"
+}
+
+start3() {
+  local t0; t0=$(now)
+  admin_env
+  /usr/bin/python3 $OSP/ks_setup.py "$SERVICE_PASS" svcuser:cinder \
+      'endpoint:volumev3:cinderv3:RegionOne:http://127.0.0.1:8776/v3/%(project_id)s' >>"$LOG/ks_setup.log" 2>&1 \
+      || die "keystone setup for cinder (see $LOG/ks_setup.log)"
+  start_bg cinder-api cinder-api --config-file /etc/cinder/cinder.conf
+  start_bg cinder-scheduler cinder-scheduler --config-file /etc/cinder/cinder.conf
+  start_bg cinder-volume cinder-volume --config-file /etc/cinder/cinder.conf
+  wait_http http://127.0.0.1:8776/ 90
+  for _ in $(seq 1 60); do
+    openstack volume service list -f value -c Binary -c State 2>/dev/null | grep 'cinder-volume up' >/dev/null && break
+    sleep 2
+  done
+  openstack volume service list -f value -c Binary -c State | grep 'cinder-volume up' >/dev/null \
+    || die "cinder-volume not up (see $LOG/cinder-volume.log)"
+  openstack volume type show fake >/dev/null 2>&1 || \
+    openstack volume type create --property volume_backend_name=fake fake >/dev/null || die "volume type"
+  tmark "start3 (cinder up)" "$t0"
+}
+
+# The volume-backed server "vol-backed" (admin project), booted on the fake compute host. Idempotent.
+# The fake host must never receive anyone else's server: it is disabled as soon as it registers (on later
+# runs its service record already is), enabled only between this create and the scheduler's choice (a few
+# seconds), and stopped at the end. Raw API calls, not the openstack CLI, keep that window short.
+volume_server() {
+  local t0 vid sid host=""; t0=$(now)
+  admin_env
+  if openstack server show vol-backed -f value -c status >/dev/null 2>&1; then
+    log "vol-backed already exists"; return 0
+  fi
+  if ! openstack volume show vol-backed-root >/dev/null 2>&1; then
+    openstack volume create --size 1 --type fake vol-backed-root >/dev/null || die "volume create"
+  fi
+  vid=$(openstack volume show vol-backed-root -f value -c id)
+  for _ in $(seq 1 30); do
+    [ "$(openstack volume show "$vid" -f value -c status)" = available ] && break; sleep 1
+  done
+  openstack volume set --bootable "$vid" || die "volume set bootable"
+  sed -e 's/^compute_driver = .*/compute_driver = fake.FakeDriver/' \
+      -e 's/^host = aio$/host = aio-fake/' /etc/nova/nova-cpu.conf > /etc/nova/nova-fake.conf
+  local tok nova=http://127.0.0.1:8774/v2.1 svc=""
+  tok=$(openstack token issue -f value -c id)
+  nova_api() { curl -sS -H "X-Auth-Token: $tok" -H "OpenStack-API-Version: compute 2.53" \
+               -H "Content-Type: application/json" "$@"; }
+  fake_service() { nova_api "$nova/os-services?host=aio-fake&binary=nova-compute" | python3 -c \
+      'import json,sys; s=json.load(sys.stdin)["services"]; print(s[0]["id"] + " " + s[0]["status"] + " " + s[0]["state"] if s else "")'; }
+  set_fake() { nova_api -X PUT "$nova/os-services/${svc%% *}" -o /dev/null \
+      -d "{\"status\": \"$1\"$([ "$1" = disabled ] && echo ', "disabled_reason": "chromogenic aio: volume-backed record only"')}"; }
+  start_bg nova-compute-fake nova-compute --config-file /etc/nova/nova-fake.conf
+  for _ in $(seq 1 240); do
+    svc=$(fake_service); [ -n "$svc" ] && break; sleep 0.25
+  done
+  [ -n "$svc" ] || { stop_bg nova-compute-fake; die "fake nova-compute did not register"; }
+  case $svc in *" enabled "*) set_fake disabled ;; esac
+  nova-manage --config-file /etc/nova/nova.conf cell_v2 discover_hosts >>"$LOG/nova-manage.log" 2>&1
+  # Enabling syncs the placement trait COMPUTE_STATUS_DISABLED through the compute, which must be up (its
+  # first heartbeat since it started), or the scheduler finds no host.
+  for _ in $(seq 1 120); do
+    case $(fake_service) in *" up") break ;; esac; sleep 0.5
+  done
+  set_fake enabled
+  sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"vol-backed\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
+      \"networks\": \"none\", \"availability_zone\": \"nova:aio-fake\",
+      \"block_device_mapping_v2\": [{\"boot_index\": 0, \"uuid\": \"$vid\", \"source_type\": \"volume\",
+      \"destination_type\": \"volume\", \"delete_on_termination\": false}]}}" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin).get("server", {}).get("id", ""))')
+  for _ in $(seq 1 120); do
+    [ -n "$sid" ] || break
+    host=$(nova_api "$nova/servers/$sid" | python3 -c \
+      'import json,sys; s=json.load(sys.stdin)["server"]; print(s.get("OS-EXT-SRV-ATTR:host") or ("ERROR" if s["status"] == "ERROR" else ""))')
+    [ -n "$host" ] && break; sleep 0.25
+  done
+  set_fake disabled   # whatever happened: nothing else may land on the fake host
+  [ "$host" = aio-fake ] || { stop_bg nova-compute-fake; die "vol-backed was not scheduled to aio-fake (host '$host')"; }
+  wait_status server "$sid" ACTIVE 60 || { stop_bg nova-compute-fake; die "vol-backed not ACTIVE"; }
+  stop_bg nova-compute-fake
+  tmark "volume_server (volume-backed server record)" "$t0"
+}
+
+# ======================================================================
+ALL_SERVICES="cinder-volume cinder-scheduler cinder-api nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
 stop() {
   # rabbit: ask it nicely first (its pgroup is su->sh->beam)
   stop2
@@ -796,7 +985,7 @@ clean() { # stop everything and forget all state (packages stay installed)
   mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld
   start_bg mariadb /usr/sbin/mariadbd --user=mysql --bind-address=127.0.0.1 --skip-name-resolve
   for _ in $(seq 1 60); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.5; done
-  for d in keystone glance1 glance2 placement nova_api nova nova_cell0 neutron; do
+  for d in keystone glance1 glance2 placement nova_api nova nova_cell0 neutron cinder; do
     mysql -uroot -e "DROP DATABASE IF EXISTS $d"
   done
   mysqladmin shutdown; sleep 2; rm -f "$RUN/mariadb.pid"
@@ -831,15 +1020,23 @@ case ${1:-} in
     case ${2:-stage1} in
       stage1) set -- stage1 ;;
       all)    set -- all ;;
-      *) echo "usage: $0 start [stage1|all]"; exit 2 ;;
+      cinder) set -- stage3 ;;
+      *) echo "usage: $0 start [stage1|all|cinder]"; exit 2 ;;
+    esac ;;
+  restart)
+    case ${2:-} in
+      glance) set -- restart_glance ;;
+      *) echo "usage: $0 restart glance"; exit 2 ;;
     esac ;;
 esac
 for cmd in "$@"; do
   case $cmd in
-    all)    for c in install1 db config1 start1 verify1 install2 mq config2 start2 image verify2; do $c; done ;;
+    all)    for c in install1 db config1 start1 verify1 install2 mq config2 start2 image verify2 \
+                     install3 config3 start3 volume_server; do $c; done ;;
     stage1) for c in install1 db config1 start1 verify1; do $c; done ;;
     stage2) for c in install2 mq config2 start2 image verify2; do $c; done ;;
-    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean) $cmd ;;
+    stage3) for c in install3 config3 start3 volume_server; do $c; done ;;
+    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server) $cmd ;;
     *) echo "unknown command $cmd"; exit 2 ;;
   esac
 done

@@ -6,7 +6,7 @@
  * reads at it.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../io/image-input.js";
 import { metadataSpans, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 
@@ -49,7 +49,7 @@ export class Qcow2ClusterMap {
   private readonly compressedOffsetBits: number;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly header: Qcow2Header,
     private readonly l1: Buffer,
     /** Size of the file holding guest data: the image itself, or the external data file. */
@@ -60,7 +60,7 @@ export class Qcow2ClusterMap {
     this.compressedOffsetBits = 70 - header.clusterBits;
   }
 
-  static async load(file: InputFile, header: Qcow2Header, dataSize: number): Promise<Qcow2ClusterMap> {
+  static async load(file: ImageInput, header: Qcow2Header, dataSize: number): Promise<Qcow2ClusterMap> {
     // Only the entries that cover the virtual disk matter; a larger l1_size is legal but its tail is unused.
     const used = Math.ceil(header.virtualSize / (header.clusterSize * header.l2Entries));
     const l1 = await file.readExact(header.l1TableOffset, used * 8, undefined, "qcow2 L1 table");

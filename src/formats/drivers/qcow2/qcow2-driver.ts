@@ -7,6 +7,8 @@ import { QCOW2_MAGIC } from "./qcow2-header.js";
 import { Qcow2Source } from "./qcow2-source.js";
 import { createQcow2Target, qcow2CreateOptions } from "./qcow2-target.js";
 
+export { openQcow2FromInput } from "./qcow2-source.js";
+
 function probe({ head }: ProbeInput): number {
   if (head.length < 8 || head.readUInt32BE(0) !== QCOW2_MAGIC) return 0;
   const version = head.readUInt32BE(4);

@@ -5,7 +5,7 @@
  * and covers the whole virtual disk, and feature bits it understands.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../io/image-input.js";
 import { LIMITS, checkRange } from "../../limits.js";
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
@@ -83,7 +83,7 @@ export interface Qcow2Header {
 }
 
 /** Reads and validates the header of the qcow2 image `file`. */
-export async function readQcow2Header(file: InputFile): Promise<Qcow2Header> {
+export async function readQcow2Header(file: ImageInput): Promise<Qcow2Header> {
   const path = file.path;
   if (file.size < V2_HEADER_BYTES) {
     throw new CorruptImageError(`${path}: file is ${file.size} bytes, too short for a qcow2 header`);
@@ -350,7 +350,7 @@ function parseCompressionType(
   throw new UnsupportedFeatureError(`${path}: qcow2 compression_type ${type} is not supported (known: zlib, zstd)`);
 }
 
-async function readBackingFileName(file: InputFile, fixed: Buffer, clusterSize: number): Promise<string | undefined> {
+async function readBackingFileName(file: ImageInput, fixed: Buffer, clusterSize: number): Promise<string | undefined> {
   const path = file.path;
   const offset = fixed.readBigUInt64BE(8);
   if (offset === 0n) return undefined;
@@ -385,7 +385,7 @@ interface Span {
 }
 
 /** Checks the metadata tables' positions: aligned, inside the file, not overlapping one another. */
-function validateTables(file: InputFile, h: Qcow2Header): void {
+function validateTables(file: ImageInput, h: Qcow2Header): void {
   const path = file.path;
   // Guest bytes one L1 entry maps (one full L2 table's worth of clusters).
   const l1EntrySpan = h.clusterSize * h.l2Entries;

@@ -6,6 +6,8 @@
  */
 import { realpath } from "node:fs/promises";
 import { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../io/image-input.js";
+import { UnsupportedFeatureError } from "../../errors.js";
 import { driverOpenOptions } from "../../engine/create-options.js";
 import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
@@ -33,9 +35,9 @@ export class Qcow2Source implements ImageSource {
   private constructor(
     readonly path: string,
     readonly header: Qcow2Header,
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     /** Where guest data clusters live: `file` itself, or the external data file. */
-    private readonly dataFile: InputFile,
+    private readonly dataFile: ImageInput,
     private readonly backing: ImageSource | null,
     private readonly map: Qcow2ClusterMap,
   ) {
@@ -76,6 +78,38 @@ export class Qcow2Source implements ImageSource {
       await backing?.close().catch(() => undefined);
       await dataFile?.close().catch(() => undefined);
       await file.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the qcow2 image held in `input` (any ImageInput: a byte range of an archive, an HTTP Range reader),
+   * named `label` in messages; see openQcow2FromInput. The source owns `input` from now on.
+   */
+  static async fromInput(input: ImageInput, label = input.path): Promise<Qcow2Source> {
+    try {
+      // The header and the L1 table are validated against the input's size exactly as for a file, so a
+      // hostile header cannot make us allocate more than the image could hold.
+      const header = await readQcow2Header(input);
+      // A named file has no place to be found relative to: an input has no directory, and reading
+      // whatever a remote image names on this host would be a way to leak local files.
+      const named =
+        header.backingFile !== undefined
+          ? `backing file "${header.backingFile}"`
+          : header.dataFile !== undefined
+            ? `external data file "${header.dataFile}"`
+            : undefined;
+      if (named !== undefined) {
+        throw new UnsupportedFeatureError(
+          `${label}: this qcow2 image names a ${named}, which cannot be opened when the image is read from a ` +
+            "byte stream or remote store rather than a local path; flatten it first (qemu-img convert -O qcow2) " +
+            "or open it from a local file",
+        );
+      }
+      const map = await Qcow2ClusterMap.load(input, header, input.size);
+      return new Qcow2Source(label, header, input, input, null, map);
+    } catch (e) {
+      await input.close().catch(() => undefined);
       throw e;
     }
   }
@@ -261,4 +295,14 @@ function compressedGroup(runs: readonly MappedRun[], start: number): CompressedR
     spanEnd = end;
   }
   return group;
+}
+
+/**
+ * Opens the qcow2 image held in `input` (an InputSlice, an HTTP Range reader), named `label` in messages: the
+ * same reader as for a file, minus what a path is needed for. An image naming a backing file or an external
+ * data file is refused with UnsupportedFeatureError (there is no directory to resolve the name against). The
+ * source owns `input` from now on: it is closed with the source, or before this returns if opening fails.
+ */
+export function openQcow2FromInput(input: ImageInput, label = input.path): Promise<ImageSource> {
+  return Qcow2Source.fromInput(input, label);
 }

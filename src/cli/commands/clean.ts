@@ -1,0 +1,161 @@
+import { rename, writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { UsageError } from "../../formats/errors.js";
+import { cleanImage } from "../../operations/cleaning/clean-image.js";
+import type { CleaningReport } from "../../operations/cleaning/cleaning-report.js";
+import { CLEANING_OPERATIONS } from "../../operations/cleaning/operation-registry.js";
+import { formatBytes } from "../../util/human.js";
+import { cancelOnSignals } from "../interrupts.js";
+
+interface CleanFlags {
+  operations?: string;
+  profile?: string;
+  keepUser: string[];
+  dryRun?: boolean;
+  report?: string;
+  inPlace?: boolean;
+  outputFormat?: string;
+  workDir?: string;
+  json?: boolean;
+  listOperations?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(",").filter((v) => v.length > 0)];
+}
+
+/** `clean IMAGE [OUTPUT]` and `clean --list-operations`. */
+export function registerClean(program: Command): void {
+  program
+    .command("clean")
+    .description(
+      "clean a guest image for publishing: accounts, keys, logs, histories, machine identity, cloud-init state",
+    )
+    .argument("[image]", "image file (any format chromogenic reads)")
+    .argument("[output]", "cleaned image to write (not needed with --in-place or --dry-run)")
+    .option("--operations <list>", 'virt-sysprep-style selection, e.g. "defaults,-ssh-hostkeys,user-account"')
+    .option("--profile <name|file>", "built-in profile (default, atmosphere) or a YAML profile file")
+    .option("--keep-user <name>", "account user-account keeps (repeatable, or comma-separated)", collect, [])
+    .option("-n, --dry-run", "list what would change; nothing is written (the image is opened read-only)")
+    .option("--report <file.json>", "write the full report as JSON")
+    .option("--in-place", "clean IMAGE itself instead of writing OUTPUT")
+    .option("-O, --output-format <fmt>", "format of OUTPUT (default: the input's)")
+    .option("--work-dir <dir>", "folder for the sparse raw working copy (default: beside the image)")
+    .option("--json", "print the report as JSON on stdout")
+    .option("--list-operations", "list the operations: name, on by default, guest families, description")
+    .action(async (image: string | undefined, output: string | undefined, opts: CleanFlags) => {
+      if (opts.listOperations) {
+        process.stdout.write(opts.json ? JSON.stringify(operationList(), null, 2) + "\n" : renderOperationList());
+        return;
+      }
+      if (!image) throw new UsageError("clean needs an IMAGE (or --list-operations)");
+      if (process.getuid?.() !== 0)
+        throw new UsageError("clean needs root: it attaches loop devices and mounts the guest's filesystems");
+      if (opts.dryRun && output) throw new UsageError("--dry-run writes nothing: leave out OUTPUT");
+      const interrupts = cancelOnSignals();
+      const progress = progressLine();
+      try {
+        const report = await cleanImage(image, {
+          operations: opts.operations,
+          profile: opts.profile,
+          keepUsers: opts.keepUser,
+          dryRun: opts.dryRun,
+          inPlace: opts.inPlace,
+          output,
+          outputFormat: opts.outputFormat,
+          workDir: opts.workDir,
+          signal: interrupts.signal,
+          onProgress: progress.update,
+        });
+        progress.close();
+        if (opts.report) {
+          // Written under a temporary name and renamed: a reader never sees half a report.
+          const partial = `${opts.report}.${process.pid}.partial`;
+          await writeFile(partial, JSON.stringify(report, null, 2) + "\n");
+          await rename(partial, opts.report);
+        }
+        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : renderSummary(report));
+      } finally {
+        progress.close();
+        interrupts.dispose();
+      }
+    });
+}
+
+function operationList() {
+  return CLEANING_OPERATIONS.map((op) => ({
+    name: op.name,
+    default: op.defaultEnabled,
+    families: op.families === "all" ? ["all"] : [...op.families],
+    description: op.description,
+  }));
+}
+
+function renderOperationList(): string {
+  const list = operationList();
+  const width = Math.max(...list.map((o) => o.name.length));
+  const fam = Math.max(...list.map((o) => o.families.join(",").length));
+  return (
+    list
+      .map(
+        (o) => `${o.name.padEnd(width)} ${o.default ? "*" : " "} ${o.families.join(",").padEnd(fam)} ${o.description}`,
+      )
+      .join("\n") + "\n(* = in defaults; run order is the order above)\n"
+  );
+}
+
+/** Progress on stderr, one redrawn line on a terminal; nothing when stderr is not one. */
+function progressLine() {
+  let drawn = false;
+  return {
+    update: (e: { phase: string; operation?: string; done?: number; total?: number }) => {
+      if (!process.stderr.isTTY) return;
+      const what = e.operation ? ` ${e.operation} (${(e.done ?? 0) + 1}/${e.total})` : "";
+      process.stderr.write(`\r\x1b[K${e.phase}${what}`);
+      drawn = true;
+    },
+    close: () => {
+      if (drawn) process.stderr.write("\r\x1b[K");
+      drawn = false;
+    },
+  };
+}
+
+/** Counts per operation and action, bytes freed, warnings, timings. */
+export function renderSummary(r: CleaningReport): string {
+  const lines = [
+    `${r.dryRun ? "dry run (nothing written): " : ""}${r.image}${r.output ? ` -> ${r.output}` : ""}`,
+    `guest: ${r.guest.distribution} ${r.guest.version} (family ${r.guest.family})`,
+  ];
+  const byOp = new Map<string, Map<string, { count: number; bytes: number }>>();
+  for (const c of r.changes) {
+    const actions = byOp.get(c.operation) ?? new Map<string, { count: number; bytes: number }>();
+    const a = actions.get(c.action) ?? { count: 0, bytes: 0 };
+    a.count++;
+    a.bytes += c.bytes ?? 0;
+    actions.set(c.action, a);
+    byOp.set(c.operation, actions);
+  }
+  const verb = r.dryRun ? "would " : "";
+  for (const op of r.operations) {
+    if (op.skipped) {
+      lines.push(`  ${op.name}: skipped (${op.skipped})`);
+      continue;
+    }
+    const actions = byOp.get(op.name);
+    if (!actions) continue;
+    const parts = [...actions].map(
+      ([action, a]) => `${verb}${action} ${a.count}${a.bytes ? ` (${formatBytes(a.bytes)})` : ""}`,
+    );
+    lines.push(`  ${op.name}: ${parts.join(", ")}`);
+  }
+  const bytes = r.changes.filter((c) => c.action !== "zero-free-space").reduce((n, c) => n + (c.bytes ?? 0), 0);
+  lines.push(
+    `${r.changes.length} change(s) by ${byOp.size} of ${r.operations.length} operation(s); ${formatBytes(bytes)} ${r.dryRun ? "would be " : ""}freed`,
+  );
+  for (const w of r.warnings) lines.push(`warning: ${w.replace(/\n/g, "\\n")}`);
+  lines.push(
+    `time: attach ${(r.timingsMs.attach / 1000).toFixed(1)} s, clean ${(r.timingsMs.clean / 1000).toFixed(2)} s, commit ${(r.timingsMs.commit / 1000).toFixed(1)} s`,
+  );
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,135 @@
+import type { Command } from "commander";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { UsageError } from "../../formats/errors.js";
+import { detectFormat } from "../../formats/registry.js";
+import { formatBytes } from "../../util/human.js";
+import { cancelOnSignals } from "../interrupts.js";
+import {
+  cleanRequest,
+  jobOptions,
+  parseProperties,
+  runWorkflowCommand,
+  type CommonJobFlags,
+} from "./workflow-output.js";
+
+interface ImageCreateFlags extends CommonJobFlags {
+  cloud: string;
+  format?: string;
+  public?: boolean;
+  property?: string[];
+  share?: string[];
+}
+
+export function registerImage(program: Command): void {
+  const image = program.command("image").description("images in a cloud or the local store");
+  registerImageStoreCommands(image);
+  jobOptions(
+    image
+      .command("create")
+      .description(
+        "make a new image from an instance: snapshot → download → (clean) → upload, private unless --public, " +
+          "then delete the temporary snapshot",
+      )
+      .argument("<instance>", "the instance's id or name")
+      .argument("<name>", "the new image's name")
+      .requiredOption("--cloud <cloud>", "where the instance runs (see `chromogenic clouds`)")
+      .option("--format <format>", "disk format of the new image (default: the snapshot's)")
+      .option("--public", "make the new image public (default private)")
+      .option("--property <key=value...>", "set a property on the new image")
+      .option("--share <project...>", "share the new image with these projects (members)"),
+  ).action(async (instance: string, name: string, flags: ImageCreateFlags) => {
+    const { startJob } = await import("../../workflows/image-job.js");
+    await runWorkflowCommand(flags, (context) =>
+      startJob(
+        {
+          kind: "image-create",
+          source: { cloud: flags.cloud, instance },
+          destination: {
+            kind: "cloud",
+            cloud: flags.cloud,
+            name,
+            format: flags.format,
+            visibility: flags.public ? "public" : "private",
+            properties: parseProperties(flags.property),
+            members: flags.share,
+          },
+          clean: cleanRequest(flags),
+          workDir: flags.workDir,
+          keep: flags.keep,
+          keepSnapshot: flags.keepSnapshot,
+        },
+        context,
+      ),
+    );
+  });
+}
+
+export function registerImageStoreCommands(image: Command): void {
+  image
+    .command("list")
+    .description("list the images of a cloud or store")
+    .requiredOption("--cloud <cloud>", "the cloud or store (see `chromogenic clouds`)")
+    .option("--json", "one JSON object per image")
+    .action(async (flags: { cloud: string; json?: boolean }) => {
+      for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) {
+        if (flags.json) process.stdout.write(JSON.stringify(i) + "\n");
+        else
+          process.stdout.write(
+            `${i.id}  ${i.name}  ${i.diskFormat ?? "?"}  ${i.sizeBytes === undefined ? "?" : formatBytes(i.sizeBytes)}  ${i.visibility}  ${i.rawStatus}\n`,
+          );
+      }
+    });
+  image
+    .command("upload")
+    .description("store a local image file as a new image (format detected from its content)")
+    .argument("<file>", "the image file")
+    .argument("<name>", "the new image's name")
+    .requiredOption("--cloud <cloud>", "the cloud or store")
+    .option("--public", "make it public (default private)")
+    .option("--property <key=value...>", "set a property")
+    .option("--json", "the new image as JSON on stdout")
+    .action(
+      async (
+        file: string,
+        name: string,
+        flags: { cloud: string; public?: boolean; property?: string[]; json?: boolean },
+      ) => {
+        const format = (await detectFormat(file)).name;
+        const size = (await stat(file)).size;
+        const interrupts = cancelOnSignals();
+        try {
+          const uploaded = await (await cloudNames()).resolveCloud(flags.cloud).uploadImage(
+            {
+              name,
+              diskFormat: format,
+              sizeBytes: size,
+              visibility: flags.public ? "public" : "private",
+              properties: parseProperties(flags.property),
+            },
+            createReadStream(file, { highWaterMark: 2 ** 20 }),
+            { signal: interrupts.signal },
+          );
+          process.stdout.write(flags.json ? JSON.stringify(uploaded) + "\n" : `${uploaded.id}\n`);
+        } finally {
+          interrupts.dispose();
+        }
+      },
+    );
+  image
+    .command("delete")
+    .description("delete an image")
+    .argument("<image>", "the image's id or name")
+    .requiredOption("--cloud <cloud>", "the cloud or store")
+    .action(async (idOrName: string, flags: { cloud: string }) => {
+      const provider = (await cloudNames()).resolveCloud(flags.cloud);
+      const found = await provider.getImage(idOrName);
+      if (!found) throw new UsageError(`${provider.label}: no image "${idOrName}"`);
+      await provider.deleteImage(found.id);
+    });
+}
+
+/** Loaded when a command runs: the providers (and their dependencies) stay out of every other command's start-up. */
+function cloudNames() {
+  return import("../../workflows/cloud-names.js");
+}

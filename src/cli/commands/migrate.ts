@@ -1,0 +1,73 @@
+import type { Command } from "commander";
+import { UsageError } from "../../formats/errors.js";
+import {
+  cleanRequest,
+  jobOptions,
+  parseProperties,
+  runWorkflowCommand,
+  type CommonJobFlags,
+} from "./workflow-output.js";
+
+interface MigrateFlags extends CommonJobFlags {
+  from: string;
+  to: string;
+  image?: string;
+  instance?: string;
+  format?: string;
+  name?: string;
+  public?: boolean;
+  property?: string[];
+  share?: string[];
+  serverSide?: boolean;
+}
+
+export function registerMigrate(program: Command): void {
+  jobOptions(
+    program
+      .command("migrate")
+      .description(
+        "copy an image (or a snapshot of an instance) from one cloud, region, project or local store to another, " +
+          "streaming where it can, in the destination's preferred disk format unless --format",
+      )
+      .requiredOption("--from <cloud>", "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir")
+      .requiredOption("--to <cloud>", "destination, named the same way")
+      .option("--image <image>", "the source image's id or name")
+      .option("--instance <instance>", "snapshot this instance and migrate the snapshot (deleted afterwards)")
+      .option("--format <format>", "disk format in the destination")
+      .option("--name <name>", "the new image's name (default: the source's)")
+      .option("--public", "make the new image public (default private)")
+      .option("--property <key=value...>", "set a property on the new image")
+      .option("--share <project...>", "share the new image with these projects (members)")
+      .option(
+        "--server-side",
+        "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
+          "when it offers that, else stream",
+      ),
+  ).action(async (flags: MigrateFlags) => {
+    if (!flags.image === !flags.instance) throw new UsageError("migrate needs exactly one of --image and --instance");
+    const { startJob } = await import("../../workflows/image-job.js");
+    await runWorkflowCommand(flags, (context) =>
+      startJob(
+        {
+          kind: "migrate",
+          source: { cloud: flags.from, image: flags.image, instance: flags.instance },
+          destination: {
+            kind: "cloud",
+            cloud: flags.to,
+            name: flags.name ?? flags.image ?? `${flags.instance}-image`,
+            format: flags.format,
+            visibility: flags.public ? "public" : "private",
+            properties: parseProperties(flags.property),
+            members: flags.share,
+          },
+          clean: cleanRequest(flags),
+          workDir: flags.workDir,
+          keep: flags.keep,
+          keepSnapshot: flags.keepSnapshot,
+          serverSide: flags.serverSide,
+        },
+        context,
+      ),
+    );
+  });
+}

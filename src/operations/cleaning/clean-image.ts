@@ -1,0 +1,122 @@
+import { realpath, stat, unlink } from "node:fs/promises";
+import { resolve } from "node:path";
+import { AbortedError, UsageError } from "../../formats/errors.js";
+import { resolveGuestPath } from "../../guest/guest-path.js";
+import { openGuest } from "../../guest/guest-session.js";
+import { inspectGuest } from "../../guest/inspect/inspect-guest.js";
+import type { CleaningMount } from "./cleaning-context.js";
+import type { CleaningChange, CleaningReport } from "./cleaning-report.js";
+import { planCleaning, runCleaning } from "./run-cleaning.js";
+
+export type { CleaningChange, CleaningReport } from "./cleaning-report.js";
+
+export interface CleanImageOptions {
+  /** virt-sysprep-style selection, e.g. "defaults,-ssh-hostkeys,user-account"; default "defaults". */
+  readonly operations?: string;
+  /** A built-in profile name ("default", "atmosphere") or a path to a YAML profile. */
+  readonly profile?: string;
+  /** Accounts the user-account operation keeps. */
+  readonly keepUsers?: readonly string[];
+  /** Plan only: nothing in the guest changes, the image is opened read-only. */
+  readonly dryRun?: boolean;
+  /** Change `image` itself (a raw image is then attached directly: no copy at all). */
+  readonly inPlace?: boolean;
+  /** Required unless inPlace or dryRun; written under a temporary name, renamed on success. */
+  readonly output?: string;
+  /** Default: the input's format. */
+  readonly outputFormat?: string;
+  /** Where the sparse raw working copy goes (default: beside the image). */
+  readonly workDir?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: {
+    phase: "attach" | "clean" | "commit";
+    operation?: string;
+    done?: number;
+    total?: number;
+  }) => void;
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const ra = await realpath(a).catch(() => resolve(a));
+  const rb = await realpath(b).catch(() => resolve(b));
+  return ra === rb;
+}
+
+/**
+ * Cleans an image: attach and mount its guest (read-only for a dry run), inspect it, run the selected
+ * operations in their fixed order, then write the working copy to `output` (or back over the image with
+ * `inPlace`). Every mount, loop device and working copy is undone on every exit path (errors and
+ * cancellation through `signal` included); the output only appears, by rename, once it is complete; the
+ * source image is not written unless `inPlace`.
+ */
+export async function cleanImage(image: string, options: CleanImageOptions): Promise<CleaningReport> {
+  const dryRun = options.dryRun ?? false;
+  if (options.inPlace && options.output) throw new UsageError("give either an OUTPUT or --in-place, not both");
+  if (!dryRun && !options.inPlace && !options.output)
+    throw new UsageError("clean needs an OUTPUT image (or --in-place to change IMAGE itself, or --dry-run)");
+  const plan = await planCleaning(options);
+  const st = await stat(image).catch(() => null);
+  if (!st?.isFile()) throw new UsageError(`image ${image} does not exist or is not a file`);
+  if (options.output && (await sameFile(options.output, image)))
+    throw new UsageError(`output ${options.output} is the input image itself (use --in-place to change it)`);
+  const { signal, onProgress } = options;
+
+  let started = performance.now();
+  onProgress?.({ phase: "attach" });
+  const session = await openGuest(image, {
+    readOnly: dryRun,
+    inPlace: options.inPlace,
+    workDir: options.workDir,
+    signal,
+  });
+  try {
+    const root = session.mounted.root;
+    const inspection = await inspectGuest(root);
+    const mounts: CleaningMount[] = [];
+    for (const m of session.mounted.mounts)
+      mounts.push({ guestPath: m.guestPath, hostPath: await resolveGuestPath(root, m.guestPath), type: m.type });
+    const attachMs = performance.now() - started;
+
+    started = performance.now();
+    const run = await runCleaning(root, plan, {
+      dryRun,
+      inspection,
+      mounts,
+      signal,
+      onOperation: (operation, done, total) => onProgress?.({ phase: "clean", operation, done, total }),
+    });
+    const cleanMs = performance.now() - started;
+    if (signal?.aborted) throw new AbortedError();
+
+    started = performance.now();
+    let output: string | undefined;
+    if (!dryRun) {
+      onProgress?.({ phase: "commit" });
+      output = options.inPlace ? image : options.output!;
+      await session.commit(output, options.inPlace ? undefined : options.outputFormat, {
+        signal,
+        onProgress: (event) => onProgress?.({ phase: "commit", done: event.bytesDone, total: event.bytesTotal }),
+      });
+      // A cancellation that came just as the conversion back finished still wins.
+      if (signal?.aborted && !options.inPlace) {
+        await unlink(output).catch(() => undefined);
+        throw new AbortedError();
+      }
+    } else await session.close();
+    const commitMs = performance.now() - started;
+
+    const d = inspection.distribution;
+    return {
+      image,
+      ...(output && { output }),
+      dryRun,
+      guest: { distribution: d.id, family: d.family, version: d.version },
+      operations: run.operations,
+      changes: run.changes as CleaningChange[],
+      warnings: run.warnings,
+      timingsMs: { attach: Math.round(attachMs), clean: Math.round(cleanMs), commit: Math.round(commitMs) },
+    };
+  } finally {
+    await session.close();
+  }
+}

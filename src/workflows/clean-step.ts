@@ -1,0 +1,63 @@
+/**
+ * The cleaning step of a workflow: `cleanImage(workingCopy, { inPlace: true })` from the operations layer
+ * (src/operations/cleaning/clean-image.ts), on the job's one sparse raw working copy. Loaded when a job asks
+ * for cleaning, so a job without --clean never needs root or the guest tools. Cleaning mounts the guest's
+ * filesystems, which needs root: `cleaningUnavailable()` says why it cannot run before a job is planned.
+ */
+export interface CleanRequest {
+  readonly profile?: string;
+  readonly operations?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: { phase: string; operation?: string; done?: number; total?: number }) => void;
+}
+
+export interface CleanSummary {
+  readonly changes: number;
+  readonly operations: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+interface CleaningModule {
+  cleanImage(
+    image: string,
+    options: {
+      profile?: string;
+      operations?: string;
+      inPlace?: boolean;
+      signal?: AbortSignal;
+      onProgress?: CleanRequest["onProgress"];
+    },
+  ): Promise<{
+    changes: readonly unknown[];
+    operations: readonly { name: string; skipped?: string }[];
+    warnings: readonly string[];
+  }>;
+}
+
+/** Why cleaning cannot run here, or undefined when it can. */
+export function cleaningUnavailable(): string | undefined {
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    return "cleaning mounts the guest's filesystems (loop devices), which needs root";
+  }
+  return undefined;
+}
+
+export async function cleanWorkingCopy(rawImage: string, request: CleanRequest): Promise<CleanSummary> {
+  const why = cleaningUnavailable();
+  if (why) throw new Error(`cannot clean ${rawImage}: ${why}`);
+  // A computed specifier: the operations layer is built alongside, and a job without --clean never loads it.
+  const modulePath = "../operations/cleaning/clean-image.js";
+  const cleaning = (await import(modulePath)) as CleaningModule;
+  const report = await cleaning.cleanImage(rawImage, {
+    profile: request.profile,
+    operations: request.operations,
+    inPlace: true,
+    signal: request.signal,
+    onProgress: request.onProgress,
+  });
+  return {
+    changes: report.changes.length,
+    operations: report.operations.filter((o) => !o.skipped).map((o) => o.name),
+    warnings: report.warnings,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * How a workflow names an image store on the command line and in a job's saved state:
+ *
+ *   local                 the default local store, `<state dir>/images`
+ *   local:/some/dir       a local store in that directory
+ *   NAME  or  NAME/REGION a cloud from clouds.yaml (openstacksdk's search rule), optionally in another region
+ *   env   or  env/REGION  the cloud the OS_* variables describe (an openrc file)
+ *   openstack:NAME[/REGION]  the same, spelled out
+ *
+ * Only the name is ever saved; credentials are read again from clouds.yaml / OS_* when a job resumes.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { UsageError } from "../formats/errors.js";
+import { workflowStateDir } from "./job-state.js";
+import type { ImageProvider } from "../providers/provider.js";
+import { LocalProvider } from "../providers/local/local-provider.js";
+import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
+import { defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
+
+export interface CloudNameOptions {
+  /** The environment to read (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function defaultLocalStore(): string {
+  return join(workflowStateDir(), "images");
+}
+
+/** The provider a cloud name stands for (no network call is made here). */
+export function resolveCloud(spec: string, options: CloudNameOptions = {}): ImageProvider {
+  const env = options.env ?? process.env;
+  if (spec === "local") return new LocalProvider(defaultLocalStore());
+  if (spec.startsWith("local:")) {
+    const dir = spec.slice("local:".length);
+    if (!dir) throw new UsageError(`cloud "${spec}": local: needs a directory, e.g. local:/srv/images`);
+    return new LocalProvider(resolve(dir));
+  }
+  const name = spec.startsWith("openstack:") ? spec.slice("openstack:".length) : spec;
+  const slash = name.indexOf("/");
+  const cloud = slash < 0 ? name : name.slice(0, slash);
+  const region = slash < 0 ? undefined : name.slice(slash + 1);
+  if (!cloud) throw new UsageError(`cloud "${spec}" names no cloud`);
+  const overrides = region ? { regionName: region } : undefined;
+  if (cloud === "env" || cloud === "envvars") {
+    const { OS_CLOUD: _ignored, ...rest } = env;
+    return new OpenStackProvider(loadCloudConfig({ env: rest, overrides }));
+  }
+  return new OpenStackProvider(loadCloudConfig({ env, cloud, overrides }));
+}
+
+export interface ConfiguredCloud {
+  /** What to pass as --cloud/--from/--to. */
+  readonly name: string;
+  readonly kind: "local" | "openstack";
+  /** Where it is defined: a clouds.yaml path, "OS_* variables", or the store's directory. */
+  readonly source: string;
+  readonly authUrl?: string;
+  readonly region?: string;
+  readonly project?: string;
+  readonly user?: string;
+  readonly directory?: string;
+}
+
+/** Every store a name can reach right now: the default local store, clouds.yaml entries, OS_* variables. */
+export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
+  const env = options.env ?? process.env;
+  const out: ConfiguredCloud[] = [
+    { name: "local", kind: "local", source: "default local store", directory: defaultLocalStore() },
+  ];
+  const candidates = env.OS_CLIENT_CONFIG_FILE
+    ? [env.OS_CLIENT_CONFIG_FILE]
+    : defaultSearchDirs(env).flatMap((d) => ["clouds.yaml", "clouds.yml"].map((f) => join(d, f)));
+  const file = candidates.find((p) => existsSync(p));
+  if (file) {
+    const parsed = parseYaml(readFileSync(file, "utf8")) as { clouds?: Record<string, unknown> } | null;
+    for (const [name, entry] of Object.entries(parsed?.clouds ?? {})) {
+      const e = (entry ?? {}) as { auth?: Record<string, unknown>; region_name?: unknown };
+      const auth = e.auth ?? {};
+      out.push({
+        name,
+        kind: "openstack",
+        source: file,
+        authUrl: str(auth.auth_url),
+        region: str(e.region_name),
+        project: str(auth.project_name) ?? str(auth.project_id),
+        user: str(auth.username) ?? str(auth.user_id) ?? str(auth.application_credential_name),
+      });
+    }
+  }
+  if (env.OS_AUTH_URL) {
+    out.push({
+      name: "env",
+      kind: "openstack",
+      source: "OS_* variables",
+      authUrl: env.OS_AUTH_URL,
+      region: env.OS_REGION_NAME,
+      project: env.OS_PROJECT_NAME ?? env.OS_PROJECT_ID ?? env.OS_TENANT_NAME,
+      user: env.OS_USERNAME ?? env.OS_USER_ID,
+    });
+  }
+  return out;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" || typeof v === "number" ? String(v) : undefined;
+}

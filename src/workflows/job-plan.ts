@@ -1,0 +1,117 @@
+/**
+ * How a job moves its image, decided before any byte moves (and saved, so a resume follows the same plan):
+ * the mode (passthrough, convert, clean), how the source is read, how the result reaches its destination, and
+ * the temporary space that takes — what the preflight checks. Pure: the caller gathers the facts.
+ */
+import { UsageError } from "../formats/errors.js";
+import { getDriver } from "../formats/registry.js";
+import type { JobPlan, JobRequest } from "./job-state.js";
+import { readableInPlace } from "./reader-source.js";
+
+export interface PlanFacts {
+  readonly request: JobRequest;
+  readonly source: { readonly format: string; readonly size: number };
+  /** Bytes the source occupies on this host, when the store keeps it as a local file (read in place). */
+  readonly sourceLocalAllocated?: number;
+  /** Whether the source store offers positional reads. */
+  readonly sourceRandomAccess: boolean;
+  /** The destination store's disk formats, most preferred first (a store destination only). */
+  readonly destinationFormats?: readonly string[];
+  readonly destinationLabel?: string;
+  readonly workDir: string;
+}
+
+/** Formats whose writer streams in order, so they can go straight into an upload. */
+export function sequentialFormat(format: string): boolean {
+  return format === "raw" || format === "vmdk";
+}
+
+export function planTransfer(facts: PlanFacts): JobPlan {
+  const { request, source: src } = facts;
+  const dest = request.destination;
+  const notes: string[] = [];
+  let targetFormat: string;
+  if (dest.kind === "file" || dest.format) {
+    targetFormat = dest.format!;
+  } else if (request.kind === "image-create") {
+    targetFormat = src.format;
+  } else {
+    targetFormat = facts.destinationFormats![0]!;
+    notes.push(`${targetFormat}: the destination's preferred disk format`);
+  }
+  if (dest.kind === "cloud") {
+    const accepted = facts.destinationFormats ?? [];
+    if (!accepted.includes(targetFormat)) {
+      throw new UsageError(
+        `${facts.destinationLabel} does not store ${targetFormat} (it takes ${accepted.join(", ")})`,
+      );
+    }
+  }
+  if (targetFormat !== "ova") getDriver(targetFormat); // an unknown format is refused before anything moves
+  const mode = request.clean ? "clean" : targetFormat === src.format ? "passthrough" : "convert";
+  const local = facts.sourceLocalAllocated !== undefined;
+  let sourceAccess: JobPlan["sourceAccess"];
+  if (local) sourceAccess = "local-file";
+  else if (mode === "passthrough") sourceAccess = "stream";
+  else if (mode === "clean" && src.format === "raw") sourceAccess = "stream";
+  // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is when
+  // its driver opens from an ImageInput (raw, sparse VMDK, qcow2 without a backing or external data file), so
+  // no temporary copy is made and the preflight asks for none.
+  else if (readableInPlace(src.format) && facts.sourceRandomAccess) sourceAccess = "random-access";
+  else sourceAccess = "download";
+  const targetAccess: JobPlan["targetAccess"] =
+    dest.kind === "file"
+      ? "file"
+      : mode === "passthrough" || sequentialFormat(targetFormat)
+        ? "stream"
+        : "temporary-file";
+  // The disk's allocated data: what a sparse working copy or a compact output holds. Known for a local file,
+  // else estimated by the stored size (a compact format's size is its data; a raw image's is an upper bound; a
+  // compressed qcow2's is less: the preflight asks the open source for its guest data and uses temporarySpace).
+  const allocated = facts.sourceLocalAllocated ?? src.size;
+  const temporaryBytes = temporarySpace({ mode, sourceAccess, targetAccess }, src.size, allocated);
+  if (sourceAccess === "download" || (mode === "clean" && sourceAccess === "stream")) {
+    notes.push(
+      mode === "clean" && src.format === "raw"
+        ? "source downloaded straight into the sparse raw working copy"
+        : `source downloaded once as stored (${src.format}, compact), resumably, then read locally`,
+    );
+  }
+  if (mode === "clean" && sourceAccess !== "stream") notes.push("one sparse raw working copy, cleaned in place");
+  if (targetAccess === "temporary-file") {
+    notes.push(`${targetFormat} writer needs to seek: one compact temporary file, then uploaded`);
+  }
+  if (targetAccess === "stream" && mode !== "passthrough")
+    notes.push(`${targetFormat} written straight into the upload`);
+  if (mode === "passthrough") notes.push("bytes passed straight through, no temporary copy");
+  if (sourceAccess === "random-access") notes.push(`${src.format} source read in place with positional (Range) reads`);
+  if (sourceAccess === "local-file") notes.push("source read in place from the local store");
+  return {
+    mode,
+    sourceFormat: src.format,
+    targetFormat,
+    sourceAccess,
+    targetAccess,
+    temporaryBytes,
+    workDir: facts.workDir,
+    notes,
+  };
+}
+
+/**
+ * The temporary space a plan takes for a source stored in `storedBytes` that holds `dataBytes` of guest data:
+ * a download keeps the stored bytes; a sparse raw working copy and a compact temporary output hold the data.
+ */
+export function temporarySpace(
+  plan: Pick<JobPlan, "mode" | "sourceAccess" | "targetAccess">,
+  storedBytes: number,
+  dataBytes: number,
+): number {
+  let bytes = 0;
+  if (plan.sourceAccess === "download" || (plan.mode === "clean" && plan.sourceAccess === "stream")) {
+    bytes += storedBytes;
+  }
+  if (plan.mode === "clean" && plan.sourceAccess !== "stream") bytes += dataBytes;
+  if (plan.targetAccess === "temporary-file") bytes += dataBytes;
+  return bytes;
+}

@@ -1,0 +1,142 @@
+/**
+ * The plan every job saves before moving a byte: which data flow, how the source is read, how the result
+ * leaves, and the temporary space the preflight will ask for — for each kind of source and destination.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { planTransfer, temporarySpace, type PlanFacts } from "../../src/workflows/job-plan.js";
+import type { JobRequest } from "../../src/workflows/job-state.js";
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+const GLANCE = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "iso"];
+
+function migrate(extra: Partial<JobRequest["destination"]> = {}, clean = false): JobRequest {
+  return {
+    kind: "migrate",
+    source: { cloud: "a", image: "x" },
+    destination: { kind: "cloud", cloud: "b", name: "x", ...extra } as JobRequest["destination"],
+    clean: clean ? {} : undefined,
+  };
+}
+
+function facts(request: JobRequest, format: string, more: Partial<PlanFacts> = {}): PlanFacts {
+  return {
+    request,
+    source: { format, size: GiB },
+    sourceRandomAccess: true,
+    destinationFormats: GLANCE,
+    destinationLabel: "openstack:b",
+    workDir: "/w",
+    ...more,
+  };
+}
+
+test("same format: passthrough, streamed both ways, no temporary space", () => {
+  const p = planTransfer(facts(migrate(), "qcow2"));
+  assert.deepEqual(
+    [p.mode, p.targetFormat, p.sourceAccess, p.targetAccess, p.temporaryBytes],
+    ["passthrough", "qcow2", "stream", "stream", 0],
+  );
+  assert.ok(p.notes.includes("qcow2: the destination's preferred disk format"));
+});
+
+test("qcow2 → raw: read in place with Range, raw written straight into the upload, no temporary space", () => {
+  const p = planTransfer(facts(migrate({ format: "raw" }), "qcow2"));
+  assert.deepEqual(
+    [p.mode, p.sourceAccess, p.targetAccess, p.temporaryBytes],
+    ["convert", "random-access", "stream", 0],
+  );
+  assert.ok(p.notes.includes("qcow2 source read in place with positional (Range) reads"));
+  assert.ok(!p.notes.some((n) => /downloaded/.test(n)));
+  // qcow2 → vdi (a writer that seeks): only the compact output takes space.
+  const vdi = planTransfer(facts(migrate({ format: "vdi" }), "qcow2"));
+  assert.deepEqual([vdi.sourceAccess, vdi.targetAccess, vdi.temporaryBytes], ["random-access", "temporary-file", GiB]);
+  // A store without positional reads still has the compact source downloaded once.
+  const noRange = planTransfer(facts(migrate({ format: "raw" }), "qcow2", { sourceRandomAccess: false }));
+  assert.deepEqual([noRange.sourceAccess, noRange.temporaryBytes], ["download", GiB]);
+  // Formats no driver reads from a byte range are still downloaded.
+  const vhdx = planTransfer(facts(migrate({ format: "raw" }), "vhdx"));
+  assert.deepEqual([vhdx.sourceAccess, vhdx.temporaryBytes], ["download", GiB]);
+});
+
+test("raw → qcow2 (preferred): read in place with Range, one compact temporary output", () => {
+  const p = planTransfer(facts(migrate(), "raw"));
+  assert.deepEqual(
+    [p.mode, p.sourceAccess, p.targetAccess, p.temporaryBytes],
+    ["convert", "random-access", "temporary-file", GiB],
+  );
+  assert.ok(p.notes.some((n) => /needs to seek: one compact temporary file/.test(n)));
+  const vmdk = planTransfer(facts(migrate({ format: "vmdk" }), "raw"));
+  assert.deepEqual([vmdk.sourceAccess, vmdk.targetAccess, vmdk.temporaryBytes], ["random-access", "stream", 0]);
+});
+
+test("cleaning: one sparse raw working copy, sized by the local file's allocation when known", () => {
+  const local = planTransfer(facts(migrate({ format: "raw" }, true), "raw", { sourceLocalAllocated: 10 * MiB }));
+  assert.deepEqual(
+    [local.mode, local.sourceAccess, local.targetAccess, local.temporaryBytes],
+    ["clean", "local-file", "stream", 10 * MiB],
+  );
+  const toQcow2 = planTransfer(facts(migrate({ format: "qcow2" }, true), "raw", { sourceLocalAllocated: 10 * MiB }));
+  assert.equal(toQcow2.temporaryBytes, 20 * MiB, "working copy + compact qcow2 output");
+  const remoteRaw = planTransfer(facts(migrate({ format: "raw" }, true), "raw"));
+  assert.deepEqual([remoteRaw.sourceAccess, remoteRaw.temporaryBytes], ["stream", GiB]);
+  assert.ok(remoteRaw.notes.includes("source downloaded straight into the sparse raw working copy"));
+  const remoteQcow2 = planTransfer(facts(migrate({ format: "qcow2" }, true), "qcow2"));
+  assert.equal(remoteQcow2.sourceAccess, "random-access", "converted into the working copy straight from Glance");
+  assert.equal(remoteQcow2.temporaryBytes, 2 * GiB, "working copy + compact output (estimates), no download");
+});
+
+test("exports: an OVA, like every file format, reads a raw or qcow2 source in place", () => {
+  const ova: JobRequest = {
+    kind: "export",
+    source: { cloud: "a", image: "x" },
+    destination: { kind: "file", path: "/o.ova", format: "ova", target: "vmware" },
+  };
+  for (const format of ["raw", "qcow2", "vmdk"]) {
+    const p = planTransfer({ ...facts(ova, format), destinationFormats: undefined });
+    assert.deepEqual(
+      [p.mode, p.sourceAccess, p.targetAccess, p.temporaryBytes],
+      ["convert", "random-access", "file", 0],
+      `${format} → ova`,
+    );
+    assert.ok(p.notes.includes(`${format} source read in place with positional (Range) reads`));
+  }
+  // Without positional reads, or from a format no driver reads from a byte range, it is still downloaded.
+  const noRange = planTransfer({ ...facts(ova, "qcow2"), destinationFormats: undefined, sourceRandomAccess: false });
+  assert.deepEqual([noRange.sourceAccess, noRange.temporaryBytes], ["download", GiB]);
+  const vdi = planTransfer({ ...facts(ova, "vdi"), destinationFormats: undefined });
+  assert.deepEqual([vdi.sourceAccess, vdi.temporaryBytes], ["download", GiB]);
+  const q: JobRequest = { ...ova, destination: { kind: "file", path: "/o.qcow2", format: "qcow2" } };
+  assert.equal(planTransfer({ ...facts(q, "raw"), destinationFormats: undefined }).sourceAccess, "random-access");
+  assert.equal(
+    planTransfer({ ...facts(q, "raw"), destinationFormats: undefined, sourceRandomAccess: false }).sourceAccess,
+    "download",
+  );
+});
+
+test("image create keeps the snapshot's format; refused formats are usage errors before anything moves", () => {
+  const create: JobRequest = { ...migrate(), kind: "image-create" };
+  assert.equal(planTransfer(facts(create, "raw")).targetFormat, "raw");
+  assert.throws(
+    () => planTransfer(facts(migrate({ format: "qcow2" }), "raw", { destinationFormats: ["raw", "vmdk"] })),
+    /openstack:b does not store qcow2 \(it takes raw, vmdk\)/,
+  );
+  assert.throws(
+    () => planTransfer(facts(migrate({ format: "floppy" }), "raw", { destinationFormats: ["floppy"] })),
+    /unknown format "floppy"/,
+  );
+});
+
+test("temporary space by guest data: what the preflight asks once an open source tells how much it holds", () => {
+  // A 1 GiB compressed qcow2 holding 5 GiB: the plan's estimate is the stored size; the data is what is written.
+  const toVdi = planTransfer(facts(migrate({ format: "vdi" }), "qcow2"));
+  assert.equal(toVdi.temporaryBytes, temporarySpace(toVdi, GiB, GiB), "the plan is the same rule with the estimate");
+  assert.equal(temporarySpace(toVdi, GiB, 5 * GiB), 5 * GiB, "the compact temporary vdi holds the guest data");
+  const cleaned = planTransfer(facts(migrate({ format: "qcow2" }, true), "qcow2"));
+  assert.equal(temporarySpace(cleaned, GiB, 5 * GiB), 10 * GiB, "working copy + compact output, each the data");
+  // A download keeps the stored bytes; a stream into the upload takes nothing.
+  const downloaded = planTransfer(facts(migrate({ format: "vdi" }), "vhdx"));
+  assert.equal(temporarySpace(downloaded, GiB, 5 * GiB), 6 * GiB);
+  assert.equal(temporarySpace(planTransfer(facts(migrate({ format: "raw" }), "qcow2")), GiB, 5 * GiB), 0);
+});
