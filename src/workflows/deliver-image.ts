@@ -1,0 +1,115 @@
+/**
+ * Delivery: an open source converted into the destination's format and handed over — written to the file
+ * destination (an OVA included), streamed straight into the upload when the target writes sequentially (raw,
+ * streamOptimized VMDK), or else written into one compact temporary file (qcow2, VHD, VDI: their writers seek)
+ * that is then uploaded.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { convertImage } from "../formats/engine/convert.js";
+import { TemporaryOutputFile } from "../formats/io/output-file.js";
+import { exportOva } from "../formats/ova/ova-writer.js";
+import type { OvaTargetName } from "../formats/ova/ova-targets.js";
+import { getDriver } from "../formats/registry.js";
+import type { CreateOptions, ImageSource } from "../formats/types.js";
+import type { ProviderImage } from "../providers/provider.js";
+import { checkOutputSpace } from "./job-preflight.js";
+import type { JobRun } from "./job-run.js";
+import { uploadImage } from "./store-image.js";
+import { UploadStreamOutput } from "./upload-stream-output.js";
+
+/** Converts `source` (owned: closed here) into the destination's format and delivers it. */
+export async function deliverImage(run: JobRun, source: ImageSource): Promise<ProviderImage | undefined> {
+  const plan = run.state.plan!;
+  const dest = run.request.destination;
+  const format = plan.targetFormat;
+  try {
+    if (dest.kind === "file") {
+      const out = resolve(dest.path);
+      await checkOutputSpace(run, source, out);
+      run.phase("convert", "start", `${source.format} → ${format} ${out}`);
+      if (format === "ova") {
+        // The open source itself (a qcow2 read over HTTP Range included): no copy; closed below, not by exportOva.
+        await exportOva({
+          inputs: [source],
+          output: out,
+          target: (dest.target ?? "virtualbox") as OvaTargetName,
+          name: dest.name ?? run.state.source!.name,
+          signal: run.signal,
+          onProgress: run.engineProgress("convert"),
+        });
+      } else {
+        await convertIntoFile(run, source, out, format, createOptionsFor(format, dest.target));
+      }
+      run.phase("convert", "end");
+      return undefined;
+    }
+    if (plan.targetAccess === "stream") {
+      run.phase("convert", "start", `${source.format} → ${format}, streamed into the upload`);
+      const output = new UploadStreamOutput();
+      const target = await getDriver(format).create!(output, source.virtualSize, createOptionsFor(format, "cloud"));
+      const converting = convertImage(source, target, {
+        signal: run.signal,
+        onProgress: run.engineProgress("convert"),
+      }).then(
+        () => output.end(),
+        (e: unknown) => {
+          output.fail(e as Error);
+          throw e;
+        },
+      );
+      converting.catch(() => undefined);
+      const uploading = uploadImage(run, output.stream, format === "raw" ? source.virtualSize : undefined);
+      // An upload that fails stops the conversion feeding it.
+      uploading.catch((e: unknown) => output.fail(e as Error));
+      const [c, u] = await Promise.allSettled([converting, uploading]);
+      if (c.status === "rejected") throw c.reason;
+      if (u.status === "rejected") throw u.reason;
+      run.phase("convert", "end");
+      return u.value;
+    }
+    const converted = join(run.workDir, `converted.${format}`);
+    run.state.files.converted = converted;
+    if (!run.state.done.includes("converted")) {
+      await run.save();
+      run.phase("convert", "start", `${source.format} → ${format} (compact temporary file, then uploaded)`);
+      await convertIntoFile(run, source, converted, format, createOptionsFor(format, "cloud"));
+      run.phase("convert", "end");
+      run.state.done.push("converted");
+      await run.save();
+    }
+    const size = (await stat(converted)).size;
+    return await uploadImage(run, createReadStream(converted, { highWaterMark: 2 ** 20 }), size);
+  } finally {
+    await source.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Converts `source` (not closed here) into a new `format` file at `path`, written under a temporary name and
+ * renamed only once complete, so an interrupted conversion never leaves a file that looks finished.
+ */
+export async function convertIntoFile(
+  run: JobRun,
+  source: ImageSource,
+  path: string,
+  format: string,
+  options: CreateOptions,
+): Promise<void> {
+  const output = await TemporaryOutputFile.create(path);
+  try {
+    const target = await getDriver(format).create!(output, source.virtualSize, options);
+    await convertImage(source, target, { signal: run.signal, onProgress: run.engineProgress("convert") });
+    await output.commit();
+  } finally {
+    await output.discard();
+  }
+}
+
+function createOptionsFor(format: string, target: string | undefined): CreateOptions {
+  // Glance, VMware and AWS take the streamOptimized VMDK (and it is the one that can be streamed).
+  if (format === "vmdk" && target && ["cloud", "vmware", "aws"].includes(target))
+    return { subformat: "streamOptimized" };
+  return {};
+}

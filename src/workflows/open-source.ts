@@ -1,0 +1,35 @@
+/**
+ * The source opened as an image the format engine reads, the way the plan says: in place (a local store's file,
+ * or positional reads over HTTP Range), or else downloaded first into the work directory.
+ */
+import { join } from "node:path";
+import { openImage } from "../formats/engine/open-image.js";
+import type { ImageSource } from "../formats/types.js";
+import type { JobRun } from "./job-run.js";
+import type { JobPlan } from "./job-state.js";
+import { openReaderSource } from "./reader-source.js";
+import { downloadToFile } from "./resumable-download.js";
+
+/** Whether this run converts from the source where it is stored (not a download, not a finished working copy). */
+export function readsInPlaceNow(run: JobRun, plan: JobPlan): boolean {
+  if (plan.mode === "passthrough") return false;
+  if (plan.sourceAccess !== "local-file" && plan.sourceAccess !== "random-access") return false;
+  return !(plan.mode === "clean" && run.state.done.includes("working-copy"));
+}
+
+/** The source as an image the format engine reads, per the plan (downloaded first when it cannot be read in place). */
+export async function openSource(run: JobRun): Promise<ImageSource> {
+  const src = run.state.source!;
+  const plan = run.state.plan!;
+  if (plan.sourceAccess === "local-file") {
+    const path = (await run.source.localImagePath!(src.id))!;
+    return (await openImage(path, { format: src.format })).source;
+  }
+  if (plan.sourceAccess === "random-access") {
+    const reader = await run.source.openImageReader!(src.id, { signal: run.signal });
+    return openReaderSource(reader, src.format, `${run.source.label}:${src.id}`);
+  }
+  const path = join(run.workDir, `source.${src.format}`);
+  await downloadToFile(run, path, src.format === "raw");
+  return (await openImage(path, { format: src.format })).source;
+}

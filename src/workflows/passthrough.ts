@@ -1,0 +1,82 @@
+/**
+ * The passthrough mode (same format, no cleaning): the stored bytes go unchanged from the source to the
+ * destination — streamed from the download straight into the upload with nothing on disk, copied by the
+ * destination's Glance itself with --server-side, or downloaded (resumably) into the file destination.
+ */
+import { rename } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { ProviderImage } from "../providers/provider.js";
+import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
+import { hashStream } from "./job-files.js";
+import type { JobRun } from "./job-run.js";
+import { downloadToFile } from "./resumable-download.js";
+import { storeImage, uploadImage } from "./store-image.js";
+
+export async function passthrough(run: JobRun): Promise<ProviderImage | undefined> {
+  const src = run.state.source!;
+  const dest = run.request.destination;
+  if (dest.kind === "file") {
+    const out = resolve(dest.path);
+    const partial = join(dirname(out), `.${basename(out)}.${run.state.id}.partial`);
+    await downloadToFile(run, partial, src.format === "raw", 0o644);
+    await rename(partial, out);
+    run.state.files.download = undefined;
+    await run.save();
+    return undefined;
+  }
+  if (run.request.serverSide) {
+    const copied = await serverSideCopy(run);
+    if (copied) return copied;
+  }
+  // When the destination records the same kind of hash as the source, its own hash of what it stored is
+  // compared with the source's: nothing is hashed here, leaving the CPU to the transfer.
+  const destHash = (await run.destination!.capabilities()).hashAlgorithm;
+  const trusted = src.hash && src.hash.algorithm === destHash ? src.hash : undefined;
+  run.phase("download", "start", "streamed straight into the upload");
+  const downloadMeter = run.meter("download", src.size);
+  const data = run.source.downloadImage(src.id, {
+    signal: run.signal,
+    verify: !trusted,
+    onProgress: (b, t) => downloadMeter.set(b, t),
+  });
+  const image = await uploadImage(run, data, src.size, trusted);
+  if (trusted && image.hash?.algorithm !== trusted.algorithm) {
+    // The destination hashes otherwise than announced: read the copy back to prove it.
+    run.phase("verify", "start", `${trusted.algorithm} of the copy, read back`);
+    const actual = await hashStream(
+      run.destination!.downloadImage(image.id, { signal: run.signal }),
+      trusted.algorithm,
+      run.meter("verify", src.size),
+    );
+    run.phase("verify", "end");
+    if (actual !== trusted.value) throw new Error(`the copy's ${trusted.algorithm} differs from the source's`);
+  }
+  downloadMeter.complete();
+  run.phase("download", "end");
+  return image;
+}
+
+/**
+ * With --server-side: the destination's Glance copies the image from the source region itself
+ * (glance-download), so no byte passes through this machine. Undefined when the clouds cannot (then the job
+ * streams, and says why).
+ */
+async function serverSideCopy(run: JobRun): Promise<ProviderImage | undefined> {
+  const src = run.state.source!;
+  if (!(run.source instanceof OpenStackProvider) || !(run.destination instanceof OpenStackProvider)) {
+    run.message("--server-side: only between OpenStack regions; streaming instead");
+    return undefined;
+  }
+  const { serverSideCopyPlan, copyImageBetweenRegions } =
+    await import("../providers/openstack/glance-import-provider.js");
+  const from = run.source;
+  const to = run.destination;
+  const plan = await serverSideCopyPlan(from, to, src.id);
+  if (!plan.possible) {
+    run.message(`--server-side: not possible (${plan.reason}); streaming instead`);
+    return undefined;
+  }
+  return storeImage(run, "import", src.size, (request, options) =>
+    copyImageBetweenRegions(from, to, src.id, request, options),
+  );
+}
