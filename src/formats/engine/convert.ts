@@ -16,7 +16,7 @@ import { ProgressTracker, type ProgressListener } from "./progress.js";
 export interface PipelineOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
-  /** Bytes read per request; reads never cross a multiple of it. Default 4 MiB. */
+  /** Bytes read per request; reads never cross a multiple of it. Default 1 MiB (see DEFAULT_CHUNK). */
   readonly chunkSize?: number;
   /** Data reads in flight ahead of the writer. Default 4. */
   readonly readAhead?: number;
@@ -36,7 +36,13 @@ export interface ConvertStats {
   readonly seconds: number;
 }
 
-const DEFAULT_CHUNK = 4 * 2 ** 20;
+/**
+ * 1 MiB, not more: each chunk is copied twice by the kernel (page cache → buffer → page cache), and with 4 MiB
+ * chunks and 4 reads in flight the buffers outgrow the CPU's cache, so those copies ran from memory: measured
+ * on the 4 GiB benchmark disk, raw→raw and raw→qcow2 spent 0.7–2.4 s of kernel time against 0.45 s with 1 MiB
+ * chunks (qemu-img: 0.4 s), and qcow2 (zlib)→raw 2.4 s against 0.6 s; compressing conversions did not change.
+ */
+const DEFAULT_CHUNK = 2 ** 20;
 /** Zero pieces queued are cheap, but a map of millions of tiny extents must not pile up in memory. */
 const MAX_QUEUED_PIECES = 256;
 
