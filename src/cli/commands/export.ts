@@ -12,7 +12,7 @@ import {
 } from "../../formats/ova/hardware-profile.js";
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
-import { cleanRequest, runWorkflowCommand } from "./workflow-output.js";
+import { jobSettings, runWorkflowCommand } from "./workflow-output.js";
 
 const CLOUD_EXPORT_FORMATS = ["ova", "vmdk", "qcow2", "raw", "vhd", "vdi"];
 
@@ -156,10 +156,7 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
         kind: "export",
         source: { cloud: flags.cloud!, image: flags.image, instance: flags.instance },
         destination: { kind: "file", path: paths[0]!, format, target: flags.target, name: flags.name },
-        clean: cleanRequest(flags),
-        workDir: flags.workDir,
-        keep: flags.keep,
-        keepSnapshot: flags.keepSnapshot,
+        ...jobSettings(flags),
       },
       context,
     ),

@@ -6,19 +6,16 @@ import { detectFormat } from "../../formats/registry.js";
 import { formatBytes } from "../../util/human.js";
 import { cancelOnSignals } from "../interrupts.js";
 import {
-  cleanRequest,
+  cloudDestination,
   jobOptions,
+  jobSettings,
   parseProperties,
   runWorkflowCommand,
-  type CommonJobFlags,
+  type CloudImageFlags,
 } from "./workflow-output.js";
 
-interface ImageCreateFlags extends CommonJobFlags {
+interface ImageCreateFlags extends CloudImageFlags {
   cloud: string;
-  format?: string;
-  public?: boolean;
-  property?: string[];
-  share?: string[];
 }
 
 export function registerImage(program: Command): void {
@@ -45,19 +42,8 @@ export function registerImage(program: Command): void {
         {
           kind: "image-create",
           source: { cloud: flags.cloud, instance },
-          destination: {
-            kind: "cloud",
-            cloud: flags.cloud,
-            name,
-            format: flags.format,
-            visibility: flags.public ? "public" : "private",
-            properties: parseProperties(flags.property),
-            members: flags.share,
-          },
-          clean: cleanRequest(flags),
-          workDir: flags.workDir,
-          keep: flags.keep,
-          keepSnapshot: flags.keepSnapshot,
+          destination: cloudDestination(flags, flags.cloud, name),
+          ...jobSettings(flags),
         },
         context,
       ),

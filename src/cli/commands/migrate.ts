@@ -1,23 +1,19 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
 import {
-  cleanRequest,
+  cloudDestination,
   jobOptions,
-  parseProperties,
+  jobSettings,
   runWorkflowCommand,
-  type CommonJobFlags,
+  type CloudImageFlags,
 } from "./workflow-output.js";
 
-interface MigrateFlags extends CommonJobFlags {
+interface MigrateFlags extends CloudImageFlags {
   from: string;
   to: string;
   image?: string;
   instance?: string;
-  format?: string;
   name?: string;
-  public?: boolean;
-  property?: string[];
-  share?: string[];
   serverSide?: boolean;
 }
 
@@ -51,19 +47,8 @@ export function registerMigrate(program: Command): void {
         {
           kind: "migrate",
           source: { cloud: flags.from, image: flags.image, instance: flags.instance },
-          destination: {
-            kind: "cloud",
-            cloud: flags.to,
-            name: flags.name ?? flags.image ?? `${flags.instance}-image`,
-            format: flags.format,
-            visibility: flags.public ? "public" : "private",
-            properties: parseProperties(flags.property),
-            members: flags.share,
-          },
-          clean: cleanRequest(flags),
-          workDir: flags.workDir,
-          keep: flags.keep,
-          keepSnapshot: flags.keepSnapshot,
+          destination: cloudDestination(flags, flags.to, flags.name ?? flags.image ?? `${flags.instance}-image`),
+          ...jobSettings(flags),
           serverSide: flags.serverSide,
         },
         context,

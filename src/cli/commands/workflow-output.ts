@@ -130,6 +130,37 @@ export function cleanRequest(flags: CommonJobFlags): { profile?: string; operati
   };
 }
 
+/** What every job request takes from the shared options (see jobOptions). */
+export function jobSettings(flags: CommonJobFlags) {
+  return {
+    clean: cleanRequest(flags),
+    workDir: flags.workDir,
+    keep: flags.keep,
+    keepSnapshot: flags.keepSnapshot,
+  };
+}
+
+/** The options of a job whose result is a new image in a cloud (or the local store). */
+export interface CloudImageFlags extends CommonJobFlags {
+  readonly format?: string;
+  readonly public?: boolean;
+  readonly property?: string[];
+  readonly share?: string[];
+}
+
+/** The new image `name` in `cloud`: private unless `--public`, with `--property` values and `--share` members. */
+export function cloudDestination(flags: CloudImageFlags, cloud: string, name: string) {
+  return {
+    kind: "cloud" as const,
+    cloud,
+    name,
+    format: flags.format,
+    visibility: flags.public ? ("public" as const) : ("private" as const),
+    properties: parseProperties(flags.property),
+    members: flags.share,
+  };
+}
+
 /** Adds the options every job command shares. */
 export function jobOptions<T extends import("commander").Command>(command: T): T {
   return command

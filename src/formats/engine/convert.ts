@@ -82,7 +82,7 @@ export async function convertImage(
   const tracker = new ProgressTracker("convert", source.virtualSize, options.onProgress);
   const iterator = pieces(source, chunk)[Symbol.asyncIterator]();
   const queue: Piece[] = [];
-  // Read buffers are recycled: a fresh 4 MiB allocation per read costs a page fault per 4 KiB touched, which
+  // Read buffers are recycled: a fresh chunk-sized allocation per read costs a page fault per 4 KiB touched, which
   // showed up as most of the system time of an uncompressed conversion. readAhead reads + the one being
   // written is all that can be live at once.
   const pool: Buffer[] = [];

@@ -2,7 +2,9 @@
  * Downloads an image's data as a stream of chunks, resuming with an HTTP Range request after a dropped
  * connection, and verifying the whole against Glance's recorded hash (os_hash_value, else checksum) and
  * size as the bytes pass. The stream throws `ImageVerificationError` at its end on any mismatch, so a
- * consumer that writes to a temporary file commits only verified data.
+ * consumer that writes to a temporary file commits only verified data. A download that starts at an offset (a
+ * resumed one) or is asked not to verify (bytes the caller checks another way) is checked for size only: a
+ * hash needs every byte.
  */
 import type { GlanceClient, TransferProgress } from "./glance-client.js";
 import type { GlanceImage } from "./glance-image.js";
@@ -16,8 +18,12 @@ export interface DownloadOptions {
   readonly signal?: AbortSignal;
   /** How many times a dropped connection is resumed before giving up (default 8). */
   readonly maxResumes?: number;
-  /** Refuse to download an image without a recorded hash (default true). */
+  /** Refuse to download an image without a recorded hash (default true; moot when not verifying). */
   readonly requireHash?: boolean;
+  /** Start at this byte (default 0); the hash is then not checked. */
+  readonly offset?: number;
+  /** Check the data against Glance's recorded hash (default true). */
+  readonly verify?: boolean;
 }
 
 export async function* downloadImage(
@@ -31,8 +37,10 @@ export async function* downloadImage(
   if (image.status !== "active") {
     throw new OpenStackError({ cloud, call }, `image is ${image.status}, not active: it has no data to download`);
   }
-  const expected = expectedHash(image);
-  if (!expected && options.requireHash !== false) {
+  const start = options.offset ?? 0;
+  const verify = options.verify !== false && start === 0;
+  const expected = verify ? expectedHash(image) : undefined;
+  if (verify && !expected && options.requireHash !== false) {
     throw new ImageVerificationError(
       { cloud, call },
       "Glance recorded neither os_hash_value nor checksum for this image",
@@ -41,7 +49,7 @@ export async function* downloadImage(
   const hasher = expected ? createImageHasher(expected) : undefined;
   const total = image.size ?? undefined;
   const maxResumes = options.maxResumes ?? 8;
-  let offset = 0;
+  let offset = start;
   let resumes = 0;
   for (;;) {
     const response = await glance.service.send({

@@ -13,11 +13,8 @@ import type {
 } from "../provider.js";
 import { ImageVerificationError, OpenStackError } from "./errors.js";
 import { openGlanceRangeReader } from "./image-range-reader.js";
-import { sleep } from "./keystone-session.js";
-import { DEFAULT_RETRY_POLICY, retryDelayMs } from "./retry-policy.js";
 
 /** Dropped connections an unverified download resumes after before giving up. */
-const MAX_RESUMES = 8;
 import type { CloudConfig } from "./cloud-config.js";
 import { KeystoneSession, type SessionOptions } from "./keystone-session.js";
 import { GlanceClient } from "./glance-client.js";
@@ -68,65 +65,14 @@ export class OpenStackProvider implements ImageProvider {
     return image && toProviderImage(image);
   }
 
+  /** From `offset` or unverified (a resumed download, bytes the caller verifies another way): size-checked only. */
   downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
-    if (options.offset || options.verify === false) return this.downloadFrom(id, options.offset ?? 0, options);
     return downloadImage(this.glance, id, {
       signal: options.signal,
+      offset: options.offset,
+      verify: options.verify,
       onProgress: options.onProgress && ((p) => options.onProgress!(p.bytes, p.total)),
     });
-  }
-
-  /**
-   * The image's data from `offset`, unverified (a resumed download, or bytes the caller verifies another way),
-   * resuming with Range after a dropped connection like the verified download does.
-   */
-  private async *downloadFrom(id: string, start: number, options: DownloadOptions): AsyncGenerator<Uint8Array> {
-    const image = await this.glance.getImage(id);
-    const call = { cloud: this.glance.cloud, call: `glance download image ${id}` };
-    if (image.status !== "active") throw new OpenStackError(call, `image is ${image.status}, not active`);
-    const total = image.size ?? undefined;
-    let offset = start;
-    let resumes = 0;
-    while (total === undefined || offset < total) {
-      const response = await this.glance.service.send({
-        method: "GET",
-        path: `/v2/images/${encodeURIComponent(id)}/file`,
-        callName: "GET /v2/images/{id}/file",
-        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-        expect: offset > 0 ? [200, 206] : [200],
-        signal: options.signal,
-      });
-      // A server that ignores Range sends everything again: skip what we already have.
-      let skip = offset > 0 && response.status === 200 ? offset : 0;
-      try {
-        for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-          let piece = chunk;
-          if (skip > 0) {
-            const n = Math.min(skip, piece.length);
-            skip -= n;
-            piece = piece.subarray(n);
-            if (piece.length === 0) continue;
-          }
-          offset += piece.length;
-          options.onProgress?.(offset, total);
-          yield piece;
-        }
-        if (total === undefined) break;
-        if (offset < total) throw new Error(`the reply ended at byte ${offset} of ${total}`);
-      } catch (e) {
-        if (options.signal?.aborted || e instanceof OpenStackError || resumes >= MAX_RESUMES) {
-          if (e instanceof OpenStackError) throw e;
-          throw new OpenStackError(call, `the connection dropped at byte ${offset}: ${(e as Error).message}`, {
-            cause: e,
-          });
-        }
-        resumes++;
-        await sleep(retryDelayMs(DEFAULT_RETRY_POLICY, resumes), options.signal);
-      }
-    }
-    if (total !== undefined && offset !== total) {
-      throw new OpenStackError(call, `received ${offset} bytes, Glance records ${total}`);
-    }
   }
 
   async openImageReader(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageReader> {
