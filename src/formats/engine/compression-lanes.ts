@@ -54,6 +54,11 @@ export function compressionThreads(): number {
   return Math.max(1, Math.min(poolSize, availableParallelism()));
 }
 
+/** The zstd window for blocks up to `largestBlock`: the codec's, else just large enough for one block. */
+export function zstdWindowLog(codec: CompressionCodec & { kind: "zstd" }, largestBlock: number): number {
+  return Math.max(ZSTD_MIN_WINDOW_LOG, codec.windowLog ?? Math.ceil(Math.log2(largestBlock)));
+}
+
 /** One long-lived stream that turns each block written into one complete unit (frame or stream). */
 class UnitCompressor {
   private readonly stream: Compressor;
@@ -66,7 +71,7 @@ class UnitCompressor {
     // The readable side is drained after every block; a huge mark just means a block's output never waits.
     const stream: StreamOptions = { readableHighWaterMark: 2 ** 30 };
     if (codec.kind === "zstd") {
-      const windowLog = Math.max(ZSTD_MIN_WINDOW_LOG, codec.windowLog ?? Math.ceil(Math.log2(largestBlock)));
+      const windowLog = zstdWindowLog(codec, largestBlock);
       this.stream = createZstdCompress({
         params: { [constants.ZSTD_c_compressionLevel]: codec.level, [constants.ZSTD_c_windowLog]: windowLog },
         flush: constants.ZSTD_e_end,

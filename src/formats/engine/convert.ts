@@ -20,6 +20,8 @@ export interface PipelineOptions {
   readonly chunkSize?: number;
   /** Data reads in flight ahead of the writer. Default 4. */
   readonly readAhead?: number;
+  /** With a pipelined target: pieces handed to it whose buffers it may still hold. Default 4. */
+  readonly writesInFlight?: number;
   /**
    * Overwrites each read buffer with garbage as soon as the target has accepted it. For tests: proves a target
    * honours the ImageTarget contract of never touching `data` after writeData resolves.
@@ -45,6 +47,12 @@ export interface ConvertStats {
 const DEFAULT_CHUNK = 2 ** 20;
 /** Zero pieces queued are cheap, but a map of millions of tiny extents must not pile up in memory. */
 const MAX_QUEUED_PIECES = 256;
+
+/** A piece handed to a pipelined target: its buffer returns to the pool once `written` resolves. */
+interface Written {
+  readonly written: Promise<void>;
+  readonly buffer?: Buffer;
+}
 
 interface Piece {
   readonly extent: Extent;
@@ -79,14 +87,26 @@ export async function convertImage(
   const started = performance.now();
   const chunk = options.chunkSize ?? DEFAULT_CHUNK;
   const readAhead = Math.max(1, options.readAhead ?? 4);
+  // A pipelined target writes while we read on: one write at a time left the two cores half idle (a bare
+  // read/write loop over the benchmark disk took 0.32 s with one write in flight and 0.27 s with two or more).
+  const writesInFlight = target.pipelined ? Math.max(1, options.writesInFlight ?? 4) : 1;
+  const writing: Written[] = [];
   const tracker = new ProgressTracker("convert", source.virtualSize, options.onProgress);
   const iterator = pieces(source, chunk)[Symbol.asyncIterator]();
   const queue: Piece[] = [];
   // Read buffers are recycled: a fresh chunk-sized allocation per read costs a page fault per 4 KiB touched, which
-  // showed up as most of the system time of an uncompressed conversion. readAhead reads + the one being
+  // showed up as most of the system time of an uncompressed conversion. readAhead reads + the pieces being
   // written is all that can be live at once.
   const pool: Buffer[] = [];
   const takeBuffer = () => pool.pop() ?? Buffer.allocUnsafeSlow(chunk);
+  /** Waits until the target is done with a piece, then recycles its buffer. */
+  const release = async (piece: Written) => {
+    await piece.written;
+    // The target is done with the buffer once its last call resolved (ImageTarget's ownership rule).
+    if (!piece.buffer) return;
+    if (options.poisonBuffersAfterWrite) piece.buffer.fill(0xa5);
+    pool.push(piece.buffer);
+  };
   let readsInFlight = 0;
   let exhausted = false;
   let bytesRead = 0;
@@ -126,27 +146,34 @@ export async function convertImage(
         );
       }
       expected = extent.offset + extent.length;
+      let written: Promise<void>;
       if (!piece.data) {
-        await target.writeZeroes(extent.offset, extent.length, extent.kind === "zero" ? "zero" : "unallocated");
+        written = target.writeZeroes(extent.offset, extent.length, extent.kind === "zero" ? "zero" : "unallocated");
       } else {
         const buf = await piece.data;
         readsInFlight--;
         bytesRead += buf.length;
+        const calls: Promise<void>[] = [];
         for (const run of zeroRuns(buf, extent.offset, target.granularity)) {
           const slice = buf.subarray(run.offset - extent.offset, run.offset - extent.offset + run.length);
           if (run.zero) {
-            await target.writeZeroes(run.offset, run.length, "zero");
+            calls.push(target.writeZeroes(run.offset, run.length, "zero"));
           } else {
             dataBytes += run.length;
-            await target.writeData(run.offset, slice);
+            calls.push(target.writeData(run.offset, slice));
           }
+          // A target that is not pipelined takes one call at a time.
+          if (!target.pipelined) await calls[calls.length - 1];
         }
-        // The target is done with the buffer once its last call resolved (ImageTarget's ownership rule).
-        if (options.poisonBuffersAfterWrite) piece.buffer!.fill(0xa5);
-        pool.push(piece.buffer!);
+        written = calls.length === 1 ? calls[0]! : Promise.all(calls).then(() => undefined);
       }
+      // Awaited in order below (or by the failure path); until then a rejection must not count as unhandled.
+      written.catch(() => undefined);
+      writing.push({ written, buffer: piece.buffer });
+      while (writing.length >= writesInFlight) await release(writing.shift()!);
       tracker.advance(extent.length);
     }
+    while (writing.length > 0) await release(writing.shift()!);
     if (expected !== source.virtualSize) {
       throw new Error(
         `${source.format} allocation map ends at ${expected}, before the disk's end ${source.virtualSize}`,
@@ -156,6 +183,8 @@ export async function convertImage(
   } catch (e) {
     await iterator.return?.(undefined).catch(() => undefined);
     await target.abort().catch(() => undefined);
+    // The target holds no buffer after abort(); wait for calls still settling so none outlives this call.
+    await Promise.allSettled(writing.map((w) => w.written));
     throw e;
   }
   tracker.complete();

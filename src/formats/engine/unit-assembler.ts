@@ -7,17 +7,25 @@
  *
  * It also orders the target's calls: they run one after another even if the caller does not wait for each,
  * the first failure fails every later call, and nothing may be written once the target finished or aborted.
+ * A sink may keep borrowed data past its own promise (a file write still in flight) by returning a DataHold:
+ * the next call then starts at once, and the caller's promise resolves only when the hold is released. This
+ * is what makes unit targets `pipelined` (ImageTarget).
  */
 import type { ImageTarget } from "../types.js";
-import type { CompressionPool } from "./compression-pool.js";
 import { isAllZero } from "./zero-runs.js";
+
+/** Returned by a sink still using borrowed data after its promise resolved: `released` says when it is done. */
+export interface DataHold {
+  readonly released: Promise<void>;
+}
 
 export interface UnitSink {
   /**
    * Whole units from `firstUnit` on (`data` is a multiple of the unit size), in disk order. `borrowed` data
-   * is the caller's and must not be kept once the promise resolves; other data may be kept.
+   * is the caller's and must not be kept once the promise resolves, unless the sink returns a DataHold and
+   * lets go of the data when its `released` resolves; other data may be kept.
    */
-  storeUnits(firstUnit: number, data: Buffer, borrowed: boolean): Promise<void>;
+  storeUnits(firstUnit: number, data: Buffer, borrowed: boolean): Promise<DataHold | void>;
 }
 
 export class UnitAssembler {
@@ -28,6 +36,8 @@ export class UnitAssembler {
   private tail: Promise<void> = Promise.resolve();
   private failure: unknown;
   private state: "writing" | "finished" | "aborted" = "writing";
+  /** Holds not yet released: finish() waits for them, and so does abort(). */
+  private readonly holds = new Set<Promise<void>>();
 
   constructor(
     /** The format's name, for messages ("qcow2", "vmdk"). */
@@ -42,8 +52,11 @@ export class UnitAssembler {
     return this.state === "aborted";
   }
 
-  writeData(offset: number, data: Buffer): Promise<void> {
-    return this.serialized(() => this.assembleData(offset, data));
+  /** Resolves once the units are stored and any sink holding `data` has let go of it. */
+  async writeData(offset: number, data: Buffer): Promise<void> {
+    const held: Promise<void>[] = [];
+    await this.serialized(() => this.assembleData(offset, data, held));
+    if (held.length > 0) await Promise.all(held);
   }
 
   /** A run that reads as zeros: nothing to store, but it may complete a unit assembled so far. */
@@ -61,6 +74,8 @@ export class UnitAssembler {
   finish(complete: () => Promise<void>): Promise<void> {
     return this.serialized(async () => {
       await this.skipTo(this.diskSize);
+      // Every unit's bytes are in the file before the format's tables say where they are.
+      await Promise.all(this.holds);
       await complete();
       this.state = "finished";
     });
@@ -70,12 +85,13 @@ export class UnitAssembler {
    * Refuses every later call and resolves once a call in progress has settled, so nothing writes after the
    * target's abort() resolves (that call's error is its caller's already).
    */
-  abort(): Promise<void> {
+  async abort(): Promise<void> {
     this.state = "aborted";
-    return this.tail;
+    await this.tail;
+    await Promise.allSettled(this.holds);
   }
 
-  private async assembleData(offset: number, data: Buffer): Promise<void> {
+  private async assembleData(offset: number, data: Buffer, held: Promise<void>[]): Promise<void> {
     this.checkRange(offset, data.length);
     await this.skipTo(offset);
     const size = this.unitSize;
@@ -86,7 +102,8 @@ export class UnitAssembler {
         const whole = Math.floor((data.length - consumed) / size);
         if (whole > 0) {
           const run = data.subarray(consumed, consumed + whole * size);
-          await this.sink.storeUnits(this.position / size, run, true);
+          const hold = await this.sink.storeUnits(this.position / size, run, true);
+          if (hold) held.push(this.track(hold.released));
           consumed += run.length;
           this.position += run.length;
           continue;
@@ -100,6 +117,17 @@ export class UnitAssembler {
       this.position += n;
       if (this.position === unitEnd) await this.storePartial();
     }
+  }
+
+  /** Counts a hold until it is released; a failed one fails every later call, as any failure does. */
+  private track(released: Promise<void>): Promise<void> {
+    this.holds.add(released);
+    const settle = () => void this.holds.delete(released);
+    released.then(settle, (e: unknown) => {
+      this.failure ??= e;
+      settle();
+    });
+    return released;
   }
 
   private checkRange(offset: number, length: number): void {
@@ -131,7 +159,9 @@ export class UnitAssembler {
   private async storePartial(): Promise<void> {
     const unit = this.partial!;
     this.partial = undefined;
-    await this.sink.storeUnits(Math.floor((this.position - 1) / this.unitSize), unit, false);
+    // Our own buffer, never reused: a hold on it needs no waiting, but its failure must still count.
+    const hold = await this.sink.storeUnits(Math.floor((this.position - 1) / this.unitSize), unit, false);
+    if (hold) this.track(hold.released).catch(() => undefined);
   }
 
   private serialized(step: () => Promise<void>): Promise<void> {
@@ -156,6 +186,8 @@ export abstract class UnitTarget implements ImageTarget, UnitSink {
   abstract readonly format: string;
   abstract readonly access: "random" | "sequential";
   readonly granularity: number;
+  /** The assembler keeps calls in order whether or not the caller waits for each. */
+  readonly pipelined = true;
   protected readonly assembler: UnitAssembler;
 
   constructor(label: string, unitSize: number, diskSize: number) {
@@ -163,7 +195,7 @@ export abstract class UnitTarget implements ImageTarget, UnitSink {
     this.assembler = new UnitAssembler(label, unitSize, diskSize, this);
   }
 
-  abstract storeUnits(firstUnit: number, data: Buffer, borrowed: boolean): Promise<void>;
+  abstract storeUnits(firstUnit: number, data: Buffer, borrowed: boolean): Promise<DataHold | void>;
 
   /** Writes what the format keeps after the data (tables, header, footer), once every unit was stored. */
   protected abstract complete(): Promise<void>;
@@ -213,23 +245,4 @@ export function* nonZeroUnitRuns(
     if (!zero && runStart < 0) runStart = i;
   }
   if (runStart >= 0) yield { firstUnit: firstUnit + runStart, data: data.subarray(runStart * unitSize) };
-}
-
-/**
- * Submits each unit of `data` (units `firstUnit` on) that is not all zeros to `pool`, tagged with its index;
- * borrowed data is copied, since the pool keeps a unit until it is compressed and delivered.
- */
-export async function submitNonZeroUnits(
-  pool: CompressionPool<number>,
-  data: Buffer,
-  unitSize: number,
-  firstUnit: number,
-  borrowed: boolean,
-): Promise<void> {
-  for (let i = 0; i < data.length / unitSize; i++) {
-    const unit = data.subarray(i * unitSize, (i + 1) * unitSize);
-    if (isAllZero(unit)) continue;
-    if (borrowed) await pool.submitCopy(firstUnit + i, unit);
-    else await pool.submit(firstUnit + i, unit);
-  }
 }

@@ -19,7 +19,7 @@ import type { CreateOptions, ImageTarget } from "../../types.js";
 import { UsageError } from "../../errors.js";
 import type { OutputFile } from "../../io/output-file.js";
 import { CompressionPool } from "../../engine/compression-pool.js";
-import { UnitTarget, nonZeroUnitRuns, submitNonZeroUnits } from "../../engine/unit-assembler.js";
+import { UnitTarget, nonZeroUnitRuns, type DataHold } from "../../engine/unit-assembler.js";
 import { parseQcow2Options, type Qcow2WriterSettings } from "./qcow2-writer-options.js";
 import { qcow2Codec } from "./qcow2-writer-compression.js";
 import { Qcow2HostFile } from "./qcow2-writer-host-file.js";
@@ -76,6 +76,8 @@ class Qcow2Target extends UnitTarget {
         // Clusters that would not shrink are stored as they are anyway; deflate need not grind through them.
         skipIncompressible: settings.compression === "zlib",
         deliver: (guestCluster, input, output) => this.storeCompressed(guestCluster, input, output),
+        // Compressed bytes are copied into the packing cluster before storeCompressed resolves.
+        deliverCopiesOutput: true,
       });
     }
   }
@@ -103,21 +105,32 @@ class Qcow2Target extends UnitTarget {
   }
 
   /** UnitSink: whole clusters from the assembler, in guest order. */
-  async storeUnits(firstCluster: number, data: Buffer, borrowed: boolean): Promise<void> {
-    if (this.compressionPool) {
-      await submitNonZeroUnits(this.compressionPool, data, this.clusterSize, firstCluster, borrowed);
-      return;
-    }
+  async storeUnits(firstCluster: number, data: Buffer, borrowed: boolean): Promise<DataHold | void> {
+    // Compressed: the pool reads borrowed clusters where they are and holds them until they are stored.
+    if (this.compressionPool) return this.compressionPool.submitUnits(firstCluster, data, borrowed);
     // Uncompressed: each run of non-zero clusters becomes one append (and usually one write, straight from the
-    // caller's buffer). Runs are cut at L2 table boundaries, since the finished L2 table is appended there.
+    // caller's buffer, still in flight when this returns: the hold releases the buffer once it landed). Runs
+    // are cut at L2 table boundaries, since the finished L2 table is appended there.
+    const writes: Promise<void>[] = [];
     for (const run of nonZeroUnitRuns(data, this.clusterSize, firstCluster, this.mapping.l2Entries)) {
-      await this.storeRun(run.firstUnit, run.data);
+      writes.push((await this.storeRunHeld(run.firstUnit, run.data)).landed);
     }
+    if (writes.length === 0) return;
+    return { released: writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined) };
   }
 
   private async storeRun(firstCluster: number, run: Buffer): Promise<void> {
-    const hostOffset = await this.host.appendClusters(run);
-    await this.mapping.mapStandard(firstCluster, run.length / this.clusterSize, hostOffset);
+    await (
+      await this.storeRunHeld(firstCluster, run)
+    ).landed;
+  }
+
+  /** Places and maps a run of clusters; `landed` resolves when its bytes are in the file. */
+  private async storeRunHeld(firstCluster: number, run: Buffer): Promise<{ readonly landed: Promise<void> }> {
+    const { at, landed } = await this.host.appendClustersHeld(run);
+    landed.catch(() => undefined); // reported through the hold
+    await this.mapping.mapStandard(firstCluster, run.length / this.clusterSize, at);
+    return { landed };
   }
 
   /**

@@ -4,7 +4,10 @@
  * while a second buffer fills (double buffering keeps the disk and the CPU busy at once). Pieces already
  * large enough are written straight from the caller's memory, without a copy.
  *
- * Contract: once `write` resolves, the caller may reuse or modify `data`.
+ * Contract: once `write` resolves, the caller may reuse or modify `data`. `writeHeld` resolves as soon as the
+ * write is under way and gives a `landed` promise: a direct write keeps the caller's memory until then, and
+ * several direct writes may be in flight at once (the file's writes overlap each other and whatever the caller
+ * does next).
  */
 import type { OutputFile } from "../../io/output-file.js";
 
@@ -12,6 +15,10 @@ import type { OutputFile } from "../../io/output-file.js";
 const STAGING_BYTES = 4 * 2 ** 20;
 /** A piece at least this large, arriving when nothing is staged, is not worth copying. */
 const DIRECT_WRITE_BYTES = 2 ** 20;
+/** Direct writes in flight at once: two already keep both cores of a small machine busy; more cost memory. */
+const MAX_DIRECT_WRITES = 4;
+
+const LANDED: Promise<void> = Promise.resolve();
 
 export class WriteCoalescer {
   private staging = Buffer.allocUnsafe(STAGING_BYTES);
@@ -20,27 +27,45 @@ export class WriteCoalescer {
   private stagedBytes = 0;
   /** The previous staging buffer on its way to the file. */
   private flushing: Promise<void> | undefined;
+  /** Direct writes on their way to the file, straight from their callers' memory. */
+  private readonly direct = new Set<Promise<void>>();
 
   constructor(private readonly output: OutputFile) {}
 
   async write(position: number, data: Buffer): Promise<void> {
+    await (
+      await this.writeHeld(position, data)
+    ).landed;
+  }
+
+  /** Starts writing `data` at `position`; `data` must stay unchanged until `landed` resolves. */
+  async writeHeld(position: number, data: Buffer): Promise<{ readonly landed: Promise<void> }> {
     if (this.stagedBytes > 0 && position !== this.stagedAt + this.stagedBytes) await this.startFlush();
     if (this.stagedBytes + data.length > STAGING_BYTES) await this.startFlush();
     if (this.stagedBytes === 0 && data.length >= DIRECT_WRITE_BYTES) {
-      await this.output.writeAt(data, position);
-      return;
+      while (this.direct.size >= MAX_DIRECT_WRITES) await Promise.race(this.direct);
+      const landed = this.output.writeAt(data, position);
+      this.direct.add(landed);
+      // Leaves the set either way; its failure is reported through `landed` and by drain().
+      landed.then(
+        () => this.direct.delete(landed),
+        () => this.direct.delete(landed),
+      );
+      return { landed };
     }
     if (this.stagedBytes === 0) this.stagedAt = position;
     data.copy(this.staging, this.stagedBytes);
     this.stagedBytes += data.length;
     if (this.stagedBytes === STAGING_BYTES) await this.startFlush();
+    return { landed: LANDED };
   }
 
-  /** Writes everything staged and waits until the file has it. */
+  /** Writes everything staged and waits until the file has it and every direct write. */
   async drain(): Promise<void> {
     await this.startFlush();
     await this.flushing;
     this.flushing = undefined;
+    await Promise.all(this.direct);
   }
 
   /** Sends the staged bytes on their way and swaps buffers; waits only for the flush before it. */

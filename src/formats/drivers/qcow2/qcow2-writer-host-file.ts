@@ -54,6 +54,16 @@ export class Qcow2HostFile {
    * once this resolves.
    */
   async appendClusters(data: Buffer): Promise<number> {
+    const { at, landed } = await this.appendClustersHeld(data);
+    await landed;
+    return at;
+  }
+
+  /**
+   * As appendClusters, but resolves once the clusters have their place and their write is under way: `data`
+   * must stay unchanged until `landed` resolves.
+   */
+  async appendClustersHeld(data: Buffer): Promise<{ readonly at: number; readonly landed: Promise<void> }> {
     // Refcount blocks are written only up to the packing cluster, so it must not fall far behind the end of
     // the file (a long stretch of incompressible clusters would otherwise pile blocks up in memory). Closing
     // it here wastes at most its unused tail once per refcount block's worth of file.
@@ -64,9 +74,9 @@ export class Qcow2HostFile {
       await this.closePack();
     }
     const at = this.allocate(data.length / this.clusterSize);
-    await this.writer.write(at, data);
+    const { landed } = await this.writer.writeHeld(at, data);
     await this.writeFinishedRefcountBlocks();
-    return at;
+    return { at, landed };
   }
 
   /** Packs one compressed cluster (shorter than a cluster) and returns the host byte offset it starts at. */

@@ -19,7 +19,7 @@ import type { ImageTarget } from "../../types.js";
 import type { VmdkWriterSettings } from "./vmdk-create-options.js";
 import { DESCRIPTOR_SECTORS, descriptorSectors, formatDescriptor } from "./vmdk-descriptor-writer.js";
 import { CompressionPool } from "../../engine/compression-pool.js";
-import { UnitTarget, submitNonZeroUnits } from "../../engine/unit-assembler.js";
+import { UnitTarget, type DataHold } from "../../engine/unit-assembler.js";
 import { GRAIN_MARKER_BYTES } from "./vmdk-compressed-grains.js";
 import {
   COMPRESSION_DEFLATE,
@@ -138,9 +138,9 @@ class StreamTarget extends UnitTarget {
     this.compressor.abandon();
   }
 
-  /** UnitSink: queues each non-zero grain for compression (copied when the caller's buffer is borrowed). */
-  storeUnits(firstGrain: number, data: Buffer, borrowed: boolean): Promise<void> {
-    return submitNonZeroUnits(this.compressor, data, this.granularity, firstGrain, borrowed);
+  /** UnitSink: queues each non-zero grain for compression (the pool copies or holds borrowed data). */
+  storeUnits(firstGrain: number, data: Buffer, borrowed: boolean): Promise<DataHold | void> {
+    return this.compressor.submitUnits(firstGrain, data, borrowed);
   }
 
   /** One compressed grain, in disk order: its table entry, marker, data and padding. */
