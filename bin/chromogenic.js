@@ -43,5 +43,6 @@ process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2
 // Cache compiled modules on disk: start-up counts when a conversion itself takes a fraction of a second.
 const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();
-const { main } = await import("../dist/src/cli/main.js");
+// The single-file bundle of the CLI (scripts/bundle-cli.mjs): fewer files to load than dist/src/.
+const { main } = await import("../dist/cli/main.js");
 await main(process.argv);

@@ -80,14 +80,33 @@ test("a backing file is read only when --allow-reference names it, and the refus
 test("Ctrl-C during a conversion leaves nothing under the output name or as a temporary", async (t) => {
   const dir = await scratch(t);
   const input = join(dir, "big.raw");
-  // Dense enough that zlib compression takes well over the time it takes to send the signal.
-  await run("dd", ["if=/dev/urandom", `of=${input}`, "bs=1M", "count=256", "status=none"]);
+  // base64 text: deflate has real work to do on it (random bytes are skipped as incompressible in a blink).
+  await run("sh", ["-c", `head -c 300M /dev/urandom | base64 -w 0 | head -c 400M > "${input}"`]);
   const child = spawn(process.execPath, [BIN, "convert", "-q", "-O", "qcow2", "-c", input, join(dir, "out.qcow2")]);
+  // Listen before anything else: a conversion that ends early must not leave this test waiting forever.
+  const closed = new Promise<number | null>((r) => child.on("close", r));
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
-  await new Promise((r) => setTimeout(r, 700));
+  // Interrupt once the conversion is under way: its temporary output exists.
+  for (let i = 0; i < 200 && (await readdir(dir)).length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 200));
   child.kill("SIGINT");
-  const code = await new Promise<number | null>((r) => child.on("close", r));
+  const code = await closed;
   assert.equal(code, 130, stderr);
   assert.deepEqual(await readdir(dir), ["big.raw"]);
+});
+
+test("the CLI (its single-file bundle in dist/cli) finds both native helpers and the built-in cleaning profiles", async () => {
+  // The bundle sits at another depth than dist/src: files beside the code are found from the package root.
+  const formats = await cli("formats");
+  assert.equal(formats.code, 0, formats.stderr);
+  assert.match(formats.stdout, /native helpers: SEEK_DATA built; zstd batches built\n$/);
+  const ops = await cli("clean", "--list-operations");
+  assert.equal(ops.code, 0, ops.stderr);
+  assert.match(ops.stdout, /machine-id/);
+  // A built-in profile is loaded (from profiles/) before the image is looked at.
+  const unknown = await cli("clean", "--profile", "nosuch", "--dry-run", "/nonexistent.img");
+  assert.match(unknown.stderr, /neither a built-in profile \(atmosphere, default\)/);
+  const known = await cli("clean", "--profile", "atmosphere", "--dry-run", "/nonexistent.img");
+  assert.match(known.stderr, /image \/nonexistent\.img does not exist/);
 });

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { listDrivers } from "../../formats/registry.js";
 import type { CreateOptionDoc } from "../../formats/types.js";
+import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
+import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
 
 export function registerFormats(program: Command): void {
   program
@@ -32,5 +34,11 @@ export function registerFormats(program: Command): void {
         for (const o of f.options) show("-o", o);
         for (const o of f.openOptions) show("--input-option", o);
       }
+      // Which fast paths this installation has (scripts/build-native.sh): without them results are the same,
+      // conversions slower.
+      const yesNo = (loaded: boolean) => (loaded ? "built" : "not built, slower fallback");
+      process.stdout.write(
+        `native helpers: SEEK_DATA ${yesNo(seekDataAddonLoaded())}; zstd batches ${yesNo(nativeZstdBatch() !== null)}\n`,
+      );
     });
 }

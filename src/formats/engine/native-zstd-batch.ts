@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { loadNativeAddon } from "../../util/native-addon.js";
 
 /**
  * The batched zstd compressor in native/zstd-batch.c: every block of a batch becomes one independent zstd
@@ -28,13 +28,7 @@ let addon: ZstdBatchAddon | null | undefined;
 
 export function nativeZstdBatch(): ZstdBatchAddon | null {
   if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env.CHROMOGENIC_NATIVE_ZSTD === "off") return addon;
-  try {
-    const require = createRequire(import.meta.url);
-    addon = require(new URL("../../../../native/zstd-batch.node", import.meta.url).pathname) as ZstdBatchAddon;
-  } catch {
-    // Not built here: the stream lanes do the same work, more slowly.
-  }
+  // Without the addon the stream lanes do the same work, more slowly.
+  addon = process.env.CHROMOGENIC_NATIVE_ZSTD === "off" ? null : loadNativeAddon<ZstdBatchAddon>("zstd-batch");
   return addon;
 }

@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { loadNativeAddon } from "../../util/native-addon.js";
 import type { Extent, ExtentKind } from "../types.js";
 
 /**
@@ -13,14 +13,13 @@ interface FsExtentsAddon {
 let addon: FsExtentsAddon | null | undefined;
 
 function load(): FsExtentsAddon | null {
-  if (addon !== undefined) return addon;
-  try {
-    const require = createRequire(import.meta.url);
-    addon = require(new URL("../../../../native/fs-extents.node", import.meta.url).pathname) as FsExtentsAddon;
-  } catch {
-    addon = null;
-  }
+  if (addon === undefined) addon = loadNativeAddon<FsExtentsAddon>("fs-extents");
   return addon;
+}
+
+/** True when the SEEK_DATA addon is built and loads (whether a given filesystem supports it is another matter). */
+export function seekDataAddonLoaded(): boolean {
+  return load() !== null;
 }
 
 export interface HoleFinder {

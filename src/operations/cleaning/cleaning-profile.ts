@@ -1,13 +1,13 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { parse, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { UsageError } from "../../formats/errors.js";
+import { packageFile } from "../../util/package-files.js";
 import { findOperation } from "./operation-registry.js";
 import { applySelection } from "./operation-selection.js";
 
-/** Built-in profiles ship in the package's top-level `profiles/` folder (from dist/src/operations/cleaning/). */
-export const BUILT_IN_PROFILES_DIR = fileURLToPath(new URL("../../../../profiles/", import.meta.url));
+/** Built-in profiles ship in the package's top-level `profiles/` folder. */
+export const BUILT_IN_PROFILES_DIR = packageFile("profiles/");
 
 const ProfileFile = z.strictObject({
   description: z.string().optional(),

@@ -13,7 +13,7 @@
  *   zlib  level 6: 61 MiB/s, +1.6% vs qemu   level 5: 83 MiB/s, +2.0%   level 4: 110 MiB/s, +3.1%
  *   zstd  level 3: 345 MiB/s, +0.4%           level 1: 420 MiB/s, +2.9%  (reused contexts, compression-lanes.ts)
  * On two cores, level 4 converts that disk 4x faster than `qemu-img convert -c` (level 6, one thread) and
- * level 1 zstd (batched per 1 MiB, native/zstd-batch.c) 3.3x faster, within ~3% of qemu's output size either way;
+ * level 1 zstd (in native batches, native/zstd-batch.c) 3.6x faster, within ~3% of qemu's output size either way;
  * `compression_level` picks another trade-off.
  */
 import type { CompressionCodec } from "../../engine/compression-lanes.js";
