@@ -45,9 +45,9 @@ export function cleaningUnavailable(): string | undefined {
 export async function cleanWorkingCopy(rawImage: string, request: CleanRequest): Promise<CleanSummary> {
   const why = cleaningUnavailable();
   if (why) throw new Error(`cannot clean ${rawImage}: ${why}`);
-  // A computed specifier: the operations layer is built alongside, and a job without --clean never loads it.
-  const modulePath = "../operations/cleaning/clean-image.js";
-  const cleaning = (await import(modulePath)) as CleaningModule;
+  // Loaded on demand: a job without --clean never loads the cleaning operations. A literal specifier, so the
+  // CLI's bundle (scripts/bundle-cli.mjs) carries the module as a chunk of its own.
+  const cleaning: CleaningModule = await import("../operations/cleaning/clean-image.js");
   const report = await cleaning.cleanImage(rawImage, {
     profile: request.profile,
     operations: request.operations,
