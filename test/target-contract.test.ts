@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertFile } from "../src/formats/engine/convert.js";
-import { listDrivers } from "../src/formats/registry.js";
-import { makeRaw, mixedRegions, run, scratch } from "./helpers/tools.js";
+import { convertFile, convertImage } from "../src/formats/engine/convert.js";
+import { getDriver, listDrivers } from "../src/formats/registry.js";
+import { openImage } from "../src/formats/engine/open-image.js";
+import type { OutputFile } from "../src/formats/io/output-file.js";
+import { makeRaw, mixedRegions, pattern, run, scratch, textPattern } from "./helpers/tools.js";
 
 const MiB = 2 ** 20;
 
@@ -51,5 +53,48 @@ for (const [format, createOptions, qemuFormat] of CASES) {
     // Named formats: qemu probes a fixed VHD (footer at the end only) as raw.
     const r = await run("qemu-img", ["compare", "-f", "raw", "-F", qemuFormat, input, output]);
     assert.equal(r.code, 0, `${qemuFormat}: ${r.stdout}${r.stderr}`);
+  });
+}
+
+for (const [format, createOptions] of CASES) {
+  test(`${format} ${JSON.stringify(createOptions)}: a write failing mid-conversion fails it, and nothing is written after`, async (t) => {
+    const dir = await scratch(t);
+    const input = join(dir, "in.raw");
+    const size = 40 * MiB;
+    // Long data runs, so pipelined targets have several writes in flight when one fails.
+    await makeRaw(input, size, [
+      { offset: 0, data: textPattern(18 * MiB, 4) },
+      { offset: 20 * MiB, data: pattern(16 * MiB, 9) },
+    ]);
+    const { source } = await openImage(input);
+    let written = 0;
+    let failed = false;
+    let writesAfterFailure = 0;
+    // Positional writes and appends (the streamOptimized writer appends) fail alike.
+    const write = async (data: Buffer) => {
+      if (failed) writesAfterFailure++;
+      await new Promise((r) => setImmediate(r));
+      written += data.length;
+      if (written > 6 * MiB && !failed) {
+        failed = true;
+        throw new Error("ENOSPC: no space left on device (simulated)");
+      }
+    };
+    const output: OutputFile = {
+      seekable: true,
+      position: 0,
+      append: write,
+      truncate: async () => undefined,
+      writeAt: write,
+    };
+    try {
+      const target = await getDriver(format).create!(output, size, createOptions);
+      await assert.rejects(convertImage(source, target, { chunkSize: 1 * MiB }), /ENOSPC/);
+      const atReturn = writesAfterFailure;
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(writesAfterFailure, atReturn, "nothing is written once the conversion has failed");
+    } finally {
+      await source.close();
+    }
   });
 }

@@ -10,6 +10,7 @@
  * does next).
  */
 import type { OutputFile } from "../../io/output-file.js";
+import { WriteWindow } from "../../io/write-window.js";
 
 /**
  * 1 MiB: writes of that size already run at the page cache's full speed, and larger ones did worse — with 4 MiB
@@ -19,9 +20,6 @@ import type { OutputFile } from "../../io/output-file.js";
 const STAGING_BYTES = 2 ** 20;
 /** A piece at least this large, arriving when nothing is staged, is not worth copying. */
 const DIRECT_WRITE_BYTES = 2 ** 20;
-/** Direct writes in flight at once: two already keep both cores of a small machine busy; more cost memory. */
-const MAX_DIRECT_WRITES = 4;
-
 const LANDED: Promise<void> = Promise.resolve();
 
 export class WriteCoalescer {
@@ -32,9 +30,11 @@ export class WriteCoalescer {
   /** The previous staging buffer on its way to the file. */
   private flushing: Promise<void> | undefined;
   /** Direct writes on their way to the file, straight from their callers' memory. */
-  private readonly direct = new Set<Promise<void>>();
+  private readonly direct: WriteWindow;
 
-  constructor(private readonly output: OutputFile) {}
+  constructor(private readonly output: OutputFile) {
+    this.direct = new WriteWindow(output);
+  }
 
   async write(position: number, data: Buffer): Promise<void> {
     await (
@@ -46,17 +46,7 @@ export class WriteCoalescer {
   async writeHeld(position: number, data: Buffer): Promise<{ readonly landed: Promise<void> }> {
     if (this.stagedBytes > 0 && position !== this.stagedAt + this.stagedBytes) await this.startFlush();
     if (this.stagedBytes + data.length > STAGING_BYTES) await this.startFlush();
-    if (this.stagedBytes === 0 && data.length >= DIRECT_WRITE_BYTES) {
-      while (this.direct.size >= MAX_DIRECT_WRITES) await Promise.race(this.direct);
-      const landed = this.output.writeAt(data, position);
-      this.direct.add(landed);
-      // Leaves the set either way; its failure is reported through `landed` and by drain().
-      landed.then(
-        () => this.direct.delete(landed),
-        () => this.direct.delete(landed),
-      );
-      return { landed };
-    }
+    if (this.stagedBytes === 0 && data.length >= DIRECT_WRITE_BYTES) return this.direct.start(data, position);
     if (this.stagedBytes === 0) this.stagedAt = position;
     data.copy(this.staging, this.stagedBytes);
     this.stagedBytes += data.length;
@@ -69,7 +59,7 @@ export class WriteCoalescer {
     await this.startFlush();
     await this.flushing;
     this.flushing = undefined;
-    await Promise.all(this.direct);
+    await this.direct.drain();
   }
 
   /** Sends the staged bytes on their way and swaps buffers; waits only for the flush before it. */

@@ -5,10 +5,14 @@
  * assembled in a scratch buffer and stored when its last byte has arrived, padded with zeros past the end of the
  * disk. Blocks that received no data stay unallocated. Header and block map are written by finish(): until then
  * the file is not a valid image, which suits a temporary output the caller removes on failure.
+ *
+ * Pipelined (ImageTarget): calls are applied in order, and runs of whole blocks are written straight from the
+ * caller's buffer with several writes in flight; a call's promise resolves once its bytes are in the file.
  */
 import { UsageError } from "../../errors.js";
 import type { OutputFile } from "../../io/output-file.js";
 import type { ImageTarget } from "../../types.js";
+import { WriteWindow } from "../../io/write-window.js";
 import { emptyBlockMap, encodeVdiMetadata, storedBlockOffset, type VdiLayout } from "./vdi-layout.js";
 
 /** The block being assembled from pieces. */
@@ -23,8 +27,12 @@ export class VdiDynamicTarget implements ImageTarget {
   readonly access = "random";
   /** A block is the unit a dynamic VDI can leave out, so zero detection works block by block. */
   readonly granularity: number;
+  readonly pipelined = true;
 
   private readonly blockMap: Buffer;
+  private readonly writes: WriteWindow;
+  /** The first write that failed: every later call reports it. */
+  private failure: unknown;
   /** Data-area index the next stored block gets. */
   private storedBlocks = 0;
   /** End of what has been handed to this target so far: calls must continue exactly from here. */
@@ -47,10 +55,14 @@ export class VdiDynamicTarget implements ImageTarget {
     }
     this.granularity = layout.blockSize;
     this.blockMap = emptyBlockMap(layout);
+    this.writes = new WriteWindow(output);
   }
 
-  writeData(offset: number, data: Buffer): Promise<void> {
-    return this.enqueue(() => this.cover(offset, data.length, data));
+  /** Resolves once the data is in the file: the writes it started may still be running when the next call starts. */
+  async writeData(offset: number, data: Buffer): Promise<void> {
+    const landing: Promise<void>[] = [];
+    await this.enqueue(() => this.cover(offset, data.length, data, landing));
+    await Promise.all(landing);
   }
 
   /**
@@ -58,11 +70,12 @@ export class VdiDynamicTarget implements ImageTarget {
    * and it is what VirtualBox and qemu record for blocks never written.
    */
   writeZeroes(offset: number, length: number): Promise<void> {
-    return this.enqueue(() => this.cover(offset, length, null));
+    return this.enqueue(() => this.cover(offset, length, null, []));
   }
 
   async finish(): Promise<void> {
     await this.serial;
+    await this.writes.drain();
     if (this.covered !== this.layout.diskSize || this.open) {
       throw new Error(`vdi: finish() after ${this.covered} of ${this.layout.diskSize} bytes were written`);
     }
@@ -75,6 +88,7 @@ export class VdiDynamicTarget implements ImageTarget {
 
   async abort(): Promise<void> {
     await this.serial.catch(() => undefined);
+    await this.writes.settle();
     this.scratch = null;
   }
 
@@ -84,8 +98,12 @@ export class VdiDynamicTarget implements ImageTarget {
     return next;
   }
 
-  /** Takes the disk range [offset, offset + length): `data` holds its bytes, or null when it reads as zeros. */
-  private async cover(offset: number, length: number, data: Buffer | null): Promise<void> {
+  /**
+   * Takes the disk range [offset, offset + length): `data` holds its bytes, or null when it reads as zeros.
+   * Writes straight from `data` are still under way when this resolves; their promises go to `landing`.
+   */
+  private async cover(offset: number, length: number, data: Buffer | null, landing: Promise<void>[]): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
     if (offset !== this.covered || offset + length > this.layout.diskSize) {
       throw new Error(
         `vdi: write at ${offset}+${length} does not continue the disk at ${this.covered} (size ${this.layout.diskSize})`,
@@ -102,7 +120,8 @@ export class VdiDynamicTarget implements ImageTarget {
       if (pos === blockStart && end >= blockEnd) {
         // Whole blocks: data goes out directly from the caller's buffer, zeros are simply not stored.
         const wholeEnd = this.lastWholeBlockEnd(pos, end);
-        if (data) await this.storeWholeBlocks(block, data.subarray(pos - offset, wholeEnd - offset));
+        if (data)
+          landing.push((await this.startWholeBlocks(block, data.subarray(pos - offset, wholeEnd - offset))).landed);
         pos = wholeEnd;
         continue;
       }
@@ -119,7 +138,8 @@ export class VdiDynamicTarget implements ImageTarget {
       if (pos === blockEnd) {
         const assembled = this.open.data;
         this.open = null;
-        if (assembled) await this.storeWholeBlocks(block, assembled);
+        // The scratch buffer is reused for the next block: this write must land first.
+        if (assembled) await (await this.startWholeBlocks(block, assembled)).landed;
       }
     }
   }
@@ -133,13 +153,16 @@ export class VdiDynamicTarget implements ImageTarget {
 
   /**
    * Appends blocks first..first+n-1 to the data area in one write; `bytes` holds them back to back (the last
-   * may be short at the end of the disk; finish() pads the file).
+   * may be short at the end of the disk; finish() pads the file). Resolves once the write is under way; `bytes`
+   * must stay unchanged until `landed`.
    */
-  private async storeWholeBlocks(first: number, bytes: Buffer): Promise<void> {
+  private async startWholeBlocks(first: number, bytes: Buffer): Promise<{ readonly landed: Promise<void> }> {
     const count = Math.ceil(bytes.length / this.layout.blockSize);
     const at = storedBlockOffset(this.layout, this.storedBlocks);
     for (let i = 0; i < count; i++) this.blockMap.writeUInt32LE(this.storedBlocks + i, (first + i) * 4);
     this.storedBlocks += count;
-    await this.output.writeAt(bytes, at);
+    const { landed } = await this.writes.start(bytes, at);
+    landed.catch((e: unknown) => (this.failure ??= e));
+    return { landed };
   }
 }
