@@ -19,7 +19,6 @@ import { Qcow2Mapping } from "../src/formats/drivers/qcow2/qcow2-writer-mapping.
 import { encodeQcow2Header } from "../src/formats/drivers/qcow2/qcow2-writer-header.js";
 import { CompressionPool, NOT_COMPRESSED } from "../src/formats/engine/compression-pool.js";
 import { inflateRawSync, inflateSync, zstdDecompressSync } from "node:zlib";
-import { execFile } from "node:child_process";
 import { nativeZstdBatch } from "../src/formats/engine/native-zstd-batch.js";
 import {
   makeRaw,
@@ -29,6 +28,7 @@ import {
   qemuCompare,
   qemuInfo,
   run,
+  runCli,
   scratch,
   textPattern,
   type Region,
@@ -36,21 +36,6 @@ import {
 
 const KiB = 1024;
 const MiB = 2 ** 20;
-
-/** The CLI in a child process with extra environment (the native compressor is chosen once per process). */
-function runChromogenic(
-  args: readonly string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["bin/chromogenic.js", ...args],
-      { env: { ...process.env, ...env } },
-      (error, _out, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
-    );
-  });
-}
 
 interface Expected {
   readonly clusterSize?: number;
@@ -515,7 +500,9 @@ test("zstd: the native batch compressor is built here; it and the stream fallbac
   const counts: unknown[] = [];
   for (const native of ["on", "off"]) {
     const output = join(dir, `out-${native}.qcow2`);
-    const r = await runChromogenic(["convert", "-q", "-O", "qcow2", "-o", "compression_type=zstd", input, output], {
+    // The native compressor is chosen once per process: each run is a process of its own.
+    const r = await runCli(["convert", "-q", "-O", "qcow2", "-o", "compression_type=zstd", input, output], {
+      ...process.env,
       CHROMOGENIC_NATIVE_ZSTD: native,
     });
     assert.equal(r.code, 0, r.stderr);
@@ -551,7 +538,7 @@ test("compression pool (native batches): borrowed data is read in place and held
       assert.deepEqual(zstdDecompressSync(output), blocks[index], `block ${index}`);
     },
   });
-  // Submitted in two borrowed parts, each larger than one 1 MiB batch.
+  // Submitted in two borrowed parts, each larger than one 512 KiB batch.
   const half = 300 * block;
   for (const [first, part] of [
     [0, data.subarray(0, half)],

@@ -4,7 +4,6 @@
  * opened read-only through the project's own guest layer, `e2fsck -fn` of an output's root filesystem, the
  * check of each planted path's outcome, and the comparison of a run's report with what really changed.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
@@ -14,7 +13,7 @@ import { openGuest } from "../../src/guest/guest-session.js";
 // The report `chromogenic clean --report FILE` writes is the cleaning contract's own CleaningReport.
 import type { CleaningChange, CleaningReport } from "../../src/operations/cleaning/cleaning-report.js";
 import { PARTITION_OFFSET, type Expectation, type Outcome } from "./debian-guest.js";
-import { run, runOk } from "./tools.js";
+import { run, runCli, runOk, type CliResult } from "./tools.js";
 import { takeManifest, touchedPaths, type Manifest, type ManifestDiff, type ManifestEntry } from "./tree-manifest.js";
 
 export async function sha256File(path: string): Promise<string> {
@@ -36,32 +35,8 @@ export async function leftovers(dir: string, pid?: number): Promise<string[]> {
   return [...mounts, ...loops].filter((l) => l.includes(dir));
 }
 
-/** The CLI entry point, relative to the repository root (where the test runner runs). */
-export const CLI = "bin/chromogenic.js";
-
-export interface CliResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly seconds: number;
-}
-
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, seconds: (Date.now() - started) / 1000 });
-    });
-  });
-}
+// The CLI runner lives with the other tool runners in tools.ts; the cleaning proofs take it from here too.
+export { CLI, runCli, type CliResult } from "./tools.js";
 
 export interface GuestScratch {
   readonly dir: string;

@@ -2,7 +2,7 @@
  * Test helpers shared by every suite: scratch folders, the reference tools (qemu-img, libyal readers)
  * and sample images with known content. Tests use real tools, never mocks of them.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -144,4 +144,31 @@ export function standardSamples(): { readonly sparseMixed: Sample; readonly oddS
       ],
     },
   };
+}
+
+/** The CLI entry point, relative to the repository root (where the test runner runs). */
+export const CLI = "bin/chromogenic.js";
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly seconds: number;
+}
+
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 600_000): Promise<CliResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, seconds: (Date.now() - started) / 1000 });
+    });
+  });
 }

@@ -128,7 +128,7 @@ export class CompressionPool<Tag> {
   private readonly queue: PendingJob<Tag>[] = [];
   private readonly maxInFlight: number;
   private readonly compress: (input: Buffer) => Promise<Buffer>;
-  private readonly lanes: CompressionLanes | undefined;
+  private lanes: CompressionLanes | undefined;
   private readonly blockSize: number;
   /** Buffers of `blockSize` bytes that carried a block already delivered. */
   private readonly spares: Buffer[] = [];
@@ -148,19 +148,23 @@ export class CompressionPool<Tag> {
     this.blockSize = blockSize;
     this.maxSpares = Math.min(MAX_SPARES, Math.max(2, Math.floor(SPARE_BYTES / blockSize)));
     if (options.codec) {
-      this.batch = batchMode(options.codec, blockSize, options.skipIncompressible ?? false);
-      const lanes = new CompressionLanes(options.codec, blockSize, { skipIncompressible: options.skipIncompressible });
-      this.lanes = lanes;
-      this.compress = (input) => lanes.compress(input);
-      // Each lane compressing one block with two more waiting, so no thread idles between blocks or behind a
-      // slow block at the head of the line; large blocks on many cores are capped by bytes instead.
-      const byMemory = Math.max(4, Math.floor(MAX_BYTES_IN_FLIGHT / blockSize));
-      this.maxInFlight = Math.max(1, options.maxInFlight ?? Math.min(3 * lanes.count, byMemory));
-      // Batches: enough queued behind each thread that neither idles while results wait their turn (measured
-      // on 2 cores: 5 in flight 1.19 s, 8 1.14 s, 12 1.13 s for the benchmark disk), capped by bytes.
-      const batchCap = this.batch ? Math.max(2, Math.floor(MAX_BYTES_IN_FLIGHT / this.batch.batchBytes)) : 0;
-      if (this.batch)
-        this.maxInFlight = Math.max(1, options.maxInFlight ?? Math.min(6 * compressionThreads(), batchCap));
+      const codec = options.codec;
+      const laneOptions = { skipIncompressible: options.skipIncompressible };
+      this.batch = batchMode(codec, blockSize, options.skipIncompressible ?? false);
+      // In batch mode only a per-block submit() needs the lanes: they are opened on first use.
+      if (!this.batch) this.lanes = new CompressionLanes(codec, blockSize, laneOptions);
+      this.compress = (input) => (this.lanes ??= new CompressionLanes(codec, blockSize, laneOptions)).compress(input);
+      if (this.batch) {
+        // Batches: enough queued behind each thread that neither idles while results wait their turn (measured
+        // on 2 cores: 5 in flight 1.19 s, 8 1.14 s, 12 1.13 s for the benchmark disk), capped by bytes.
+        const byMemory = Math.max(2, Math.floor(MAX_BYTES_IN_FLIGHT / this.batch.batchBytes));
+        this.maxInFlight = Math.max(1, options.maxInFlight ?? Math.min(6 * compressionThreads(), byMemory));
+      } else {
+        // Each lane compressing one block with two more waiting, so no thread idles between blocks or behind a
+        // slow block at the head of the line; large blocks on many cores are capped by bytes instead.
+        const byMemory = Math.max(4, Math.floor(MAX_BYTES_IN_FLIGHT / blockSize));
+        this.maxInFlight = Math.max(1, options.maxInFlight ?? Math.min(3 * this.lanes!.count, byMemory));
+      }
     } else {
       this.compress = options.compress!;
       this.maxInFlight = Math.max(1, options.maxInFlight ?? defaultCompressionConcurrency());

@@ -24,11 +24,7 @@ export interface ZstdBatchAddon {
   ): Promise<void>;
 }
 
-let addon: ZstdBatchAddon | null | undefined;
-
 export function nativeZstdBatch(): ZstdBatchAddon | null {
-  if (addon !== undefined) return addon;
   // Without the addon the stream lanes do the same work, more slowly.
-  addon = process.env.CHROMOGENIC_NATIVE_ZSTD === "off" ? null : loadNativeAddon<ZstdBatchAddon>("zstd-batch");
-  return addon;
+  return process.env.CHROMOGENIC_NATIVE_ZSTD === "off" ? null : loadNativeAddon<ZstdBatchAddon>("zstd-batch");
 }

@@ -10,11 +10,8 @@ interface FsExtentsAddon {
   seekHole(fd: number, offset: number): number;
 }
 
-let addon: FsExtentsAddon | null | undefined;
-
 function load(): FsExtentsAddon | null {
-  if (addon === undefined) addon = loadNativeAddon<FsExtentsAddon>("fs-extents");
-  return addon;
+  return loadNativeAddon<FsExtentsAddon>("fs-extents");
 }
 
 /** True when the SEEK_DATA addon is built and loads (whether a given filesystem supports it is another matter). */
