@@ -4,10 +4,12 @@
  *   bash bench/make-test-disks.sh && npm run bench [-- --cases raw-qcow2-zlib --repeat 5]
  *
  * Every tool runs under `/usr/bin/time` (wall, user+sys CPU, peak RSS), `--repeat` times (default 3,
- * or $BENCH_REPEAT), interleaved, and the median of each measurement is reported. The input is read
- * once through `cat > /dev/null` before each case so every run sees a warm page cache, and `sync` runs
- * before every timed run so one run's dirty pages are not written back during the next. Our outputs
- * are checked with `qemu-img compare` (and `qemu-img check` for qcow2), untimed.
+ * or $BENCH_REPEAT; at least 7 for the sub-second "not slower" cases), interleaved. The median of each
+ * measurement is reported with the fastest run's wall time, which speed targets compare (see Row.bestWall for
+ * why: this machine's noise only adds time). The input is read once through `cat > /dev/null` before each case so
+ * every run sees a warm page cache, and `sync` runs before every timed run so one run's dirty pages are not
+ * written back during the next. Our outputs are checked with `qemu-img compare` (and `qemu-img check` for
+ * qcow2), untimed.
  *
  * Exit status: 0 when everything ran (a missed target is not a failure: this is a benchmark); 1 when
  * a tool crashed, an output did not match its input, or the setup is missing.
@@ -46,7 +48,7 @@ function usage(): string {
     "usage: node dist/bench/convert-bench.js [--cases ID,ID] [--repeat N] [--keep] [--list]",
     "",
     "  --cases ID,ID  run only these cases (see --list); env BENCH_CASES",
-    "  --repeat N     timed runs per tool, median reported (default 3); env BENCH_REPEAT",
+    `  --repeat N     timed runs per tool (default 3; ${MIN_RUNS_NOT_SLOWER} at least for "not slower" cases); env BENCH_REPEAT`,
     "  --keep         keep the outputs in bench/work/out/ (default: removed after checking)",
     "  --list         list the cases and exit",
     "",
@@ -305,6 +307,14 @@ interface Row {
   samples: Sample[];
   /** Median of each measurement over the samples. */
   median?: Sample;
+  /**
+   * The fastest run's wall time, which speed verdicts compare. This machine's noise only ever adds time: the
+   * same command on the same warm input sometimes takes 2-8x as long, for either tool, with the kernel's page
+   * copies themselves slower (docs/PERFORMANCE.md traces it to the host reclaiming freed guest memory). The
+   * minimum of several runs is the usual estimate of a program's own time under one-sided noise; a median of
+   * three decided verdicts by which tool drew more slow runs. Medians are reported beside it.
+   */
+  bestWall?: number;
   outAllocated?: number;
   outApparent?: number;
   error?: string;
@@ -379,13 +389,24 @@ function verifyOurs(c: BenchCase, row: Row, input: string, output: string): void
   row.verifyDetail = [...problems, ...warnings].join("; ");
 }
 
+/**
+ * Cases judged against qemu-img's own speed ("not slower") run at least this many times: they take a second or
+ * less, so more runs cost little, and the more runs, the likelier each tool has one the noise left alone.
+ */
+const MIN_RUNS_NOT_SLOWER = 7;
+
+function runsFor(c: BenchCase, opts: Options): number {
+  return c.targets.some((t) => t.kind === "not-slower") ? Math.max(opts.repeat, MIN_RUNS_NOT_SLOWER) : opts.repeat;
+}
+
 function runCase(c: BenchCase, opts: Options): Row[] {
   const input = join(WORK, c.input);
   const variants = [c.ours, ...c.qemu];
   const rows: Row[] = variants.map((v) => ({ caseId: c.id, variant: v, samples: [] }));
-  console.log(`\n== ${c.id}: ${c.title} (${opts.repeat} run${opts.repeat > 1 ? "s" : ""} each)`);
+  const runs = runsFor(c, opts);
+  console.log(`\n== ${c.id}: ${c.title} (${runs} run${runs > 1 ? "s" : ""} each)`);
   warm(input);
-  for (let rep = 0; rep < opts.repeat; rep++) {
+  for (let rep = 0; rep < runs; rep++) {
     variants.forEach((v, i) => {
       const row = rows[i];
       if (!row || row.error) return;
@@ -413,6 +434,7 @@ function runCase(c: BenchCase, opts: Options): Row[] {
       cpu: median(row.samples.map((s) => s.cpu)),
       rssKiB: median(row.samples.map((s) => s.rssKiB)),
     };
+    row.bestWall = Math.min(...row.samples.map((s) => s.wall));
     const st = statSync(out);
     row.outAllocated = st.blocks * 512;
     row.outApparent = st.size;
@@ -450,18 +472,25 @@ function evaluate(c: BenchCase, rows: Row[]): TargetResult[] {
       case "faster": {
         const text = `≥${t.value}× faster than \`${t.against}\``;
         if (missing(oursRow) || missing(q)) return na(text, "a run failed");
+        const best = q!.bestWall! / oursRow!.bestWall!;
         const ratio = q!.median!.wall / oursRow!.median!.wall;
-        return { ...base, text, status: ratio >= t.value ? "PASS" : "MISS", detail: `${ratio.toFixed(2)}×` };
+        return {
+          ...base,
+          text,
+          status: best >= t.value ? "PASS" : "MISS",
+          detail: `${best.toFixed(2)}× (medians ${ratio.toFixed(2)}×)`,
+        };
       }
       case "not-slower": {
         const text = `within ${t.value}× of \`${t.against}\` wall time`;
         if (missing(oursRow) || missing(q)) return na(text, "a run failed");
+        const best = oursRow!.bestWall! / q!.bestWall!;
         const ratio = oursRow!.median!.wall / q!.median!.wall;
         return {
           ...base,
           text,
-          status: ratio <= t.value ? "PASS" : "MISS",
-          detail: `ours/qemu = ${ratio.toFixed(2)}×`,
+          status: best <= t.value ? "PASS" : "MISS",
+          detail: `ours/qemu = ${best.toFixed(2)}× (medians ${ratio.toFixed(2)}×)`,
         };
       }
       case "size": {
@@ -501,6 +530,7 @@ const HEADER = [
   "case",
   "tool",
   "wall s",
+  "best s",
   "CPU s",
   "peak RSS MiB",
   "output MiB",
@@ -518,13 +548,13 @@ function tableRows(rows: Row[]): TableRow[] {
     const oursRow = rows.find((o) => o.caseId === r.caseId && o.variant.tool === "chromogenic");
     if (r.error || !r.median) {
       const firstLine = (r.error ?? "no result").split("\n")[0] ?? "";
-      out.push({ cells: [r.caseId, r.variant.label, "FAILED", "", "", "", "", "", "", firstLine.slice(0, 100)] });
+      out.push({ cells: [r.caseId, r.variant.label, "FAILED", "", "", "", "", "", "", "", firstLine.slice(0, 100)] });
       continue;
     }
     let speed = "";
     let size = "";
     if (!isOurs && oursRow?.median && !oursRow.error) {
-      speed = `${(r.median.wall / oursRow.median.wall).toFixed(2)}×`;
+      speed = `${(r.bestWall! / oursRow.bestWall!).toFixed(2)}×`;
       size = `${(oursRow.outAllocated! / r.outAllocated!).toFixed(3)}`;
     }
     out.push({
@@ -532,6 +562,7 @@ function tableRows(rows: Row[]): TableRow[] {
         r.caseId,
         r.variant.label,
         r.median.wall.toFixed(2),
+        (r.bestWall ?? r.median.wall).toFixed(2),
         r.median.cpu.toFixed(2),
         (r.median.rssKiB / 1024).toFixed(0),
         (r.outAllocated! / MiB).toFixed(1),
@@ -548,7 +579,7 @@ function tableRows(rows: Row[]): TableRow[] {
 function textTable(rows: TableRow[]): string {
   const all = [HEADER, ...rows.map((r) => r.cells)];
   const widths = HEADER.map((_, i) => Math.max(...all.map((cells) => (cells[i] ?? "").length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 7, 8]);
+  const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9]);
   const fmt = (cells: string[]) =>
     cells
       .map((c, i) => (numeric.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
@@ -562,7 +593,7 @@ function mdEscape(s: string): string {
 }
 
 function markdownTable(rows: TableRow[]): string {
-  const align = HEADER.map((_, i) => (i >= 2 && i <= 8 ? "---:" : "---"));
+  const align = HEADER.map((_, i) => (i >= 2 && i <= 9 ? "---:" : "---"));
   return [
     `| ${HEADER.join(" | ")} |`,
     `| ${align.join(" | ")} |`,
@@ -581,7 +612,8 @@ function environment(repeat: number): string[] {
     `load average at start: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
-    `method: median of ${repeat} run${repeat > 1 ? "s" : ""} per tool (interleaved), warm page cache, sync before each run; ` +
+    `method: ${repeat} run${repeat > 1 ? "s" : ""} per tool (at least ${MIN_RUNS_NOT_SLOWER} for "not slower" cases), interleaved; ` +
+      "speed verdicts compare best runs, medians beside; warm page cache, sync before each run; " +
       `${TIME_BIN} -f "%e %U %S %M"`,
   ];
 }
@@ -634,7 +666,7 @@ function main(): number {
 
   const table = tableRows(allRows);
   console.log(`\n${textTable(table)}\n`);
-  console.log("speed ratio = qemu-img wall / chromogenic wall (>1: chromogenic is faster);");
+  console.log("speed ratio = qemu-img best wall / chromogenic best wall (>1: chromogenic is faster);");
   console.log("size ratio = chromogenic output / qemu-img output (allocated bytes; <1: chromogenic is smaller)\n");
   console.log("targets:");
   for (const t of targets) {
@@ -650,8 +682,11 @@ function main(): number {
     "",
     markdownTable(table),
     "",
-    "Output MiB is allocated bytes (stat blocks × 512); apparent MiB is the file size. Speed ratio is qemu-img wall ÷",
-    "chromogenic wall (>1 means chromogenic is faster); size ratio is chromogenic output ÷ qemu-img output.",
+    "Wall s is the median run, best s the fastest; CPU and RSS are medians. Output MiB is allocated bytes (stat",
+    "blocks × 512); apparent MiB is the file size. Speed ratio is qemu-img's best wall ÷ chromogenic's (>1 means",
+    "chromogenic is faster): speed verdicts compare best runs, since this machine's noise only adds time (see",
+    "Row.bestWall in bench/convert-bench.ts); the medians' ratio is beside each. Size ratio is chromogenic output ÷",
+    "qemu-img output.",
     "",
     "| case | target | result | measured |",
     "| --- | --- | --- | ---: |",

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-// Entry point. chromogenic needs Node.js 22 or newer; when started by an older system Node,
-// re-run under the Node.js the project provisioned in node_modules (see scripts/setup.sh).
+// Entry point. chromogenic needs Node.js 22.3 or newer (process.getBuiltinModule); when started by an older
+// system Node, re-run under the Node.js the project provisioned in node_modules (see scripts/setup.sh).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const major = Number(process.versions.node.split(".")[0]);
-if (major < 22) {
+if (major < 22 || typeof process.getBuiltinModule !== "function") {
   const provisioned = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
   if (!existsSync(provisioned)) {
-    console.error(`chromogenic: Node.js ${process.version} is too old (22 or newer needed); run scripts/setup.sh`);
+    console.error(`chromogenic: Node.js ${process.version} is too old (22.3 or newer needed); run scripts/setup.sh`);
     process.exit(1);
   }
   const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
@@ -36,10 +36,11 @@ if (
     { ...process.env, CHROMOGENIC_MOUNT_NAMESPACE: "private" },
   );
 }
-// Compression runs on libuv's threadpool, which is sized once, at its first use: size it for this machine
-// before anything can touch it (an explicit UV_THREADPOOL_SIZE from the user wins).
+// File I/O and compression run on libuv's threadpool, which is sized once, at its first use: size it for this
+// machine before anything can touch it (an explicit UV_THREADPOOL_SIZE from the user wins). One thread per CPU,
+// as src/formats/engine/compression-pool.ts sets for library users, where the measurements are.
 const { availableParallelism } = await import("node:os");
-process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, availableParallelism()));
 // Cache compiled modules on disk: start-up counts when a conversion itself takes a fraction of a second.
 const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();

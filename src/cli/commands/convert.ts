@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { convertFile } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
-import { looksLikeOva } from "../../formats/ova/ova-reader.js";
-import { convertOvaDisk } from "../../formats/ova/ova-convert.js";
+import { looksLikeOva } from "../../formats/ova/ova-detect.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
@@ -56,15 +55,18 @@ export function registerConvert(program: Command): void {
           const ova = !flags.format && (await looksLikeOva(input));
           if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
           const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
-          return ova
-            ? convertOvaDisk({ ...common, disk: flags.disk === undefined ? 1 : Number(flags.disk) })
-            : convertFile({
-                ...common,
-                inputFormat: flags.format,
-                inputOptions: parseCreateOptions(flags.inputOption),
-                references: allowedReferences(flags.allowReference),
-                sync: flags.sync,
-              });
+          if (ova) {
+            // Loaded only for an OVA: the reader brings an XML parser every other conversion can do without.
+            const { convertOvaDisk } = await import("../../formats/ova/ova-convert.js");
+            return convertOvaDisk({ ...common, disk: flags.disk === undefined ? 1 : Number(flags.disk) });
+          }
+          return convertFile({
+            ...common,
+            inputFormat: flags.format,
+            inputOptions: parseCreateOptions(flags.inputOption),
+            references: allowedReferences(flags.allowReference),
+            sync: flags.sync,
+          });
         },
         (result) =>
           `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +

@@ -3,6 +3,7 @@ import { listDrivers } from "../../formats/registry.js";
 import type { CreateOptionDoc } from "../../formats/types.js";
 import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
 import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
+import { largeRequestsAreSplit } from "../../formats/io/positional-io.js";
 
 export function registerFormats(program: Command): void {
   program
@@ -38,7 +39,8 @@ export function registerFormats(program: Command): void {
       // conversions slower.
       const yesNo = (loaded: boolean) => (loaded ? "built" : "not built, slower fallback");
       process.stdout.write(
-        `native helpers: SEEK_DATA ${yesNo(seekDataAddonLoaded())}; zstd batches ${yesNo(nativeZstdBatch() !== null)}\n`,
+        `native helpers: SEEK_DATA ${yesNo(seekDataAddonLoaded())}; large reads and writes ${yesNo(largeRequestsAreSplit())}; ` +
+          `zstd batches ${yesNo(nativeZstdBatch() !== null)}\n`,
       );
     });
 }

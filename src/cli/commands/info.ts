@@ -3,9 +3,7 @@ import { imageInfo } from "../../formats/engine/image-info.js";
 import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
-import { looksLikeOva } from "../../formats/ova/ova-reader.js";
-import { ovaInfo } from "../../formats/ova/ova-info.js";
-import { renderOvaInfo } from "../ova-info-display.js";
+import { looksLikeOva } from "../../formats/ova/ova-detect.js";
 import { allowedReferences } from "../run-job.js";
 
 interface InfoFlags {
@@ -29,6 +27,11 @@ export function registerInfo(program: Command): void {
     .action(async (image: string, opts: InfoFlags) => {
       // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
       if (!opts.format && (await looksLikeOva(image))) {
+        // Loaded only for an OVA (see ova-detect.ts).
+        const [{ ovaInfo }, { renderOvaInfo }] = await Promise.all([
+          import("../../formats/ova/ova-info.js"),
+          import("../ova-info-display.js"),
+        ]);
         const ova = await ovaInfo(image);
         process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
         return;

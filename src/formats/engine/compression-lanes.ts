@@ -1,13 +1,6 @@
 import { availableParallelism } from "node:os";
-import {
-  constants,
-  createDeflate,
-  createDeflateRaw,
-  createZstdCompress,
-  type Deflate,
-  type DeflateRaw,
-  type ZstdCompress,
-} from "node:zlib";
+import type { Deflate, DeflateRaw, ZstdCompress } from "node:zlib";
+import { lazyZlib } from "../../util/lazy-builtins.js";
 
 /**
  * Long-lived compressors on libuv's threadpool, one independent compressed unit per block (a zlib or raw
@@ -70,6 +63,7 @@ class UnitCompressor {
     const chunkSize = Math.max(OUTPUT_CHUNK, 2 * largestBlock);
     // The readable side is drained after every block; a huge mark just means a block's output never waits.
     const stream: StreamOptions = { readableHighWaterMark: 2 ** 30 };
+    const { constants, createDeflate, createDeflateRaw, createZstdCompress } = lazyZlib();
     if (codec.kind === "zstd") {
       const windowLog = zstdWindowLog(codec, largestBlock);
       this.stream = createZstdCompress({

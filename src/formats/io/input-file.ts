@@ -1,6 +1,7 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { CorruptImageError } from "../errors.js";
 import { BoundedInput } from "./image-input.js";
+import { closeHandle, readAt } from "./positional-io.js";
 
 /**
  * A read-only image file with bounds-checked positional reads (see ImageInput). Every driver reads its file
@@ -50,15 +51,11 @@ export class InputFile extends BoundedInput {
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    await closeHandle(this.handle);
   }
 
   protected async readWithin(position: number, length: number, buf: Buffer, what: string): Promise<void> {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buf, done, length - done, position + done);
-      if (bytesRead === 0) throw new CorruptImageError(`${this.path}: file shrank while reading ${what}`);
-      done += bytesRead;
-    }
+    const got = await readAt(this.handle, buf, length, position);
+    if (got < length) throw new CorruptImageError(`${this.path}: file shrank while reading ${what}`);
   }
 }

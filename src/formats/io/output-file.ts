@@ -1,7 +1,8 @@
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 import type { Writable } from "node:stream";
+import { closeHandle, settlePending, writeAt } from "./positional-io.js";
+import { randomHex } from "../../util/lazy-builtins.js";
 
 /**
  * Where a target writes its bytes: a seekable file (positional writes, truncate) or a sequential stream
@@ -17,14 +18,6 @@ export interface OutputFile {
   writeAt(data: Buffer, position: number): Promise<void>;
   /** Sets the file's length (sparse extension); seekable outputs only. */
   truncate(length: number): Promise<void>;
-}
-
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 /**
@@ -44,7 +37,7 @@ export class TemporaryOutputFile implements OutputFile {
 
   /** The temporary name `create` uses when given none: hidden, beside the final path, unique. */
   static temporaryPathFor(finalPath: string): string {
-    return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(4).toString("hex")}.partial`);
+    return join(dirname(finalPath), `.${basename(finalPath)}.${randomHex(4)}.partial`);
   }
 
   /**
@@ -68,12 +61,12 @@ export class TemporaryOutputFile implements OutputFile {
   async append(data: Buffer): Promise<void> {
     const at = this.end;
     this.end += data.length;
-    await writeAll(this.handle, data, at);
+    await writeAt(this.handle, data, at);
   }
 
   async writeAt(data: Buffer, position: number): Promise<void> {
     this.end = Math.max(this.end, position + data.length);
-    await writeAll(this.handle, data, position);
+    await writeAt(this.handle, data, position);
   }
 
   async truncate(length: number): Promise<void> {
@@ -83,8 +76,9 @@ export class TemporaryOutputFile implements OutputFile {
 
   /** Flushes to disk (unless `sync` is false) and renames the temporary file to its final name. */
   async commit(options: { sync?: boolean } = {}): Promise<void> {
+    await settlePending(this.handle);
     if (options.sync ?? true) await this.handle.sync();
-    await this.handle.close();
+    await closeHandle(this.handle);
     await rename(this.tempPath, this.finalPath);
     this.settled = true;
     liveTemporaries.delete(this);
@@ -95,7 +89,7 @@ export class TemporaryOutputFile implements OutputFile {
     if (this.settled) return;
     this.settled = true;
     liveTemporaries.delete(this);
-    await this.handle.close().catch(() => undefined);
+    await closeHandle(this.handle).catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
   }
 }

@@ -1,17 +1,19 @@
 import type { OutputFile } from "./output-file.js";
+import { largeRequestsAreSplit } from "./positional-io.js";
 
 /**
  * Positional writes sent straight from their callers' buffers, a bounded number in flight at once. One write at
  * a time left a core idle while the page cache took each MiB; with several, the writes overlap each other and
- * whatever the writer does next (measured in docs/PERFORMANCE.md). Each write's `landed` promise tells its caller
- * when the buffer may be reused.
+ * whatever the writer does next (measured in docs/PERFORMANCE.md). With block-io's multi-MiB writes, 2: more
+ * writes to one file only spin on its inode lock. Each write's `landed` promise tells its caller when the buffer
+ * may be reused.
  */
 export class WriteWindow {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly output: OutputFile,
-    private readonly maxInFlight = 4,
+    private readonly maxInFlight = largeRequestsAreSplit() ? 2 : 4,
   ) {}
 
   /** Waits for room, then starts writing `data` at `position`; `data` must stay unchanged until `landed`. */

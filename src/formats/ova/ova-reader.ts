@@ -5,7 +5,6 @@
  * with ".."), a disk whose file is missing or listed twice, a manifest that does not parse, and everything
  * tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once, in order).
  */
-import { open } from "node:fs/promises";
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { InputFile } from "../io/input-file.js";
 import { MAX_MANIFEST_BYTES, newDigest, parseManifest, type ManifestEntry } from "./manifest.js";
@@ -17,7 +16,6 @@ import {
   type OvfFileRef,
 } from "./ovf-descriptor-reader.js";
 import { indexTar, normaliseName, type TarMember } from "./tar-index.js";
-import { TAR_BLOCK, decodeTarHeader } from "./tar-header.js";
 
 export interface OvaDisk {
   /** 1-based position in the DiskSection, as `convert --disk N` counts. */
@@ -38,29 +36,6 @@ export interface OvaArchive {
   readonly manifestMember?: TarMember;
   readonly manifest?: readonly ManifestEntry[];
   readonly disks: readonly OvaDisk[];
-}
-
-/** True when the file starts with a tar header whose member is an .ovf descriptor: how an OVA is recognised. */
-export async function looksLikeOva(path: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return false;
-  }
-  try {
-    const block = Buffer.alloc(TAR_BLOCK);
-    const { bytesRead } = await handle.read(block, 0, TAR_BLOCK, 0);
-    if (bytesRead < TAR_BLOCK) return false;
-    try {
-      const h = decodeTarHeader(block, path);
-      return h.type === "file" && /\.ovf$/i.test(h.name);
-    } catch {
-      return false;
-    }
-  } finally {
-    await handle.close();
-  }
 }
 
 export async function openOva(path: string): Promise<OvaArchive> {

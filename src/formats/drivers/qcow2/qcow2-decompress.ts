@@ -6,12 +6,25 @@
  * calls run on the libuv threadpool, so many clusters decompress in parallel.
  */
 import { promisify } from "node:util";
-import zlib from "node:zlib";
+import type { ZlibOptions, ZstdOptions } from "node:zlib";
 import { CorruptImageError } from "../../errors.js";
+import { lazyZlib } from "../../../util/lazy-builtins.js";
 import type { Qcow2Compression } from "./qcow2-header.js";
 
-const inflateRaw = promisify(zlib.inflateRaw);
-const zstdDecompress = promisify(zlib.zstdDecompress);
+interface Inflaters {
+  inflateRaw(input: Buffer, options: ZlibOptions): Promise<Buffer>;
+  zstdDecompress(input: Buffer, options: ZstdOptions): Promise<Buffer>;
+}
+
+/** Made for the first compressed cluster: most images have none, and node:zlib loads only then (lazy-builtins.ts). */
+let inflaters: Inflaters | undefined;
+function zlibInflaters(): Inflaters {
+  if (!inflaters) {
+    const zlib = lazyZlib();
+    inflaters = { inflateRaw: promisify(zlib.inflateRaw), zstdDecompress: promisify(zlib.zstdDecompress) };
+  }
+  return inflaters;
+}
 
 /**
  * Inflates `input` into exactly `clusterSize` bytes. `where` names the cluster in error messages
@@ -38,7 +51,10 @@ export async function decompressCluster(
 async function inflateDeflate(input: Buffer, clusterSize: number, where: string): Promise<Buffer> {
   try {
     // Trailing bytes after the end of the deflate stream are ignored by zlib, as they must be here.
-    return await inflateRaw(input, { maxOutputLength: clusterSize, chunkSize: outputChunk(clusterSize) });
+    return await zlibInflaters().inflateRaw(input, {
+      maxOutputLength: clusterSize,
+      chunkSize: outputChunk(clusterSize),
+    });
   } catch (e) {
     throw decompressionError(e, clusterSize, where, "deflate");
   }
@@ -62,7 +78,7 @@ async function inflateZstd(input: Buffer, clusterSize: number, where: string): P
     let part: Buffer;
     try {
       const room = clusterSize - produced;
-      part = await zstdDecompress(frame, { maxOutputLength: room, chunkSize: outputChunk(room) });
+      part = await zlibInflaters().zstdDecompress(frame, { maxOutputLength: room, chunkSize: outputChunk(room) });
     } catch (e) {
       throw decompressionError(e, clusterSize, where, "zstd");
     }

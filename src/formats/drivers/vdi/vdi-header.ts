@@ -7,7 +7,7 @@
  * carries the LCHS geometry VirtualBox adds). The block map (one 32-bit entry per block) and the data area
  * live wherever the header's offsets say.
  */
-import { randomUUID } from "node:crypto";
+import { lazyCrypto } from "../../../util/lazy-builtins.js";
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import type { InputFile } from "../../io/input-file.js";
 import { LIMITS, checkRange } from "../../limits.js";
@@ -135,7 +135,7 @@ function formatUuid(stored: Buffer): string {
 
 /** A fresh random UUID in VirtualBox's stored layout. */
 function newStoredUuid(): Buffer {
-  return swapUuidFields(Buffer.from(randomUUID().replaceAll("-", ""), "hex"));
+  return swapUuidFields(Buffer.from(lazyCrypto().randomUUID().replaceAll("-", ""), "hex"));
 }
 
 /** Reads and validates the pre-header and header; refuses what this driver cannot read faithfully. */

@@ -10,7 +10,7 @@
  * force_size=off rounds the disk up to the next geometry and writes creator "qemu", exactly like qemu-img's
  * default, so Virtual PC and every reader agree on the size; it makes the disk slightly larger than the source.
  */
-import { randomBytes } from "node:crypto";
+import { lazyCrypto } from "../../../util/lazy-builtins.js";
 import type { CreateOptionDoc, CreateOptions, ImageTarget } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
 import { UsageError } from "../../errors.js";
@@ -140,7 +140,7 @@ export function planVhd(virtualSize: number, options: CreateOptions): VhdLayout 
 }
 
 function uuidV4(): Buffer {
-  const id = randomBytes(16);
+  const id = lazyCrypto().randomBytes(16);
   id[6] = (id[6]! & 0x0f) | 0x40;
   id[8] = (id[8]! & 0x3f) | 0x80;
   return id;

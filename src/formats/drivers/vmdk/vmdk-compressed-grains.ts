@@ -9,14 +9,18 @@
  * the marker must name the grain the table says it is.
  */
 import { promisify } from "node:util";
-import zlib from "node:zlib";
+import type { ZlibOptions } from "node:zlib";
+import { lazyZlib } from "../../../util/lazy-builtins.js";
 import { CorruptImageError } from "../../errors.js";
 import type { ImageInput } from "../../io/image-input.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { settleAll } from "../../engine/source-ranges.js";
 import { SECTOR } from "./vmdk-sparse-header.js";
 
-const inflateAsync = promisify(zlib.inflate);
+// Made on the first compressed grain (see lazy-builtins.ts).
+let inflate: ((input: Buffer, options: ZlibOptions) => Promise<Buffer>) | undefined;
+const inflateAsync = (input: Buffer, options: ZlibOptions) =>
+  (inflate ??= promisify(lazyZlib().inflate))(input, options);
 
 export const GRAIN_MARKER_BYTES = 12;
 
