@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { convertFile } from "../../src/formats/engine/convert.js";
@@ -11,6 +11,7 @@ import { openGuest } from "../../src/guest/guest-session.js";
 import { inspectGuest } from "../../src/guest/inspect/inspect-guest.js";
 import { GuestJournal } from "../../src/guest/journal/guest-journal.js";
 import { lvmConfig } from "../../src/guest/attach/lvm-config.js";
+import { attachLoop } from "../../src/guest/attach/loop-device.js";
 import { GUEST_UUIDS, debianRootFiles, isRoot, makeGuestDisk } from "../helpers/guest-images.js";
 import { run, runOk } from "../helpers/tools.js";
 
@@ -488,5 +489,36 @@ test(
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /partitions 1 and 2 overlap/);
     assert.deepEqual(await leftovers(dir), []);
+  },
+);
+
+test(
+  "undoing a loop device waits while another process holds it open (the kernel defers the detach)",
+  { skip },
+  async (t) => {
+    // An LVM or blkid scan of every block device (cinder-volume runs them in the test stack) may have our device
+    // open at the moment we detach it: `losetup --detach` then succeeds at once, and the kernel detaches the device
+    // only when that other opener closes it. The undo must wait for that — a run once exited with its loop device
+    // still attached over its deleted working copy.
+    const dir = await guestScratch(t);
+    const file = join(dir, "disk.raw");
+    await writeFile(file, Buffer.alloc(4 * 2 ** 20));
+    const journal = await GuestJournal.create();
+    const device = await attachLoop(journal, file, 0, 4 * 2 ** 20, true);
+    const holder = await open(device, "r");
+    let released = false;
+    const release = setTimeout(() => {
+      released = true;
+      void holder.close();
+    }, 300);
+    try {
+      await journal.undoAll();
+    } finally {
+      clearTimeout(release);
+      if (!released) await holder.close();
+    }
+    assert.ok(released, "the undo returned while another process still held the device open");
+    assert.equal((await runOk("losetup", ["--associated", file])).trim(), "", "the device is detached");
+    assert.deepEqual(await GuestJournal.list(), []);
   },
 );

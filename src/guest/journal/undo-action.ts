@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFile, rmdir, unlink } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { LVM_ENV, lvmConfig } from "../attach/lvm-config.js";
 import type { JournalEntry } from "./journal-entry.js";
@@ -30,6 +31,28 @@ export async function loopDevicesFor(file: string, offset: number): Promise<stri
     .filter(Boolean);
 }
 
+/** How long a detach deferred by another opener of the device is waited for. */
+const DETACH_WAIT_MS = 10_000;
+
+/**
+ * `losetup --detach` succeeds at once even while another process has the device open — an LVM or blkid scan of
+ * every block device, as the OpenStack test stack's cinder-volume runs periodically — and the kernel then only
+ * marks the device to detach itself when that opener closes it. Undone must mean gone (and the backing file
+ * free for the next undo to remove), so wait for it; a device still attached after DETACH_WAIT_MS is a
+ * failure the journal keeps for `guest cleanup`.
+ */
+async function waitUntilDetached(device: string, file: string, offset: number): Promise<void> {
+  const deadline = Date.now() + DETACH_WAIT_MS;
+  while ((await loopDevicesFor(file, offset)).includes(device)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${device} is still attached: another process holds it open (it detaches when that one closes it)`,
+      );
+    }
+    await sleep(20);
+  }
+}
+
 /**
  * Undoes one recorded change; doing nothing when it was never made (the run died between writing the record
  * and making the change) or is already undone. Throws when the change is still in place and cannot be undone.
@@ -54,7 +77,10 @@ export async function undoAction(entry: JournalEntry): Promise<void> {
       const devices = entry.device
         ? (await loopDevicesFor(a.file, a.offset)).filter((d) => d === entry.device)
         : await loopDevicesFor(a.file, a.offset);
-      for (const device of devices) await execFileP("losetup", ["--detach", device]);
+      for (const device of devices) {
+        await execFileP("losetup", ["--detach", device]);
+        await waitUntilDetached(device, a.file, a.offset);
+      }
       return;
     }
     case "directory":
