@@ -10,28 +10,12 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { OpenStackProvider } from "../src/providers/openstack/openstack-provider.js";
-import { NovaClient } from "../src/providers/openstack/nova-client.js";
 import { OpenStackError } from "../src/providers/openstack/errors.js";
-import { sleep } from "../src/providers/openstack/keystone-session.js";
 import { requireStack, stackCloud } from "./helpers/openstack-stack.js";
+import { bootTinyServer, deleteServer } from "./helpers/openstack-servers.js";
 import { qemuInfo, scratch } from "./helpers/tools.js";
 
 before(requireStack);
-
-async function findPublicImageId(nova: NovaClient, name: string): Promise<string> {
-  const provider = new OpenStackProvider(nova.service.session.config);
-  const image = await provider.getImage(name);
-  if (!image) throw new Error(`image "${name}" missing: start the stack with \`aio.sh start all\``);
-  return image.id;
-}
-
-async function deleteServer(nova: NovaClient, id: string): Promise<void> {
-  await nova.service.send({ method: "DELETE", path: `/v2.1/servers/${id}`, expect: [204, 404] });
-  for (let i = 0; i < 60; i++) {
-    if (!(await nova.findServer(id))) return;
-    await sleep(1000);
-  }
-}
 
 test(
   "snapshot a running server, download it verified, upload it as user B into RegionTwo",
@@ -40,13 +24,7 @@ test(
     const dir = await scratch(t);
     const providerA = new OpenStackProvider(stackCloud("user-a"));
     const name = `chromo-test-vm-${randomUUID().slice(0, 8)}`;
-    // flavorRef takes an id; the stack names its flavor m1.tiny.
-    const flavors = (await providerA.nova.service.json({ method: "GET", path: "/v2.1/flavors", expect: [200] })) as {
-      flavors: { id: string; name: string }[];
-    };
-    const tiny = flavors.flavors.find((f) => f.name === "m1.tiny");
-    assert.ok(tiny, "flavor m1.tiny exists (aio.sh start all)");
-    const serverId = await bootTinyServerWithFlavor(providerA.nova, name, tiny.id);
+    const serverId = await bootTinyServer(providerA, name);
     t.after(() => deleteServer(providerA.nova, serverId));
 
     const snapshot = await providerA.createImageFromInstance({ instance: name, imageName: `${name}-snap` });
@@ -82,21 +60,3 @@ test("snapshot of a server that does not exist is a clear error", async () => {
       e instanceof OpenStackError && /snapshot of server "no-such-server-here": no such server/.test(e.message),
   );
 });
-
-async function bootTinyServerWithFlavor(nova: NovaClient, name: string, flavorId: string): Promise<string> {
-  const imageRef = await findPublicImageId(nova, "tinyos");
-  const body = (await nova.service.json({
-    method: "POST",
-    path: "/v2.1/servers",
-    json: { server: { name, imageRef, flavorRef: flavorId, networks: "none" } },
-    expect: [202],
-  })) as { server: { id: string } };
-  const id = body.server.id;
-  for (let i = 0; i < 240; i++) {
-    const server = await nova.getServer(id);
-    if (server.status === "ACTIVE") return id;
-    if (server.status === "ERROR") throw new Error(`server ${id} went to ERROR: ${JSON.stringify(server.fault)}`);
-    await sleep(1000);
-  }
-  throw new Error(`server ${id} not ACTIVE after 240 s`);
-}

@@ -10,8 +10,8 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { OpenStackProvider } from "../../src/providers/openstack/openstack-provider.js";
-import { sleep } from "../../src/providers/openstack/keystone-session.js";
 import { requireStack, stackCloud } from "../helpers/openstack-stack.js";
+import { bootTinyServer, deleteServer } from "../helpers/openstack-servers.js";
 import { jsonLines, startThrottleProxy, writeCloudsYaml, type ThrottleProxy } from "./helpers/workflow-stack.js";
 import {
   assertOneWholeCopy,
@@ -51,12 +51,12 @@ before(async () => {
       a2slow: { user: "user-a", region: "RegionTwo", imageEndpoint: slowDestination.url },
     }),
   };
-  serverId = await bootTinyServer(serverName);
+  serverId = await bootTinyServer(a1, serverName);
 });
 
 after(async () => {
   await slowDestination?.close();
-  if (serverId) await deleteServer(serverId);
+  if (serverId) await deleteServer(a1.nova, serverId);
   for (const [p, id] of made) await p.deleteImage(id).catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -145,36 +145,3 @@ test(
     assert.deepEqual(await snapshotsLeft(), [], "no temporary snapshot remains in the source");
   },
 );
-
-async function bootTinyServer(name: string): Promise<string> {
-  const nova = a1.nova;
-  const flavors = (await nova.service.json({ method: "GET", path: "/v2.1/flavors", expect: [200] })) as {
-    flavors: { id: string; name: string }[];
-  };
-  const tiny = flavors.flavors.find((f) => f.name === "m1.tiny");
-  if (!tiny) throw new Error("flavor m1.tiny missing: start the stack with `aio.sh start all`");
-  const image = await a1.getImage("tinyos");
-  if (!image) throw new Error('image "tinyos" missing: start the stack with `aio.sh start all`');
-  const body = (await nova.service.json({
-    method: "POST",
-    path: "/v2.1/servers",
-    json: { server: { name, imageRef: image.id, flavorRef: tiny.id, networks: "none" } },
-    expect: [202],
-  })) as { server: { id: string } };
-  const id = body.server.id;
-  for (let i = 0; i < 240; i++) {
-    const server = await nova.getServer(id);
-    if (server.status === "ACTIVE") return id;
-    if (server.status === "ERROR") throw new Error(`server ${id} went to ERROR: ${JSON.stringify(server.fault)}`);
-    await sleep(1000);
-  }
-  throw new Error(`server ${id} not ACTIVE after 240 s`);
-}
-
-async function deleteServer(id: string): Promise<void> {
-  await a1.nova.service.send({ method: "DELETE", path: `/v2.1/servers/${id}`, expect: [204, 404] });
-  for (let i = 0; i < 60; i++) {
-    if (!(await a1.nova.findServer(id))) return;
-    await sleep(1000);
-  }
-}
