@@ -15,12 +15,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <node_api.h>
-#include "napi-task.h"
+#include "napi-common.h"
 
 #define STEP ((size_t)1 << 20)
 
@@ -58,24 +57,6 @@ static void execute(napi_env env, void *arg) {
   }
 }
 
-static const char *errno_code(int e) {
-  switch (e) {
-    case EIO: return "EIO";
-    case ENOSPC: return "ENOSPC";
-    case EDQUOT: return "EDQUOT";
-    case EBADF: return "EBADF";
-    case EFBIG: return "EFBIG";
-    case EINVAL: return "EINVAL";
-    case EISDIR: return "EISDIR";
-    case EFAULT: return "EFAULT";
-    case EROFS: return "EROFS";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ESPIPE: return "ESPIPE";
-    default: return "EIO";
-  }
-}
-
 static void complete(napi_env env, napi_status status, void *arg) {
   request_t *r = arg;
   const char *syscall = r->writing ? "write" : "read";
@@ -85,18 +66,8 @@ static void complete(napi_env env, napi_status status, void *arg) {
     else napi_create_double(env, (double)r->done, &result);
     napi_resolve_deferred(env, r->deferred, result);
   } else {
-    const int e = r->error ? r->error : ECANCELED;
-    const char *code = r->error ? errno_code(e) : "ECANCELED";
-    napi_value message, code_value, error, errno_value, syscall_value;
-    char text[160];
-    snprintf(text, sizeof text, "%s: %s, %s", code, strerror(e), syscall);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
-    napi_create_error(env, code_value, message, &error);
-    napi_create_int32(env, -e, &errno_value);
-    napi_set_named_property(env, error, "errno", errno_value);
-    napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-    napi_set_named_property(env, error, "syscall", syscall_value);
+    // A task libuv cancelled never ran: ECANCELED, as node:fs reports it.
+    napi_value error = errno_error(env, r->error ? r->error : ECANCELED, syscall);
     napi_reject_deferred(env, r->deferred, error);
   }
   napi_delete_reference(env, r->buffer_ref);

@@ -7,25 +7,18 @@
 #include <string.h>
 #include <unistd.h>
 #include <node_api.h>
-
-static napi_value throw_errno(napi_env env, int err) {
-  const char *code = err == EINVAL ? "EINVAL" : err == EBADF ? "EBADF" : "ESEEK";
-  napi_throw_error(env, code, strerror(err));
-  return NULL;
-}
+#include "napi-common.h"
 
 static napi_value do_seek(napi_env env, napi_callback_info info, int whence) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "expected (fd, offset)");
-    return NULL;
+    return fail(env, "expected (fd, offset)");
   }
   int32_t fd;
   int64_t offset;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok) {
-    napi_throw_type_error(env, NULL, "fd and offset must be numbers");
-    return NULL;
+    return fail(env, "fd and offset must be numbers");
   }
   off_t r = lseek(fd, (off_t)offset, whence);
   napi_value result;
@@ -34,7 +27,8 @@ static napi_value do_seek(napi_env env, napi_callback_info info, int whence) {
       napi_create_int64(env, -1, &result);
       return result;
     }
-    return throw_errno(env, errno);
+    napi_throw(env, errno_error(env, errno, "lseek"));
+    return NULL;
   }
   napi_create_int64(env, (int64_t)r, &result);
   return result;

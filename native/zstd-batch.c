@@ -21,7 +21,7 @@
 #include <string.h>
 #include <zstd.h>
 #include <node_api.h>
-#include "napi-task.h"
+#include "napi-common.h"
 
 typedef struct {
   napi_async_work work;

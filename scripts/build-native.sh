@@ -21,7 +21,7 @@ fi
 build() {
   local name=$1 out=native/$1.node src=native/$1.c
   shift
-  [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt native/napi-task.h ] && return 0
+  [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt native/napi-common.h ] && return 0
   if ! cc -O2 -Wall -Wextra -shared -fPIC -I"$inc" -o "$out.tmp" "$src" "$@"; then
     echo "build-native: $name failed to compile; its pure-Node fallback will be used" >&2
     rm -f "$out.tmp"

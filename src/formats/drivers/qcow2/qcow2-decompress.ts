@@ -11,20 +11,13 @@ import { CorruptImageError } from "../../errors.js";
 import { lazyZlib } from "../../../util/lazy-builtins.js";
 import type { Qcow2Compression } from "./qcow2-header.js";
 
-interface Inflaters {
-  inflateRaw(input: Buffer, options: ZlibOptions): Promise<Buffer>;
-  zstdDecompress(input: Buffer, options: ZstdOptions): Promise<Buffer>;
-}
-
-/** Made for the first compressed cluster: most images have none, and node:zlib loads only then (lazy-builtins.ts). */
-let inflaters: Inflaters | undefined;
-function zlibInflaters(): Inflaters {
-  if (!inflaters) {
-    const zlib = lazyZlib();
-    inflaters = { inflateRaw: promisify(zlib.inflateRaw), zstdDecompress: promisify(zlib.zstdDecompress) };
-  }
-  return inflaters;
-}
+// Made for the first compressed cluster: most images have none, and node:zlib loads only then (lazy-builtins.ts).
+let inflateRawOnce: ((input: Buffer, options: ZlibOptions) => Promise<Buffer>) | undefined;
+let zstdDecompressOnce: ((input: Buffer, options: ZstdOptions) => Promise<Buffer>) | undefined;
+const inflateRaw = (input: Buffer, options: ZlibOptions) =>
+  (inflateRawOnce ??= promisify(lazyZlib().inflateRaw))(input, options);
+const zstdDecompress = (input: Buffer, options: ZstdOptions) =>
+  (zstdDecompressOnce ??= promisify(lazyZlib().zstdDecompress))(input, options);
 
 /**
  * Inflates `input` into exactly `clusterSize` bytes. `where` names the cluster in error messages
@@ -51,10 +44,7 @@ export async function decompressCluster(
 async function inflateDeflate(input: Buffer, clusterSize: number, where: string): Promise<Buffer> {
   try {
     // Trailing bytes after the end of the deflate stream are ignored by zlib, as they must be here.
-    return await zlibInflaters().inflateRaw(input, {
-      maxOutputLength: clusterSize,
-      chunkSize: outputChunk(clusterSize),
-    });
+    return await inflateRaw(input, { maxOutputLength: clusterSize, chunkSize: outputChunk(clusterSize) });
   } catch (e) {
     throw decompressionError(e, clusterSize, where, "deflate");
   }
@@ -78,7 +68,7 @@ async function inflateZstd(input: Buffer, clusterSize: number, where: string): P
     let part: Buffer;
     try {
       const room = clusterSize - produced;
-      part = await zlibInflaters().zstdDecompress(frame, { maxOutputLength: room, chunkSize: outputChunk(room) });
+      part = await zstdDecompress(frame, { maxOutputLength: room, chunkSize: outputChunk(room) });
     } catch (e) {
       throw decompressionError(e, clusterSize, where, "zstd");
     }
