@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { copyFile, readFile, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import zlib from "node:zlib";
+import { openImage } from "../src/formats/engine/open-image.js";
 import { qcow2Driver } from "../src/formats/drivers/qcow2/qcow2-driver.js";
 import { CorruptImageError, ReferenceRefusedError, UnsupportedFeatureError } from "../src/formats/errors.js";
 import type { Extent, ImageSource, OpenOptions } from "../src/formats/types.js";
@@ -33,7 +34,7 @@ const ODD_SIZE = 13 * MiB + 7 * 512;
 // helpers
 
 async function open(path: string, options: OpenOptions = {}): Promise<ImageSource> {
-  return qcow2Driver.open(path, options);
+  return (await openImage(path, { ...options, format: "qcow2" })).source;
 }
 
 interface QemuMapEntry {

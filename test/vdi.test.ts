@@ -194,7 +194,7 @@ test("a VDI whose blocks a guest wrote out of order (qemu-io) reads identical to
     "write -P 0x55 2M 4k",
     image,
   ]);
-  const source = await vdiDriver.open(image, {});
+  const { source } = await openImage(image, { format: "vdi" });
   try {
     const disk = await readWhole(source);
     assert.ok(disk.equals(await qemuRaw(dir, image)));
@@ -252,7 +252,7 @@ for (const staticImage of [false, true]) {
       assert.equal(info["virtual-size"], roundUp(sample.size, 512));
 
       const disk = await readFile(input);
-      const source = await vdiDriver.open(output, {});
+      const { source } = await openImage(output, { format: "vdi" });
       try {
         assert.equal(source.virtualSize, sample.size, "the exact size survives, not a sector-rounded one");
         const details = await source.details();
@@ -367,7 +367,7 @@ test("a 300 GiB sparse disk: the block map outgrows the first MiB and the data a
   assert.equal(header.readUInt32LE(AT.blocksAllocated), 1 + 4 + 1);
   assert.equal((await qemuCheck(output)).code, 0);
   assert.equal((await qemuCompare(input, output)).code, 0);
-  const source = await vdiDriver.open(output, {});
+  const { source } = await openImage(output, { format: "vdi" });
   try {
     assert.equal(source.virtualSize, size);
     for (const r of regions) assert.ok((await source.read(r.offset, r.data.length)).equals(r.data));
@@ -460,7 +460,7 @@ test("a block marked zero (0xfffffffe) reads as zeros and is reported as a zero 
   await qemuImg("convert", "-O", "vdi", input, image);
   const mapOffset = await readU32(image, AT.blockMapOffset);
   await patch(image, mapOffset + 4 * 2, u32(0xfffffffe)); // block 2 discarded: its data block leaks, harmlessly
-  const source = await vdiDriver.open(image, {});
+  const { source } = await openImage(image, { format: "vdi" });
   try {
     assert.deepEqual(
       (await extentsOf(source)).map((e) => [e.offset, e.length, e.kind]),
@@ -500,7 +500,7 @@ test("per-block extra data (VirtualBox's cbBlockExtra) is skipped when reading",
   }
   const image = join(dir, "extra.vdi");
   await writeFile(image, Buffer.concat(parts));
-  const source = await vdiDriver.open(image, {});
+  const { source } = await openImage(image, { format: "vdi" });
   try {
     assert.ok((await readWhole(source)).equals(disk));
     assert.equal((await source.details()).formatSpecific.blockExtra, extra);
@@ -675,7 +675,7 @@ for (const c of HOSTILE) {
     const image = await hostileBase(dir);
     await c.damage(image);
     const before = process.memoryUsage().arrayBuffers;
-    await assert.rejects(vdiDriver.open(image, {}), (e: unknown) => {
+    await assert.rejects(openImage(image, { format: "vdi" }), (e: unknown) => {
       assert.ok(e instanceof c.error, `expected ${c.error.name}, got ${String(e)}`);
       assert.match((e as Error).message, c.message);
       assert.ok((e as Error).message.includes(image), "the message names the file");
@@ -690,7 +690,7 @@ test("hostile VDI: a bad signature is not probed as VDI; unknown open options ar
   const dir = await scratch(t);
   const image = await hostileBase(dir);
   assert.equal((await detectFormat(image)).name, "vdi");
-  await assert.rejects(vdiDriver.open(image, { driverOptions: { foo: "1" } }), UsageError);
+  await assert.rejects(openImage(image, { format: "vdi", driverOptions: { foo: "1" } }), UsageError);
   await patch(image, AT.signature, u32(0));
   assert.equal((await detectFormat(image)).name, "raw");
 });
@@ -698,7 +698,7 @@ test("hostile VDI: a bad signature is not probed as VDI; unknown open options ar
 test("reads outside the disk are refused", async (t) => {
   const dir = await scratch(t);
   const image = await hostileBase(dir);
-  const source = await vdiDriver.open(image, {});
+  const { source } = await openImage(image, { format: "vdi" });
   try {
     await assert.rejects(source.read(4 * MiB - 10, 20), /beyond the end of the disk/);
     await assert.rejects(source.read(-1, 2), RangeError);

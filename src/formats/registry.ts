@@ -1,5 +1,6 @@
-import { open } from "node:fs/promises";
 import type { FormatDriver, ProbeInput } from "./types.js";
+import type { ImageInput } from "./inputs/image-input.js";
+import { FileInput } from "./inputs/file-input.js";
 import { UsageError } from "./errors.js";
 import { rawDriver } from "./drivers/raw/raw-driver.js";
 import { qcow2Driver } from "./drivers/qcow2/qcow2-driver.js";
@@ -32,39 +33,53 @@ export function getDriver(name: string): FormatDriver {
   return driver;
 }
 
-/** Bytes of the file's head handed to every probe. */
-const PROBE_HEAD = 4096;
+/** Bytes of the input's head handed to every probe. */
+export const PROBE_HEAD = 4096;
 
-/** Finds the format of the file at `path` from its content. */
-export async function detectFormat(path: string): Promise<FormatDriver> {
-  const handle = await open(path, "r");
-  try {
-    const size = (await handle.stat()).size;
-    const head = Buffer.alloc(Math.min(PROBE_HEAD, size));
-    await handle.read(head, 0, head.length, 0);
-    const input: ProbeInput = {
-      head,
-      size,
-      async readTail(length: number) {
-        const n = Math.min(length, size);
-        const tail = Buffer.alloc(n);
-        await handle.read(tail, 0, n, size - n);
-        return tail;
-      },
-    };
-    let best: FormatDriver | undefined;
-    let bestScore = 0;
-    for (const driver of drivers) {
-      const score = await driver.probe(input);
-      if (score > bestScore) {
-        best = driver;
-        bestScore = score;
-      }
+/**
+ * Finds the format of an image from its content: `image` is an open input (left open) or a local path.
+ * On an input read once in order, the head stays buffered for the driver that is then opened on it.
+ */
+export async function detectFormat(image: ImageInput | string): Promise<FormatDriver> {
+  if (typeof image === "string") {
+    const input = await FileInput.open(image);
+    try {
+      return await detectFormat(input);
+    } finally {
+      await input.close();
     }
-    return best ?? getDriver("raw");
-  } finally {
-    await handle.close();
   }
+  const input = image;
+  const head = await input.readPadded(0, Math.min(PROBE_HEAD, input.size));
+  const probe: ProbeInput = {
+    head,
+    size: input.size,
+    async readTail(length: number) {
+      if (input.sequential) throw new UsageError(`${input.path}: the end of an input read in order cannot be probed`);
+      const n = Math.min(length, input.size);
+      return input.readExact(input.size - n, n, undefined, "the image's tail");
+    },
+  };
+  let best: FormatDriver | undefined;
+  let bestScore = 0;
+  for (const driver of drivers) {
+    const score = await driver.probe(probe);
+    if (score > bestScore) {
+      best = driver;
+      bestScore = score;
+    }
+  }
+  return best ?? getDriver("raw");
+}
+
+/**
+ * The driver for a format name of another tool's vocabulary (Glance's `disk_format`, qemu's `backing_format`,
+ * an OVF's disk format URI's last word): a driver name or alias, case-insensitively; undefined when no driver
+ * reads it. Providers map their names through this instead of keeping format lists of their own.
+ */
+export function findDriver(name: string): FormatDriver | undefined {
+  const wanted = name.toLowerCase();
+  return drivers.find((d) => d.name === wanted || d.aliases?.includes(wanted));
 }
 
 registerDriver(rawDriver);

@@ -4,6 +4,7 @@
  * (convert, info, export, cleaning) talks only to these types.
  */
 import type { OutputFile } from "./io/output-file.js";
+import type { ImageInput } from "./inputs/image-input.js";
 
 /** What a stretch of the guest-visible disk holds. */
 export type ExtentKind =
@@ -106,11 +107,46 @@ export interface OpenOptions {
   readonly driverOptions?: Readonly<Record<string, string>>;
 }
 
-/** Context for probing: the head of the file and a way to look at its tail (fixed VHD keeps its footer there). */
+/**
+ * Context for probing: the head of the input and a way to look at its tail (fixed VHD keeps its footer there).
+ * On an input read once in order (a pipe) the tail cannot be reached: readTail rejects, and probes that
+ * need it give up.
+ */
 export interface ProbeInput {
   readonly head: Buffer;
   readonly size: number;
   readTail(length: number): Promise<Buffer>;
+}
+
+/**
+ * How a driver opens the files its image names (qcow2 backing and external data files, VMDK extents): through
+ * the engine, under one policy (the caller's allow list, the chain's depth, no loops), so no driver decides
+ * what may be read and none imports the registry. Supplied by engine/open-image.ts.
+ */
+export interface ReferenceOpener {
+  /**
+   * Opens the file `name` that the image read through `from` refers to as its `role` ("extent", "external
+   * data file"). With `sameFolder`, a relative name inside the image's own folder is allowed without being
+   * listed (VMDK descriptors and their extents). Throws ReferenceRefusedError when not allowed.
+   */
+  openFile(
+    from: ImageInput,
+    name: string,
+    role: string,
+    rules?: { readonly sameFolder?: boolean },
+  ): Promise<ImageInput>;
+  /**
+   * Opens the image `name` that `from` names as its parent (a qcow2 backing file), in `format` or detected,
+   * with the same policy one level deeper in the chain.
+   */
+  openImage(from: ImageInput, name: string, format: string | undefined, role: string): Promise<ImageSource>;
+}
+
+/** What a driver's open is given besides the input. */
+export interface DriverOpenContext {
+  /** Driver-specific open options (`--input-option`); the driver refuses keys it does not know. */
+  readonly driverOptions: Readonly<Record<string, string>>;
+  readonly references: ReferenceOpener;
 }
 
 export type CreateOptions = Readonly<Record<string, string>>;
@@ -122,7 +158,11 @@ export interface FormatDriver {
   readonly description: string;
   /** Score 0..100 of how sure the driver is the file is its format; raw answers 1 for everything. */
   probe(input: ProbeInput): Promise<number> | number;
-  open(path: string, options: OpenOptions): Promise<ImageSource>;
+  /**
+   * Opens the image held in `input`. The source owns the input from then on: it closes it with itself, or
+   * before open rejects. A driver that needs random access refuses a sequential input (requireRandomAccess).
+   */
+  open(input: ImageInput, context: DriverOpenContext): Promise<ImageSource>;
   /** Present when the format can be written. Options are validated before any byte is written. */
   readonly create?: (output: OutputFile, virtualSize: number, options: CreateOptions) => Promise<ImageTarget>;
   /** Documentation of the `-o key=value` options `create` accepts. */

@@ -6,6 +6,8 @@
  * format engine's business, so a provider never looks inside the bytes.
  */
 
+import type { ImageInput } from "../formats/inputs/image-input.js";
+
 export interface ProviderImage {
   /** The provider's own id (a Glance UUID, an AMI id, a file name). */
   readonly id: string;
@@ -59,13 +61,6 @@ export interface UploadOptions extends TransferOptions {
  * Positional reads of an image's stored bytes (HTTP Range on Glance, pread on a local file), so the format
  * engine can read a disk where it lies without a local copy. Reads may be issued concurrently.
  */
-export interface ImageReader {
-  readonly size: number;
-  /** Fills `buffer` with the bytes at `position`; returns how many were read (short only at the end). */
-  read(buffer: Buffer, position: number): Promise<number>;
-  close(): Promise<void>;
-}
-
 export interface UploadImageRequest {
   readonly name: string;
   /** One of `capabilities.diskFormats`. */
@@ -94,7 +89,7 @@ export interface ProviderCapabilities {
   readonly resumableDownload: boolean;
   /** Whether images can be shared with another account/project without copying. */
   readonly sharing: boolean;
-  /** Whether `openImageReader` gives positional reads of an image's bytes. */
+  /** Whether `openImageInput` gives positional reads of an image's bytes. */
   readonly randomAccess: boolean;
   /** The hash the store records of each image it stores (Glance: its configured multihash, sha512 by default). */
   readonly hashAlgorithm?: string;
@@ -109,8 +104,11 @@ export interface ImageProvider {
   getImage(idOrName: string): Promise<ProviderImage | undefined>;
   /** The image's bytes, verified against the provider's recorded hash when it has one (and no offset is given). */
   downloadImage(id: string, options?: DownloadOptions): AsyncIterable<Uint8Array>;
-  /** Positional reads of the image's bytes (when `capabilities.randomAccess`). */
-  openImageReader?(id: string, options?: { signal?: AbortSignal }): Promise<ImageReader>;
+  /**
+   * The image's bytes as an input the format engine reads in place (when `capabilities.randomAccess`): positional
+   * reads over HTTP Range, or the store's own file.
+   */
+  openImageInput?(id: string, options?: { signal?: AbortSignal }): Promise<ImageInput>;
   /**
    * The image's bytes as a file on this host, when the store keeps them so (the local provider): read in place,
    * never copied. Undefined for remote stores.

@@ -4,9 +4,8 @@
  * the temporary space that takes — what the preflight checks. Pure: the caller gathers the facts.
  */
 import { UsageError } from "../formats/errors.js";
-import { getDriver } from "../formats/registry.js";
+import { findDriver, getDriver } from "../formats/registry.js";
 import type { JobPlan, JobRequest } from "./job-state.js";
-import { readableInPlace } from "./reader-source.js";
 
 export interface PlanFacts {
   readonly request: JobRequest;
@@ -54,10 +53,10 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   if (local) sourceAccess = "local-file";
   else if (mode === "passthrough") sourceAccess = "stream";
   else if (mode === "clean" && src.format === "raw") sourceAccess = "stream";
-  // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is when
-  // its driver opens from an ImageInput (raw, sparse VMDK, qcow2 without a backing or external data file), so
-  // no temporary copy is made and the preflight asks for none.
-  else if (readableInPlace(src.format) && facts.sourceRandomAccess) sourceAccess = "random-access";
+  // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is: every
+  // driver reads through an input, HTTP Range included, so no temporary copy is made and the preflight asks
+  // for none. A format no driver reads is downloaded as stored (and refused when opened).
+  else if (findDriver(src.format) && facts.sourceRandomAccess) sourceAccess = "random-access";
   else sourceAccess = "download";
   const targetAccess: JobPlan["targetAccess"] =
     dest.kind === "file"

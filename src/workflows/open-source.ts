@@ -7,7 +7,6 @@ import { openImage } from "../formats/engine/open-image.js";
 import type { ImageSource } from "../formats/types.js";
 import type { JobRun } from "./job-run.js";
 import type { JobPlan } from "./job-state.js";
-import { openReaderSource } from "./reader-source.js";
 import { downloadToFile } from "./resumable-download.js";
 
 /** Whether this run converts from the source where it is stored (not a download, not a finished working copy). */
@@ -26,8 +25,8 @@ export async function openSource(run: JobRun): Promise<ImageSource> {
     return (await openImage(path, { format: src.format })).source;
   }
   if (plan.sourceAccess === "random-access") {
-    const reader = await run.source.openImageReader!(src.id, { signal: run.signal });
-    return openReaderSource(reader, src.format, `${run.source.label}:${src.id}`);
+    const input = await run.source.openImageInput!(src.id, { signal: run.signal });
+    return (await openImage(input, { format: src.format })).source;
   }
   const path = join(run.workDir, `source.${src.format}`);
   await downloadToFile(run, path, src.format === "raw");

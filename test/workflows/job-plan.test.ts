@@ -55,9 +55,11 @@ test("qcow2 → raw: read in place with Range, raw written straight into the upl
   // A store without positional reads still has the compact source downloaded once.
   const noRange = planTransfer(facts(migrate({ format: "raw" }), "qcow2", { sourceRandomAccess: false }));
   assert.deepEqual([noRange.sourceAccess, noRange.temporaryBytes], ["download", GiB]);
-  // Formats no driver reads from a byte range are still downloaded.
+  // Every format a driver reads is read in place; one no driver reads is downloaded as stored.
   const vhdx = planTransfer(facts(migrate({ format: "raw" }), "vhdx"));
-  assert.deepEqual([vhdx.sourceAccess, vhdx.temporaryBytes], ["download", GiB]);
+  assert.deepEqual([vhdx.sourceAccess, vhdx.temporaryBytes], ["random-access", 0]);
+  const iso = planTransfer(facts(migrate({ format: "raw" }), "iso"));
+  assert.deepEqual([iso.sourceAccess, iso.temporaryBytes], ["download", GiB]);
 });
 
 test("raw → qcow2 (preferred): read in place with Range, one compact temporary output", () => {
@@ -87,13 +89,13 @@ test("cleaning: one sparse raw working copy, sized by the local file's allocatio
   assert.equal(remoteQcow2.temporaryBytes, 2 * GiB, "working copy + compact output (estimates), no download");
 });
 
-test("exports: an OVA, like every file format, reads a raw or qcow2 source in place", () => {
+test("exports: an OVA, like every file format, reads a source of any format in place", () => {
   const ova: JobRequest = {
     kind: "export",
     source: { cloud: "a", image: "x" },
     destination: { kind: "file", path: "/o.ova", format: "ova", target: "vmware" },
   };
-  for (const format of ["raw", "qcow2", "vmdk"]) {
+  for (const format of ["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi"]) {
     const p = planTransfer({ ...facts(ova, format), destinationFormats: undefined });
     assert.deepEqual(
       [p.mode, p.sourceAccess, p.targetAccess, p.temporaryBytes],
@@ -102,11 +104,11 @@ test("exports: an OVA, like every file format, reads a raw or qcow2 source in pl
     );
     assert.ok(p.notes.includes(`${format} source read in place with positional (Range) reads`));
   }
-  // Without positional reads, or from a format no driver reads from a byte range, it is still downloaded.
+  // Without positional reads, or from a format no driver reads, it is still downloaded.
   const noRange = planTransfer({ ...facts(ova, "qcow2"), destinationFormats: undefined, sourceRandomAccess: false });
   assert.deepEqual([noRange.sourceAccess, noRange.temporaryBytes], ["download", GiB]);
-  const vdi = planTransfer({ ...facts(ova, "vdi"), destinationFormats: undefined });
-  assert.deepEqual([vdi.sourceAccess, vdi.temporaryBytes], ["download", GiB]);
+  const iso = planTransfer({ ...facts(ova, "iso"), destinationFormats: undefined });
+  assert.deepEqual([iso.sourceAccess, iso.temporaryBytes], ["download", GiB]);
   const q: JobRequest = { ...ova, destination: { kind: "file", path: "/o.qcow2", format: "qcow2" } };
   assert.equal(planTransfer({ ...facts(q, "raw"), destinationFormats: undefined }).sourceAccess, "random-access");
   assert.equal(
@@ -136,7 +138,7 @@ test("temporary space by guest data: what the preflight asks once an open source
   const cleaned = planTransfer(facts(migrate({ format: "qcow2" }, true), "qcow2"));
   assert.equal(temporarySpace(cleaned, GiB, 5 * GiB), 10 * GiB, "working copy + compact output, each the data");
   // A download keeps the stored bytes; a stream into the upload takes nothing.
-  const downloaded = planTransfer(facts(migrate({ format: "vdi" }), "vhdx"));
+  const downloaded = planTransfer(facts(migrate({ format: "vdi" }), "iso"));
   assert.equal(temporarySpace(downloaded, GiB, 5 * GiB), 6 * GiB);
   assert.equal(temporarySpace(planTransfer(facts(migrate({ format: "raw" }), "qcow2")), GiB, 5 * GiB), 0);
 });

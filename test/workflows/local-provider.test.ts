@@ -46,12 +46,15 @@ test("upload → list → get by name → download: same bytes, sha256 recorded,
   assert.deepEqual(await collect(store.downloadImage(image.id)), data);
   // A resumed download from an offset gives the rest.
   assert.deepEqual(await collect(store.downloadImage(image.id, { offset: 7 * MiB })), data.subarray(7 * MiB));
-  const reader = await store.openImageReader(image.id);
-  const buf = Buffer.alloc(4096);
-  assert.equal(await reader.read(buf, MiB - 2048), 4096);
-  assert.deepEqual(buf, data.subarray(MiB - 2048, MiB + 2048));
-  assert.equal(await reader.read(buf, data.length - 100), 100, "short only at the end");
-  await reader.close();
+  const input = await store.openImageInput(image.id);
+  assert.equal(input.size, data.length);
+  assert.deepEqual(await input.readExact(MiB - 2048, 4096), data.subarray(MiB - 2048, MiB + 2048));
+  assert.deepEqual(
+    await input.readPadded(data.length - 100, 4096),
+    Buffer.concat([data.subarray(-100), Buffer.alloc(3996)]),
+  );
+  await assert.rejects(input.readExact(data.length - 100, 4096), /beyond the end/, "no silent short read");
+  await input.close();
   assert.equal(await store.localImagePath(image.id), file);
 });
 

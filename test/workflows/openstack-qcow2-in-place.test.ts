@@ -15,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { OpenStackProvider } from "../../src/providers/openstack/openstack-provider.js";
-import type { GlanceRangeReader } from "../../src/providers/openstack/image-range-reader.js";
-import { openReaderSource } from "../../src/workflows/reader-source.js";
+import type { GlanceRangeInput } from "../../src/providers/openstack/image-range-reader.js";
+import { openImage } from "../../src/formats/engine/open-image.js";
 import { makeSampleImage } from "../../src/workflows/sample-image.js";
 import { convertImage } from "../../src/formats/engine/convert.js";
 import { TemporaryOutputFile } from "../../src/formats/io/output-file.js";
@@ -78,9 +78,9 @@ async function upload(file: string, suffix: string): Promise<string> {
 
 /** Converts Glance image `id` to a raw file through the Range reader and the qcow2 driver; returns the reader's cost. */
 async function convertInPlace(id: string, out: string): Promise<{ requests: number; bytesFetched: number }> {
-  const reader = (await provider.openImageReader(id)) as GlanceRangeReader;
+  const reader = (await provider.openImageInput(id)) as GlanceRangeInput;
   assert.ok(reader.stats, "the Glance reader reports its request count");
-  const source = await openReaderSource(reader, "qcow2", `a1:${id}`);
+  const { source } = await openImage(reader, { format: "qcow2" });
   try {
     assert.equal(source.format, "qcow2");
     const output = await TemporaryOutputFile.create(out);

@@ -1,4 +1,4 @@
-import type { CreateOptions, OpenOptions } from "../types.js";
+import type { CreateOptions } from "../types.js";
 import { UsageError } from "../errors.js";
 
 /**
@@ -31,22 +31,4 @@ export function parseSize(text: string, what: string): number {
   const n = Number(m[1]) * unit;
   if (!Number.isSafeInteger(n)) throw new UsageError(`${what}: "${text}" is too large`);
   return n;
-}
-
-/**
- * A driver's open options (OpenOptions.driverOptions, `--input-option key=value`), refusing with a UsageError
- * any key not among `known`.
- */
-export function driverOpenOptions(
-  format: string,
-  options: OpenOptions,
-  known: readonly string[] = [],
-): Readonly<Record<string, string>> {
-  const given = options.driverOptions ?? {};
-  const unknown = Object.keys(given).filter((key) => !known.includes(key));
-  if (unknown.length) {
-    const accepted = known.length ? `known: ${known.join(", ")}` : `${format} takes none`;
-    throw new UsageError(`${format}: unknown open option(s) ${unknown.join(", ")} (${accepted})`);
-  }
-  return given;
 }

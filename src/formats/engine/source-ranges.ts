@@ -3,7 +3,7 @@
  * disk, the buffer a read fills, waiting for a read's pieces, and the allocation map's touching extents of
  * one kind joined so callers see the fewest, largest extents.
  */
-import type { ImageInput } from "../io/image-input.js";
+import type { ImageInput } from "../inputs/image-input.js";
 import type { Extent, ExtentKind } from "../types.js";
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The index of the range holding `position`, among ranges laid end to end (the extents of a VMDK, the pieces
- * of an InputSlice): `starts` holds each range's start in order, then the end of the last, so it is one longer
+ * of an SliceInput): `starts` holds each range's start in order, then the end of the last, so it is one longer
  * than the list of ranges. Empty ranges are passed over; a position at the very end gives the last range.
  */
 export function rangeIndex(starts: readonly number[], position: number): number {

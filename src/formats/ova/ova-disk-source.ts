@@ -1,7 +1,7 @@
 /**
  * A disk of an OVA as an ImageSource, read where it lies in the archive: the VMDK member (or its chunks, read
- * as one) is exposed as an InputSlice and handed to the VMDK driver (openVmdkFromInput), so converting a
- * disk out of an OVA reads only the grains it needs and extracts nothing.
+ * as one) is exposed as a SliceInput and opened by the VMDK driver, so converting a disk out of an OVA reads
+ * only the grains it needs and extracts nothing.
  *
  * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random, so
  * it is inflated to a temporary file first — and inflation stops with an error once the output passes what a
@@ -16,10 +16,10 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
-import { InputSlice } from "../io/input-slice.js";
+import { SliceInput } from "../inputs/slice-input.js";
+import { FileInput } from "../inputs/file-input.js";
 import { openImage } from "../engine/open-image.js";
 import type { ImageSource } from "../types.js";
-import { openVmdkFromInput } from "../drivers/vmdk/vmdk-driver.js";
 import type { OvaArchive, OvaDisk } from "./ova-reader.js";
 
 /** The format URIs that name a VMDK (VMware's, OVF 0.9's "#sparse", VirtualBox's "#compressed"). */
@@ -49,7 +49,8 @@ export async function openOvaDisk(ova: OvaArchive, index: number): Promise<Image
   if (disk.file.compression) {
     throw new UnsupportedFeatureError(`${label}: compression "${disk.file.compression}" is not supported (gzip is)`);
   }
-  return openVmdkFromInput(await InputSlice.open(ova.path, ranges, label), label);
+  const slice = await SliceInput.of(await FileInput.open(ova.path), ranges, label, { closesParent: true });
+  return (await openImage(slice, { format: "vmdk" })).source;
 }
 
 async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Promise<ImageSource> {

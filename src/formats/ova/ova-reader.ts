@@ -6,7 +6,7 @@
  * tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once, in order).
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
-import { InputFile } from "../io/input-file.js";
+import { FileInput } from "../inputs/file-input.js";
 import { MAX_MANIFEST_BYTES, newDigest, parseManifest, type ManifestEntry } from "./manifest.js";
 import {
   MAX_DESCRIPTOR_BYTES,
@@ -39,7 +39,7 @@ export interface OvaArchive {
 }
 
 export async function openOva(path: string): Promise<OvaArchive> {
-  const file = await InputFile.open(path);
+  const file = await FileInput.open(path);
   try {
     const members = await indexTar(file, path);
     const byName = new Map(members.map((m) => [m.name, m]));
@@ -153,7 +153,7 @@ export async function verifyOvaManifest(ova: OvaArchive, signal?: AbortSignal): 
     if (!byName.has(e.name))
       throw new CorruptImageError(`${ova.path}: the manifest lists ${e.name}, which is not in the archive`);
   }
-  const file = await InputFile.open(ova.path);
+  const file = await FileInput.open(ova.path);
   try {
     const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
     for (const m of ova.members) {

@@ -7,7 +7,7 @@
  * same names and sizes as GNU tar would) within small caps.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
-import type { InputFile } from "../io/input-file.js";
+import type { FileInput } from "../inputs/file-input.js";
 import { TAR_BLOCK, decodeTarHeader, isZeroBlock, tarPadding } from "./tar-header.js";
 
 export interface TarMember {
@@ -25,7 +25,7 @@ export const MAX_TAR_MEMBERS = 10_000;
 /** GNU long-name and PAX records are a few hundred bytes; anything bigger is not a name. */
 const MAX_EXTENSION_BYTES = 64 * 1024;
 
-export async function indexTar(file: InputFile, where = file.path): Promise<TarMember[]> {
+export async function indexTar(file: FileInput, where = file.path): Promise<TarMember[]> {
   const members: TarMember[] = [];
   const names = new Set<string>();
   let pos = 0;
@@ -117,7 +117,7 @@ function hasControlCharacter(text: string): boolean {
 }
 
 async function readExtension(
-  file: InputFile,
+  file: FileInput,
   offset: number,
   size: number,
   where: string,

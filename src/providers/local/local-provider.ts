@@ -9,11 +9,12 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ChromogenicError, UnsupportedFeatureError } from "../../formats/errors.js";
+import type { ImageInput } from "../../formats/inputs/image-input.js";
+import { FileInput } from "../../formats/inputs/file-input.js";
 import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
   ImageProvider,
-  ImageReader,
   ProviderCapabilities,
   ProviderImage,
   UploadImageRequest,
@@ -147,22 +148,9 @@ export class LocalProvider implements ImageProvider {
     }
   }
 
-  async openImageReader(id: string): Promise<ImageReader> {
-    const record = await this.requireImage(id);
-    const handle = await open(this.dataPath(id), "r");
-    return {
-      size: record.sizeBytes,
-      async read(buffer: Buffer, position: number): Promise<number> {
-        let done = 0;
-        while (done < buffer.length) {
-          const { bytesRead } = await handle.read(buffer, done, buffer.length - done, position + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
-        }
-        return done;
-      },
-      close: () => handle.close(),
-    };
+  async openImageInput(id: string): Promise<ImageInput> {
+    await this.requireImage(id);
+    return FileInput.open(this.dataPath(id));
   }
 
   async uploadImage(

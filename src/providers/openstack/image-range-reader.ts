@@ -9,7 +9,8 @@
  */
 import type { GlanceClient } from "./glance-client.js";
 import type { GlanceImage } from "./glance-image.js";
-import type { ImageReader } from "../provider.js";
+import { BoundedInput } from "../../formats/inputs/image-input.js";
+import { CorruptImageError } from "../../formats/errors.js";
 import { OpenStackError } from "./errors.js";
 import { describeCause, sleep } from "./keystone-session.js";
 import { DEFAULT_RETRY_POLICY, retryDelayMs } from "./retry-policy.js";
@@ -27,15 +28,34 @@ export interface RangeReaderStats {
   bytesFetched: number;
 }
 
-export interface GlanceRangeReader extends ImageReader {
-  readonly stats: Readonly<RangeReaderStats>;
+/** A Glance image's data as an input the format engine reads in place. */
+export class GlanceRangeInput extends BoundedInput {
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly stats: Readonly<RangeReaderStats>,
+    private readonly readAt: (buffer: Buffer, position: number) => Promise<number>,
+    readonly close: () => Promise<void>,
+  ) {
+    super();
+  }
+
+  /** Not on this host: the remote bytes' length stands in. */
+  get allocatedSize(): number {
+    return this.size;
+  }
+
+  protected async readWithin(position: number, length: number, buf: Buffer, what: string): Promise<void> {
+    const n = await this.readAt(buf.subarray(0, length), position);
+    if (n !== length) throw new CorruptImageError(`${this.path}: ${what} at ${position}: the image ended early`);
+  }
 }
 
-export function openGlanceRangeReader(
+export function openGlanceRangeInput(
   glance: GlanceClient,
   image: GlanceImage,
   options: { signal?: AbortSignal } = {},
-): GlanceRangeReader {
+): GlanceRangeInput {
   const size = image.size ?? 0;
   const call = `glance range read of image ${image.id}`;
   const blocks = new Map<number, Promise<Buffer>>();
@@ -93,34 +113,31 @@ export function openGlanceRangeReader(
     return p;
   };
 
-  return {
-    size,
-    stats,
-    async read(buffer: Buffer, position: number): Promise<number> {
-      if (closed) throw new Error(`${call}: reader closed`);
-      const end = Math.min(size, position + buffer.length);
-      if (end <= position) return 0;
-      const first = Math.floor(position / BLOCK);
-      const last = Math.floor((end - 1) / BLOCK);
-      // A read continuing from a block already fetched is part of a sequential stretch: worth reading ahead.
-      const sequential = blocks.has(first) || blocks.has(first - 1);
-      const wanted = [];
-      for (let i = first; i <= last; i++) wanted.push(block(i));
-      if (sequential && (last + 1) * BLOCK < size) block(last + 1).catch(() => undefined); // read-ahead
-      const data = await Promise.all(wanted);
-      let done = 0;
-      for (let i = first; i <= last; i++) {
-        const b = data[i - first]!;
-        const from = Math.max(position + done - i * BLOCK, 0);
-        const n = Math.min(b.length - from, end - position - done);
-        b.copy(buffer, done, from, from + n);
-        done += n;
-      }
-      return done;
-    },
-    async close() {
-      closed = true;
-      blocks.clear();
-    },
+  const read = async (buffer: Buffer, position: number): Promise<number> => {
+    if (closed) throw new Error(`${call}: reader closed`);
+    const end = Math.min(size, position + buffer.length);
+    if (end <= position) return 0;
+    const first = Math.floor(position / BLOCK);
+    const last = Math.floor((end - 1) / BLOCK);
+    // A read continuing from a block already fetched is part of a sequential stretch: worth reading ahead.
+    const sequential = blocks.has(first) || blocks.has(first - 1);
+    const wanted = [];
+    for (let i = first; i <= last; i++) wanted.push(block(i));
+    if (sequential && (last + 1) * BLOCK < size) block(last + 1).catch(() => undefined); // read-ahead
+    const data = await Promise.all(wanted);
+    let done = 0;
+    for (let i = first; i <= last; i++) {
+      const b = data[i - first]!;
+      const from = Math.max(position + done - i * BLOCK, 0);
+      const n = Math.min(b.length - from, end - position - done);
+      b.copy(buffer, done, from, from + n);
+      done += n;
+    }
+    return done;
   };
+  const close = async () => {
+    closed = true;
+    blocks.clear();
+  };
+  return new GlanceRangeInput(`glance:${image.id}`, size, stats, read, close);
 }

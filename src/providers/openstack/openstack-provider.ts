@@ -5,14 +5,14 @@ import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
   ImageProvider,
-  ImageReader,
   ProviderCapabilities,
   ProviderImage,
   UploadImageRequest,
   UploadOptions,
 } from "../provider.js";
 import { ImageVerificationError, OpenStackError } from "./errors.js";
-import { openGlanceRangeReader } from "./image-range-reader.js";
+import { openGlanceRangeInput } from "./image-range-reader.js";
+import type { ImageInput } from "../../formats/inputs/image-input.js";
 
 /** Dropped connections an unverified download resumes after before giving up. */
 import type { CloudConfig } from "./cloud-config.js";
@@ -75,7 +75,7 @@ export class OpenStackProvider implements ImageProvider {
     });
   }
 
-  async openImageReader(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageReader> {
+  async openImageInput(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageInput> {
     const image = await this.glance.getImage(id);
     if (image.status !== "active") {
       throw new OpenStackError(
@@ -83,7 +83,7 @@ export class OpenStackProvider implements ImageProvider {
         `image is ${image.status}, not active: it has no data to read`,
       );
     }
-    return openGlanceRangeReader(this.glance, image, options);
+    return openGlanceRangeInput(this.glance, image, options);
   }
 
   /**

@@ -6,7 +6,7 @@
  * reads at it.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { metadataSpans, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 

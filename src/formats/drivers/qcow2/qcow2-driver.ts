@@ -7,8 +7,6 @@ import { QCOW2_MAGIC } from "./qcow2-header.js";
 import { Qcow2Source } from "./qcow2-source.js";
 import { createQcow2Target, qcow2CreateOptions } from "./qcow2-target.js";
 
-export { openQcow2FromInput } from "./qcow2-source.js";
-
 function probe({ head }: ProbeInput): number {
   if (head.length < 8 || head.readUInt32BE(0) !== QCOW2_MAGIC) return 0;
   const version = head.readUInt32BE(4);
@@ -20,7 +18,7 @@ export const qcow2Driver: FormatDriver = {
   name: "qcow2",
   description: "QEMU copy-on-write v2 (compat=0.10) and v3 (compat=1.1), with zlib/zstd compression",
   probe,
-  open: (path, options) => Qcow2Source.open(path, options),
+  open: (input, context) => Qcow2Source.open(input, context),
   create: createQcow2Target,
   createOptions: qcow2CreateOptions,
 };

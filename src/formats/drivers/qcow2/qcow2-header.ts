@@ -5,7 +5,7 @@
  * and covers the whole virtual disk, and feature bits it understands.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LIMITS, checkRange } from "../../limits.js";
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"

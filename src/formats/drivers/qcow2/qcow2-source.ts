@@ -4,19 +4,14 @@
  * threadpool, and fill zero and unallocated ranges (from the backing image when one is allowed). Nothing is
  * mutated after open except the caches, so any number of reads may be in flight at once.
  */
-import { realpath } from "node:fs/promises";
-import { InputFile } from "../../io/input-file.js";
-import type { ImageInput } from "../../io/image-input.js";
-import { UnsupportedFeatureError } from "../../errors.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
-import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { ImageInput } from "../../inputs/image-input.js";
+import { requireRandomAccess } from "../../inputs/require-random-access.js";
+import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../../types.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
 import { decompressCluster } from "./qcow2-decompress.js";
 import { readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
-import { resolveReferencePath } from "../../io/reference-paths.js";
-import { openBackingImage, type ChainedOpenOptions } from "./qcow2-backing.js";
 
 /** Decompressed clusters kept for reads that cover a cluster in several pieces. */
 const DECOMPRESSED_CACHE_BYTES = 8 * 2 ** 20;
@@ -45,70 +40,30 @@ export class Qcow2Source implements ImageSource {
     this.decompressed = new LruLoadCache(Math.max(DECOMPRESSED_CACHE_BYTES, 2 * header.clusterSize));
   }
 
-  static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Source> {
-    driverOpenOptions("qcow2", options);
-    const file = await InputFile.open(path);
-    let dataFile: InputFile | undefined;
+  /**
+   * Opens the qcow2 image held in `input`. The files it names (backing, external data file) are opened
+   * through the engine's reference opener, both checked against the policy before either is read.
+   */
+  static async open(input: ImageInput, context: DriverOpenContext): Promise<Qcow2Source> {
+    let dataFile: ImageInput | undefined;
     let backing: ImageSource | undefined;
     try {
-      const header = await readQcow2Header(file);
-      // Both references are checked against the policy before either is opened.
-      const dataPath =
-        header.dataFile === undefined
-          ? undefined
-          : await resolveReferencePath(path, header.dataFile, "external data file", options.references);
-      const backingPath =
-        header.backingFile === undefined
-          ? undefined
-          : await resolveReferencePath(path, header.backingFile, "backing file", options.references);
-      if (dataPath !== undefined) dataFile = await InputFile.open(dataPath);
-      if (backingPath !== undefined) {
-        backing = await openBackingImage(
-          path,
-          await realpath(path),
-          backingPath,
-          header.backingFormat,
-          options as ChainedOpenOptions,
-        );
+      requireRandomAccess(input, "qcow2");
+      // The header and the L1 table are validated against the input's size, so a hostile header cannot make
+      // us allocate more than the image could hold.
+      const header = await readQcow2Header(input);
+      if (header.dataFile !== undefined) {
+        dataFile = await context.references.openFile(input, header.dataFile, "external data file");
       }
-      const data = dataFile ?? file;
-      const map = await Qcow2ClusterMap.load(file, header, data.size);
-      return new Qcow2Source(path, header, file, data, backing ?? null, map);
+      if (header.backingFile !== undefined) {
+        backing = await context.references.openImage(input, header.backingFile, header.backingFormat, "backing file");
+      }
+      const data = dataFile ?? input;
+      const map = await Qcow2ClusterMap.load(input, header, data.size);
+      return new Qcow2Source(input.path, header, input, data, backing ?? null, map);
     } catch (e) {
       await backing?.close().catch(() => undefined);
       await dataFile?.close().catch(() => undefined);
-      await file.close().catch(() => undefined);
-      throw e;
-    }
-  }
-
-  /**
-   * Opens the qcow2 image held in `input` (any ImageInput: a byte range of an archive, an HTTP Range reader),
-   * named `label` in messages; see openQcow2FromInput. The source owns `input` from now on.
-   */
-  static async fromInput(input: ImageInput, label = input.path): Promise<Qcow2Source> {
-    try {
-      // The header and the L1 table are validated against the input's size exactly as for a file, so a
-      // hostile header cannot make us allocate more than the image could hold.
-      const header = await readQcow2Header(input);
-      // A named file has no place to be found relative to: an input has no directory, and reading
-      // whatever a remote image names on this host would be a way to leak local files.
-      const named =
-        header.backingFile !== undefined
-          ? `backing file "${header.backingFile}"`
-          : header.dataFile !== undefined
-            ? `external data file "${header.dataFile}"`
-            : undefined;
-      if (named !== undefined) {
-        throw new UnsupportedFeatureError(
-          `${label}: this qcow2 image names a ${named}, which cannot be opened when the image is read from a ` +
-            "byte stream or remote store rather than a local path; flatten it first (qemu-img convert -O qcow2) " +
-            "or open it from a local file",
-        );
-      }
-      const map = await Qcow2ClusterMap.load(input, header, input.size);
-      return new Qcow2Source(label, header, input, input, null, map);
-    } catch (e) {
       await input.close().catch(() => undefined);
       throw e;
     }
@@ -295,14 +250,4 @@ function compressedGroup(runs: readonly MappedRun[], start: number): CompressedR
     spanEnd = end;
   }
   return group;
-}
-
-/**
- * Opens the qcow2 image held in `input` (an InputSlice, an HTTP Range reader), named `label` in messages: the
- * same reader as for a file, minus what a path is needed for. An image naming a backing file or an external
- * data file is refused with UnsupportedFeatureError (there is no directory to resolve the name against). The
- * source owns `input` from now on: it is closed with the source, or before this returns if opening fails.
- */
-export function openQcow2FromInput(input: ImageInput, label = input.path): Promise<ImageSource> {
-  return Qcow2Source.fromInput(input, label);
 }

@@ -1,7 +1,6 @@
 import type { FormatDriver } from "../../types.js";
 import { UsageError } from "../../errors.js";
 import { RawSource } from "./raw-source.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
 import { RawTarget } from "./raw-target.js";
 
 export const rawDriver: FormatDriver = {
@@ -9,10 +8,7 @@ export const rawDriver: FormatDriver = {
   description: "raw disk image (sparse where the filesystem allows)",
   // Anything is a valid raw image, so raw only wins when no other driver recognises the file.
   probe: () => 1,
-  open: (path, options) => {
-    driverOpenOptions("raw", options);
-    return RawSource.open(path);
-  },
+  open: async (input) => new RawSource(input),
   async create(output, virtualSize, options) {
     const unknown = Object.keys(options);
     if (unknown.length) throw new UsageError(`raw: unknown option(s) ${unknown.join(", ")} (raw takes none)`);

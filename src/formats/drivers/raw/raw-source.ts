@@ -1,23 +1,20 @@
 import type { Extent, ImageDetails, ImageSource } from "../../types.js";
-import { InputFile } from "../../io/input-file.js";
-import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import type { ImageInput } from "../../inputs/image-input.js";
+import { fileExtents, type HoleFinder } from "../../io/seek-data.js";
 import { checkDiskRange } from "../../engine/source-ranges.js";
 
 /**
- * A raw image: the file is the disk. The allocation map comes from the host filesystem's holes
- * (SEEK_DATA/SEEK_HOLE); without them every byte is reported as data and the convert pipeline's zero
- * detection recovers sparseness.
+ * A raw image: the input is the disk. The allocation map comes from the host filesystem's holes
+ * (SEEK_DATA/SEEK_HOLE); without them (a device, HTTP, a pipe) every byte is reported as data and the convert
+ * pipeline's zero detection recovers sparseness. Reads go straight to the input, so on a sequential input the
+ * pipeline's in-order reads are all it takes.
  */
 export class RawSource implements ImageSource {
   readonly format = "raw";
   private readonly holes: HoleFinder | null;
 
-  private constructor(private readonly file: InputFile) {
-    this.holes = holeFinder(file.fd);
-  }
-
-  static async open(path: string): Promise<RawSource> {
-    return new RawSource(await InputFile.open(path));
+  constructor(private readonly file: ImageInput) {
+    this.holes = file.holes();
   }
 
   get virtualSize(): number {

@@ -4,7 +4,7 @@
  * so reads afterwards need no checks beyond the disk range.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import type { ExtentKind } from "../../types.js";
 import { VDI_BLOCK_UNALLOCATED, VDI_BLOCK_ZERO, blockStride, type VdiHeader } from "./vdi-header.js";
 
@@ -25,7 +25,7 @@ export class VdiBlockMap {
    * count, no two blocks may share an index (they would alias each other's data), and every stored block's data
    * must lie inside the file.
    */
-  static async load(file: InputFile, header: VdiHeader): Promise<VdiBlockMap> {
+  static async load(file: ImageInput, header: VdiHeader): Promise<VdiBlockMap> {
     const path = file.path;
     const count = header.blocksInImage;
     // readVdiHeader capped the block count, so this allocation is bounded by LIMITS.maxTableBytes.

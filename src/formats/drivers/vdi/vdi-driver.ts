@@ -12,7 +12,7 @@ export const vdiDriver: FormatDriver = {
   description: "VirtualBox disk image, version 1.1, static and dynamic",
   // The 32-bit signature after the 64-byte text is what VirtualBox, qemu and file(1) all go by.
   probe: ({ head }: ProbeInput) => (hasVdiSignature(head) ? 100 : 0),
-  open: (path, options) => VdiSource.open(path, options),
+  open: (input) => VdiSource.open(input),
   create: createVdiTarget,
   createOptions: vdiCreateOptions,
   openOptions: [],

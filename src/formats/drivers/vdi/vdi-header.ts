@@ -9,7 +9,7 @@
  */
 import { lazyCrypto } from "../../../util/lazy-builtins.js";
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LIMITS, checkRange } from "../../limits.js";
 
 export const VDI_SIGNATURE = 0xbeda107f;
@@ -139,7 +139,7 @@ function newStoredUuid(): Buffer {
 }
 
 /** Reads and validates the pre-header and header; refuses what this driver cannot read faithfully. */
-export async function readVdiHeader(file: InputFile): Promise<VdiHeader> {
+export async function readVdiHeader(file: ImageInput): Promise<VdiHeader> {
   const path = file.path;
   if (file.size < PRE_HEADER_BYTES) {
     throw new CorruptImageError(`${path}: ${file.size} bytes is too small to hold a VDI pre-header`);

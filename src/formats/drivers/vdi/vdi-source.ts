@@ -4,11 +4,11 @@
  * that lie back to back in the file. The allocation map is the block map refined by the host file's holes.
  * Nothing changes after open, so reads may run concurrently.
  */
-import { InputFile } from "../../io/input-file.js";
-import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
+import { requireRandomAccess } from "../../inputs/require-random-access.js";
+import { fileExtents, type HoleFinder } from "../../io/seek-data.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
-import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { Extent, ImageDetails, ImageSource } from "../../types.js";
 import { VdiBlockMap } from "./vdi-block-map.js";
 import { readVdiHeader, type VdiHeader } from "./vdi-header.js";
 
@@ -19,17 +19,17 @@ export class VdiSource implements ImageSource {
   private readonly holes: HoleFinder | null;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     readonly header: VdiHeader,
     private readonly map: VdiBlockMap,
   ) {
     this.virtualSize = header.diskSize;
-    this.holes = holeFinder(file.fd);
+    this.holes = file.holes();
   }
 
-  static async open(path: string, options: OpenOptions = {}): Promise<VdiSource> {
-    driverOpenOptions("vdi", options);
-    return InputFile.openFor(path, async (file) => {
+  static async open(input: ImageInput): Promise<VdiSource> {
+    return buildOn(input, async (file) => {
+      requireRandomAccess(file, "vdi");
       const header = await readVdiHeader(file);
       const map = await VdiBlockMap.load(file, header);
       return new VdiSource(file, header, map);

@@ -6,7 +6,7 @@
  * partial, and only partial ones are kept, in a small LRU.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LIMITS } from "../../limits.js";
 import { FileRunMerger, type FileRun } from "../../engine/source-ranges.js";
 import { VHD_UNALLOCATED, bitmapBytesFor, type VhdDynamicHeader } from "./vhd-dynamic-header.js";
@@ -32,7 +32,7 @@ export class VhdBlockMap {
   private readonly sectorsPerBlock: number;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     readonly virtualSize: number,
     readonly blockSize: number,
     /** Sector offset of each block's bitmap, or VHD_UNALLOCATED. */
@@ -51,7 +51,7 @@ export class VhdBlockMap {
    * Reads the BAT entries the disk needs (a larger table, as some writers keep for later growth, is only read
    * that far) and checks that every allocated block lies inside the file.
    */
-  static async load(file: InputFile, header: VhdDynamicHeader, virtualSize: number): Promise<VhdBlockMap> {
+  static async load(file: ImageInput, header: VhdDynamicHeader, virtualSize: number): Promise<VhdBlockMap> {
     const path = file.path;
     const needed = Math.ceil(virtualSize / header.blockSize);
     if (header.maxTableEntries * 4 > LIMITS.maxTableBytes) {

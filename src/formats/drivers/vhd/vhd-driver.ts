@@ -13,7 +13,8 @@ async function probe(input: ProbeInput): Promise<number> {
   if (size < VHD_FOOTER_SIZE) return 0;
   // The head holds a footer copy only for sparse disks; a fixed disk's first sector is guest data.
   if (head.length >= VHD_FOOTER_SIZE && isValidFooter(head) && head.readUInt32BE(60) !== VhdDiskType.fixed) return 100;
-  const tail = await input.readTail(VHD_FOOTER_SIZE);
+  // A fixed VHD arriving through a pipe cannot be told from raw: its footer is at the end.
+  const tail = await input.readTail(VHD_FOOTER_SIZE).catch(() => Buffer.alloc(0));
   if (isValidFooter(tail)) return 100;
   // The cookie with a bad checksum is still most likely a damaged VHD: let open() say what is wrong with it.
   return hasFooterCookie(head) || hasFooterCookie(tail) ? 50 : 0;
@@ -24,7 +25,7 @@ export const vhdDriver: FormatDriver = {
   aliases: ["vpc"],
   description: "Microsoft VHD (Virtual PC, Hyper-V, Azure): fixed and dynamic; differencing disks are refused",
   probe,
-  open: (path, options) => VhdSource.open(path, options),
+  open: (input, context) => VhdSource.open(input, context),
   create: createVhdTarget,
   createOptions: vhdCreateOptions,
   openOptions: [

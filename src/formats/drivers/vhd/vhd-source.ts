@@ -4,12 +4,12 @@
  * Differencing disks (a dynamic disk over a parent file) are refused: their parent locators name other files and
  * merging chains is not implemented.
  */
-import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { Extent, ImageDetails, ImageSource, DriverOpenContext } from "../../types.js";
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import { InputFile } from "../../io/input-file.js";
-import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
+import { requireRandomAccess } from "../../inputs/require-random-access.js";
+import { fileExtents, type HoleFinder } from "../../io/seek-data.js";
 import { checkDiskRange, readDestination, readFileRuns } from "../../engine/source-ranges.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
 import {
   VHD_FOOTER_SIZE,
   VHD_EPOCH_MS,
@@ -39,19 +39,20 @@ export class VhdSource implements ImageSource {
   private readonly holes: HoleFinder | null;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly located: Located,
     private readonly size: VhdSizeDecision,
     private readonly header: VhdDynamicHeader | null,
     private readonly map: VhdBlockMap | null,
   ) {
     this.virtualSize = size.size;
-    this.holes = map ? null : holeFinder(file.fd);
+    this.holes = map ? null : file.holes();
   }
 
-  static async open(path: string, options: OpenOptions = {}): Promise<VhdSource> {
-    const choice = parseSizeChoice(driverOpenOptions("vhd", options, ["size"]).size);
-    return InputFile.openFor(path, async (file) => {
+  static async open(input: ImageInput, context: DriverOpenContext): Promise<VhdSource> {
+    const choice = parseSizeChoice(context.driverOptions.size);
+    return buildOn(input, async (file) => {
+      requireRandomAccess(file, "vhd");
       const located = await locateFooter(file);
       const { footer } = located;
       if (footer.diskType === VhdDiskType.fixed) {
@@ -59,7 +60,7 @@ export class VhdSource implements ImageSource {
         const dataBytes = file.size - VHD_FOOTER_SIZE;
         if (size.size > dataBytes) {
           throw new CorruptImageError(
-            `${path}: fixed VHD disk of ${size.size} bytes (by ${size.rule} size) does not fit in the file's ` +
+            `${file.path}: fixed VHD disk of ${size.size} bytes (by ${size.rule} size) does not fit in the file's ` +
               `${dataBytes} bytes of data: the file is truncated` +
               (size.rule === "chs" ? " (or its geometry is wrong: try the open option size=footer)" : ""),
           );
@@ -67,24 +68,26 @@ export class VhdSource implements ImageSource {
         return new VhdSource(file, located, size, null, null);
       }
       if (footer.diskType !== VhdDiskType.dynamic && footer.diskType !== VhdDiskType.differencing) {
-        throw new UnsupportedFeatureError(`${path}: VHD disk type ${diskTypeName(footer.diskType)} is not supported`);
+        throw new UnsupportedFeatureError(
+          `${file.path}: VHD disk type ${diskTypeName(footer.diskType)} is not supported`,
+        );
       }
       if (footer.dataOffset > BigInt(file.size)) {
         throw new CorruptImageError(
-          `${path}: the VHD footer's data offset ${footer.dataOffset} (where the dynamic disk header should be) ` +
+          `${file.path}: the VHD footer's data offset ${footer.dataOffset} (where the dynamic disk header should be) ` +
             `lies beyond the end of the file (${file.size} bytes)`,
         );
       }
       const headerOffset = Number(footer.dataOffset);
       const header = parseVhdDynamicHeader(
-        path,
+        file.path,
         await file.readExact(headerOffset, VHD_DYNAMIC_HEADER_SIZE, undefined, "VHD dynamic disk header"),
         headerOffset,
       );
       if (footer.diskType === VhdDiskType.differencing) {
         const parent = header.parentName ? ` "${header.parentName}"` : "";
         throw new UnsupportedFeatureError(
-          `${path}: differencing VHD over parent${parent} is not supported: it names another file, and chains ` +
+          `${file.path}: differencing VHD over parent${parent} is not supported: it names another file, and chains ` +
             `are not merged. Merge it into its parent first (Hyper-V "Edit Disk" → Merge, or qemu-img commit), ` +
             `then convert the parent`,
         );
@@ -163,7 +166,7 @@ export class VhdSource implements ImageSource {
  * disk's first sector is guest data (which could itself start with "conectix"), so its footer is the one at the
  * end. If a dynamic disk's copy at 0 is damaged, the footer at the end stands in for it, and the reverse.
  */
-async function locateFooter(file: InputFile): Promise<Located> {
+async function locateFooter(file: ImageInput): Promise<Located> {
   const path = file.path;
   if (file.size < VHD_FOOTER_SIZE) {
     throw new CorruptImageError(`${path}: ${file.size} bytes is too small for a VHD (the footer alone is 512)`);

@@ -9,7 +9,7 @@
  * Hyper-V return, so they are unallocated here; PARTIALLY_PRESENT (7) is only valid in differencing files.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LIMITS } from "../../limits.js";
 import { FileRunMerger, type FileRun } from "../../engine/source-ranges.js";
 import type { VhdxRegion } from "./vhdx-header-section.js";
@@ -54,7 +54,7 @@ export class VhdxBlockMap {
   }
 
   /** Reads the BAT entries the disk needs and checks every payload entry's state and place in the file. */
-  static async load(file: InputFile, region: VhdxRegion, meta: VhdxMetadata): Promise<VhdxBlockMap> {
+  static async load(file: ImageInput, region: VhdxRegion, meta: VhdxMetadata): Promise<VhdxBlockMap> {
     const path = file.path;
     const chunkRatio = (2 ** 23 * meta.logicalSectorSize) / meta.blockSize;
     const blocks = Math.ceil(meta.virtualSize / meta.blockSize);

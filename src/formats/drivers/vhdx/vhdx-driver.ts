@@ -15,6 +15,6 @@ export const vhdxDriver: FormatDriver = {
   description:
     "Microsoft VHDX (Hyper-V), read-only: fixed and dynamic; differencing files and unreplayed logs are refused",
   probe,
-  open: (path, options) => VhdxSource.open(path, options),
+  open: (input) => VhdxSource.open(input),
   openOptions: [],
 };

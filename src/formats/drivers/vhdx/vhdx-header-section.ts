@@ -5,7 +5,7 @@
  * state, kept so a torn header write never loses the file. The region table locates the BAT and metadata regions.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { crc32cWithZeroedField } from "./vhdx-crc32c.js";
 import { formatGuid, guidBytes, isZeroGuid } from "./vhdx-guid.js";
 
@@ -50,7 +50,7 @@ export interface VhdxHeaderSection {
   readonly regionTableCopy: 1 | 2;
 }
 
-export async function readVhdxHeaderSection(file: InputFile): Promise<VhdxHeaderSection> {
+export async function readVhdxHeaderSection(file: ImageInput): Promise<VhdxHeaderSection> {
   const path = file.path;
   const identifier = await file.readExact(0, 8 + 512, undefined, "VHDX file type identifier");
   if (!identifier.subarray(0, 8).equals(VHDX_SIGNATURE)) {
@@ -90,7 +90,7 @@ export async function readVhdxHeaderSection(file: InputFile): Promise<VhdxHeader
 }
 
 /** The current header: the valid one with the greater sequence number. */
-async function currentHeader(file: InputFile): Promise<VhdxHeader> {
+async function currentHeader(file: ImageInput): Promise<VhdxHeader> {
   const raws = await Promise.all(HEADER_OFFSETS.map((at) => file.readExact(at, HEADER_SIZE, undefined, "VHDX header")));
   const parsed = raws.map((raw, i) => parseHeader(file.path, raw, (i + 1) as 1 | 2));
   const [a, b] = parsed as [VhdxHeader | Error, VhdxHeader | Error];
@@ -133,7 +133,7 @@ function parseHeader(path: string, raw: Buffer, copy: 1 | 2): VhdxHeader | Error
 }
 
 /** The regions of one region table copy, keyed by the hex of their GUID bytes, or why the copy is unusable. */
-async function readRegionTable(file: InputFile, at: number): Promise<ReadonlyMap<string, VhdxRegion> | Error> {
+async function readRegionTable(file: ImageInput, at: number): Promise<ReadonlyMap<string, VhdxRegion> | Error> {
   const path = file.path;
   const where = `VHDX region table at ${at / KiB} KiB`;
   const raw = await file.readExact(at, REGION_TABLE_SIZE, undefined, "VHDX region table");

@@ -5,7 +5,7 @@
  * logical and physical sector sizes. An unknown item marked required makes the file unreadable by definition.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import type { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LIMITS, checkRange } from "../../limits.js";
 import type { VhdxRegion } from "./vhdx-header-section.js";
 import { formatGuid, guidBytes } from "./vhdx-guid.js";
@@ -35,7 +35,7 @@ export interface VhdxMetadata {
   readonly physicalSectorSize: number;
 }
 
-export async function readVhdxMetadata(file: InputFile, region: VhdxRegion): Promise<VhdxMetadata> {
+export async function readVhdxMetadata(file: ImageInput, region: VhdxRegion): Promise<VhdxMetadata> {
   const path = file.path;
   const table = await file.readExact(region.fileOffset, TABLE_SIZE, undefined, "VHDX metadata table");
   if (table.toString("latin1", 0, 8) !== "metadata") {
@@ -134,7 +134,7 @@ export async function readVhdxMetadata(file: InputFile, region: VhdxRegion): Pro
  * absolute_win32_path and volume_path found. Best effort: anything malformed yields "".
  */
 async function parentPath(
-  file: InputFile,
+  file: ImageInput,
   region: VhdxRegion,
   where: { offset: number; length: number },
 ): Promise<string> {

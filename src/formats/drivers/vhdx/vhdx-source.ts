@@ -3,10 +3,10 @@
  * refused). Opening reads the header section, the metadata and the BAT once; reads then map ranges through the
  * BAT and issue one positional read per stretch of blocks that is contiguous in the file.
  */
-import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
-import { InputFile } from "../../io/input-file.js";
+import type { Extent, ImageDetails, ImageSource } from "../../types.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
+import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import { checkDiskRange, readDestination, readFileRuns } from "../../engine/source-ranges.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
 import { readVhdxHeaderSection, type VhdxHeaderSection } from "./vhdx-header-section.js";
 import { readVhdxMetadata, type VhdxMetadata } from "./vhdx-metadata.js";
 import { VhdxBlockMap } from "./vhdx-block-map.js";
@@ -16,7 +16,7 @@ export class VhdxSource implements ImageSource {
   readonly virtualSize: number;
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly section: VhdxHeaderSection,
     private readonly meta: VhdxMetadata,
     private readonly map: VhdxBlockMap,
@@ -24,9 +24,9 @@ export class VhdxSource implements ImageSource {
     this.virtualSize = meta.virtualSize;
   }
 
-  static async open(path: string, options: OpenOptions = {}): Promise<VhdxSource> {
-    driverOpenOptions("vhdx", options);
-    return InputFile.openFor(path, async (file) => {
+  static async open(input: ImageInput): Promise<VhdxSource> {
+    return buildOn(input, async (file) => {
+      requireRandomAccess(file, "vhdx");
       const section = await readVhdxHeaderSection(file);
       const meta = await readVhdxMetadata(file, section.metadata);
       const map = await VhdxBlockMap.load(file, section.bat, meta);

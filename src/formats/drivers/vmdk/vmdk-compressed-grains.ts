@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import type { ZlibOptions } from "node:zlib";
 import { lazyZlib } from "../../../util/lazy-builtins.js";
 import { CorruptImageError } from "../../errors.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { settleAll } from "../../engine/source-ranges.js";
 import { SECTOR } from "./vmdk-sparse-header.js";

@@ -10,7 +10,6 @@ import { parseVmdkOptions, vmdkCreateOptions } from "./vmdk-create-options.js";
 import { COWD_MAGIC, SPARSE_MAGIC } from "./vmdk-sparse-header.js";
 import { VmdkSource } from "./vmdk-source.js";
 
-export { openVmdkFromInput } from "./vmdk-source.js";
 import { createSparseTarget } from "./vmdk-sparse-target.js";
 import { createStreamTarget } from "./vmdk-stream-target.js";
 
@@ -58,7 +57,7 @@ export const vmdkDriver: FormatDriver = {
     "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
     "writes monolithicSparse and streamOptimized",
   probe,
-  open: (path, options) => VmdkSource.open(path, options),
+  open: (input, context) => VmdkSource.open(input, context),
   create,
   createOptions: vmdkCreateOptions,
   openOptions: [],

@@ -5,49 +5,48 @@
  * relative to the descriptor's own folder (or a folder below it) is opened by default. Anything else (an
  * absolute path, a name with `..`, a symbolic link in the folder leading elsewhere) is refused with
  * ReferenceRefusedError unless the caller's ReferencePolicy lists that exact real path. The rule itself is
- * shared with the other formats' references (io/reference-paths).
+ * the engine's, shared with the other formats' references (the ReferenceOpener).
  *
  * Supported extent types: FLAT and VMFS (raw data), SPARSE (a KDMV hosted sparse file), ZERO. Device-backed
  * (VMFSRDM, VMFSRAW), delta (VMFSSPARSE, SESPARSE) and NOACCESS extents are refused as unsupported.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
-import { InputFile } from "../../io/input-file.js";
-import { resolveReferencePath } from "../../io/reference-paths.js";
-import type { ReferencePolicy } from "../../types.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
+import type { ReferenceOpener } from "../../types.js";
 import type { ExtentLine, VmdkDescriptor } from "./vmdk-descriptor.js";
 import { FlatExtent, ZeroExtent, type VmdkExtent } from "./vmdk-extent.js";
 import { SPARSE_MAGIC, SECTOR } from "./vmdk-sparse-header.js";
 import { SparseExtent } from "./vmdk-sparse-extent.js";
 
 /**
- * Opens every extent of `descriptor` (read from the file at `descriptorPath`), checking each name against the
- * reference rules before anything is opened. On failure, extents already opened are closed.
+ * Opens every extent of `descriptor` (read from `descriptorFile`), checking every extent's type before any
+ * file is opened and each name against the reference rules as it is opened. On failure, extents already
+ * opened are closed.
  */
 export async function openDescriptorExtents(
-  descriptorPath: string,
+  descriptorFile: ImageInput,
   descriptor: VmdkDescriptor,
-  policy: ReferencePolicy | undefined,
+  references: ReferenceOpener,
 ): Promise<VmdkExtent[]> {
+  const descriptorPath = descriptorFile.path;
   if (descriptor.extents.length === 0) {
     throw new CorruptImageError(`${descriptorPath}: the VMDK descriptor lists no extents`);
   }
   // Types and names first: nothing is opened for a descriptor that would be refused anyway.
-  const paths: (string | undefined)[] = [];
   for (const line of descriptor.extents) {
     checkSupported(descriptorPath, line);
-    if (line.type === "ZERO") {
-      paths.push(undefined);
-      continue;
-    }
-    if (line.fileName === undefined || line.fileName === "") {
+    if (line.type !== "ZERO" && (line.fileName === undefined || line.fileName === "")) {
       throw new CorruptImageError(`${descriptorPath}: extent line names no file: ${line.text}`);
     }
-    paths.push(await resolveReferencePath(descriptorPath, line.fileName, "extent", policy, { sameFolder: true }));
   }
   const opened: VmdkExtent[] = [];
   try {
-    for (const [i, line] of descriptor.extents.entries()) {
-      opened.push(await openExtent(descriptorPath, line, paths[i]));
+    for (const line of descriptor.extents) {
+      const file =
+        line.type === "ZERO"
+          ? undefined
+          : await references.openFile(descriptorFile, line.fileName!, "extent", { sameFolder: true });
+      opened.push(await openExtent(descriptorPath, line, file));
     }
     return opened;
   } catch (e) {
@@ -81,10 +80,15 @@ function checkSupported(descriptorPath: string, line: ExtentLine): void {
   }
 }
 
-async function openExtent(descriptorPath: string, line: ExtentLine, path: string | undefined): Promise<VmdkExtent> {
+async function openExtent(
+  descriptorPath: string,
+  line: ExtentLine,
+  input: ImageInput | undefined,
+): Promise<VmdkExtent> {
   const length = line.sectors * SECTOR;
-  if (path === undefined) return new ZeroExtent(length);
-  return InputFile.openFor(path, async (file) => {
+  if (input === undefined) return new ZeroExtent(length);
+  const path = input.path;
+  return buildOn(input, async (file) => {
     if (line.type === "FLAT" || line.type === "VMFS") return new FlatExtent(file, length, line.offset * SECTOR);
     const head = await file.readPadded(0, 4);
     if (head.readUInt32LE(0) !== SPARSE_MAGIC) {

@@ -6,9 +6,8 @@
  * the host filesystem's holes when it can tell (as for raw images). Sparse extents live in vmdk-sparse-extent.
  */
 import type { ExtentKind } from "../../types.js";
-import type { ImageInput } from "../../io/image-input.js";
-import type { InputFile } from "../../io/input-file.js";
-import { fileExtents, holeFinder, type HoleFinder } from "../../io/seek-data.js";
+import type { ImageInput } from "../../inputs/image-input.js";
+import { fileExtents, type HoleFinder } from "../../io/seek-data.js";
 
 export interface ExtentRun {
   readonly offset: number;
@@ -33,11 +32,11 @@ export class FlatExtent implements VmdkExtent {
   private readonly holes: HoleFinder | null;
 
   constructor(
-    readonly file: InputFile,
+    readonly file: ImageInput,
     readonly length: number,
     private readonly start: number,
   ) {
-    this.holes = holeFinder(file.fd);
+    this.holes = file.holes();
   }
 
   async read(offset: number, dest: Buffer): Promise<void> {

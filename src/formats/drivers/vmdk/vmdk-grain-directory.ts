@@ -9,7 +9,7 @@
  * would double the metadata reads.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { GTE_ZEROED, SECTOR, sparseGeometry, type SparseGeometry, type SparseHeader } from "./vmdk-sparse-header.js";
 

@@ -4,17 +4,16 @@
  * extent boundaries and each extent serves its part; several reads may run at once. Delta disks (with a
  * parent) are refused: their unallocated grains would have to come from another file.
  *
- * A sparse VMDK held somewhere other than a file of its own (a member of an OVA archive, read in place) is
- * opened through openVmdkFromInput, the driver's entry point for any ImageInput.
+ * A descriptor's extents are opened through the engine's reference opener, so only a descriptor read from a
+ * local file can have any: one inside an archive or behind a URL has no folder its extents could be in.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
-import { driverOpenOptions } from "../../engine/create-options.js";
-import type { ImageInput } from "../../io/image-input.js";
-import { InputFile } from "../../io/input-file.js";
+import type { ImageInput } from "../../inputs/image-input.js";
+import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import { rangeIndex } from "../../io/range-index.js";
 import { LIMITS } from "../../limits.js";
-import type { Extent, ImageDetails, ImageSource, OpenOptions } from "../../types.js";
+import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../../types.js";
 import { ddbValue, descriptorText, isDeltaDisk, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
 import type { VmdkExtent } from "./vmdk-extent.js";
 import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
@@ -37,18 +36,18 @@ export class VmdkSource implements ImageSource {
     private readonly descriptor: VmdkDescriptor | undefined,
     private readonly extentsList: readonly VmdkExtent[],
     /** The descriptor file, when the disk has one separate from its extents. */
-    private readonly descriptorFile: InputFile | undefined,
+    private readonly descriptorFile: ImageInput | undefined,
   ) {
     this.starts = [0];
     for (const e of extentsList) this.starts.push(this.starts[this.starts.length - 1]! + e.length);
     this.virtualSize = this.starts[this.starts.length - 1]!;
   }
 
-  static async open(path: string, options: OpenOptions = {}): Promise<VmdkSource> {
-    driverOpenOptions("vmdk", options);
-    const file = await InputFile.open(path);
+  static async open(file: ImageInput, context: DriverOpenContext): Promise<VmdkSource> {
+    const path = file.path;
     let keepFile = false;
     try {
+      requireRandomAccess(file, "vmdk");
       if (await isSparseFile(file)) {
         keepFile = true;
         return await VmdkSource.fromSparseFile(file, path);
@@ -64,7 +63,7 @@ export class VmdkSource implements ImageSource {
         throw new CorruptImageError(`${path}: VMDK descriptor has no createType`);
       }
       refuseDelta(path, descriptor);
-      const extents = await openDescriptorExtents(path, descriptor, options.references);
+      const extents = await openDescriptorExtents(file, descriptor, context.references);
       const total = extents.reduce((n, e) => n + e.length, 0);
       if (total > LIMITS.maxVirtualSize) {
         await Promise.allSettled(extents.map((e) => e.close()));
@@ -185,30 +184,6 @@ export class VmdkSource implements ImageSource {
 async function isSparseFile(input: ImageInput): Promise<boolean> {
   const magic = input.size >= 4 ? (await input.readExact(0, 4)).readUInt32LE(0) : 0;
   return magic === SPARSE_MAGIC || magic === COWD_MAGIC;
-}
-
-/**
- * Opens the sparse VMDK (monolithicSparse, streamOptimized) held in `input`, such as an InputSlice over a
- * member of an OVA archive, named `label` in messages. The source owns `input` from now on: it is closed with
- * the source, or before this returns if opening fails. A descriptor file cannot be read this way: the
- * extents it names would have to be found beside it.
- */
-export async function openVmdkFromInput(input: ImageInput, label = input.path): Promise<ImageSource> {
-  let sparse: boolean;
-  try {
-    sparse = await isSparseFile(input);
-  } catch (e) {
-    await input.close().catch(() => undefined);
-    throw e;
-  }
-  if (!sparse) {
-    await input.close().catch(() => undefined);
-    throw new UnsupportedFeatureError(
-      `${label}: not a sparse/streamOptimized VMDK (a descriptor-only VMDK cannot be read from an archive member ` +
-        `or byte range: the files it names are not there)`,
-    );
-  }
-  return VmdkSource.fromSparseFile(input, label);
 }
 
 function refuseDelta(path: string, d: VmdkDescriptor): void {

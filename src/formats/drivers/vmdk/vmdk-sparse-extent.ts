@@ -6,7 +6,7 @@
  */
 import { CorruptImageError } from "../../errors.js";
 import { ExtentMerger, settleAll } from "../../engine/source-ranges.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import { CompressedGrainReader, type CompressedPiece } from "./vmdk-compressed-grains.js";
 import { descriptorText } from "./vmdk-descriptor.js";
 import type { ExtentRun, VmdkExtent } from "./vmdk-extent.js";

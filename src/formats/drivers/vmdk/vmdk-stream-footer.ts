@@ -8,7 +8,7 @@
  * cut short (a download or a pipe that stopped) has grain data there instead, and is refused with that said.
  */
 import { CorruptImageError } from "../../errors.js";
-import type { ImageInput } from "../../io/image-input.js";
+import type { ImageInput } from "../../inputs/image-input.js";
 import {
   MARKER_END_OF_STREAM,
   MARKER_FOOTER,

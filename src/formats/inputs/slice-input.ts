@@ -1,29 +1,30 @@
 /**
- * An ImageInput made of byte ranges of another file: a disk stored as a member of an archive (an OVA's VMDK)
+ * An ImageInput made of byte ranges of another input: a disk stored as a member of an archive (an OVA's VMDK)
  * read in place, without extracting it, or a disk split into chunks (OVF ovf:chunkSize: members .000, .001…)
- * read as one. Offsets are the slice's own; a read past the slice's end is the same CorruptImageError an
- * InputFile gives past a file's end, so a driver's bounds checks keep working unchanged. It has no file
- * descriptor of its own, so code that needs one (lseek-based hole finding) takes an InputFile instead.
+ * read as one. Offsets are the slice's own; a read past the slice's end is the same CorruptImageError a
+ * FileInput gives past a file's end, so a driver's bounds checks keep working unchanged. The host's holes of
+ * the archive are not the disk's, so a slice reports none; it is sequential when its parent is.
  */
 import { CorruptImageError } from "../errors.js";
 import { BoundedInput } from "./image-input.js";
-import { InputFile } from "./input-file.js";
-import { rangeIndex } from "./range-index.js";
+import type { ImageInput } from "./image-input.js";
+import { rangeIndex } from "../io/range-index.js";
 
 export interface ByteRange {
   readonly offset: number;
   readonly length: number;
 }
 
-export class InputSlice extends BoundedInput {
+export class SliceInput extends BoundedInput {
   readonly size: number;
   private readonly starts: number[];
 
   private constructor(
-    private readonly file: InputFile,
+    private readonly file: ImageInput,
     private readonly ranges: readonly ByteRange[],
     /** Name shown in errors, e.g. "appliance.ova:disk1.vmdk". */
     readonly path: string,
+    private readonly closesParent: boolean,
   ) {
     super();
     this.starts = [0];
@@ -31,9 +32,18 @@ export class InputSlice extends BoundedInput {
     this.size = this.starts[this.starts.length - 1]!;
   }
 
-  /** Opens `path` and exposes the concatenation of `ranges` (each must lie inside the file). */
-  static async open(path: string, ranges: readonly ByteRange[], label: string): Promise<InputSlice> {
-    const file = await InputFile.open(path);
+  /**
+   * Exposes the concatenation of `ranges` of `parent` (each must lie inside it). With `closesParent` the slice
+   * owns the parent (closing the slice closes it, also when this call fails); otherwise the caller keeps it.
+   */
+  static async of(
+    parent: ImageInput,
+    ranges: readonly ByteRange[],
+    label: string,
+    { closesParent }: { closesParent: boolean },
+  ): Promise<SliceInput> {
+    const file = parent;
+    const path = parent.path;
     try {
       for (const r of ranges) {
         if (!Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.length) || r.offset < 0 || r.length < 0) {
@@ -45,11 +55,15 @@ export class InputSlice extends BoundedInput {
           );
         }
       }
-      return new InputSlice(file, ranges, label);
+      return new SliceInput(file, ranges, label, closesParent);
     } catch (e) {
-      await file.close();
+      if (closesParent) await file.close();
       throw e;
     }
+  }
+
+  override get sequential(): boolean {
+    return this.file.sequential;
   }
 
   /** The slice's bytes on disk are not separable from the file's; its length stands in for them. */
@@ -71,6 +85,6 @@ export class InputSlice extends BoundedInput {
   }
 
   async close(): Promise<void> {
-    await this.file.close();
+    if (this.closesParent) await this.file.close();
   }
 }
