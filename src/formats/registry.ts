@@ -12,6 +12,8 @@ import { vmdkDriver } from "./drivers/vmdk/vmdk-driver.js";
 /**
  * The table of format drivers, registered once. Detection is a contest over the file's content, never its
  * name: every driver scores the head (and may look at the tail), the highest score wins, raw is the fallback.
+ * The order of registration is the order of preference where a destination takes several formats: qcow2
+ * (sparse, compressible, what KVM clouds boot and snapshot natively), raw, then the others.
  */
 const drivers: FormatDriver[] = [];
 
@@ -31,6 +33,34 @@ export function getDriver(name: string): FormatDriver {
   const driver = drivers.find((d) => d.name === name || d.aliases?.includes(name));
   if (!driver) throw new UsageError(`unknown format "${name}" (known: ${drivers.map((d) => d.name).join(", ")})`);
   return driver;
+}
+
+/**
+ * `names` (a store's vocabulary, e.g. the disk formats Glance accepts) in the order of preference: the ones a
+ * driver reads in registration order, under their drivers' names, then the rest as given.
+ */
+export function inPreferenceOrder(names: readonly string[]): string[] {
+  const known = new Set(names.map((n) => findDriver(n)?.name).filter((n) => n !== undefined));
+  const ours = drivers.filter((d) => known.has(d.name)).map((d) => d.name);
+  return [...ours, ...names.filter((n) => findDriver(n) === undefined)];
+}
+
+/** The formats chromogenic reads, in the order of preference. */
+export function readableFormats(): string[] {
+  return drivers.map((d) => d.name);
+}
+
+/** The formats chromogenic writes, in the order of preference. */
+export function writableFormats(): string[] {
+  return drivers.filter((d) => d.create).map((d) => d.name);
+}
+
+/**
+ * Whether images of `format` are the guest disk's bytes at the same offsets (raw): such an image can back a
+ * loop device, be downloaded sparse, and have its disk size known before it is uploaded.
+ */
+export function isPlainDisk(format: string): boolean {
+  return findDriver(format)?.plainDisk === true;
 }
 
 /** Bytes of the input's head handed to every probe. */
@@ -82,9 +112,9 @@ export function findDriver(name: string): FormatDriver | undefined {
   return drivers.find((d) => d.name === wanted || d.aliases?.includes(wanted));
 }
 
-registerDriver(rawDriver);
 registerDriver(qcow2Driver);
-registerDriver(vdiDriver);
+registerDriver(rawDriver);
+registerDriver(vmdkDriver);
 registerDriver(vhdDriver);
 registerDriver(vhdxDriver);
-registerDriver(vmdkDriver);
+registerDriver(vdiDriver);

@@ -156,6 +156,11 @@ export interface FormatDriver {
   /** Other names users know the format by (qemu calls VHD "vpc"). */
   readonly aliases?: readonly string[];
   readonly description: string;
+  /**
+   * True when the image's bytes are the guest disk's bytes at the same offsets (raw): usable as a loop device,
+   * downloadable sparse, its disk size known from its length.
+   */
+  readonly plainDisk?: boolean;
   /** Score 0..100 of how sure the driver is the file is its format; raw answers 1 for everything. */
   probe(input: ProbeInput): Promise<number> | number;
   /**

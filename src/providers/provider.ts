@@ -69,6 +69,8 @@ export interface UploadImageRequest {
   /** Private unless asked: providers never publish by default. */
   readonly visibility?: "private" | "public";
   readonly properties?: Readonly<Record<string, string>>;
+  /** The layout within the disk format, when chromogenic wrote it (a VMDK's createType: "streamOptimized"). */
+  readonly subformat?: string;
 }
 
 export interface CreateImageFromInstanceRequest {

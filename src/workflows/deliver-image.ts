@@ -11,13 +11,15 @@ import { convertImage } from "../formats/engine/convert.js";
 import { TemporaryOutputFile } from "../formats/io/output-file.js";
 import { exportOva } from "../formats/ova/ova-writer.js";
 import type { OvaTargetName } from "../formats/ova/ova-targets.js";
-import { getDriver } from "../formats/registry.js";
 import type { CreateOptions, ImageSource } from "../formats/types.js";
 import type { ProviderImage } from "../providers/provider.js";
 import { checkOutputSpace } from "./job-preflight.js";
 import type { JobRun } from "./job-run.js";
 import { uploadImage } from "./store-image.js";
 import { UploadStreamOutput } from "./upload-stream-output.js";
+import { isOvaFormat } from "../formats/ova/ova-format.js";
+import { createOptionsFor } from "./output-options.js";
+import { getDriver, isPlainDisk } from "../formats/registry.js";
 
 /** Converts `source` (owned: closed here) into the destination's format and delivers it. */
 export async function deliverImage(run: JobRun, source: ImageSource): Promise<ProviderImage | undefined> {
@@ -29,7 +31,7 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
       const out = resolve(dest.path);
       await checkOutputSpace(run, source, out);
       run.phase("convert", "start", `${source.format} → ${format} ${out}`);
-      if (format === "ova") {
+      if (isOvaFormat(format)) {
         // The open source itself (a qcow2 read over HTTP Range included): no copy; closed below, not by exportOva.
         await exportOva({
           inputs: [source],
@@ -60,7 +62,7 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
         },
       );
       converting.catch(() => undefined);
-      const uploading = uploadImage(run, output.stream, format === "raw" ? source.virtualSize : undefined);
+      const uploading = uploadImage(run, output.stream, isPlainDisk(format) ? source.virtualSize : undefined);
       // An upload that fails stops the conversion feeding it.
       uploading.catch((e: unknown) => output.fail(e as Error));
       const [c, u] = await Promise.allSettled([converting, uploading]);
@@ -105,11 +107,4 @@ export async function convertIntoFile(
   } finally {
     await output.discard();
   }
-}
-
-function createOptionsFor(format: string, target: string | undefined): CreateOptions {
-  // Glance, VMware and AWS take the streamOptimized VMDK (and it is the one that can be streamed).
-  if (format === "vmdk" && target && ["cloud", "vmware", "aws"].includes(target))
-    return { subformat: "streamOptimized" };
-  return {};
 }

@@ -4,7 +4,8 @@
  * the temporary space that takes — what the preflight checks. Pure: the caller gathers the facts.
  */
 import { UsageError } from "../formats/errors.js";
-import { findDriver, getDriver } from "../formats/registry.js";
+import { findDriver, getDriver, isPlainDisk } from "../formats/registry.js";
+import { isOvaFormat } from "../formats/ova/ova-format.js";
 import type { JobPlan, JobRequest } from "./job-state.js";
 
 export interface PlanFacts {
@@ -46,13 +47,13 @@ export function planTransfer(facts: PlanFacts): JobPlan {
       );
     }
   }
-  if (targetFormat !== "ova") getDriver(targetFormat); // an unknown format is refused before anything moves
+  if (!isOvaFormat(targetFormat)) getDriver(targetFormat); // an unknown format is refused before anything moves
   const mode = request.clean ? "clean" : targetFormat === src.format ? "passthrough" : "convert";
   const local = facts.sourceLocalAllocated !== undefined;
   let sourceAccess: JobPlan["sourceAccess"];
   if (local) sourceAccess = "local-file";
   else if (mode === "passthrough") sourceAccess = "stream";
-  else if (mode === "clean" && src.format === "raw") sourceAccess = "stream";
+  else if (mode === "clean" && isPlainDisk(src.format)) sourceAccess = "stream";
   // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is: every
   // driver reads through an input, HTTP Range included, so no temporary copy is made and the preflight asks
   // for none. A format no driver reads is downloaded as stored (and refused when opened).
@@ -71,7 +72,7 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   const temporaryBytes = temporarySpace({ mode, sourceAccess, targetAccess }, src.size, allocated);
   if (sourceAccess === "download" || (mode === "clean" && sourceAccess === "stream")) {
     notes.push(
-      mode === "clean" && src.format === "raw"
+      mode === "clean" && isPlainDisk(src.format)
         ? "source downloaded straight into the sparse raw working copy"
         : `source downloaded once as stored (${src.format}, compact), resumably, then read locally`,
     );

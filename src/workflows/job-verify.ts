@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import { openImage } from "../formats/engine/open-image.js";
 import type { ProviderImage } from "../providers/provider.js";
 import type { JobRun } from "./job-run.js";
+import { isOvaFormat } from "../formats/ova/ova-format.js";
 
 export async function verifyResult(run: JobRun, image: ProviderImage | undefined): Promise<void> {
   const src = run.state.source!;
@@ -18,7 +19,7 @@ export async function verifyResult(run: JobRun, image: ProviderImage | undefined
       );
     }
   }
-  if (dest.kind === "file" && dest.format !== "ova") {
+  if (dest.kind === "file" && !isOvaFormat(dest.format)) {
     // The output opens as what it claims to be, with the disk's size.
     const { source } = await openImage(resolve(dest.path), { format: dest.format });
     await source.close();

@@ -8,6 +8,7 @@ import type { ImageSource } from "../formats/types.js";
 import type { JobRun } from "./job-run.js";
 import type { JobPlan } from "./job-state.js";
 import { downloadToFile } from "./resumable-download.js";
+import { isPlainDisk } from "../formats/registry.js";
 
 /** Whether this run converts from the source where it is stored (not a download, not a finished working copy). */
 export function readsInPlaceNow(run: JobRun, plan: JobPlan): boolean {
@@ -29,6 +30,6 @@ export async function openSource(run: JobRun): Promise<ImageSource> {
     return (await openImage(input, { format: src.format })).source;
   }
   const path = join(run.workDir, `source.${src.format}`);
-  await downloadToFile(run, path, src.format === "raw");
+  await downloadToFile(run, path, isPlainDisk(src.format));
   return (await openImage(path, { format: src.format })).source;
 }

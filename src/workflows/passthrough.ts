@@ -11,6 +11,7 @@ import { hashStream } from "./job-files.js";
 import type { JobRun } from "./job-run.js";
 import { downloadToFile } from "./resumable-download.js";
 import { storeImage, uploadImage } from "./store-image.js";
+import { isPlainDisk } from "../formats/registry.js";
 
 export async function passthrough(run: JobRun): Promise<ProviderImage | undefined> {
   const src = run.state.source!;
@@ -18,7 +19,7 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
   if (dest.kind === "file") {
     const out = resolve(dest.path);
     const partial = join(dirname(out), `.${basename(out)}.${run.state.id}.partial`);
-    await downloadToFile(run, partial, src.format === "raw", 0o644);
+    await downloadToFile(run, partial, isPlainDisk(src.format), 0o644);
     await rename(partial, out);
     run.state.files.download = undefined;
     await run.save();

@@ -7,6 +7,7 @@ import type { ProviderImage, UploadImageRequest, UploadOptions } from "../provid
 import { OpenStackProvider, toProviderImage } from "../providers/openstack/openstack-provider.js";
 import { UsageError } from "../formats/errors.js";
 import type { JobRun } from "./job-run.js";
+import { createOptionsFor } from "./output-options.js";
 
 /** Properties a snapshot carries that describe the snapshot itself, not the disk: not copied to a new image. */
 const SNAPSHOT_ONLY_PROPERTIES = new Set([
@@ -59,7 +60,6 @@ export async function storeImage(
   );
   const properties: Record<string, string> = {
     ...inherited,
-    ...(format === "vmdk" ? { vmware_disktype: "streamOptimized" } : {}),
     ...dest.properties,
     chromogenic_job: run.state.id,
   };
@@ -68,7 +68,14 @@ export async function storeImage(
   run.phase(phase, "start", `${dst.label} as "${dest.name}" (${format})`);
   const meter = run.meter(phase, sizeBytes ?? null);
   const image = await put(
-    { name: dest.name, diskFormat: format, visibility: dest.visibility ?? "private", properties },
+    {
+      name: dest.name,
+      diskFormat: format,
+      visibility: dest.visibility ?? "private",
+      properties,
+      // What chromogenic wrote; passed-through bytes keep the source's own properties.
+      subformat: run.state.plan!.mode === "passthrough" ? undefined : createOptionsFor(format, "cloud").subformat,
+    },
     {
       signal: run.signal,
       onProgress: (b, t) => meter.set(b, t),

@@ -13,8 +13,13 @@ import {
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
 import { jobSettings, runWorkflowCommand } from "./workflow-output.js";
+import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
+import { writableFormats } from "../../formats/registry.js";
 
-const CLOUD_EXPORT_FORMATS = ["ova", "vmdk", "qcow2", "raw", "vhd", "vdi"];
+/** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
+function cloudExportFormats(): string[] {
+  return [OVA_FORMAT, ...writableFormats()];
+}
 
 interface ExportFlags {
   format?: string;
@@ -69,7 +74,7 @@ export function registerExport(program: Command): void {
       "input image(s), one disk each in order (boot disk first), then the output .ova (- for stdout); " +
         "with --cloud only the output",
     )
-    .option("--format <format>", `package format (ova); with --cloud: ${CLOUD_EXPORT_FORMATS.join("|")}`)
+    .option("--format <format>", `package format (ova); with --cloud: ${cloudExportFormats().join("|")}`)
     .option("--target <target>", `importer to satisfy: ${OVA_TARGETS.join("|")} (required for local OVA export)`)
     .option("--cloud <cloud>", "export from this cloud or store (see `chromogenic clouds`)")
     .option("--image <image>", "with --cloud: the image's id or name")
@@ -96,8 +101,8 @@ export function registerExport(program: Command): void {
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
       if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
-      if ((flags.format ?? "ova") !== "ova")
-        throw new UsageError(`--format "${flags.format}" is not supported (ova is)`);
+      if (!isOvaFormat(flags.format ?? OVA_FORMAT))
+        throw new UsageError(`--format "${flags.format}" is not supported (${OVA_FORMAT} is)`);
       if (!flags.target) throw new UsageError(`export needs --target (${OVA_TARGETS.join("|")})`);
       if (paths.length < 2) throw new UsageError("export needs at least one input and an output path");
       const output = paths[paths.length - 1]!;
@@ -142,11 +147,12 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
   if (!flags.image === !flags.instance)
     throw new UsageError("export --cloud needs exactly one of --image and --instance");
   const format = flags.format;
-  if (!format || !CLOUD_EXPORT_FORMATS.includes(format)) {
-    throw new UsageError(`export --cloud needs --format ${CLOUD_EXPORT_FORMATS.join("|")}`);
+  const exportFormats = cloudExportFormats();
+  if (!format || !exportFormats.includes(format)) {
+    throw new UsageError(`export --cloud needs --format ${exportFormats.join("|")}`);
   }
   if (paths[0] === "-") throw new UsageError("export --cloud writes a file (a resumable job cannot write to stdout)");
-  if (flags.target && format === "ova" && !(OVA_TARGETS as readonly string[]).includes(flags.target)) {
+  if (flags.target && isOvaFormat(format) && !(OVA_TARGETS as readonly string[]).includes(flags.target)) {
     throw new UsageError(`--target "${flags.target}" is not one of ${OVA_TARGETS.join(", ")}`);
   }
   const { startJob } = await import("../../workflows/image-job.js");

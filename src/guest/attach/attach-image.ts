@@ -68,7 +68,7 @@ export async function attachImage(image: string, options: AttachOptions): Promis
   checkAborted(signal);
 
   let rawPath = image;
-  if (driver.name !== "raw" || !(options.inPlace || options.readOnly)) {
+  if (!driver.plainDisk || !(options.inPlace || options.readOnly)) {
     rawPath = join(options.workDir ?? join(image, ".."), `.${basename(image)}.chromogenic-work-${process.pid}.raw`);
     await journal.record({ kind: "file", path: rawPath });
     await convertFile({

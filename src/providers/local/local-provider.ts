@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { ChromogenicError, UnsupportedFeatureError } from "../../formats/errors.js";
 import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { FileInput } from "../../formats/inputs/file-input.js";
+import { readableFormats } from "../../formats/registry.js";
 import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
@@ -22,7 +23,6 @@ import type {
 } from "../provider.js";
 import { LocalImageRecordSchema, type LocalImageRecord } from "./local-image-record.js";
 
-const DISK_FORMATS = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi"];
 /** Blocks of zeros this long (aligned to the position in the image) are left as holes. */
 const SPARSE_BLOCK = 64 * 1024;
 
@@ -46,7 +46,7 @@ export class LocalProvider implements ImageProvider {
 
   async capabilities(): Promise<ProviderCapabilities> {
     return {
-      diskFormats: DISK_FORMATS,
+      diskFormats: readableFormats(),
       canCreateImageFromInstance: false,
       resumableDownload: true,
       sharing: false,
@@ -158,8 +158,8 @@ export class LocalProvider implements ImageProvider {
     data: AsyncIterable<Uint8Array>,
     options: UploadOptions = {},
   ): Promise<ProviderImage> {
-    if (!DISK_FORMATS.includes(request.diskFormat)) {
-      throw new LocalImageError(`${this.label} stores ${DISK_FORMATS.join(", ")}, not "${request.diskFormat}"`);
+    if (!readableFormats().includes(request.diskFormat)) {
+      throw new LocalImageError(`${this.label} stores ${readableFormats().join(", ")}, not "${request.diskFormat}"`);
     }
     await mkdir(this.root, { recursive: true });
     const id = randomUUID();

@@ -13,6 +13,7 @@ import { uploadStream } from "./streaming-upload.js";
 import {
   GlanceImageListSchema,
   GlanceImageSchema,
+  GlanceImageSchemaDocument,
   GlanceMemberSchema,
   type GlanceImage,
   type GlanceMember,
@@ -92,6 +93,22 @@ export class GlanceClient {
       );
       return { items: body.images, next: body.next };
     });
+  }
+
+  /**
+   * The disk formats this Glance accepts (its `disk_formats` setting, published in the image schema's
+   * disk_format enum), in Glance's order.
+   */
+  async diskFormats(): Promise<string[]> {
+    const schema = GlanceImageSchemaDocument.parse(
+      await this.service.json({
+        method: "GET",
+        path: "/v2/schemas/image",
+        callName: "GET /v2/schemas/image",
+        expect: [200],
+      }),
+    );
+    return schema.properties.disk_format.enum.filter((f): f is string => typeof f === "string");
   }
 
   async getImage(id: string): Promise<GlanceImage> {

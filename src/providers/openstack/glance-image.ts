@@ -32,6 +32,13 @@ export const GlanceImageListSchema = z.object({
   next: z.string().optional(),
 });
 
+/** The part of Glance's image schema (GET /v2/schemas/image) that lists the disk formats it accepts. */
+export const GlanceImageSchemaDocument = z.object({
+  properties: z.object({
+    disk_format: z.object({ enum: z.array(z.string().nullable()).max(64) }),
+  }),
+});
+
 export const GlanceMemberSchema = z.object({
   image_id: z.string(),
   member_id: z.string(),

@@ -13,6 +13,7 @@ import type {
 import { ImageVerificationError, OpenStackError } from "./errors.js";
 import { openGlanceRangeInput } from "./image-range-reader.js";
 import type { ImageInput } from "../../formats/inputs/image-input.js";
+import { inPreferenceOrder } from "../../formats/registry.js";
 
 /** Dropped connections an unverified download resumes after before giving up. */
 import type { CloudConfig } from "./cloud-config.js";
@@ -25,8 +26,11 @@ import { NovaClient } from "./nova-client.js";
 import { snapshotInstance } from "./instance-snapshot.js";
 import { uploadStream } from "./streaming-upload.js";
 
-// qcow2 first: sparse and compressible, and what Nova's libvirt driver boots and snapshots natively.
-const PREFERRED_DISK_FORMATS = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "vdi", "iso"];
+/**
+ * Glance's image property that names the layout within a disk format (its vocabulary: Nova's VMware driver and
+ * Glance's own checks read `vmware_disktype` to tell a streamOptimized VMDK from a sparse one).
+ */
+const SUBFORMAT_PROPERTY: Readonly<Record<string, string>> = { vmdk: "vmware_disktype" };
 
 export class OpenStackProvider implements ImageProvider {
   readonly session: KeystoneSession;
@@ -46,7 +50,8 @@ export class OpenStackProvider implements ImageProvider {
 
   async capabilities(): Promise<ProviderCapabilities> {
     return {
-      diskFormats: PREFERRED_DISK_FORMATS,
+      // What this Glance accepts, the formats chromogenic reads first in the engine's order of preference.
+      diskFormats: inPreferenceOrder(await this.glance.diskFormats()),
       canCreateImageFromInstance: true,
       resumableDownload: true,
       sharing: true,
@@ -97,11 +102,14 @@ export class OpenStackProvider implements ImageProvider {
     options: UploadOptions = {},
   ): Promise<ProviderImage> {
     const glance = this.glance;
+    const subformatProperty = request.subformat && SUBFORMAT_PROPERTY[request.diskFormat];
     const record = await glance.createImage({
       name: request.name,
       diskFormat: request.diskFormat,
       visibility: request.visibility ?? "private",
-      properties: request.properties,
+      properties: subformatProperty
+        ? { ...request.properties, [subformatProperty]: request.subformat! }
+        : request.properties,
     });
     try {
       await options.onCreated?.(record.id);

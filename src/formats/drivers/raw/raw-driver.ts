@@ -6,6 +6,7 @@ import { RawTarget } from "./raw-target.js";
 export const rawDriver: FormatDriver = {
   name: "raw",
   description: "raw disk image (sparse where the filesystem allows)",
+  plainDisk: true,
   // Anything is a valid raw image, so raw only wins when no other driver recognises the file.
   probe: () => 1,
   open: async (input) => new RawSource(input),
