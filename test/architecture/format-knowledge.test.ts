@@ -7,21 +7,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { listDrivers } from "../../src/formats/registry.js";
 import { OVA_FORMAT } from "../../src/formats/ova/ova-format.js";
 import { packageRoot } from "../../src/util/package-files.js";
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sourceFiles(path)));
-    else if (entry.name.endsWith(".ts")) out.push(path);
-  }
-  return out;
-}
+import { sourceFiles } from "../helpers/source-tree.js";
 
 /** The code without its comments, line numbers kept (comments may name formats freely). */
 function withoutComments(text: string): string {

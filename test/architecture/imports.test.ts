@@ -6,9 +6,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { packageRoot } from "../../src/util/package-files.js";
+import { sourceFiles } from "../helpers/source-tree.js";
 
 /** Lower layers first; a module may import only from its own layer or one listed before it. */
 const LAYERS = ["util", "formats", "guest", "operations", "providers", "workflows", "cli"] as const;
@@ -17,16 +18,6 @@ interface ModuleImport {
   readonly target: string;
   /** Erased when compiled (`import type`, `export type`): no load-order effect, but still a dependency. */
   readonly typeOnly: boolean;
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sourceFiles(path)));
-    else if (entry.name.endsWith(".ts")) out.push(path);
-  }
-  return out;
 }
 
 /** The project-relative modules `file` imports (static, re-exports, and literal dynamic imports). */
