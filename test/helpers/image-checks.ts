@@ -29,10 +29,13 @@ export async function readWhole(source: ImageSource): Promise<Buffer> {
   return out;
 }
 
-/** `qemu-img convert -O raw` of `image`, read into memory. */
-export async function qemuRaw(dir: string, image: string): Promise<Buffer> {
+/**
+ * `qemu-img convert -O raw` of `image`, read into memory; `format` names qemu's driver where its probe cannot
+ * (a fixed VHD has its footer only at the end, which qemu does not probe for).
+ */
+export async function qemuRaw(dir: string, image: string, format?: string): Promise<Buffer> {
   const out = join(dir, `qemu-${Math.random().toString(36).slice(2)}.raw`);
-  await qemuImg("convert", "-O", "raw", image, out);
+  await qemuImg("convert", ...(format ? ["-f", format] : []), "-O", "raw", image, out);
   return readFile(out);
 }
 
