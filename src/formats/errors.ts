@@ -47,3 +47,17 @@ export class AbortedError extends ChromogenicError {
     super(message, "EABORTED");
   }
 }
+
+/**
+ * The file is in a format chromogenic recognises but does not read (QED, LUKS, a gzip file, …): refused by
+ * name rather than taken for a raw disk. Opening it with format "raw" says it is raw and is not refused.
+ */
+export class UnreadableFormatError extends ChromogenicError {
+  constructor(
+    message: string,
+    /** The format's name, as `recogniseForeignFormat` reports it ("QED", "gzip"). */
+    readonly format: string,
+  ) {
+    super(message, "EUNREADABLEFORMAT");
+  }
+}

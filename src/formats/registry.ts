@@ -2,6 +2,7 @@ import type { FormatDriver, ProbeInput } from "./types.js";
 import type { ImageInput } from "./inputs/image-input.js";
 import { FileInput } from "./inputs/file-input.js";
 import { UsageError } from "./errors.js";
+import { recogniseForeignFormat, unreadableFormatError } from "./foreign-formats.js";
 import { rawDriver } from "./drivers/raw/raw-driver.js";
 import { qcow2Driver } from "./drivers/qcow2/qcow2-driver.js";
 import { vdiDriver } from "./drivers/vdi/vdi-driver.js";
@@ -99,7 +100,11 @@ export async function detectFormat(image: ImageInput | string): Promise<FormatDr
       bestScore = score;
     }
   }
-  return best ?? getDriver("raw");
+  if (best && best !== rawDriver) return best;
+  // Raw is what remains, unless the content is in a format known not to be a raw disk (foreign-formats.ts).
+  const foreign = await recogniseForeignFormat(probe);
+  if (foreign) throw unreadableFormatError(input.path, foreign);
+  return getDriver("raw");
 }
 
 /**

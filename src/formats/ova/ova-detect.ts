@@ -7,6 +7,23 @@ import { TAR_BLOCK, decodeTarHeader } from "./tar-header.js";
  * OVA.
  */
 
+/**
+ * What a file's first bytes say about it as a tar archive: "ova" when they are a tar header whose member is an
+ * .ovf descriptor (how an OVA is recognised), "tar" for any other valid tar header, undefined when they are not
+ * a tar header. Format detection uses it too, to refuse a tar that is not an OVA.
+ */
+export function classifyTarHead(head: Buffer): "ova" | "tar" | undefined {
+  if (head.length < TAR_BLOCK) return undefined;
+  let header;
+  try {
+    header = decodeTarHeader(head.subarray(0, TAR_BLOCK), "tar header");
+  } catch {
+    return undefined;
+  }
+  if (header.name === "") return undefined;
+  return header.type === "file" && /\.ovf$/i.test(header.name) ? "ova" : "tar";
+}
+
 /** True when the file starts with a tar header whose member is an .ovf descriptor: how an OVA is recognised. */
 export async function looksLikeOva(path: string): Promise<boolean> {
   let handle;
@@ -18,13 +35,7 @@ export async function looksLikeOva(path: string): Promise<boolean> {
   try {
     const block = Buffer.alloc(TAR_BLOCK);
     const { bytesRead } = await handle.read(block, 0, TAR_BLOCK, 0);
-    if (bytesRead < TAR_BLOCK) return false;
-    try {
-      const h = decodeTarHeader(block, path);
-      return h.type === "file" && /\.ovf$/i.test(h.name);
-    } catch {
-      return false;
-    }
+    return classifyTarHead(block.subarray(0, bytesRead)) === "ova";
   } finally {
     await handle.close();
   }
