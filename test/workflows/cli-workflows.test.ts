@@ -97,7 +97,7 @@ test("usage errors are exit 2; a store without instances is a clear error", asyn
   assert.match(noSource.stderr, /exactly one of --image and --instance/);
   const noFormat = await cli(env, "export", "--cloud", "local", "--image", "x", join(dir, "o"));
   assert.equal(noFormat.code, 2);
-  assert.match(noFormat.stderr, /needs --format ova\|vmdk\|qcow2\|raw\|vhd\|vdi/);
+  assert.match(noFormat.stderr, /needs --format ova\|qcow2\|raw\|vmdk\|vhd\|vdi/);
   const snap = await cli(
     env,
     "export",
