@@ -1,13 +1,15 @@
 /**
  * Opens an OVA for reading: indexes the tar (headers only), reads and parses the descriptor and the manifest,
- * and resolves every disk to the member(s) holding it. Nothing is extracted. Refused, with the reason:
- * a descriptor naming a file the archive does not hold (or naming it by an absolute path, a URL or a path
- * with ".."), a disk whose file is missing or listed twice, a manifest that does not parse, and everything
- * tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once, in order).
+ * and resolves every disk to the member(s) holding it (file-members.ts). Nothing is extracted. Refused, with
+ * the reason: a descriptor naming a file the archive does not hold (or naming it by an absolute path, a URL or
+ * a path with ".."), a disk whose file is missing or listed twice, a manifest that does not parse, and
+ * everything tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once,
+ * in order).
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { InputFile } from "../io/input-file.js";
 import { MAX_MANIFEST_BYTES, newDigest, parseManifest, type ManifestEntry } from "./manifest.js";
+import { MemberIndex } from "./file-members.js";
 import {
   MAX_DESCRIPTOR_BYTES,
   parseOvfDescriptor,
@@ -15,7 +17,7 @@ import {
   type OvfDisk,
   type OvfFileRef,
 } from "./ovf-descriptor-reader.js";
-import { indexTar, normaliseName, type TarMember } from "./tar-index.js";
+import { indexTar, type TarMember } from "./tar-index.js";
 
 export interface OvaDisk {
   /** 1-based position in the DiskSection, as `convert --disk N` counts. */
@@ -42,7 +44,7 @@ export async function openOva(path: string): Promise<OvaArchive> {
   const file = await InputFile.open(path);
   try {
     const members = await indexTar(file, path);
-    const byName = new Map(members.map((m) => [m.name, m]));
+    const index = new MemberIndex(members);
     const descriptors = members.filter((m) => /\.ovf$/i.test(m.name));
     if (descriptors.length === 0) throw new CorruptImageError(`${path}: no .ovf descriptor in the archive`);
     if (descriptors.length > 1)
@@ -78,7 +80,7 @@ export async function openOva(path: string): Promise<OvaArchive> {
     const filesById = new Map<string, { file: OvfFileRef; members: TarMember[] }>();
     for (const f of descriptor.files) {
       if (filesById.has(f.id)) throw new CorruptImageError(`${where}: file id "${f.id}" is declared twice`);
-      filesById.set(f.id, { file: f, members: resolveFileMembers(f, byName, where) });
+      filesById.set(f.id, { file: f, members: await index.membersOf(f, file, where) });
     }
     const disks: OvaDisk[] = [];
     descriptor.disks.forEach((disk, i) => {
@@ -100,36 +102,6 @@ export async function openOva(path: string): Promise<OvaArchive> {
   } finally {
     await file.close();
   }
-}
-
-function resolveFileMembers(f: OvfFileRef, byName: Map<string, TarMember>, where: string): TarMember[] {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(f.href)) {
-    throw new UnsupportedFeatureError(
-      `${where}: file ${f.id} is a URL (${f.href}); only files inside the OVA are read`,
-    );
-  }
-  const name = normaliseName(f.href, where);
-  if (f.chunkSize === undefined) {
-    const m = byName.get(name);
-    if (!m) throw new CorruptImageError(`${where}: the descriptor names file "${f.href}", which is not in the archive`);
-    return [m];
-  }
-  // Chunked: href.000000000, href.000000001, … (VMware uses 9 digits; 3 digits are seen too).
-  const chunks: TarMember[] = [];
-  for (let i = 0; ; i++) {
-    const m = [9, 3].map((w) => byName.get(`${name}.${String(i).padStart(w, "0")}`)).find((x) => x !== undefined);
-    if (!m) break;
-    chunks.push(m);
-  }
-  if (chunks.length === 0)
-    throw new CorruptImageError(`${where}: chunked file "${f.href}" has no chunk members (${f.href}.000…)`);
-  const last = chunks.length - 1;
-  chunks.forEach((c, i) => {
-    if (i < last ? c.size !== f.chunkSize : c.size > f.chunkSize!) {
-      throw new CorruptImageError(`${where}: chunk ${c.name} is ${c.size} bytes; chunkSize is ${f.chunkSize}`);
-    }
-  });
-  return chunks;
 }
 
 export interface ManifestCheck {
