@@ -1,7 +1,10 @@
 import type { OvaInfo } from "../formats/ova/ova-info.js";
 import { formatBytes } from "../util/human.js";
 
-/** `chromogenic info X.ova` as text: the appliance first, then its disks, then the manifest. */
+/**
+ * `chromogenic info X.ova` as text: the appliance first, then its disks, then the manifest and the reader's
+ * warnings ("warning: …" lines, as the clean report shows its own).
+ */
 export function renderOvaInfo(info: OvaInfo): string {
   const lines = [`image: ${info.path}`, `file format: ova (OVF ${info.ovfVersion}, descriptor ${info.descriptor})`];
   for (const s of info.systems) {
@@ -32,5 +35,6 @@ export function renderOvaInfo(info: OvaInfo): string {
       ? `manifest: ${info.manifest.file} (${info.manifest.algorithm.toUpperCase()}, ${info.manifest.files} files; verified by convert)`
       : "manifest: none",
   );
+  for (const w of info.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n") + "\n";
 }

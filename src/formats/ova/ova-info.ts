@@ -1,7 +1,8 @@
 /**
  * What `chromogenic info X.ova` reports: the appliance (its systems and their hardware, networks), each disk
- * (capacity, format, how it is stored) and the manifest's algorithm. Read from the descriptor and the tar
- * headers only: fast on any size of archive. The manifest is verified by convert, which reads the disks anyway.
+ * (capacity, format, how it is stored), the manifest's algorithm and the reader's warnings (what the manifest
+ * does not cover). Read from the descriptor and the tar headers only: fast on any size of archive. The
+ * manifest is verified by convert, which reads the disks anyway.
  */
 import { openOva } from "./ova-reader.js";
 import type { OvfVersionFamily } from "./ovf-descriptor-reader.js";
@@ -36,6 +37,7 @@ export interface OvaInfo {
     readonly compression?: string;
     readonly chunks: number;
   }[];
+  readonly warnings: readonly string[];
 }
 
 export async function ovaInfo(path: string): Promise<OvaInfo> {
@@ -48,7 +50,11 @@ export async function ovaInfo(path: string): Promise<OvaInfo> {
     descriptor: ova.descriptorMember.name,
     manifest:
       ova.manifest && ova.manifestMember
-        ? { file: ova.manifestMember.name, algorithm: ova.manifest[0]?.algorithm ?? "none", files: ova.manifest.length }
+        ? {
+            file: ova.manifestMember.name,
+            algorithm: ova.manifest.values().next().value?.algorithm ?? "none",
+            files: ova.manifest.size,
+          }
         : null,
     networks: d.networks,
     systems: d.systems.map((s) => ({
@@ -74,5 +80,6 @@ export async function ovaInfo(path: string): Promise<OvaInfo> {
       compression: x.file.compression,
       chunks: x.members.length,
     })),
+    warnings: ova.warnings,
   };
 }

@@ -2,13 +2,14 @@
  * Opens an OVA for reading: indexes the tar (headers only), reads and parses the descriptor and the manifest,
  * and resolves every disk to the member(s) holding it (file-members.ts). Nothing is extracted. Refused, with
  * the reason: a descriptor naming a file the archive does not hold (or naming it by an absolute path, a URL or
- * a path with ".."), a disk whose file is missing or listed twice, a manifest that does not parse, and
- * everything tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once,
- * in order).
+ * a path with ".."), a disk whose file is missing or listed twice, a manifest with no digest line, and
+ * everything tar-index.ts refuses. What the manifest leaves uncovered becomes a warning (manifest-check.ts);
+ * the manifest is verified by verifyOvaManifest (reading each member once, in order).
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { InputFile } from "../io/input-file.js";
-import { MAX_MANIFEST_BYTES, newDigest, parseManifest, type ManifestEntry } from "./manifest.js";
+import { MAX_MANIFEST_BYTES, parseManifest, type ManifestEntry, type ParsedManifest } from "./manifest.js";
+import { manifestCoverage, verifyManifest, type ManifestCheck } from "./manifest-check.js";
 import { MemberIndex } from "./file-members.js";
 import {
   MAX_DESCRIPTOR_BYTES,
@@ -18,6 +19,8 @@ import {
   type OvfFileRef,
 } from "./ovf-descriptor-reader.js";
 import { indexTar, type TarMember } from "./tar-index.js";
+
+export type { ManifestCheck } from "./manifest-check.js";
 
 export interface OvaDisk {
   /** 1-based position in the DiskSection, as `convert --disk N` counts. */
@@ -36,8 +39,11 @@ export interface OvaArchive {
   readonly descriptorMember: TarMember;
   readonly descriptor: OvfDescriptor;
   readonly manifestMember?: TarMember;
-  readonly manifest?: readonly ManifestEntry[];
+  /** The manifest's entries by the member each designates (those naming absent files are left out). */
+  readonly manifest?: ReadonlyMap<string, ManifestEntry>;
   readonly disks: readonly OvaDisk[];
+  /** What the reader let pass but the user should know (a file the manifest does not cover, …). */
+  readonly warnings: readonly string[];
 }
 
 export async function openOva(path: string): Promise<OvaArchive> {
@@ -63,7 +69,7 @@ export async function openOva(path: string): Promise<OvaArchive> {
     const manifests = members.filter((m) => /\.mf$/i.test(m.name));
     if (manifests.length > 1) throw new CorruptImageError(`${path}: ${manifests.length} manifests; an OVA holds one`);
     const manifestMember = manifests[0];
-    let manifest: ManifestEntry[] | undefined;
+    let manifest: ParsedManifest | undefined;
     if (manifestMember) {
       if (manifestMember.size > MAX_MANIFEST_BYTES) {
         throw new CorruptImageError(
@@ -98,55 +104,31 @@ export async function openOva(path: string): Promise<OvaArchive> {
       }
       disks.push({ index: i + 1, disk, file: entry.file, members: entry.members, storedSize });
     });
-    return { path, members, descriptorMember, descriptor, manifestMember, manifest, disks };
+    const used = [descriptorMember, ...[...filesById.values()].flatMap((e) => e.members)];
+    const coverage =
+      manifest && manifestMember
+        ? manifestCoverage(manifest, manifestMember.name, index.byName, used)
+        : { listed: undefined, warnings: [] };
+    return {
+      path,
+      members,
+      descriptorMember,
+      descriptor,
+      manifestMember,
+      manifest: coverage.listed,
+      disks,
+      warnings: coverage.warnings,
+    };
   } finally {
     await file.close();
   }
-}
-
-export interface ManifestCheck {
-  readonly algorithm: string;
-  readonly verified: readonly string[];
 }
 
 /**
- * Reads every member the manifest lists, in archive order, and compares digests. The descriptor and every
- * referenced file must be listed (DSP0243: the manifest covers all files of the package).
+ * Reads every member the manifest lists, in archive order, and compares digests; undefined when the OVA has
+ * no manifest. What it does not list was reported among openOva's warnings.
  */
 export async function verifyOvaManifest(ova: OvaArchive, signal?: AbortSignal): Promise<ManifestCheck | undefined> {
   if (!ova.manifest) return undefined;
-  const listed = new Map(ova.manifest.map((e) => [e.name, e]));
-  const required = [ova.descriptorMember, ...ova.disks.flatMap((d) => d.members)];
-  for (const m of required) {
-    if (!listed.has(m.name)) throw new CorruptImageError(`${ova.path}: the manifest does not list ${m.name}`);
-  }
-  const byName = new Map(ova.members.map((m) => [m.name, m]));
-  for (const e of ova.manifest) {
-    if (!byName.has(e.name))
-      throw new CorruptImageError(`${ova.path}: the manifest lists ${e.name}, which is not in the archive`);
-  }
-  const file = await InputFile.open(ova.path);
-  try {
-    const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
-    for (const m of ova.members) {
-      const entry = listed.get(m.name);
-      if (!entry) continue;
-      const digest = newDigest(entry.algorithm);
-      for (let done = 0; done < m.size;) {
-        if (signal?.aborted) throw signal.reason ?? new Error("aborted");
-        const n = Math.min(chunk.length, m.size - done);
-        digest.update(await file.readExact(m.dataOffset + done, n, chunk, m.name));
-        done += n;
-      }
-      const actual = digest.digest("hex");
-      if (actual !== entry.digest) {
-        throw new CorruptImageError(
-          `${ova.path}: ${m.name} does not match the manifest (${entry.algorithm} ${actual}, manifest says ${entry.digest}): the archive is damaged or altered`,
-        );
-      }
-    }
-    return { algorithm: ova.manifest[0]?.algorithm ?? "none", verified: [...listed.keys()] };
-  } finally {
-    await file.close();
-  }
+  return verifyManifest(ova.path, ova.members, ova.manifest, signal);
 }
