@@ -28,7 +28,8 @@ export function renderOvaInfo(info: OvaInfo): string {
     lines.push(`    virtual size: ${formatBytes(d.capacity)} (${d.capacity} bytes)`);
     if (d.populatedSize !== undefined) lines.push(`    populated: ${formatBytes(d.populatedSize)}`);
     lines.push(`    stored: ${formatBytes(d.storedSize)}${how.length ? `, ${how.join(", ")}` : ""}`);
-    lines.push(`    format: ${d.format}`);
+    const content = d.contentFormat ? `its content is ${d.contentFormat}` : "convert reads it from the content";
+    lines.push(`    format: ${d.format || `not declared (${content})`}`);
   }
   lines.push(
     info.manifest

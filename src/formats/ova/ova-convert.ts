@@ -76,7 +76,7 @@ export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaCon
       await output.commit();
       return {
         ...stats,
-        inputFormat: "ova/vmdk",
+        inputFormat: `ova/${source.format}`,
         outputFormat: outDriver.name,
         output: request.output,
         disk: diskNumber,
