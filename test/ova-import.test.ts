@@ -12,7 +12,7 @@ import { exportOva } from "../src/formats/ova/ova-writer.js";
 import { openOva } from "../src/formats/ova/ova-reader.js";
 import { convertFile } from "../src/formats/engine/convert.js";
 import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
-import { memberHeader, writeTar } from "./helpers/ova-tools.js";
+import { guestDisk, memberHeader, vmwareDescriptor, writeTar } from "./helpers/ova-tools.js";
 import { TAR_BLOCK } from "../src/formats/ova/tar-header.js";
 
 const MiB = 2 ** 20;
@@ -97,58 +97,9 @@ test("a member that does not match the manifest stops the conversion and leaves 
   assert.deepEqual((await readdir(dir)).sort(), before);
 });
 
-/** A minimal VMware-flavoured descriptor around the given disk files. */
-function vmwareDescriptor(disks: { href: string; capacity: string; units: string; format: string; extra?: string }[]) {
-  const files = disks
-    .map((d, i) => `<File ovf:href="${d.href}" ovf:id="file${i + 1}"${d.extra ?? ""}/>`)
-    .join("\n    ");
-  const diskEls = disks
-    .map(
-      (d, i) =>
-        `<Disk ovf:capacity="${d.capacity}" ovf:capacityAllocationUnits="${d.units}" ovf:diskId="vmdisk${i + 1}" ovf:fileRef="file${i + 1}" ovf:format="${d.format}"/>`,
-    )
-    .join("\n    ");
-  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>
-<ovf:Envelope vmw:buildId="build-1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
-  <ovf:References>
-    ${files}
-  </ovf:References>
-  <ovf:DiskSection>
-    <ovf:Info>Virtual disk information</ovf:Info>
-    ${diskEls}
-  </ovf:DiskSection>
-  <ovf:VirtualSystem ovf:id="vm">
-    <ovf:Info>A virtual machine</ovf:Info>
-    <ovf:VirtualHardwareSection>
-      <ovf:Info>Virtual hardware requirements</ovf:Info>
-      <ovf:System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-10</vssd:VirtualSystemType></ovf:System>
-      <ovf:Item><rasd:AllocationUnits>byte * 2^30</rasd:AllocationUnits><rasd:ElementName>mem</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></ovf:Item>
-    </ovf:VirtualHardwareSection>
-  </ovf:VirtualSystem>
-</ovf:Envelope>
-`);
-}
-
 test("VMware-style OVAs: #sparse disks, gzip-compressed and chunked files, capacities in byte * 2^20", async (t) => {
   const dir = await scratch(t);
-  const raw = join(dir, "disk.raw");
-  await makeRaw(raw, 16 * MiB, mixedRegions(16 * MiB));
-  const sparse = join(dir, "sparse.vmdk");
-  await convertFile({
-    input: raw,
-    output: sparse,
-    outputFormat: "vmdk",
-    createOptions: { subformat: "monolithicSparse" },
-  });
-  const stream = join(dir, "stream.vmdk");
-  await convertFile({
-    input: raw,
-    output: stream,
-    outputFormat: "vmdk",
-    createOptions: { subformat: "streamOptimized" },
-  });
-  const sparseBytes = await readFile(sparse);
-  const streamBytes = await readFile(stream);
+  const { raw, sparse: sparseBytes, stream: streamBytes } = await guestDisk(dir, 16 * MiB);
   const gz = gzipSync(sparseBytes);
   // Split the VMDK in two, as ovftool --chunkSize does (every chunk but the last exactly chunkSize bytes).
   const chunk = Math.ceil(streamBytes.length / 2);

@@ -1,7 +1,10 @@
 import type { OvaInfo } from "../formats/ova/ova-info.js";
 import { formatBytes } from "../util/human.js";
 
-/** `chromogenic info X.ova` as text: the appliance first, then its disks, then the manifest. */
+/**
+ * `chromogenic info X.ova` as text: the appliance first, then its disks, then the manifest and the reader's
+ * warnings ("warning: …" lines, as the clean report shows its own).
+ */
 export function renderOvaInfo(info: OvaInfo): string {
   const lines = [`image: ${info.path}`, `file format: ova (OVF ${info.ovfVersion}, descriptor ${info.descriptor})`];
   for (const s of info.systems) {
@@ -25,12 +28,14 @@ export function renderOvaInfo(info: OvaInfo): string {
     lines.push(`    virtual size: ${formatBytes(d.capacity)} (${d.capacity} bytes)`);
     if (d.populatedSize !== undefined) lines.push(`    populated: ${formatBytes(d.populatedSize)}`);
     lines.push(`    stored: ${formatBytes(d.storedSize)}${how.length ? `, ${how.join(", ")}` : ""}`);
-    lines.push(`    format: ${d.format}`);
+    const content = d.contentFormat ? `its content is ${d.contentFormat}` : "convert reads it from the content";
+    lines.push(`    format: ${d.format || `not declared (${content})`}`);
   }
   lines.push(
     info.manifest
       ? `manifest: ${info.manifest.file} (${info.manifest.algorithm.toUpperCase()}, ${info.manifest.files} files; verified by convert)`
       : "manifest: none",
   );
+  for (const w of info.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n") + "\n";
 }

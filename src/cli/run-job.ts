@@ -17,6 +17,12 @@ export interface JobContext {
   /** Aborted by Ctrl-C or SIGTERM: the job undoes its work and fails. */
   readonly signal: AbortSignal;
   readonly onProgress: ProgressListener | undefined;
+  /**
+   * Tells the user something the job let pass (an OVA file its manifest does not cover): a `message` event
+   * with --json (the workflows' shape), else "chromogenic: warning: …" on stderr — with --quiet too, which
+   * silences progress and the summary, not what the user should know.
+   */
+  readonly warn: (text: string) => void;
 }
 
 /**
@@ -32,7 +38,15 @@ export async function runJob<R extends object>(
   const display = progressDisplay({ json: output.json, quiet: output.quiet || !!output.hideProgress });
   const interrupts = cancelOnSignals();
   try {
-    const result = await job({ signal: interrupts.signal, onProgress: display.listener });
+    const warn = (text: string) => {
+      if (output.json) {
+        process.stdout.write(JSON.stringify({ event: "message", level: "warning", text }) + "\n");
+      } else {
+        display.close();
+        process.stderr.write(`chromogenic: warning: ${text}\n`);
+      }
+    };
+    const result = await job({ signal: interrupts.signal, onProgress: display.listener, warn });
     display.close();
     if (output.json) {
       process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");

@@ -6,7 +6,8 @@
 import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeTarHeader, tarPadding, TAR_BLOCK, USTAR_MAX_SIZE } from "../../src/formats/ova/tar-header.js";
-import { run } from "./tools.js";
+import { convertFile } from "../../src/formats/engine/convert.js";
+import { makeRaw, mixedRegions, qemuImg, run } from "./tools.js";
 
 export const SCHEMA_DIR = join(process.cwd(), "test", "fixtures", "ovf-schema");
 
@@ -108,4 +109,74 @@ export async function extractAll(ova: string, dir: string): Promise<void> {
 
 export async function readText(path: string): Promise<string> {
   return readFile(path, "utf8");
+}
+
+/** A minimal VMware-flavoured descriptor around the given disk files (a disk without `format` has no ovf:format). */
+export function vmwareDescriptor(
+  disks: readonly { href: string; capacity: string; units: string; format?: string; extra?: string }[],
+) {
+  const files = disks
+    .map((d, i) => `<File ovf:href="${d.href}" ovf:id="file${i + 1}"${d.extra ?? ""}/>`)
+    .join("\n    ");
+  const diskEls = disks
+    .map(
+      (d, i) =>
+        `<Disk ovf:capacity="${d.capacity}" ovf:capacityAllocationUnits="${d.units}" ovf:diskId="vmdisk${i + 1}" ovf:fileRef="file${i + 1}"${d.format === undefined ? "" : ` ovf:format="${d.format}"`}/>`,
+    )
+    .join("\n    ");
+  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>
+<ovf:Envelope vmw:buildId="build-1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+  <ovf:References>
+    ${files}
+  </ovf:References>
+  <ovf:DiskSection>
+    <ovf:Info>Virtual disk information</ovf:Info>
+    ${diskEls}
+  </ovf:DiskSection>
+  <ovf:VirtualSystem ovf:id="vm">
+    <ovf:Info>A virtual machine</ovf:Info>
+    <ovf:VirtualHardwareSection>
+      <ovf:Info>Virtual hardware requirements</ovf:Info>
+      <ovf:System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-10</vssd:VirtualSystemType></ovf:System>
+      <ovf:Item><rasd:AllocationUnits>byte * 2^30</rasd:AllocationUnits><rasd:ElementName>mem</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></ovf:Item>
+    </ovf:VirtualHardwareSection>
+  </ovf:VirtualSystem>
+</ovf:Envelope>
+`);
+}
+
+export interface GuestDisk {
+  /** The disk as a raw file: what every variant must compare equal to. */
+  readonly raw: string;
+  /** streamOptimized VMDK written by our driver. */
+  readonly stream: Buffer;
+  /** monolithicSparse VMDK written by our driver. */
+  readonly sparse: Buffer;
+  /** monolithicSparse VMDK written by qemu-img. */
+  readonly qemuSparse: Buffer;
+  /** qcow2 written by qemu-img. */
+  readonly qcow2: Buffer;
+}
+
+/** A guest disk of `size` bytes (data, zeros and holes) in the formats OVAs carry, for building archives. */
+export async function guestDisk(dir: string, size: number): Promise<GuestDisk> {
+  const raw = join(dir, "disk.raw");
+  await makeRaw(raw, size, mixedRegions(size));
+  const ours = async (subformat: string) => {
+    const path = join(dir, `${subformat}.vmdk`);
+    await convertFile({ input: raw, output: path, outputFormat: "vmdk", createOptions: { subformat } });
+    return readFile(path);
+  };
+  const qemu = async (name: string, format: string, ...options: string[]) => {
+    const path = join(dir, name);
+    await qemuImg("convert", "-f", "raw", "-O", format, ...options, raw, path);
+    return readFile(path);
+  };
+  return {
+    raw,
+    stream: await ours("streamOptimized"),
+    sparse: await ours("monolithicSparse"),
+    qemuSparse: await qemu("qemu-sparse.vmdk", "vmdk", "-o", "subformat=monolithicSparse"),
+    qcow2: await qemu("qemu.qcow2", "qcow2"),
+  };
 }

@@ -50,7 +50,7 @@ export function registerConvert(program: Command): void {
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       await runJob(
         { json: !!flags.json, quiet: !!flags.quiet },
-        async ({ signal, onProgress }) => {
+        async ({ signal, onProgress, warn }) => {
           // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
           const ova = !flags.format && (await looksLikeOva(input));
           if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
@@ -58,7 +58,8 @@ export function registerConvert(program: Command): void {
           if (ova) {
             // Loaded only for an OVA: the reader brings an XML parser every other conversion can do without.
             const { convertOvaDisk } = await import("../../formats/ova/ova-convert.js");
-            return convertOvaDisk({ ...common, disk: flags.disk === undefined ? 1 : Number(flags.disk) });
+            const disk = flags.disk === undefined ? 1 : Number(flags.disk);
+            return convertOvaDisk({ ...common, disk, onWarning: warn });
           }
           return convertFile({
             ...common,

@@ -37,18 +37,32 @@ export function formatManifest(entries: readonly ManifestEntry[]): string {
 /** Largest manifest read: a line per package file, so a few KiB in practice. */
 export const MAX_MANIFEST_BYTES = 1 * 2 ** 20;
 
+export interface ParsedManifest {
+  readonly entries: readonly ManifestEntry[];
+  /** Lines that are not digests, skipped (1-based line number and text). */
+  readonly ignoredLines: readonly { readonly line: number; readonly text: string }[];
+}
+
 /**
- * Parses a manifest, refusing lines that are not digests (a manifest that says nothing verifiable must not
- * pass for a verified one). Blank lines are skipped; "SHA2-256" is not a DSP0243 name and is refused.
+ * Parses a manifest as virt-v2v and ovftool read them: digest lines are taken, a line that is not one is
+ * skipped and reported (producers add comments, blank or garbled lines), and the caller warns about it. A
+ * manifest in which no line is a digest is refused: it is not a manifest this reader understands, and
+ * reading it as one that lists nothing would turn every check into a warning. A digest of the wrong length
+ * for its algorithm, or two lines giving one file different digests, is an error: that file could never
+ * verify. "SHA2-256" is not a DSP0243 name and is skipped like any other unknown line.
  */
-export function parseManifest(text: string, where: string): ManifestEntry[] {
-  const entries: ManifestEntry[] = [];
+export function parseManifest(text: string, where: string): ParsedManifest {
+  const entries = new Map<string, ManifestEntry>();
+  const ignoredLines: { line: number; text: string }[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === "") continue;
     const m = /^(SHA1|SHA256|SHA512)\s*\((.+)\)\s*=\s*([0-9a-fA-F]+)$/i.exec(line);
-    if (!m) throw new CorruptImageError(`${where}: manifest line ${i + 1} is not "ALGORITHM(file)= digest": ${line}`);
+    if (!m) {
+      ignoredLines.push({ line: i + 1, text: line });
+      continue;
+    }
     const algorithm = m[1]!.toLowerCase() as ManifestAlgorithm;
     const digest = m[3]!.toLowerCase();
     if (digest.length !== DIGEST_HEX_LENGTH[algorithm]) {
@@ -56,7 +70,18 @@ export function parseManifest(text: string, where: string): ManifestEntry[] {
         `${where}: manifest line ${i + 1}: ${algorithm} digest has ${digest.length} hex digits`,
       );
     }
-    entries.push({ name: m[2]!, algorithm, digest });
+    const entry: ManifestEntry = { name: m[2]!, algorithm, digest };
+    const earlier = entries.get(entry.name);
+    if (earlier && (earlier.algorithm !== algorithm || earlier.digest !== digest)) {
+      throw new CorruptImageError(`${where}: manifest line ${i + 1} gives ${entry.name} a second, different digest`);
+    }
+    entries.set(entry.name, entry);
   }
-  return entries;
+  if (entries.size === 0 && ignoredLines.length > 0) {
+    const first = ignoredLines[0]!;
+    throw new CorruptImageError(
+      `${where}: no line of the manifest is "ALGORITHM(file)= digest" (manifest line ${first.line}: ${JSON.stringify(first.text.slice(0, 200))})`,
+    );
+  }
+  return { entries: [...entries.values()], ignoredLines };
 }

@@ -22,6 +22,8 @@ export interface OvaConvertRequest extends PipelineOptions {
   readonly createOptions?: CreateOptions;
   /** Verify the manifest (default true when there is one). */
   readonly verifyManifest?: boolean;
+  /** Told each warning as soon as it is known (what the manifest does not cover, …); also in the result. */
+  readonly onWarning?: (text: string) => void;
 }
 
 export interface OvaConvertResult extends ConvertStats {
@@ -30,6 +32,7 @@ export interface OvaConvertResult extends ConvertStats {
   readonly output: string;
   readonly disk: number;
   readonly manifest: ManifestCheck | null;
+  readonly warnings: readonly string[];
 }
 
 export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaConvertResult> {
@@ -43,6 +46,7 @@ export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaCon
     throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
 
   const ova = await openOva(request.input);
+  for (const w of ova.warnings) request.onWarning?.(w);
   const source = await openOvaDisk(ova, diskNumber);
   const controller = new AbortController();
   const forward = () => controller.abort(request.signal?.reason);
@@ -72,11 +76,12 @@ export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaCon
       await output.commit();
       return {
         ...stats,
-        inputFormat: "ova/vmdk",
+        inputFormat: `ova/${source.format}`,
         outputFormat: outDriver.name,
         output: request.output,
         disk: diskNumber,
         manifest: manifest ?? null,
+        warnings: ova.warnings,
       };
     } finally {
       await output.discard();

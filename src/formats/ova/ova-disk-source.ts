@@ -1,11 +1,12 @@
 /**
  * A disk of an OVA as an ImageSource, read where it lies in the archive: the VMDK member (or its chunks, read
  * as one) is exposed as a SliceInput and opened by the VMDK driver, so converting a disk out of an OVA reads
- * only the grains it needs and extracts nothing.
+ * only the grains it needs and extracts nothing. A disk without ovf:format is read as what its content is,
+ * detected by the registry as for any input, and read in place too.
  *
  * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random, so
  * it is inflated to a temporary file first — and inflation stops with an error once the output passes what a
- * VMDK of the declared capacity can hold (capacity plus 2% and 64 MiB of metadata): a small archive must not
+ * disk of the declared capacity can hold (capacity plus 2% and 64 MiB of metadata): a small archive must not
  * be able to fill the disk (a "zip bomb").
  */
 import { createReadStream, createWriteStream } from "node:fs";
@@ -39,24 +40,36 @@ export function ovaDisk(ova: OvaArchive, index: number): OvaDisk {
 export async function openOvaDisk(ova: OvaArchive, index: number): Promise<ImageSource> {
   const disk = ovaDisk(ova, index);
   const label = `${ova.path}:${disk.file.href}`;
-  if (!isVmdkFormat(disk.disk.format)) {
+  const declared = disk.disk.format;
+  if (declared !== "" && !isVmdkFormat(declared)) {
     throw new UnsupportedFeatureError(
-      `${label}: disk format "${disk.disk.format}" is not VMDK; chromogenic reads VMDK disks from OVAs`,
+      `${label}: disk format "${declared}" is not VMDK; chromogenic reads VMDK disks from OVAs`,
     );
   }
-  const ranges = disk.members.map((m) => ({ offset: m.dataOffset, length: m.size }));
   if (disk.file.compression === "gzip") return inflateAndOpen(ova, disk, label);
   if (disk.file.compression) {
     throw new UnsupportedFeatureError(`${label}: compression "${disk.file.compression}" is not supported (gzip is)`);
   }
-  const slice = await SliceInput.of(await FileInput.open(ova.path), ranges, label, { closesParent: true });
-  return (await openImage(slice, { format: "vmdk" })).source;
+  // A declared VMDK is opened as one; an undeclared disk is whatever its content says.
+  return (await openImage(await openDiskSlice(ova, disk), { format: declared ? "vmdk" : undefined })).source;
 }
 
+/** The stored bytes of `disk` (its member, or its chunks as one), read in place. */
+export async function openDiskSlice(ova: OvaArchive, disk: OvaDisk): Promise<SliceInput> {
+  const ranges = disk.members.map((m) => ({ offset: m.dataOffset, length: m.size }));
+  return SliceInput.of(await FileInput.open(ova.path), ranges, `${ova.path}:${disk.file.href}`, {
+    closesParent: true,
+  });
+}
+
+/**
+ * Inflates the disk's gzip-compressed members into a temporary file, within the bomb limit, and opens it as a
+ * VMDK when declared, else as what its content is. The file is removed when the source closes.
+ */
 async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Promise<ImageSource> {
   const limit = Math.ceil(disk.disk.capacity * 1.02) + 64 * 2 ** 20;
   const dir = await mkdtemp(join(tmpdir(), "chromogenic-ova-disk-"));
-  const path = join(dir, "disk.vmdk");
+  const path = join(dir, "disk");
   try {
     let written = 0;
     const cap = new Transform({
@@ -79,7 +92,7 @@ async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Pr
       if (e instanceof CorruptImageError) throw e;
       throw new CorruptImageError(`${label}: gzip data is corrupt: ${(e as Error).message}`, { cause: e });
     });
-    const { source } = await openImage(path, { format: "vmdk" });
+    const { source } = await openImage(path, { format: disk.disk.format ? "vmdk" : undefined });
     return withCleanup(source, () => rm(dir, { recursive: true, force: true }));
   } catch (e) {
     await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,13 @@
 /**
  * What `chromogenic info X.ova` reports: the appliance (its systems and their hardware, networks), each disk
- * (capacity, format, how it is stored) and the manifest's algorithm. Read from the descriptor and the tar
- * headers only: fast on any size of archive. The manifest is verified by convert, which reads the disks anyway.
+ * (capacity, format, how it is stored), the manifest's algorithm and the reader's warnings (what the manifest
+ * does not cover). Read from the descriptor and the tar headers — plus the first bytes of a disk that declares
+ * no format — so fast on any size of archive. The manifest is verified by convert, which reads the disks anyway.
  */
-import { openOva } from "./ova-reader.js";
+import { detectFormat } from "../registry.js";
+import { UnreadableFormatError } from "../errors.js";
+import { openDiskSlice } from "./ova-disk-source.js";
+import { openOva, type OvaArchive, type OvaDisk } from "./ova-reader.js";
 import type { OvfVersionFamily } from "./ovf-descriptor-reader.js";
 
 export interface OvaInfo {
@@ -29,18 +33,41 @@ export interface OvaInfo {
     readonly index: number;
     readonly diskId: string;
     readonly file: string;
+    /** The ovf:format URI; "" when the descriptor gives none. */
     readonly format: string;
+    /** For a disk without ovf:format stored uncompressed: the format its content has (else found by convert). */
+    readonly contentFormat?: string;
     readonly capacity: number;
     readonly populatedSize?: number;
     readonly storedSize: number;
     readonly compression?: string;
     readonly chunks: number;
   }[];
+  readonly warnings: readonly string[];
 }
 
 export async function ovaInfo(path: string): Promise<OvaInfo> {
   const ova = await openOva(path);
   const d = ova.descriptor;
+  const disks: OvaInfo["disks"][number][] = [];
+  // One file after another and each once: a descriptor may list very many disks, of one file even.
+  const contentFormats = new Map<string, string | undefined>();
+  for (const x of ova.disks) {
+    const undeclared = x.disk.format === "";
+    if (undeclared && !contentFormats.has(x.file.id)) contentFormats.set(x.file.id, await contentFormat(ova, x));
+    disks.push({
+      index: x.index,
+      diskId: x.disk.diskId,
+      file: x.file.href,
+      format: x.disk.format,
+      contentFormat: undeclared ? contentFormats.get(x.file.id) : undefined,
+      capacity: x.disk.capacity,
+      populatedSize: x.disk.populatedSize,
+      storedSize: x.storedSize,
+      compression: x.file.compression,
+      chunks: x.members.length,
+    });
+  }
   return {
     path,
     format: "ova",
@@ -48,7 +75,11 @@ export async function ovaInfo(path: string): Promise<OvaInfo> {
     descriptor: ova.descriptorMember.name,
     manifest:
       ova.manifest && ova.manifestMember
-        ? { file: ova.manifestMember.name, algorithm: ova.manifest[0]?.algorithm ?? "none", files: ova.manifest.length }
+        ? {
+            file: ova.manifestMember.name,
+            algorithm: ova.manifest.values().next().value?.algorithm ?? "none",
+            files: ova.manifest.size,
+          }
         : null,
     networks: d.networks,
     systems: d.systems.map((s) => ({
@@ -63,16 +94,22 @@ export async function ovaInfo(path: string): Promise<OvaInfo> {
       disks: s.disks.map((x) => x.diskId),
       virtualBoxMachine: s.hasVBoxMachine,
     })),
-    disks: ova.disks.map((x) => ({
-      index: x.index,
-      diskId: x.disk.diskId,
-      file: x.file.href,
-      format: x.disk.format,
-      capacity: x.disk.capacity,
-      populatedSize: x.disk.populatedSize,
-      storedSize: x.storedSize,
-      compression: x.file.compression,
-      chunks: x.members.length,
-    })),
+    disks,
+    warnings: ova.warnings,
   };
+}
+
+/** The format of what an uncompressed disk holds, from its first bytes; undefined when compressed. */
+async function contentFormat(ova: OvaArchive, disk: OvaDisk): Promise<string | undefined> {
+  if (disk.file.compression !== undefined) return undefined;
+  const input = await openDiskSlice(ova, disk);
+  try {
+    return (await detectFormat(input)).name;
+  } catch (e) {
+    // A format no driver reads is still worth naming in `info`; converting that disk is what fails.
+    if (e instanceof UnreadableFormatError) return `${e.format} (not readable)`;
+    throw e;
+  } finally {
+    await input.close();
+  }
 }

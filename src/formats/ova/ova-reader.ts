@@ -1,13 +1,16 @@
 /**
  * Opens an OVA for reading: indexes the tar (headers only), reads and parses the descriptor and the manifest,
- * and resolves every disk to the member(s) holding it. Nothing is extracted. Refused, with the reason:
- * a descriptor naming a file the archive does not hold (or naming it by an absolute path, a URL or a path
- * with ".."), a disk whose file is missing or listed twice, a manifest that does not parse, and everything
- * tar-index.ts refuses. The manifest is verified by verifyOvaManifest (reading each member once, in order).
+ * and resolves every disk to the member(s) holding it (file-members.ts). Nothing is extracted. Refused, with
+ * the reason: a descriptor naming a file the archive does not hold (or naming it by an absolute path, a URL or
+ * a path with ".."), a disk whose file is missing or listed twice, a manifest with no digest line, and
+ * everything tar-index.ts refuses. What the manifest leaves uncovered becomes a warning (manifest-check.ts);
+ * the manifest is verified by verifyOvaManifest (reading each member once, in order).
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { FileInput } from "../inputs/file-input.js";
-import { MAX_MANIFEST_BYTES, newDigest, parseManifest, type ManifestEntry } from "./manifest.js";
+import { MAX_MANIFEST_BYTES, parseManifest, type ManifestEntry, type ParsedManifest } from "./manifest.js";
+import { manifestCoverage, verifyManifest, type ManifestCheck } from "./manifest-check.js";
+import { MemberIndex } from "./file-members.js";
 import {
   MAX_DESCRIPTOR_BYTES,
   parseOvfDescriptor,
@@ -15,7 +18,9 @@ import {
   type OvfDisk,
   type OvfFileRef,
 } from "./ovf-descriptor-reader.js";
-import { indexTar, normaliseName, type TarMember } from "./tar-index.js";
+import { indexTar, type TarMember } from "./tar-index.js";
+
+export type { ManifestCheck } from "./manifest-check.js";
 
 export interface OvaDisk {
   /** 1-based position in the DiskSection, as `convert --disk N` counts. */
@@ -34,15 +39,18 @@ export interface OvaArchive {
   readonly descriptorMember: TarMember;
   readonly descriptor: OvfDescriptor;
   readonly manifestMember?: TarMember;
-  readonly manifest?: readonly ManifestEntry[];
+  /** The manifest's entries by the member each designates (those naming absent files are left out). */
+  readonly manifest?: ReadonlyMap<string, ManifestEntry>;
   readonly disks: readonly OvaDisk[];
+  /** What the reader let pass but the user should know (a file the manifest does not cover, …). */
+  readonly warnings: readonly string[];
 }
 
 export async function openOva(path: string): Promise<OvaArchive> {
   const file = await FileInput.open(path);
   try {
     const members = await indexTar(file, path);
-    const byName = new Map(members.map((m) => [m.name, m]));
+    const index = new MemberIndex(members);
     const descriptors = members.filter((m) => /\.ovf$/i.test(m.name));
     if (descriptors.length === 0) throw new CorruptImageError(`${path}: no .ovf descriptor in the archive`);
     if (descriptors.length > 1)
@@ -61,7 +69,7 @@ export async function openOva(path: string): Promise<OvaArchive> {
     const manifests = members.filter((m) => /\.mf$/i.test(m.name));
     if (manifests.length > 1) throw new CorruptImageError(`${path}: ${manifests.length} manifests; an OVA holds one`);
     const manifestMember = manifests[0];
-    let manifest: ManifestEntry[] | undefined;
+    let manifest: ParsedManifest | undefined;
     if (manifestMember) {
       if (manifestMember.size > MAX_MANIFEST_BYTES) {
         throw new CorruptImageError(
@@ -78,7 +86,7 @@ export async function openOva(path: string): Promise<OvaArchive> {
     const filesById = new Map<string, { file: OvfFileRef; members: TarMember[] }>();
     for (const f of descriptor.files) {
       if (filesById.has(f.id)) throw new CorruptImageError(`${where}: file id "${f.id}" is declared twice`);
-      filesById.set(f.id, { file: f, members: resolveFileMembers(f, byName, where) });
+      filesById.set(f.id, { file: f, members: await index.membersOf(f, file, where) });
     }
     const disks: OvaDisk[] = [];
     descriptor.disks.forEach((disk, i) => {
@@ -96,85 +104,31 @@ export async function openOva(path: string): Promise<OvaArchive> {
       }
       disks.push({ index: i + 1, disk, file: entry.file, members: entry.members, storedSize });
     });
-    return { path, members, descriptorMember, descriptor, manifestMember, manifest, disks };
+    const used = [descriptorMember, ...[...filesById.values()].flatMap((e) => e.members)];
+    const coverage =
+      manifest && manifestMember
+        ? manifestCoverage(manifest, manifestMember.name, index.byName, used)
+        : { listed: undefined, warnings: [] };
+    return {
+      path,
+      members,
+      descriptorMember,
+      descriptor,
+      manifestMember,
+      manifest: coverage.listed,
+      disks,
+      warnings: coverage.warnings,
+    };
   } finally {
     await file.close();
   }
-}
-
-function resolveFileMembers(f: OvfFileRef, byName: Map<string, TarMember>, where: string): TarMember[] {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(f.href)) {
-    throw new UnsupportedFeatureError(
-      `${where}: file ${f.id} is a URL (${f.href}); only files inside the OVA are read`,
-    );
-  }
-  const name = normaliseName(f.href, where);
-  if (f.chunkSize === undefined) {
-    const m = byName.get(name);
-    if (!m) throw new CorruptImageError(`${where}: the descriptor names file "${f.href}", which is not in the archive`);
-    return [m];
-  }
-  // Chunked: href.000000000, href.000000001, … (VMware uses 9 digits; 3 digits are seen too).
-  const chunks: TarMember[] = [];
-  for (let i = 0; ; i++) {
-    const m = [9, 3].map((w) => byName.get(`${name}.${String(i).padStart(w, "0")}`)).find((x) => x !== undefined);
-    if (!m) break;
-    chunks.push(m);
-  }
-  if (chunks.length === 0)
-    throw new CorruptImageError(`${where}: chunked file "${f.href}" has no chunk members (${f.href}.000…)`);
-  const last = chunks.length - 1;
-  chunks.forEach((c, i) => {
-    if (i < last ? c.size !== f.chunkSize : c.size > f.chunkSize!) {
-      throw new CorruptImageError(`${where}: chunk ${c.name} is ${c.size} bytes; chunkSize is ${f.chunkSize}`);
-    }
-  });
-  return chunks;
-}
-
-export interface ManifestCheck {
-  readonly algorithm: string;
-  readonly verified: readonly string[];
 }
 
 /**
- * Reads every member the manifest lists, in archive order, and compares digests. The descriptor and every
- * referenced file must be listed (DSP0243: the manifest covers all files of the package).
+ * Reads every member the manifest lists, in archive order, and compares digests; undefined when the OVA has
+ * no manifest. What it does not list was reported among openOva's warnings.
  */
 export async function verifyOvaManifest(ova: OvaArchive, signal?: AbortSignal): Promise<ManifestCheck | undefined> {
   if (!ova.manifest) return undefined;
-  const listed = new Map(ova.manifest.map((e) => [e.name, e]));
-  const required = [ova.descriptorMember, ...ova.disks.flatMap((d) => d.members)];
-  for (const m of required) {
-    if (!listed.has(m.name)) throw new CorruptImageError(`${ova.path}: the manifest does not list ${m.name}`);
-  }
-  const byName = new Map(ova.members.map((m) => [m.name, m]));
-  for (const e of ova.manifest) {
-    if (!byName.has(e.name))
-      throw new CorruptImageError(`${ova.path}: the manifest lists ${e.name}, which is not in the archive`);
-  }
-  const file = await FileInput.open(ova.path);
-  try {
-    const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
-    for (const m of ova.members) {
-      const entry = listed.get(m.name);
-      if (!entry) continue;
-      const digest = newDigest(entry.algorithm);
-      for (let done = 0; done < m.size;) {
-        if (signal?.aborted) throw signal.reason ?? new Error("aborted");
-        const n = Math.min(chunk.length, m.size - done);
-        digest.update(await file.readExact(m.dataOffset + done, n, chunk, m.name));
-        done += n;
-      }
-      const actual = digest.digest("hex");
-      if (actual !== entry.digest) {
-        throw new CorruptImageError(
-          `${ova.path}: ${m.name} does not match the manifest (${entry.algorithm} ${actual}, manifest says ${entry.digest}): the archive is damaged or altered`,
-        );
-      }
-    }
-    return { algorithm: ova.manifest[0]?.algorithm ?? "none", verified: [...listed.keys()] };
-  } finally {
-    await file.close();
-  }
+  return verifyManifest(ova.path, ova.members, ova.manifest, signal);
 }

@@ -21,7 +21,10 @@ export interface OvfFileRef {
   readonly id: string;
   readonly href: string;
   readonly size?: number;
-  /** "gzip" when the file is compressed (the only compression importers produce). */
+  /**
+   * "gzip" when the file is compressed (the only compression importers produce); absent when it is not,
+   * including when the descriptor says so with DSP0243's explicit "identity".
+   */
   readonly compression?: string;
   /** The file is split into members href.000, href.001, … of this many bytes (except the last). */
   readonly chunkSize?: number;
@@ -32,6 +35,7 @@ export interface OvfDisk {
   readonly fileRef?: string;
   readonly capacity: number;
   readonly populatedSize?: number;
+  /** The ovf:format URI; "" when the descriptor leaves it out (the content then says what the disk is). */
   readonly format: string;
 }
 
@@ -253,12 +257,12 @@ function fileRef(f: XmlNode, where: string): OvfFileRef {
   if (!id || !href) throw new CorruptImageError(`${where}: a References/File lacks ovf:id or ovf:href`);
   const size = attr(f, "size");
   const chunk = attr(f, "chunkSize");
-  const compression = attr(f, "compression");
+  const compression = attr(f, "compression")?.trim().toLowerCase();
   return {
     id,
     href,
     size: size === undefined ? undefined : integer(size, where, `size of file ${id}`),
-    compression: compression ? compression.toLowerCase() : undefined,
+    compression: compression && compression !== "identity" ? compression : undefined,
     chunkSize: chunk === undefined ? undefined : integer(chunk, where, `chunkSize of file ${id}`),
   };
 }
