@@ -61,3 +61,29 @@ export class UnreadableFormatError extends ChromogenicError {
     super(message, "EUNREADABLEFORMAT");
   }
 }
+
+/**
+ * Reading an image held by a remote server failed: the server refused (a status other than success), the
+ * connection failed past the retries, or the reply broke the protocol. `status` is the HTTP status, when there
+ * was one. Messages name the URL without its query string, which may carry credentials.
+ */
+export class RemoteInputError extends ChromogenicError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, "EREMOTE", options);
+  }
+}
+
+/**
+ * A remote image changed while it was being read (its ETag, Last-Modified or size differs from the first
+ * reply's): the bytes already read and those still to come belong to different images, so nothing read can be
+ * trusted. Starting over reads the new image.
+ */
+export class InputChangedError extends ChromogenicError {
+  constructor(message: string) {
+    super(message, "ECHANGED");
+  }
+}

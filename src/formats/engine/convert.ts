@@ -4,6 +4,7 @@ import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
 import { openImage } from "./open-image.js";
+import { isLocalLocation } from "../inputs/open-input.js";
 import { zeroRuns } from "./zero-runs.js";
 import { largeRequestsAreSplit } from "../io/positional-io.js";
 import { ProgressTracker, type ProgressListener } from "./progress.js";
@@ -210,6 +211,7 @@ export async function convertImage(
 }
 
 export interface ConvertFileRequest extends PipelineOptions {
+  /** A local path or device, an http(s) URL, or "-" for standard input. */
   readonly input: string;
   readonly output: string;
   readonly outputFormat: string;
@@ -244,14 +246,17 @@ export interface ConvertFileResult extends ConvertStats {
 export async function convertFile(request: ConvertFileRequest): Promise<ConvertFileResult> {
   const outDriver = getDriver(request.outputFormat);
   if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
-  const inputReal = await realpath(request.input);
-  const outputReal = await realpath(request.output).catch(() => null);
-  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+  if (isLocalLocation(request.input)) {
+    const inputReal = await realpath(request.input);
+    const outputReal = await realpath(request.output).catch(() => null);
+    if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+  }
 
   const { driver, source } = await openImage(request.input, {
     format: request.inputFormat,
     references: request.references,
     driverOptions: request.inputOptions,
+    signal: request.signal,
   });
   try {
     const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);

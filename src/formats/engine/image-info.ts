@@ -1,5 +1,6 @@
 import type { ImageDetails, OpenOptions } from "../types.js";
 import { openImage } from "./open-image.js";
+import { locationForMessages } from "../inputs/open-input.js";
 
 /** What `chromogenic info` reports: the driver's details, with allocated bytes from the map if it gave none. */
 export async function imageInfo(path: string, options: OpenOptions = {}): Promise<ImageDetails & { path: string }> {
@@ -11,7 +12,7 @@ export async function imageInfo(path: string, options: OpenOptions = {}): Promis
       allocatedBytes = 0;
       for await (const e of source.extents()) if (e.kind === "data") allocatedBytes += e.length;
     }
-    return { path, ...details, allocatedBytes };
+    return { path: locationForMessages(path), ...details, allocatedBytes };
   } finally {
     await source.close();
   }

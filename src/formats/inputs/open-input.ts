@@ -5,6 +5,8 @@
 import type { ImageInput } from "./image-input.js";
 import { FileInput } from "./file-input.js";
 import { StreamInput } from "./stream-input.js";
+import { openHttpInput } from "./http-input.js";
+import { urlForMessages } from "./http-request.js";
 
 export interface InputOptions {
   /** Cancels requests of remote inputs. */
@@ -16,7 +18,26 @@ export function isRemoteLocation(location: string): boolean {
   return /^https?:\/\//i.test(location);
 }
 
-export async function openInput(location: string, _options: InputOptions = {}): Promise<ImageInput> {
+/** True for names that openInput reads as a local file or device (not `-`, not a URL). */
+export function isLocalLocation(location: string): boolean {
+  return location !== "-" && !isRemoteLocation(location);
+}
+
+export async function openInput(location: string, options: InputOptions = {}): Promise<ImageInput> {
   if (location === "-") return new StreamInput(process.stdin, "-");
+  if (isRemoteLocation(location)) return openHttpInput(location, { signal: options.signal });
   return FileInput.open(location);
+}
+
+/**
+ * How a location may be shown (in `info`, in results): a URL without its query string and user info, which may
+ * carry credentials (an S3 presigned URL's signature).
+ */
+export function locationForMessages(location: string): string {
+  if (!isRemoteLocation(location)) return location;
+  try {
+    return urlForMessages(new URL(location));
+  } catch {
+    return "(a URL that does not parse)";
+  }
 }

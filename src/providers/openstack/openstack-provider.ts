@@ -11,7 +11,7 @@ import type {
   UploadOptions,
 } from "../provider.js";
 import { ImageVerificationError, OpenStackError } from "./errors.js";
-import { openGlanceRangeInput } from "./image-range-reader.js";
+import { openHttpInput } from "../../formats/inputs/http-input.js";
 import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { inPreferenceOrder } from "../../formats/registry.js";
 
@@ -88,7 +88,15 @@ export class OpenStackProvider implements ImageProvider {
         `image is ${image.status}, not active: it has no data to read`,
       );
     }
-    return openGlanceRangeInput(this.glance, image, options);
+    // The image's data where Glance serves it, read with Range requests; the token is asked for before every
+    // request (it is renewed as it nears expiry) and dropped after a 401 so the next one is fresh.
+    const url = `${await this.glance.service.baseUrl()}/v2/images/${encodeURIComponent(image.id)}/file`;
+    return openHttpInput(url, {
+      headers: async () => ({ "x-auth-token": await this.session.token() }),
+      onUnauthorized: (sent) => this.session.invalidate(sent["x-auth-token"] ?? ""),
+      expectedSize: image.size ?? undefined,
+      signal: options.signal,
+    });
   }
 
   /**
