@@ -3,6 +3,7 @@
  * a driver probes, opens a source, and creates a target; everything above this file
  * (convert, info, export, cleaning) talks only to these types.
  */
+import type * as z from "zod";
 import type { OutputFile } from "./io/output-file.js";
 import type { ImageInput } from "./inputs/image-input.js";
 
@@ -149,7 +150,20 @@ export interface DriverOpenContext {
   readonly references: ReferenceOpener;
 }
 
-export type CreateOptions = Readonly<Record<string, string>>;
+/** A create option's value: qemu-img's `-o` text, or a number or boolean where that is natural. */
+export type CreateOptionValue = string | number | boolean;
+
+/**
+ * Create options as given, not yet validated: `-o key=value` text from the command line, or values from a
+ * program. Each driver validates them against its schema.
+ */
+export type CreateOptions = Readonly<Record<string, CreateOptionValue | undefined>>;
+
+/**
+ * A driver's create options as one zod schema (see engine/create-option-schema.ts): it validates them (unknown
+ * keys refused), documents them for `chromogenic formats` and `-o help`, and types the library's createOptions.
+ */
+export type CreateOptionsSchema = z.ZodObject<Readonly<Record<string, z.ZodType>>, z.core.$strict>;
 
 export interface FormatDriver {
   readonly name: string;
@@ -168,14 +182,21 @@ export interface FormatDriver {
    * before open rejects. A driver that needs random access refuses a sequential input (requireRandomAccess).
    */
   open(input: ImageInput, context: DriverOpenContext): Promise<ImageSource>;
-  /** Present when the format can be written. Options are validated before any byte is written. */
+  /**
+   * Present when the format can be written. Options are validated against `createOptions` before any byte is
+   * written.
+   */
   readonly create?: (output: OutputFile, virtualSize: number, options: CreateOptions) => Promise<ImageTarget>;
-  /** Documentation of the `-o key=value` options `create` accepts. */
-  readonly createOptions?: readonly CreateOptionDoc[];
+  /**
+   * The schema of the `-o key=value` options `create` accepts, loaded on demand: zod costs start-up time a
+   * conversion without options does without.
+   */
+  readonly createOptions?: () => Promise<CreateOptionsSchema>;
   /** Documentation of the driver-specific options `open` accepts (OpenOptions.driverOptions). */
   readonly openOptions?: readonly CreateOptionDoc[];
 }
 
+/** An option as `chromogenic formats` and `-o help` print it. */
 export interface CreateOptionDoc {
   readonly name: string;
   readonly description: string;

@@ -5,7 +5,8 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { QCOW2_MAGIC } from "./qcow2-header.js";
 import { Qcow2Source } from "./qcow2-source.js";
-import { createQcow2Target, qcow2CreateOptions } from "./qcow2-target.js";
+import { createQcow2Target } from "./qcow2-target.js";
+import { loadQcow2CreateOptions } from "./qcow2-writer-options.js";
 
 function probe({ head }: ProbeInput): number {
   if (head.length < 8 || head.readUInt32BE(0) !== QCOW2_MAGIC) return 0;
@@ -20,5 +21,5 @@ export const qcow2Driver: FormatDriver = {
   probe,
   open: (input, context) => Qcow2Source.open(input, context),
   create: createQcow2Target,
-  createOptions: qcow2CreateOptions,
+  createOptions: loadQcow2CreateOptions,
 };

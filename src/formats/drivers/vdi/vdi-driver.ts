@@ -5,7 +5,7 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { hasVdiSignature } from "./vdi-header.js";
 import { VdiSource } from "./vdi-source.js";
-import { createVdiTarget, vdiCreateOptions } from "./vdi-target.js";
+import { createVdiTarget, loadVdiCreateOptions } from "./vdi-target.js";
 
 export const vdiDriver: FormatDriver = {
   name: "vdi",
@@ -14,6 +14,6 @@ export const vdiDriver: FormatDriver = {
   probe: ({ head }: ProbeInput) => (hasVdiSignature(head) ? 100 : 0),
   open: (input) => VdiSource.open(input),
   create: createVdiTarget,
-  createOptions: vdiCreateOptions,
+  createOptions: loadVdiCreateOptions,
   openOptions: [],
 };

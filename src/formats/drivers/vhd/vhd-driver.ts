@@ -6,7 +6,7 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { VHD_FOOTER_SIZE, VhdDiskType, hasFooterCookie, isValidFooter } from "./vhd-footer.js";
 import { VhdSource } from "./vhd-source.js";
-import { createVhdTarget, vhdCreateOptions } from "./vhd-target.js";
+import { createVhdTarget, loadVhdCreateOptions } from "./vhd-target.js";
 
 async function probe(input: ProbeInput): Promise<number> {
   const { head, size } = input;
@@ -27,7 +27,7 @@ export const vhdDriver: FormatDriver = {
   probe,
   open: (input, context) => VhdSource.open(input, context),
   create: createVhdTarget,
-  createOptions: vhdCreateOptions,
+  createOptions: loadVhdCreateOptions,
   openOptions: [
     {
       name: "size",
