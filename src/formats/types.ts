@@ -60,6 +60,12 @@ export interface ImageSource {
 }
 
 /**
+ * How a target writes: "random" needs a seekable output (it goes back to fill in tables); "sequential" writes
+ * strictly in order, so it can feed a pipe, an upload or a tar member.
+ */
+export type WriteAccess = "random" | "sequential";
+
+/**
  * A writable image being created. The convert pipeline calls writeData/writeZeroes with strictly increasing,
  * non-overlapping ranges covering the whole disk; ranges need not be aligned to the target's granularity.
  * It awaits each call before making the next. A target with `access: "sequential"`
@@ -70,7 +76,8 @@ export interface ImageSource {
  */
 export interface ImageTarget {
   readonly format: string;
-  readonly access: "random" | "sequential";
+  /** "random" on a seekable output even for a target that could write in order (it may then leave holes). */
+  readonly access: WriteAccess;
   /** Granularity in bytes at which the target can store zero runs sparsely (cluster size; 4096 for raw). */
   readonly granularity: number;
   /**
@@ -192,6 +199,16 @@ export interface FormatDriver {
    * conversion without options does without.
    */
   readonly createOptions?: () => Promise<CreateOptionsSchema>;
+  /**
+   * How `create` writes with `options`, known before any output exists (e.g. whether a conversion can stream
+   * into an upload). Read from the options as given: values `create` would refuse answer as the default does.
+   */
+  readonly writeAccess?: (options: CreateOptions) => WriteAccess;
+  /**
+   * The create options for an image handed to an importer (a cloud's image service, VMware's or AWS's import)
+   * when they differ from the defaults: VMDK's streamOptimized, the only form those take.
+   */
+  readonly importOptions?: Readonly<Record<string, string>>;
   /** Documentation of the driver-specific options `open` accepts (OpenOptions.driverOptions). */
   readonly openOptions?: readonly CreateOptionDoc[];
 }

@@ -22,4 +22,6 @@ export const qcow2Driver: FormatDriver = {
   open: (input, context) => Qcow2Source.open(input, context),
   create: createQcow2Target,
   createOptions: loadQcow2CreateOptions,
+  // The header and tables are written last, at the front of the file.
+  writeAccess: () => "random",
 };

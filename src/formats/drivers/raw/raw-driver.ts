@@ -18,4 +18,6 @@ export const rawDriver: FormatDriver = {
     return RawTarget.create(output, virtualSize);
   },
   createOptions: loadRawCreateOptions,
+  // The disk's bytes in order; on a seekable output, zero runs are left as holes.
+  writeAccess: () => "sequential",
 };

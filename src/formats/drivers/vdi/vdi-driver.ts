@@ -5,6 +5,7 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { hasVdiSignature } from "./vdi-header.js";
 import { VdiSource } from "./vdi-source.js";
+import { switchState } from "../../engine/create-options.js";
 import { createVdiTarget, loadVdiCreateOptions } from "./vdi-target.js";
 
 export const vdiDriver: FormatDriver = {
@@ -15,5 +16,7 @@ export const vdiDriver: FormatDriver = {
   open: (input) => VdiSource.open(input),
   create: createVdiTarget,
   createOptions: loadVdiCreateOptions,
+  // A dynamic image's block map is only known at the end; a static one's is known from the start.
+  writeAccess: (options) => (switchState(options.static) ? "sequential" : "random"),
   openOptions: [],
 };

@@ -28,6 +28,8 @@ export const vhdDriver: FormatDriver = {
   open: (input, context) => VhdSource.open(input, context),
   create: createVhdTarget,
   createOptions: loadVhdCreateOptions,
+  // A dynamic disk's block table is only known at the end; a fixed one is the data, then the footer.
+  writeAccess: (options) => (options.subformat === "fixed" ? "sequential" : "random"),
   openOptions: [
     {
       name: "size",

@@ -60,5 +60,8 @@ export const vmdkDriver: FormatDriver = {
   open: (input, context) => VmdkSource.open(input, context),
   create,
   createOptions: loadVmdkCreateOptions,
+  // A sparse extent's grain directory and tables are written last, at the front; a stream's come after its grains.
+  writeAccess: (options) => (options.subformat === "streamOptimized" ? "sequential" : "random"),
+  importOptions: { subformat: "streamOptimized" },
   openOptions: [],
 };
