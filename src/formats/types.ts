@@ -162,7 +162,7 @@ export type CreateOptionValue = string | number | boolean;
 
 /**
  * Create options as given, not yet validated: `-o key=value` text from the command line, or values from a
- * program. Each driver validates them against its schema.
+ * program. Each driver validates them against its schema (CreateOptionsFor gives a literal format's type).
  */
 export type CreateOptions = Readonly<Record<string, CreateOptionValue | undefined>>;
 

@@ -15,7 +15,7 @@ function probe({ head }: ProbeInput): number {
   return version === 2 || version === 3 ? 100 : 0;
 }
 
-export const qcow2Driver: FormatDriver = {
+export const qcow2Driver = {
   name: "qcow2",
   description: "QEMU copy-on-write v2 (compat=0.10) and v3 (compat=1.1), with zlib/zstd compression",
   probe,
@@ -24,4 +24,4 @@ export const qcow2Driver: FormatDriver = {
   createOptions: loadQcow2CreateOptions,
   // The header and tables are written last, at the front of the file.
   writeAccess: () => "random",
-};
+} as const satisfies FormatDriver;

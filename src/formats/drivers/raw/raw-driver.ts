@@ -6,7 +6,7 @@ import { RawTarget } from "./raw-target.js";
 /** Raw takes no create options; the empty schema refuses any. */
 const loadRawCreateOptions = async () => (await import("../../engine/create-option-schema.js")).noCreateOptions;
 
-export const rawDriver: FormatDriver = {
+export const rawDriver = {
   name: "raw",
   description: "raw disk image (sparse where the filesystem allows)",
   plainDisk: true,
@@ -20,4 +20,4 @@ export const rawDriver: FormatDriver = {
   createOptions: loadRawCreateOptions,
   // The disk's bytes in order; on a seekable output, zero runs are left as holes.
   writeAccess: () => "sequential",
-};
+} as const satisfies FormatDriver;

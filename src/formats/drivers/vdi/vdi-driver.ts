@@ -8,7 +8,7 @@ import { VdiSource } from "./vdi-source.js";
 import { switchState } from "../../engine/create-options.js";
 import { createVdiTarget, loadVdiCreateOptions } from "./vdi-target.js";
 
-export const vdiDriver: FormatDriver = {
+export const vdiDriver = {
   name: "vdi",
   description: "VirtualBox disk image, version 1.1, static and dynamic",
   // The 32-bit signature after the 64-byte text is what VirtualBox, qemu and file(1) all go by.
@@ -19,4 +19,4 @@ export const vdiDriver: FormatDriver = {
   // A dynamic image's block map is only known at the end; a static one's is known from the start.
   writeAccess: (options) => (switchState(options.static) ? "sequential" : "random"),
   openOptions: [],
-};
+} as const satisfies FormatDriver;

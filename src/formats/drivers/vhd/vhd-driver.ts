@@ -20,7 +20,7 @@ async function probe(input: ProbeInput): Promise<number> {
   return hasFooterCookie(head) || hasFooterCookie(tail) ? 50 : 0;
 }
 
-export const vhdDriver: FormatDriver = {
+export const vhdDriver = {
   name: "vhd",
   aliases: ["vpc"],
   description: "Microsoft VHD (Virtual PC, Hyper-V, Azure): fixed and dynamic; differencing disks are refused",
@@ -41,4 +41,4 @@ export const vhdDriver: FormatDriver = {
       default: "auto",
     },
   ],
-};
+} as const satisfies FormatDriver;

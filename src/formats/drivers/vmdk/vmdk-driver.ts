@@ -51,7 +51,7 @@ async function create(output: OutputFile, virtualSize: number, options: CreateOp
   return target;
 }
 
-export const vmdkDriver: FormatDriver = {
+export const vmdkDriver = {
   name: "vmdk",
   description:
     "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
@@ -64,4 +64,4 @@ export const vmdkDriver: FormatDriver = {
   writeAccess: (options) => (options.subformat === "streamOptimized" ? "sequential" : "random"),
   importOptions: { subformat: "streamOptimized" },
   openOptions: [],
-};
+} as const satisfies FormatDriver;
