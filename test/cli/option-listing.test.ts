@@ -1,11 +1,12 @@
 /**
- * `chromogenic formats` lists each writable format's options from its schema, and `convert -o` refuses unknown keys and bad values through the CLI as usage errors that leave nothing behind.
+ * `chromogenic formats` and `convert -o help` list each writable format's options from its schema, and
+ * `convert -o` refuses unknown keys and bad values through the CLI as usage errors that leave nothing behind.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { listDrivers } from "../../src/formats/registry.js";
+import { getDriver, listDrivers } from "../../src/formats/registry.js";
 import { describeCreateOptions } from "../../src/formats/engine/create-option-docs.js";
 import { CLI, makeRaw, run, scratch } from "../helpers/tools.js";
 
@@ -28,6 +29,33 @@ test("formats lists every option of every writable format, as its schema documen
     }
   }
   assert.match(text.stdout, /^vhdx \(read-only\): .*\n(?! {4}-o)/m);
+});
+
+test("convert -o help lists the output format's options, without file names, as qemu-img does", async () => {
+  for (const [format, option] of [
+    ["qcow2", "help"],
+    ["vpc", "help"],
+    ["vmdk", "subformat=streamOptimized,?"],
+    ["vdi", "?"],
+  ] as const) {
+    const r = await cli("convert", "-O", format, "-o", option);
+    assert.equal(r.code, 0, r.stderr);
+    const driver = getDriver(format);
+    const docs = await describeCreateOptions(driver);
+    assert.equal(
+      r.stdout,
+      `${driver.name} options (-o key=value,…):\n` +
+        docs.map((o) => `    -o ${o.name}  ${o.description} (values: ${o.values}; default: ${o.default})\n`).join(""),
+    );
+  }
+  const raw = await cli("convert", "-O", "raw", "-o", "help");
+  assert.deepEqual([raw.code, raw.stdout], [0, "raw takes no -o options\n"]);
+  const readOnly = await cli("convert", "-O", "vhdx", "-o", "help");
+  assert.equal(readOnly.code, 2);
+  assert.match(readOnly.stderr, /format vhdx cannot be written/);
+  const noFiles = await cli("convert", "-O", "qcow2");
+  assert.equal(noFiles.code, 2);
+  assert.match(noFiles.stderr, /convert needs an <input> and an <output>/);
 });
 
 test("convert -o: an unknown key or a bad value is a usage error naming what is accepted, before any output", async (t) => {

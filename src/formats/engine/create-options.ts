@@ -24,6 +24,11 @@ export function parseCreateOptions(texts: readonly string[]): Readonly<Record<st
   return result;
 }
 
+/** True when `-o help` (or qemu's `-o ?`) is among the texts: the output format's options are wanted. */
+export function asksForOptionHelp(texts: readonly string[]): boolean {
+  return texts.some((text) => text.split(ITEM_SEPARATOR).some((item) => ["help", "?"].includes(item.trim())));
+}
+
 /** Bytes of a size like 65536, 64k, 64K, 2M, 1G (binary units, as qemu-img), or undefined if it is not one. */
 export function sizeInBytes(text: string): number | undefined {
   const m = /^(\d+)([kKmMgGtT]?)[bB]?$/.exec(text.trim());
