@@ -3,6 +3,12 @@
  * a program can do with the same options and progress events.
  */
 export type * from "./formats/types.js";
+export type {
+  CreateOptionsFor,
+  CreateOptionsByFormat,
+  WritableFormat,
+  OutputFormatChoice,
+} from "./formats/create-options-for.js";
 export * from "./formats/errors.js";
 export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
 export { openImage, type OpenedImage } from "./formats/engine/open-image.js";

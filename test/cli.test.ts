@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
 
 const MiB = 2 ** 20;
@@ -10,6 +11,15 @@ const BIN = "bin/chromogenic.js";
 
 function cli(...args: string[]) {
   return run(process.execPath, [BIN, ...args]);
+}
+
+/** Runs `convert -q ARGS` with `hook` preloaded, and returns what the hook reported on stderr as `TAG <json>`. */
+async function convertWithHook(hook: string, tag: string, ...args: string[]): Promise<unknown> {
+  const r = await run(process.execPath, ["--import", hook, BIN, "convert", "-q", ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  const line = r.stderr.split("\n").find((l) => l.startsWith(`${tag} `));
+  assert.ok(line, r.stderr);
+  return JSON.parse(line.slice(tag.length + 1));
 }
 
 test("info --json reports a raw image's sizes", async (t) => {
@@ -111,6 +121,37 @@ test("the CLI (its single-file bundle in dist/cli) finds every native helper and
   assert.match(known.stderr, /image \/nonexistent\.img does not exist/);
 });
 
+test("a convert without -o loads no zod; one with -o loads it to check them", async (t) => {
+  // zod is ~15 ms of start-up, as much again as the rest of a small conversion: create options are checked with
+  // it only when there are some (src/formats/engine/create-option-validation.ts).
+  const dir = await scratch(t);
+  const hook = join(dir, "modules.mjs");
+  await writeFile(
+    hook,
+    'import { registerHooks } from "node:module";\n' +
+      "const urls = [];\n" +
+      "registerHooks({ load(url, context, next) { urls.push(url); return next(url, context); } });\n" +
+      'process.on("exit", () => process.stderr.write("MODULES " + JSON.stringify(urls) + "\\n"));\n',
+  );
+  const input = join(dir, "in.raw");
+  await makeRaw(input, MiB, mixedRegions(MiB));
+  const loadsZod = async (...options: string[]) => {
+    const urls = (await convertWithHook(hook, "MODULES", ...options, input, join(dir, "out"))) as string[];
+    const files = urls.filter((u) => u.startsWith("file:"));
+    assert.ok(
+      files.some((u) => u.endsWith("/dist/cli/main.js")),
+      "the hook sees the bundle's modules",
+    );
+    // The bundle keeps each package file's path as a comment above its code.
+    const texts = await Promise.all(files.map((u) => readFile(fileURLToPath(u), "utf8")));
+    return texts.some((text) => text.includes("node_modules/zod/"));
+  };
+  for (const format of ["raw", "qcow2", "vmdk", "vhd", "vdi"]) {
+    assert.equal(await loadsZod("-O", format), false, `${format} without options loaded zod`);
+  }
+  assert.equal(await loadsZod("-O", "vdi", "-o", "static=on"), true, "options are checked with zod");
+});
+
 test("an uncompressed convert loads neither node:crypto nor node:zlib; a compressed one loads zlib when it needs it", async (t) => {
   // Start-up is a sixth of an uncompressed conversion of the benchmark disk, and these two modules were ~7 ms
   // of it (src/util/lazy-builtins.ts): a static import of either on the convert path must not creep back.
@@ -124,22 +165,8 @@ test("an uncompressed convert loads neither node:crypto nor node:zlib; a compres
   await makeRaw(input, 6 * MiB, mixedRegions(6 * MiB));
   const loaded = async (...options: string[]) => {
     const output = join(dir, `out-${options.join("")}.qcow2`);
-    const r = await run(process.execPath, [
-      "--import",
-      hook,
-      BIN,
-      "convert",
-      "-q",
-      "-O",
-      "qcow2",
-      ...options,
-      input,
-      output,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const line = r.stderr.split("\n").find((l) => l.startsWith("BUILTINS "));
-    assert.ok(line, r.stderr);
-    return (JSON.parse(line.slice("BUILTINS ".length)) as string[]).filter((m) => m.startsWith("NativeModule "));
+    const modules = (await convertWithHook(hook, "BUILTINS", "-O", "qcow2", ...options, input, output)) as string[];
+    return modules.filter((m) => m.startsWith("NativeModule "));
   };
   const plain = await loaded();
   assert.ok(plain.includes("NativeModule fs"), "the hook sees the modules loaded");

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { zeroRuns } from "../src/formats/engine/zero-runs.js";
-import { parseCreateOptions, parseSize } from "../src/formats/engine/create-options.js";
+import { parseCreateOptions, sizeInBytes } from "../src/formats/engine/create-options.js";
 import { ProgressTracker, type ProgressEvent } from "../src/formats/engine/progress.js";
 import { renderBar } from "../src/cli/progress-display.js";
 import { UsageError } from "../src/formats/errors.js";
@@ -33,9 +33,11 @@ test("create options parse like qemu-img's -o", () => {
   });
   assert.throws(() => parseCreateOptions(["nonsense"]), UsageError);
   assert.throws(() => parseCreateOptions(["a=1,a=2"]), /given twice/);
-  assert.equal(parseSize("2M", "x"), 2 * 2 ** 20);
-  assert.equal(parseSize("512", "x"), 512);
-  assert.throws(() => parseSize("12q", "x"), UsageError);
+  assert.equal(sizeInBytes("2M"), 2 * 2 ** 20);
+  assert.equal(sizeInBytes("512"), 512);
+  assert.equal(sizeInBytes("64kB"), 65536);
+  assert.equal(sizeInBytes("12q"), undefined);
+  assert.equal(sizeInBytes("99999999999T"), undefined, "beyond a safe integer");
 });
 
 test("progress events carry rate and ETA, and the bar renders them", () => {

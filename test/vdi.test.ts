@@ -415,10 +415,12 @@ test("create options are validated before the output exists", async (t) => {
   await makeRaw(input, MiB);
   const output = join(dir, "out.vdi");
   await assert.rejects(
+    // @ts-expect-error -- refused at compile time too: vdi has no cluster_size
     convertFile({ input, output, outputFormat: "vdi", createOptions: { cluster_size: "64k" } }),
     (e: unknown) => e instanceof UsageError && /unknown option.*cluster_size/.test(e.message),
   );
   await assert.rejects(
+    // @ts-expect-error -- refused at compile time too: static is on or off
     convertFile({ input, output, outputFormat: "vdi", createOptions: { static: "maybe" } }),
     (e: unknown) => e instanceof UsageError && /static=maybe/.test(e.message),
   );

@@ -7,6 +7,8 @@ import { once } from "node:events";
 import { openImage } from "../src/formats/engine/open-image.js";
 import { convertFile, convertImage } from "../src/formats/engine/convert.js";
 import { getDriver } from "../src/formats/registry.js";
+import { describeCreateOptions } from "../src/formats/engine/create-option-docs.js";
+import type { CreateOptions } from "../src/formats/types.js";
 import { StreamOutputFile } from "../src/formats/io/output-file.js";
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../src/formats/errors.js";
 import { makeRaw, mixedRegions, pattern, qemuImg, run, runOk, scratch, textPattern } from "./helpers/tools.js";
@@ -188,11 +190,11 @@ for (const c of outputCases) {
   });
 }
 
-test("the vpc alias names the VHD driver, and the driver documents its options", () => {
+test("the vpc alias names the VHD driver, and the driver documents its options", async () => {
   const d = getDriver("vpc");
   assert.equal(d.name, "vhd");
   assert.deepEqual(
-    d.createOptions?.map((o) => o.name),
+    (await describeCreateOptions(d)).map((o) => o.name),
     ["subformat", "force_size", "block_size"],
   );
   assert.deepEqual(
@@ -214,7 +216,7 @@ test("VHD create options are validated before anything is written", async (t) =>
     [{ colour: "blue" }, /unknown option/],
   ] as const) {
     await assert.rejects(
-      convertFile({ input, output: join(dir, "x.vhd"), outputFormat: "vhd", createOptions: opts }),
+      convertFile({ input, output: join(dir, "x.vhd"), outputFormat: "vhd", createOptions: opts as CreateOptions }),
       (e: unknown) => e instanceof UsageError && message.test(e.message),
     );
   }
@@ -273,7 +275,7 @@ test("qcow2 → vhd keeps the disk identical (qcow2 from our writer and from qem
     ["qemu", qemuQcow2],
     ["ours", ourQcow2],
   ] as const) {
-    for (const subformat of ["dynamic", "fixed"]) {
+    for (const subformat of ["dynamic", "fixed"] as const) {
       const vhd = join(dir, `${name}-${subformat}.vhd`);
       const result = await convertFile({
         input: qcow2,

@@ -188,7 +188,7 @@ test("vhdx → vhd (fixed and dynamic) keeps the disk identical", async (t) => {
   const size = 20 * MiB + 512;
   const vhdx = await qemuVhdx(dir, "src", size);
   const raw = join(dir, "src.src.raw");
-  for (const subformat of ["dynamic", "fixed"]) {
+  for (const subformat of ["dynamic", "fixed"] as const) {
     const vhd = join(dir, `${subformat}.vhd`);
     await convertFile({ input: vhdx, output: vhd, outputFormat: "vhd", createOptions: { subformat } });
     const r = await run("qemu-img", ["compare", "-f", "raw", "-F", "vpc", raw, vhd]);

@@ -337,7 +337,7 @@ test("a streamOptimized VMDK written into a pipe is byte-identical to the one wr
   const size = 48 * MiB + 1536;
   const input = join(dir, "in.raw");
   await makeRaw(input, size, [...mixedRegions(size), { offset: 40 * MiB, data: textPattern(3 * MiB, 9) }]);
-  const options = { subformat: "streamOptimized", cid: "1234abcd" };
+  const options = { subformat: "streamOptimized", cid: "1234abcd" } as const;
 
   await mkdir(join(dir, "file"));
   const seekable = join(dir, "file", "disk.vmdk");
@@ -374,7 +374,7 @@ test("a large, mostly empty disk streams with little output and its map survives
     { offset: size - 4096, data: pattern(4096, 3) },
   ];
   await makeRaw(input, size, regions);
-  for (const subformat of ["streamOptimized", "monolithicSparse"]) {
+  for (const subformat of ["streamOptimized", "monolithicSparse"] as const) {
     const output = join(dir, `${subformat}.vmdk`);
     await convertFile({ input, output, outputFormat: "vmdk", createOptions: { subformat } });
     assert.ok((await stat(output)).blocks * 512 < 32 * MiB, "tables of empty ranges cost (almost) nothing");

@@ -117,9 +117,10 @@ export function findDriver(name: string): FormatDriver | undefined {
   return drivers.find((d) => d.name === wanted || d.aliases?.includes(wanted));
 }
 
-registerDriver(qcow2Driver);
-registerDriver(rawDriver);
-registerDriver(vmdkDriver);
-registerDriver(vhdDriver);
-registerDriver(vhdxDriver);
-registerDriver(vdiDriver);
+/**
+ * The drivers chromogenic ships, registered at load in the order of preference. Their types give the library
+ * its typed createOptions (create-options-for.ts).
+ */
+const BUILT_IN_DRIVERS = [qcow2Driver, rawDriver, vmdkDriver, vhdDriver, vhdxDriver, vdiDriver] as const;
+export type BuiltInDriver = (typeof BUILT_IN_DRIVERS)[number];
+for (const driver of BUILT_IN_DRIVERS) registerDriver(driver);

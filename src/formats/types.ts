@@ -3,6 +3,7 @@
  * a driver probes, opens a source, and creates a target; everything above this file
  * (convert, info, export, cleaning) talks only to these types.
  */
+import type * as z from "zod";
 import type { OutputFile } from "./io/output-file.js";
 import type { ImageInput } from "./inputs/image-input.js";
 
@@ -59,6 +60,12 @@ export interface ImageSource {
 }
 
 /**
+ * How a target writes: "random" needs a seekable output (it goes back to fill in tables); "sequential" writes
+ * strictly in order, so it can feed a pipe, an upload or a tar member.
+ */
+export type WriteAccess = "random" | "sequential";
+
+/**
  * A writable image being created. The convert pipeline calls writeData/writeZeroes with strictly increasing,
  * non-overlapping ranges covering the whole disk; ranges need not be aligned to the target's granularity.
  * It awaits each call before making the next. A target with `access: "sequential"`
@@ -69,7 +76,8 @@ export interface ImageSource {
  */
 export interface ImageTarget {
   readonly format: string;
-  readonly access: "random" | "sequential";
+  /** "random" on a seekable output even for a target that could write in order (it may then leave holes). */
+  readonly access: WriteAccess;
   /** Granularity in bytes at which the target can store zero runs sparsely (cluster size; 4096 for raw). */
   readonly granularity: number;
   /**
@@ -149,7 +157,20 @@ export interface DriverOpenContext {
   readonly references: ReferenceOpener;
 }
 
-export type CreateOptions = Readonly<Record<string, string>>;
+/** A create option's value: qemu-img's `-o` text, or a number or boolean where that is natural. */
+export type CreateOptionValue = string | number | boolean;
+
+/**
+ * Create options as given, not yet validated: `-o key=value` text from the command line, or values from a
+ * program. Each driver validates them against its schema (CreateOptionsFor gives a literal format's type).
+ */
+export type CreateOptions = Readonly<Record<string, CreateOptionValue | undefined>>;
+
+/**
+ * A driver's create options as one zod schema (see engine/create-option-schema.ts): it validates them (unknown
+ * keys refused), documents them for `chromogenic formats` and `-o help`, and types the library's createOptions.
+ */
+export type CreateOptionsSchema = z.ZodObject<Readonly<Record<string, z.ZodType>>, z.core.$strict>;
 
 export interface FormatDriver {
   readonly name: string;
@@ -168,14 +189,31 @@ export interface FormatDriver {
    * before open rejects. A driver that needs random access refuses a sequential input (requireRandomAccess).
    */
   open(input: ImageInput, context: DriverOpenContext): Promise<ImageSource>;
-  /** Present when the format can be written. Options are validated before any byte is written. */
+  /**
+   * Present when the format can be written. Options are validated against `createOptions` before any byte is
+   * written.
+   */
   readonly create?: (output: OutputFile, virtualSize: number, options: CreateOptions) => Promise<ImageTarget>;
-  /** Documentation of the `-o key=value` options `create` accepts. */
-  readonly createOptions?: readonly CreateOptionDoc[];
+  /**
+   * The schema of the `-o key=value` options `create` accepts, loaded on demand: zod costs start-up time a
+   * conversion without options does without.
+   */
+  readonly createOptions?: () => Promise<CreateOptionsSchema>;
+  /**
+   * How `create` writes with `options`, known before any output exists (e.g. whether a conversion can stream
+   * into an upload). Read from the options as given: values `create` would refuse answer as the default does.
+   */
+  readonly writeAccess?: (options: CreateOptions) => WriteAccess;
+  /**
+   * The create options for an image handed to an importer (a cloud's image service, VMware's or AWS's import)
+   * when they differ from the defaults: VMDK's streamOptimized, the only form those take.
+   */
+  readonly importOptions?: Readonly<Record<string, string>>;
   /** Documentation of the driver-specific options `open` accepts (OpenOptions.driverOptions). */
   readonly openOptions?: readonly CreateOptionDoc[];
 }
 
+/** An option as `chromogenic formats` and `-o help` print it. */
 export interface CreateOptionDoc {
   readonly name: string;
   readonly description: string;

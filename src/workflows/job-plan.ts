@@ -6,6 +6,7 @@
 import { UsageError } from "../formats/errors.js";
 import { findDriver, getDriver, isPlainDisk } from "../formats/registry.js";
 import { isOvaFormat } from "../formats/ova/ova-format.js";
+import { createOptionsFor } from "./output-options.js";
 import type { JobPlan, JobRequest } from "./job-state.js";
 
 export interface PlanFacts {
@@ -19,11 +20,6 @@ export interface PlanFacts {
   readonly destinationFormats?: readonly string[];
   readonly destinationLabel?: string;
   readonly workDir: string;
-}
-
-/** Formats whose writer streams in order, so they can go straight into an upload. */
-export function sequentialFormat(format: string): boolean {
-  return format === "raw" || format === "vmdk";
 }
 
 export function planTransfer(facts: PlanFacts): JobPlan {
@@ -47,7 +43,8 @@ export function planTransfer(facts: PlanFacts): JobPlan {
       );
     }
   }
-  if (!isOvaFormat(targetFormat)) getDriver(targetFormat); // an unknown format is refused before anything moves
+  // An unknown format is refused before anything moves.
+  const driver = isOvaFormat(targetFormat) ? undefined : getDriver(targetFormat);
   const mode = request.clean ? "clean" : targetFormat === src.format ? "passthrough" : "convert";
   const local = facts.sourceLocalAllocated !== undefined;
   let sourceAccess: JobPlan["sourceAccess"];
@@ -62,7 +59,7 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   const targetAccess: JobPlan["targetAccess"] =
     dest.kind === "file"
       ? "file"
-      : mode === "passthrough" || sequentialFormat(targetFormat)
+      : mode === "passthrough" || driver?.writeAccess?.(createOptionsFor(targetFormat, "cloud")) === "sequential"
         ? "stream"
         : "temporary-file";
   // The disk's allocated data: what a sparse working copy or a compact output holds. Known for a local file,

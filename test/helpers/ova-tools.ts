@@ -162,7 +162,7 @@ export interface GuestDisk {
 export async function guestDisk(dir: string, size: number): Promise<GuestDisk> {
   const raw = join(dir, "disk.raw");
   await makeRaw(raw, size, mixedRegions(size));
-  const ours = async (subformat: string) => {
+  const ours = async (subformat: "streamOptimized" | "monolithicSparse") => {
     const path = join(dir, `${subformat}.vmdk`);
     await convertFile({ input: raw, output: path, outputFormat: "vmdk", createOptions: { subformat } });
     return readFile(path);

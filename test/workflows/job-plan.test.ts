@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planTransfer, temporarySpace, type PlanFacts } from "../../src/workflows/job-plan.js";
+import { createOptionsFor } from "../../src/workflows/output-options.js";
 import type { JobRequest } from "../../src/workflows/job-state.js";
 
 const GiB = 2 ** 30;
@@ -141,4 +142,21 @@ test("temporary space by guest data: what the preflight asks once an open source
   const downloaded = planTransfer(facts(migrate({ format: "vdi" }), "iso"));
   assert.equal(temporarySpace(downloaded, GiB, 5 * GiB), 6 * GiB);
   assert.equal(temporarySpace(planTransfer(facts(migrate({ format: "raw" }), "qcow2")), GiB, 5 * GiB), 0);
+});
+
+test("whether the output streams into the upload is the driver's answer for the options an importer gets", () => {
+  const targetAccess = (format: string) => planTransfer(facts(migrate({ format }), "qcow2")).targetAccess;
+  // raw and streamOptimized VMDK write in order; a VHD (dynamic unless asked) and a VDI (dynamic) seek.
+  assert.deepEqual(["raw", "vmdk", "vhd", "vdi"].map(targetAccess), [
+    "stream",
+    "stream",
+    "temporary-file",
+    "temporary-file",
+  ]);
+  for (const importer of ["cloud", "vmware", "aws"]) {
+    assert.deepEqual(createOptionsFor("vmdk", importer), { subformat: "streamOptimized" }, importer);
+    assert.deepEqual(createOptionsFor("vhd", importer), {}, importer);
+  }
+  assert.deepEqual(createOptionsFor("vmdk", "virtualbox"), {});
+  assert.deepEqual(createOptionsFor("vmdk", undefined), {});
 });

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { convertFile } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
 import { looksLikeOva } from "../../formats/ova/ova-detect.js";
-import { parseCreateOptions } from "../../formats/engine/create-options.js";
+import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/create-options.js";
+import { getDriver } from "../../formats/registry.js";
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
 
@@ -23,13 +24,15 @@ export function registerConvert(program: Command): void {
   program
     .command("convert")
     .description("convert an image to another format, sparse, written under a temporary name until complete")
-    .argument("<input>", "source image (format detected from content)")
-    .argument("<output>", "destination file")
+    // Optional for commander only, so that `-o help` needs no file names (as with qemu-img); checked below.
+    .usage("[options] <input> <output>")
+    .argument("[input]", "source image (format detected from content)")
+    .argument("[output]", "destination file")
     .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
     .option("-f, --format <fmt>", "input format; skips detection")
     .option(
       "-o, --option <key=value,...>",
-      "output format options (repeatable)",
+      "output format options (repeatable; `-o help` lists them)",
       (v: string, acc: string[]) => [...acc, v],
       [],
     )
@@ -45,7 +48,14 @@ export function registerConvert(program: Command): void {
     .option("--no-sync", "do not fsync the output before renaming it into place (faster; qemu-img's default)")
     .option("--allow-reference <path...>", "allow the input to open this backing/data file")
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
-    .action(async (input: string, output: string, flags: ConvertFlags) => {
+    .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
+      if (asksForOptionHelp(flags.option)) {
+        // Loaded only here: the listing reads the schemas, and zod has no place in a conversion's start-up.
+        const { createOptionHelp } = await import("../option-listing.js");
+        process.stdout.write(await createOptionHelp(getDriver(flags.outputFormat)));
+        return;
+      }
+      if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       await runJob(

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { listDrivers } from "../../formats/registry.js";
-import type { CreateOptionDoc } from "../../formats/types.js";
+import { describeCreateOptions } from "../../formats/engine/create-option-docs.js";
+import { optionLine } from "../option-listing.js";
 import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
 import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
 import { largeRequestsAreSplit } from "../../formats/io/positional-io.js";
@@ -10,15 +11,17 @@ export function registerFormats(program: Command): void {
     .command("formats")
     .description("list the image formats chromogenic reads and writes, with their -o options")
     .option("--json", "print JSON")
-    .action((opts: { json?: boolean }) => {
-      const formats = listDrivers().map((d) => ({
-        name: d.name,
-        description: d.description,
-        writable: d.create !== undefined,
-        aliases: d.aliases ?? [],
-        options: d.createOptions ?? [],
-        openOptions: d.openOptions ?? [],
-      }));
+    .action(async (opts: { json?: boolean }) => {
+      const formats = await Promise.all(
+        listDrivers().map(async (d) => ({
+          name: d.name,
+          description: d.description,
+          writable: d.create !== undefined,
+          aliases: d.aliases ?? [],
+          options: await describeCreateOptions(d),
+          openOptions: d.openOptions ?? [],
+        })),
+      );
       if (opts.json) {
         process.stdout.write(JSON.stringify(formats, null, 2) + "\n");
         return;
@@ -26,14 +29,8 @@ export function registerFormats(program: Command): void {
       for (const f of formats) {
         const aka = f.aliases.length ? ` (also ${f.aliases.join(", ")})` : "";
         process.stdout.write(`${f.name}${aka}${f.writable ? "" : " (read-only)"}: ${f.description}\n`);
-        const show = (flag: string, o: CreateOptionDoc) => {
-          const extra = [o.values && `values: ${o.values}`, o.default && `default: ${o.default}`].filter(Boolean);
-          process.stdout.write(
-            `    ${flag} ${o.name}  ${o.description}${extra.length ? ` (${extra.join("; ")})` : ""}\n`,
-          );
-        };
-        for (const o of f.options) show("-o", o);
-        for (const o of f.openOptions) show("--input-option", o);
+        for (const o of f.options) process.stdout.write(optionLine("-o", o));
+        for (const o of f.openOptions) process.stdout.write(optionLine("--input-option", o));
       }
       // Which fast paths this installation has (scripts/build-native.sh): without them results are the same,
       // conversions slower.

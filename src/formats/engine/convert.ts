@@ -1,5 +1,6 @@
 import { realpath } from "node:fs/promises";
-import type { CreateOptions, Extent, ImageSource, ImageTarget, ReferencePolicy } from "../types.js";
+import type { Extent, ImageSource, ImageTarget, ReferencePolicy } from "../types.js";
+import type { OutputFormatChoice } from "../create-options-for.js";
 import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
@@ -210,16 +211,18 @@ export async function convertImage(
   return { virtualSize: source.virtualSize, bytesRead, dataBytes, seconds: (performance.now() - started) / 1000 };
 }
 
-export interface ConvertFileRequest extends PipelineOptions {
+/**
+ * With `outputFormat` written out (`"qcow2"`), `createOptions` must be that format's: `{ cluster_size: "64k" }`
+ * compiles, `{ clusterSize: "64k" }` does not.
+ */
+export interface ConvertFileRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
   /** A local path or device, an http(s) URL, or "-" for standard input. */
   readonly input: string;
   readonly output: string;
-  readonly outputFormat: string;
   /** Input format; detected from content when absent. */
   readonly inputFormat?: string;
   /** Driver-specific options for opening the input (OpenOptions.driverOptions). */
   readonly inputOptions?: Readonly<Record<string, string>>;
-  readonly createOptions?: CreateOptions;
   readonly references?: ReferencePolicy;
   /**
    * fsync the output before renaming it into place (default true), so a crash right after we report success
@@ -243,7 +246,7 @@ export interface ConvertFileResult extends ConvertStats {
  * Converts one image file into another. The output is written under a temporary name beside the final one
  * and renamed only when complete: an error or cancellation leaves nothing under the output's name.
  */
-export async function convertFile(request: ConvertFileRequest): Promise<ConvertFileResult> {
+export async function convertFile<const F extends string>(request: ConvertFileRequest<F>): Promise<ConvertFileResult> {
   const outDriver = getDriver(request.outputFormat);
   if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
   if (isLocalLocation(request.input)) {

@@ -5,7 +5,7 @@
  * converted disk behind (a mismatch stops the conversion as soon as it is found).
  */
 import { realpath } from "node:fs/promises";
-import type { CreateOptions } from "../types.js";
+import type { OutputFormatChoice } from "../create-options-for.js";
 import { UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
@@ -13,13 +13,11 @@ import { convertImage, type ConvertStats, type PipelineOptions } from "../engine
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
 import { openOvaDisk } from "./ova-disk-source.js";
 
-export interface OvaConvertRequest extends PipelineOptions {
+export interface OvaConvertRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
   readonly input: string;
   readonly output: string;
-  readonly outputFormat: string;
   /** 1-based disk number in the appliance's DiskSection; default 1. */
   readonly disk?: number;
-  readonly createOptions?: CreateOptions;
   /** Verify the manifest (default true when there is one). */
   readonly verifyManifest?: boolean;
   /** Told each warning as soon as it is known (what the manifest does not cover, …); also in the result. */
@@ -35,7 +33,7 @@ export interface OvaConvertResult extends ConvertStats {
   readonly warnings: readonly string[];
 }
 
-export async function convertOvaDisk(request: OvaConvertRequest): Promise<OvaConvertResult> {
+export async function convertOvaDisk<const F extends string>(request: OvaConvertRequest<F>): Promise<OvaConvertResult> {
   const outDriver = getDriver(request.outputFormat);
   if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
   const inputReal = await realpath(request.input);

@@ -5,7 +5,8 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { QCOW2_MAGIC } from "./qcow2-header.js";
 import { Qcow2Source } from "./qcow2-source.js";
-import { createQcow2Target, qcow2CreateOptions } from "./qcow2-target.js";
+import { createQcow2Target } from "./qcow2-target.js";
+import { loadQcow2CreateOptions } from "./qcow2-writer-options.js";
 
 function probe({ head }: ProbeInput): number {
   if (head.length < 8 || head.readUInt32BE(0) !== QCOW2_MAGIC) return 0;
@@ -14,11 +15,13 @@ function probe({ head }: ProbeInput): number {
   return version === 2 || version === 3 ? 100 : 0;
 }
 
-export const qcow2Driver: FormatDriver = {
+export const qcow2Driver = {
   name: "qcow2",
   description: "QEMU copy-on-write v2 (compat=0.10) and v3 (compat=1.1), with zlib/zstd compression",
   probe,
   open: (input, context) => Qcow2Source.open(input, context),
   create: createQcow2Target,
-  createOptions: qcow2CreateOptions,
-};
+  createOptions: loadQcow2CreateOptions,
+  // The header and tables are written last, at the front of the file.
+  writeAccess: () => "random",
+} as const satisfies FormatDriver;

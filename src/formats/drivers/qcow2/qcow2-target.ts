@@ -2,7 +2,8 @@
  * Writes a new qcow2 image (version 3) in one front-to-back pass, from the convert pipeline's ordered ranges.
  *
  * The pieces, one file each:
- *   qcow2-writer-options            `-o` options, validated before anything is written
+ *   qcow2-create-options            `-o` options, validated before anything is written
+ *   qcow2-writer-options            the settings they make, defaults applied
  *   ../../engine/unit-assembler     arbitrary byte ranges → whole guest clusters, calls kept in order
  *   qcow2-writer-compression        one cluster → zlib or zstd bytes, framed as qemu reads them
  *   ../../engine/compression-pool   many clusters compressing on all cores, results in order
@@ -20,13 +21,11 @@ import { UsageError } from "../../errors.js";
 import type { OutputFile } from "../../io/output-file.js";
 import { CompressionPool } from "../../engine/compression-pool.js";
 import { UnitTarget, nonZeroUnitRuns, type DataHold } from "../../engine/unit-assembler.js";
-import { parseQcow2Options, type Qcow2WriterSettings } from "./qcow2-writer-options.js";
+import { qcow2WriterSettings, type Qcow2WriterSettings } from "./qcow2-writer-options.js";
 import { qcow2Codec } from "./qcow2-writer-compression.js";
 import { Qcow2HostFile } from "./qcow2-writer-host-file.js";
 import { Qcow2Mapping } from "./qcow2-writer-mapping.js";
 import { encodeQcow2Header } from "./qcow2-writer-header.js";
-
-export { qcow2CreateOptions } from "./qcow2-writer-options.js";
 
 /** qemu addresses the disk in 512-byte sectors and ignores a partial last one, so the stored size is rounded up. */
 const SECTOR = 512;
@@ -36,7 +35,7 @@ export async function createQcow2Target(
   virtualSize: number,
   options: CreateOptions,
 ): Promise<ImageTarget> {
-  const settings = parseQcow2Options(options, virtualSize);
+  const settings = await qcow2WriterSettings(options, virtualSize);
   if (!output.seekable) {
     throw new UsageError(
       "qcow2 output needs a seekable file (its header and tables are written after the data); it cannot go to a pipe or stream",

@@ -1,9 +1,12 @@
 import type { FormatDriver } from "../../types.js";
-import { UsageError } from "../../errors.js";
 import { RawSource } from "./raw-source.js";
+import { validateCreateOptions } from "../../engine/create-option-validation.js";
 import { RawTarget } from "./raw-target.js";
 
-export const rawDriver: FormatDriver = {
+/** Raw takes no create options; the empty schema refuses any. */
+const loadRawCreateOptions = async () => (await import("../../engine/create-option-schema.js")).noCreateOptions;
+
+export const rawDriver = {
   name: "raw",
   description: "raw disk image (sparse where the filesystem allows)",
   plainDisk: true,
@@ -11,9 +14,10 @@ export const rawDriver: FormatDriver = {
   probe: () => 1,
   open: async (input) => new RawSource(input),
   async create(output, virtualSize, options) {
-    const unknown = Object.keys(options);
-    if (unknown.length) throw new UsageError(`raw: unknown option(s) ${unknown.join(", ")} (raw takes none)`);
+    await validateCreateOptions("raw", loadRawCreateOptions, options);
     return RawTarget.create(output, virtualSize);
   },
-  createOptions: [],
-};
+  createOptions: loadRawCreateOptions,
+  // The disk's bytes in order; on a seekable output, zero runs are left as holes.
+  writeAccess: () => "sequential",
+} as const satisfies FormatDriver;

@@ -6,7 +6,7 @@
 import type { FormatDriver, ProbeInput } from "../../types.js";
 import { VHD_FOOTER_SIZE, VhdDiskType, hasFooterCookie, isValidFooter } from "./vhd-footer.js";
 import { VhdSource } from "./vhd-source.js";
-import { createVhdTarget, vhdCreateOptions } from "./vhd-target.js";
+import { createVhdTarget, loadVhdCreateOptions } from "./vhd-target.js";
 
 async function probe(input: ProbeInput): Promise<number> {
   const { head, size } = input;
@@ -20,14 +20,16 @@ async function probe(input: ProbeInput): Promise<number> {
   return hasFooterCookie(head) || hasFooterCookie(tail) ? 50 : 0;
 }
 
-export const vhdDriver: FormatDriver = {
+export const vhdDriver = {
   name: "vhd",
   aliases: ["vpc"],
   description: "Microsoft VHD (Virtual PC, Hyper-V, Azure): fixed and dynamic; differencing disks are refused",
   probe,
   open: (input, context) => VhdSource.open(input, context),
   create: createVhdTarget,
-  createOptions: vhdCreateOptions,
+  createOptions: loadVhdCreateOptions,
+  // A dynamic disk's block table is only known at the end; a fixed one is the data, then the footer.
+  writeAccess: (options) => (options.subformat === "fixed" ? "sequential" : "random"),
   openOptions: [
     {
       name: "size",
@@ -39,4 +41,4 @@ export const vhdDriver: FormatDriver = {
       default: "auto",
     },
   ],
-};
+} as const satisfies FormatDriver;

@@ -11,10 +11,10 @@
  * default, so Virtual PC and every reader agree on the size; it makes the disk slightly larger than the source.
  */
 import { lazyCrypto } from "../../../util/lazy-builtins.js";
-import type { CreateOptionDoc, CreateOptions, ImageTarget } from "../../types.js";
+import type { CreateOptions, ImageTarget } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
 import { UsageError } from "../../errors.js";
-import { parseSize } from "../../engine/create-options.js";
+import { validateCreateOptions } from "../../engine/create-option-validation.js";
 import {
   VHD_FEATURES_RESERVED,
   VHD_FORMAT_VERSION,
@@ -35,32 +35,8 @@ export const VHD_MAX_DISK_SIZE = 0xff00_0000 * 512;
 /** The creator version written into footers: chromogenic's VHD writer, version 1.0. */
 const CREATOR_VERSION = 0x0001_0000;
 
-export const vhdCreateOptions: readonly CreateOptionDoc[] = [
-  {
-    name: "subformat",
-    description:
-      "dynamic: sparse, all-zero blocks left out (needs a seekable output); fixed: raw data then the footer " +
-      "(what Azure requires; can be streamed)",
-    values: "dynamic|fixed",
-    default: "dynamic",
-  },
-  {
-    name: "force_size",
-    description:
-      "on: the disk is exactly the source's size (creator 'qem2'; what Hyper-V and Azure read; Azure also needs " +
-      "the size to be a whole number of MiB); off: round the size up to a CHS geometry like Virtual PC and " +
-      "qemu-img's default (creator 'qemu')",
-    values: "on|off",
-    default: "on",
-  },
-  {
-    name: "block_size",
-    description:
-      "dynamic disks: bytes per block, a power of two from 4K to 256M. 2M is what Virtual PC, Hyper-V and " +
-      "Azure use; qemu and libvhdi read any",
-    default: "2M",
-  },
-];
+/** The schema, loaded when there are options to check (zod stays out of a plain conversion's start-up). */
+export const loadVhdCreateOptions = async () => (await import("./vhd-create-options.js")).vhdCreateOptions;
 
 export interface VhdLayout {
   readonly subformat: "dynamic" | "fixed";
@@ -70,33 +46,12 @@ export interface VhdLayout {
   readonly footer: Omit<VhdFooter, "checksum">;
 }
 
-function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (["on", "true", "yes", "1"].includes(value)) return true;
-  if (["off", "false", "no", "0"].includes(value)) return false;
-  throw new UsageError(`vhd: ${name}=${value} is not on or off`);
-}
-
 /** Validates the options and decides the disk's layout, before any byte is written. */
-export function planVhd(virtualSize: number, options: CreateOptions): VhdLayout {
-  const { subformat = "dynamic", force_size, block_size, ...unknown } = options;
-  if (Object.keys(unknown).length) {
-    throw new UsageError(
-      `vhd: unknown option(s) ${Object.keys(unknown).join(", ")} (known: ${vhdCreateOptions.map((o) => o.name).join(", ")})`,
-    );
-  }
-  if (subformat !== "dynamic" && subformat !== "fixed") {
-    throw new UsageError(`vhd: subformat=${subformat} is not dynamic or fixed`);
-  }
-  const forceSize = onOff("force_size", force_size, true);
-  let blockSize = VHD_DEFAULT_BLOCK_SIZE;
-  if (block_size !== undefined) {
-    if (subformat === "fixed") throw new UsageError("vhd: block_size applies to subformat=dynamic only");
-    blockSize = parseSize(block_size, "vhd block_size");
-    if (blockSize < 4096 || blockSize > 256 * 2 ** 20 || (blockSize & (blockSize - 1)) !== 0) {
-      throw new UsageError(`vhd: block_size=${block_size} is not a power of two from 4K to 256M`);
-    }
-  }
+export async function planVhd(virtualSize: number, options: CreateOptions): Promise<VhdLayout> {
+  const given = await validateCreateOptions("vhd", loadVhdCreateOptions, options);
+  const subformat = given.subformat ?? "dynamic";
+  const forceSize = given.force_size ?? true;
+  const blockSize = given.block_size ?? VHD_DEFAULT_BLOCK_SIZE;
 
   const sectors = Math.ceil(virtualSize / 512);
   let geometry: ChsGeometry;
@@ -151,7 +106,7 @@ export async function createVhdTarget(
   virtualSize: number,
   options: CreateOptions,
 ): Promise<ImageTarget> {
-  const layout = planVhd(virtualSize, options);
+  const layout = await planVhd(virtualSize, options);
   if (layout.subformat === "fixed") return new VhdFixedTarget(output, layout.diskSize, layout.footer);
   if (!output.seekable) {
     throw new UsageError(

@@ -4,9 +4,9 @@
  * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included).
  */
 import { basename } from "node:path";
-import type { FormatDriver, ImageTarget, ProbeInput } from "../../types.js";
+import type { CreateOptions, FormatDriver, ImageTarget, ProbeInput } from "../../types.js";
 import type { OutputFile } from "../../io/output-file.js";
-import { parseVmdkOptions, vmdkCreateOptions } from "./vmdk-create-options.js";
+import { loadVmdkCreateOptions, vmdkWriterSettings } from "./vmdk-writer-settings.js";
 import { COWD_MAGIC, SPARSE_MAGIC } from "./vmdk-sparse-header.js";
 import { VmdkSource } from "./vmdk-source.js";
 
@@ -40,8 +40,8 @@ function looksLikeDescriptor(head: Buffer): boolean {
   return false;
 }
 
-async function create(output: OutputFile, virtualSize: number, options: Readonly<Record<string, string>>) {
-  const settings = parseVmdkOptions(options);
+async function create(output: OutputFile, virtualSize: number, options: CreateOptions) {
+  const settings = await vmdkWriterSettings(options);
   const finalPath = (output as { finalPath?: unknown }).finalPath;
   const extentName = typeof finalPath === "string" ? basename(finalPath) : DEFAULT_EXTENT_NAME;
   const target: ImageTarget =
@@ -51,7 +51,7 @@ async function create(output: OutputFile, virtualSize: number, options: Readonly
   return target;
 }
 
-export const vmdkDriver: FormatDriver = {
+export const vmdkDriver = {
   name: "vmdk",
   description:
     "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
@@ -59,6 +59,9 @@ export const vmdkDriver: FormatDriver = {
   probe,
   open: (input, context) => VmdkSource.open(input, context),
   create,
-  createOptions: vmdkCreateOptions,
+  createOptions: loadVmdkCreateOptions,
+  // A sparse extent's grain directory and tables are written last, at the front; a stream's come after its grains.
+  writeAccess: (options) => (options.subformat === "streamOptimized" ? "sequential" : "random"),
+  importOptions: { subformat: "streamOptimized" },
   openOptions: [],
-};
+} as const satisfies FormatDriver;

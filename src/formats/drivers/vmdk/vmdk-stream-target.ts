@@ -16,7 +16,7 @@
 import { UsageError } from "../../errors.js";
 import type { OutputFile } from "../../io/output-file.js";
 import type { ImageTarget } from "../../types.js";
-import type { VmdkWriterSettings } from "./vmdk-create-options.js";
+import type { VmdkWriterSettings } from "./vmdk-writer-settings.js";
 import { DESCRIPTOR_SECTORS, descriptorSectors, formatDescriptor } from "./vmdk-descriptor-writer.js";
 import { CompressionPool } from "../../engine/compression-pool.js";
 import { UnitTarget, type DataHold } from "../../engine/unit-assembler.js";
