@@ -18,6 +18,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { AbortedError, ChromogenicError, RemoteInputError, UsageError } from "../errors.js";
 import { DEFAULT_HTTP_RETRY, isPermanentNetworkError, isRetryableStatus, retryDelayMs } from "./http-retry.js";
 import type { HttpRetryPolicy } from "./http-retry.js";
+import { urlForMessages } from "./url-for-messages.js";
 
 export type HttpHeaders = Readonly<Record<string, string>>;
 
@@ -82,11 +83,6 @@ class TransientStatus extends Error {
   ) {
     super(`HTTP ${status}`);
   }
-}
-
-/** The URL as messages show it: no user information, query or fragment. */
-export function urlForMessages(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
 /** The messages of an error and its causes ("read ECONNRESET", "socket hang up (ECONNRESET)"). */

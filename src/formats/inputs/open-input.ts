@@ -5,8 +5,7 @@
 import type { ImageInput } from "./image-input.js";
 import { FileInput } from "./file-input.js";
 import { StreamInput } from "./stream-input.js";
-import { openHttpInput } from "./http-input.js";
-import { urlForMessages } from "./http-request.js";
+import { urlForMessages } from "./url-for-messages.js";
 
 export interface InputOptions {
   /** Cancels requests of remote inputs. */
@@ -25,7 +24,11 @@ export function isLocalLocation(location: string): boolean {
 
 export async function openInput(location: string, options: InputOptions = {}): Promise<ImageInput> {
   if (location === "-") return new StreamInput(process.stdin, "-");
-  if (isRemoteLocation(location)) return openHttpInput(location, { signal: options.signal });
+  if (isRemoteLocation(location)) {
+    // Loaded only for a URL: node:https brings TLS and crypto, which a local conversion does without.
+    const { openHttpInput } = await import("./http-input.js");
+    return openHttpInput(location, { signal: options.signal });
+  }
   return FileInput.open(location);
 }
 
