@@ -178,7 +178,7 @@ export async function plant(root: string, plants: readonly Plant[]): Promise<voi
 // ---------------------------------------------------------------------------------------------------------
 // Cache, lock and disk
 
-function hashOf(value: unknown): string {
+export function hashOf(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
 }
 
@@ -263,31 +263,49 @@ export async function diskFromTree(tree: string, output: string, sizeMiB: number
 
 const MIRROR = process.env.DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 
-const DEBIAN_BASE = {
+/** What mmdebstrap builds a base root from; its hash names the cached tarball. */
+export interface DebianBaseRecipe {
+  readonly suite: string;
+  readonly variant: string;
+  readonly include: readonly string[];
+  readonly dpkgopts: readonly string[];
+  /** apt options beyond the retries every build gets. */
+  readonly aptopts?: readonly string[];
+}
+
+const DEBIAN_BASE: DebianBaseRecipe = {
   suite: "bookworm",
   variant: "minbase",
   // cloud-init makes the image regenerate its SSH host keys at boot (and is what /var/lib/cloud belongs to);
   // zsh is there so .zsh_history has a shell to belong to.
   include: ["openssh-server", "cloud-init", "sudo", "zsh", "python3-minimal"],
   dpkgopts: ["path-exclude=/usr/share/man/*", "path-exclude=/usr/share/doc/*", "path-exclude=/usr/share/locale/*"],
-} as const;
+};
 
-async function debianBaseTar(): Promise<{ tar: string; seconds: number }> {
-  const key = hashOf(DEBIAN_BASE);
-  const tar = join(guestCacheDir(), `debian-base-${key}.tar`);
+/** The dpkg filters every base shares: no manuals, documentation or translations. */
+export const DEBIAN_LEAN_DPKGOPTS = DEBIAN_BASE.dpkgopts;
+
+/** The mmdebstrap root of `recipe` as a tarball named `prefix`-HASH.tar (ownership and xattrs kept), cached. */
+export async function debianBaseTar(
+  recipe: DebianBaseRecipe = DEBIAN_BASE,
+  prefix = "debian-base",
+): Promise<{ tar: string; seconds: number }> {
+  const key = hashOf(recipe);
+  const tar = join(guestCacheDir(), `${prefix}-${key}.tar`);
   if (await exists(tar)) return { tar, seconds: 0 };
-  return withLock(`debian-base-${key}`, async () => {
+  return withLock(`${prefix}-${key}`, async () => {
     if (await exists(tar)) return { tar, seconds: 0 };
     const started = Date.now();
     const tmp = `${tar}.tmp.tar`;
     await runOk("mmdebstrap", [
       "--mode=root",
       "--quiet",
-      `--variant=${DEBIAN_BASE.variant}`,
-      `--include=${DEBIAN_BASE.include.join(",")}`,
+      `--variant=${recipe.variant}`,
+      `--include=${recipe.include.join(",")}`,
       '--aptopt=Acquire::Retries "3"',
-      ...DEBIAN_BASE.dpkgopts.map((o) => `--dpkgopt=${o}`),
-      DEBIAN_BASE.suite,
+      ...(recipe.aptopts ?? []).map((o) => `--aptopt=${o}`),
+      ...recipe.dpkgopts.map((o) => `--dpkgopt=${o}`),
+      recipe.suite,
       tmp,
       MIRROR,
     ]);
@@ -296,12 +314,12 @@ async function debianBaseTar(): Promise<{ tar: string; seconds: number }> {
   });
 }
 
-async function extract(tar: string, into: string): Promise<void> {
+export async function extract(tar: string, into: string): Promise<void> {
   await mkdir(into, { recursive: true });
   await runOk("tar", ["-x", "-f", tar, "-C", into, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-p"]);
 }
 
-async function readTreeFile(root: string, guestPath: string): Promise<string> {
+export async function readTreeFile(root: string, guestPath: string): Promise<string> {
   return readFile(await plantPath(root, guestPath), "utf8");
 }
 
@@ -715,7 +733,7 @@ export async function debianGuest(variant: DebianVariant = "planted"): Promise<B
   });
 }
 
-async function cachedGuest(
+export async function cachedGuest(
   name: string,
   started: number,
   build: (tree: string) => Promise<{ expectations: Expectation[]; planted: string[]; sizeMiB: number }>,
