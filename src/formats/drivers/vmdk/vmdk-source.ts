@@ -14,7 +14,13 @@ import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import { rangeIndex } from "../../io/range-index.js";
 import { LIMITS } from "../../limits.js";
 import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../../types.js";
-import { ddbValue, descriptorText, isDeltaDisk, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
+import {
+  descriptorFacts,
+  descriptorText,
+  parseDescriptor,
+  refuseDelta,
+  type VmdkDescriptor,
+} from "./vmdk-descriptor.js";
 import type { VmdkExtent } from "./vmdk-extent.js";
 import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
 import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed } from "./vmdk-sparse-header.js";
@@ -153,14 +159,7 @@ export class VmdkSource implements ImageSource {
       extents: this.extentsList.length,
     };
     if (sparse) formatSpecific.headerVersion = sparse.header.version;
-    if (d?.cid !== undefined) formatSpecific.cid = d.cid;
-    if (d?.parentCid !== undefined) formatSpecific.parentCid = d.parentCid;
-    const adapter = d && ddbValue(d, "ddb.adapterType");
-    if (adapter !== undefined) formatSpecific.adapterType = adapter;
-    const hw = d && ddbValue(d, "ddb.virtualHWVersion");
-    if (hw !== undefined) formatSpecific.hardwareVersion = hw;
-    const tools = d && ddbValue(d, "ddb.toolsVersion");
-    if (tools !== undefined) formatSpecific.toolsVersion = tools;
+    Object.assign(formatSpecific, descriptorFacts(d));
     if (sparse?.header.uncleanShutdown) formatSpecific.uncleanShutdown = true;
     return {
       format: "vmdk",
@@ -184,14 +183,4 @@ export class VmdkSource implements ImageSource {
 async function isSparseFile(input: ImageInput): Promise<boolean> {
   const magic = input.size >= 4 ? (await input.readExact(0, 4)).readUInt32LE(0) : 0;
   return magic === SPARSE_MAGIC || magic === COWD_MAGIC;
-}
-
-function refuseDelta(path: string, d: VmdkDescriptor): void {
-  if (!isDeltaDisk(d)) return;
-  const parent = d.parentFileNameHint === undefined ? "" : ` "${d.parentFileNameHint}"`;
-  throw new UnsupportedFeatureError(
-    `${path}: this VMDK is a delta disk (parentCID ${d.parentCid ?? "?"}) whose unallocated grains come from its ` +
-      `parent${parent}; chromogenic does not read delta disks: convert the whole chain with VMware's tools or ` +
-      `qemu-img first`,
-  );
 }
