@@ -26,7 +26,7 @@ export function registerConvert(program: Command): void {
     .description("convert an image to another format, sparse, written under a temporary name until complete")
     // Optional for commander only, so that `-o help` needs no file names (as with qemu-img); checked below.
     .usage("[options] <input> <output>")
-    .argument("[input]", "source image (format detected from content)")
+    .argument("[input]", "source image (format detected from content); - reads standard input")
     .argument("[output]", "destination file")
     .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
     .option("-f, --format <fmt>", "input format; skips detection")
@@ -62,7 +62,8 @@ export function registerConvert(program: Command): void {
         { json: !!flags.json, quiet: !!flags.quiet },
         async ({ signal, onProgress, warn }) => {
           // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
-          const ova = !flags.format && (await looksLikeOva(input));
+          // Standard input ("-") is read once, in order: nothing may look at it before the driver does.
+          const ova = !flags.format && input !== "-" && (await looksLikeOva(input));
           if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
           const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
           if (ova) {

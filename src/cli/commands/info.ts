@@ -19,14 +19,15 @@ export function registerInfo(program: Command): void {
   program
     .command("info")
     .description("show an image's format, sizes and settings (format detected from content)")
-    .argument("<image>", "image file")
+    .argument("<image>", "image file; - reads standard input")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "print JSON")
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
       // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
-      if (!opts.format && (await looksLikeOva(image))) {
+      // Standard input ("-") is read once, in order: nothing may look at it before the driver does.
+      if (!opts.format && image !== "-" && (await looksLikeOva(image))) {
         // Loaded only for an OVA (see ova-detect.ts).
         const [{ ovaInfo }, { renderOvaInfo }] = await Promise.all([
           import("../../formats/ova/ova-info.js"),
