@@ -1,7 +1,8 @@
 /**
  * The VMDK format driver: recognises sparse files by their magic ("KDMV", and ESX's "COWD" only to refuse it
  * clearly) and descriptor files by their text; opens every common layout for reading (VmdkSource) and writes
- * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included).
+ * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included). A streamOptimized file
+ * can also be read from a pipe, in order (vmdk-stream-source.ts).
  */
 import { basename } from "node:path";
 import type { CreateOptions, FormatDriver, ImageTarget, ProbeInput } from "../../types.js";
@@ -55,7 +56,7 @@ export const vmdkDriver = {
   name: "vmdk",
   description:
     "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
-    "writes monolithicSparse and streamOptimized",
+    "writes monolithicSparse and streamOptimized; reads streamOptimized from a pipe",
   probe,
   open: (input, context) => VmdkSource.open(input, context),
   create,

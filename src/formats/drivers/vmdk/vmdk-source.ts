@@ -6,10 +6,13 @@
  *
  * A descriptor's extents are opened through the engine's reference opener, so only a descriptor read from a
  * local file can have any: one inside an archive or behind a URL has no folder its extents could be in.
+ *
+ * From an input read once in order (a pipe) only a streamOptimized file can be read (vmdk-stream-source.ts);
+ * the other layouts are refused as needing random access.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
-import type { ImageInput } from "../../inputs/image-input.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
 import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import { rangeIndex } from "../../io/range-index.js";
 import { LIMITS } from "../../limits.js";
@@ -23,8 +26,10 @@ import {
 } from "./vmdk-descriptor.js";
 import type { VmdkExtent } from "./vmdk-extent.js";
 import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
-import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed } from "./vmdk-sparse-header.js";
+import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed, parseSparseHeader } from "./vmdk-sparse-header.js";
 import { SparseExtent } from "./vmdk-sparse-extent.js";
+import { StreamOptimizedSource } from "./vmdk-stream-source.js";
+import { isStreamOptimized } from "./vmdk-stream-walker.js";
 
 /** Extents are mapped in pieces of this many bytes so a huge sparse disk's map is produced lazily. */
 const MAP_PIECE = 4 * 2 ** 30;
@@ -49,11 +54,11 @@ export class VmdkSource implements ImageSource {
     this.virtualSize = this.starts[this.starts.length - 1]!;
   }
 
-  static async open(file: ImageInput, context: DriverOpenContext): Promise<VmdkSource> {
+  static async open(file: ImageInput, context: DriverOpenContext): Promise<ImageSource> {
+    if (file.sequential) return openInOrder(file);
     const path = file.path;
     let keepFile = false;
     try {
-      requireRandomAccess(file, "vmdk");
       if (await isSparseFile(file)) {
         keepFile = true;
         return await VmdkSource.fromSparseFile(file, path);
@@ -177,6 +182,21 @@ export class VmdkSource implements ImageSource {
     this.closed = true;
     await Promise.allSettled([...this.extentsList.map((e) => e.close()), this.descriptorFile?.close()]);
   }
+}
+
+/**
+ * Opens a VMDK from an input that can be read only once in order: only a streamOptimized file can be (its
+ * grains say where they belong as they come); a descriptor names other files, and a monolithicSparse file's
+ * grains may lie anywhere, so both need random access.
+ */
+async function openInOrder(input: ImageInput): Promise<ImageSource> {
+  const header = await buildOn(input, async () => {
+    if (!(await isSparseFile(input))) requireRandomAccess(input, "VMDK descriptor");
+    const header = parseSparseHeader(await input.readExact(0, SECTOR, undefined, "sparse extent header"), input.path);
+    if (!isStreamOptimized(header)) requireRandomAccess(input, "monolithicSparse VMDK");
+    return header;
+  });
+  return StreamOptimizedSource.open(input, header);
 }
 
 /** A sparse file ("KDMV", or ESX's "COWD", which the header parser refuses clearly) rather than a descriptor. */
