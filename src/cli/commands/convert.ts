@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { convertFile } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
-import { looksLikeOva } from "../../formats/ova/ova-detect.js";
+import { commandInput } from "../command-input.js";
 import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/create-options.js";
 import { getDriver } from "../../formats/registry.js";
 import { allowedReferences, runJob } from "../run-job.js";
@@ -62,18 +62,21 @@ export function registerConvert(program: Command): void {
         { json: !!flags.json, quiet: !!flags.quiet },
         async ({ signal, onProgress, warn }) => {
           // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
-          // Standard input ("-") is read once, in order: nothing may look at it before the driver does.
-          const ova = !flags.format && input !== "-" && (await looksLikeOva(input));
-          if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
-          const common = { input, output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
+          const { input: source, ova } = await commandInput(input, flags.format !== undefined);
+          if (flags.disk !== undefined && !ova) {
+            if (typeof source !== "string") await source.close();
+            throw new UsageError("--disk applies to OVA inputs only");
+          }
+          const common = { output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
           if (ova) {
             // Loaded only for an OVA: the reader brings an XML parser every other conversion can do without.
             const { convertOvaDisk } = await import("../../formats/ova/ova-convert.js");
             const disk = flags.disk === undefined ? 1 : Number(flags.disk);
-            return convertOvaDisk({ ...common, disk, onWarning: warn });
+            return convertOvaDisk({ ...common, input: source, disk, onWarning: warn });
           }
           return convertFile({
             ...common,
+            input: source,
             inputFormat: flags.format,
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),

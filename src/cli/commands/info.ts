@@ -3,7 +3,7 @@ import { imageInfo } from "../../formats/engine/image-info.js";
 import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
-import { looksLikeOva } from "../../formats/ova/ova-detect.js";
+import { commandInput } from "../command-input.js";
 import { allowedReferences } from "../run-job.js";
 
 interface InfoFlags {
@@ -26,18 +26,18 @@ export function registerInfo(program: Command): void {
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
       // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
-      // Standard input ("-") is read once, in order: nothing may look at it before the driver does.
-      if (!opts.format && image !== "-" && (await looksLikeOva(image))) {
+      const { input, ova: isOva } = await commandInput(image, opts.format !== undefined);
+      if (isOva) {
         // Loaded only for an OVA (see ova-detect.ts).
         const [{ ovaInfo }, { renderOvaInfo }] = await Promise.all([
           import("../../formats/ova/ova-info.js"),
           import("../ova-info-display.js"),
         ]);
-        const ova = await ovaInfo(image);
+        const ova = await ovaInfo(input);
         process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
         return;
       }
-      const info = await imageInfo(image, {
+      const info = await imageInfo(input, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),

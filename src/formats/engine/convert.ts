@@ -4,7 +4,7 @@ import type { OutputFormatChoice } from "../create-options-for.js";
 import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
-import { openImage } from "./open-image.js";
+import { openImage, type ImageLocation } from "./open-image.js";
 import { isLocalLocation } from "../inputs/open-input.js";
 import { zeroRuns } from "./zero-runs.js";
 import { largeRequestsAreSplit } from "../io/positional-io.js";
@@ -216,8 +216,8 @@ export async function convertImage(
  * compiles, `{ clusterSize: "64k" }` does not.
  */
 export interface ConvertFileRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
-  /** A local path or device, an http(s) URL, or "-" for standard input. */
-  readonly input: string;
+  /** A local path or device, an http(s) URL, "-" for standard input, or an input already open (this closes it). */
+  readonly input: ImageLocation;
   readonly output: string;
   /** Input format; detected from content when absent. */
   readonly inputFormat?: string;
@@ -247,10 +247,14 @@ export interface ConvertFileResult extends ConvertStats {
  * and renamed only when complete: an error or cancellation leaves nothing under the output's name.
  */
 export async function convertFile<const F extends string>(request: ConvertFileRequest<F>): Promise<ConvertFileResult> {
+  const { input } = request;
   const outDriver = getDriver(request.outputFormat);
-  if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
-  if (isLocalLocation(request.input)) {
-    const inputReal = await realpath(request.input);
+  if (!outDriver.create) {
+    if (typeof input !== "string") await input.close();
+    throw new UsageError(`format ${outDriver.name} cannot be written`);
+  }
+  if (typeof input === "string" && isLocalLocation(input)) {
+    const inputReal = await realpath(input);
     const outputReal = await realpath(request.output).catch(() => null);
     if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
   }

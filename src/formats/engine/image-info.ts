@@ -1,10 +1,14 @@
 import type { ImageDetails, OpenOptions } from "../types.js";
-import { openImage } from "./open-image.js";
+import { openImage, type ImageLocation } from "./open-image.js";
 import { locationForMessages } from "../inputs/open-input.js";
 
 /** What `chromogenic info` reports: the driver's details, with allocated bytes from the map if it gave none. */
-export async function imageInfo(path: string, options: OpenOptions = {}): Promise<ImageDetails & { path: string }> {
-  const { source } = await openImage(path, options);
+export async function imageInfo(
+  location: ImageLocation,
+  options: OpenOptions = {},
+): Promise<ImageDetails & { path: string }> {
+  const path = typeof location === "string" ? locationForMessages(location) : location.path;
+  const { source } = await openImage(location, options);
   try {
     const details = await source.details();
     let allocatedBytes = details.allocatedBytes;
@@ -12,7 +16,7 @@ export async function imageInfo(path: string, options: OpenOptions = {}): Promis
       allocatedBytes = 0;
       for await (const e of source.extents()) if (e.kind === "data") allocatedBytes += e.length;
     }
-    return { path: locationForMessages(path), ...details, allocatedBytes };
+    return { path, ...details, allocatedBytes };
   } finally {
     await source.close();
   }

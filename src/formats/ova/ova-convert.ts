@@ -6,15 +6,24 @@
  */
 import { realpath } from "node:fs/promises";
 import type { OutputFormatChoice } from "../create-options-for.js";
-import { UsageError } from "../errors.js";
+import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
 import { convertImage, type ConvertStats, type PipelineOptions } from "../engine/convert.js";
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
-import { openOvaDisk } from "./ova-disk-source.js";
+import { checkReadable, openOvaDisk } from "./ova-disk-source.js";
+import type { ImageInput } from "../inputs/image-input.js";
+import { openImage } from "../engine/open-image.js";
+import { hrefToMemberName } from "./file-members.js";
+import { OvaInOrder } from "./ova-in-order.js";
+import type { OvfDisk, OvfFileRef } from "./ovf-descriptor-reader.js";
 
 export interface OvaConvertRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
-  readonly input: string;
+  /**
+   * The OVA: a file's path (its members read where they lie), or an input read once in order (standard input,
+   * ova-in-order.ts), which this closes.
+   */
+  readonly input: string | ImageInput;
   readonly output: string;
   /** 1-based disk number in the appliance's DiskSection; default 1. */
   readonly disk?: number;
@@ -36,12 +45,13 @@ export interface OvaConvertResult extends ConvertStats {
 export async function convertOvaDisk<const F extends string>(request: OvaConvertRequest<F>): Promise<OvaConvertResult> {
   const outDriver = getDriver(request.outputFormat);
   if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
-  const inputReal = await realpath(request.input);
-  const outputReal = await realpath(request.output).catch(() => null);
-  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
   const diskNumber = request.disk ?? 1;
   if (!Number.isInteger(diskNumber) || diskNumber < 1)
     throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
+  if (typeof request.input !== "string") return convertInOrder(request.input, request, diskNumber);
+  const inputReal = await realpath(request.input);
+  const outputReal = await realpath(request.output).catch(() => null);
+  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
 
   const ova = await openOva(request.input);
   for (const w of ova.warnings) request.onWarning?.(w);
@@ -88,4 +98,86 @@ export async function convertOvaDisk<const F extends string>(request: OvaConvert
     request.signal?.removeEventListener("abort", forward);
     await source.close();
   }
+}
+
+/**
+ * Converts disk `diskNumber` of an OVA read once in order: the disk is converted as its member passes, the
+ * rest of the archive is read on for the manifest's sake, and the output is renamed into place only once the
+ * archive has been read to its end and verified. Only a disk stored whole and uncompressed can be read so: a
+ * chunked or gzip-compressed one is refused with what to do instead.
+ */
+async function convertInOrder(
+  input: ImageInput,
+  request: OvaConvertRequest,
+  diskNumber: number,
+): Promise<OvaConvertResult> {
+  const outDriver = getDriver(request.outputFormat);
+  try {
+    const ova = await OvaInOrder.open(input, { verify: request.verifyManifest !== false, signal: request.signal });
+    const { disk, file } = descriptorDisk(ova, diskNumber);
+    const label = `${ova.path}:${file.href}`;
+    checkReadable(label, disk, file);
+    if (file.compression !== undefined || file.chunkSize !== undefined) {
+      throw new UnsupportedFeatureError(
+        `${label}: disk ${diskNumber} is stored ${file.compression ? `${file.compression}-compressed` : "in chunks"}, ` +
+          "which cannot be read from an OVA read in order; save the OVA to a file and convert it from there",
+      );
+    }
+    const memberName = hrefToMemberName(file, ova.path);
+    const output = await TemporaryOutputFile.create(request.output);
+    try {
+      let stats: ConvertStats | undefined;
+      let format = "";
+      for (let member = await ova.next(); member; member = await ova.next()) {
+        if (/\.0+$/.test(member.name) && member.name.replace(/\.0+$/, "") === memberName) {
+          throw new UnsupportedFeatureError(
+            `${label}: disk ${diskNumber} is stored in chunks (${member.name}, …), which cannot be read from an ` +
+              "OVA read in order; save the OVA to a file and convert it from there",
+          );
+        }
+        if (member.name !== memberName) continue;
+        try {
+          const { source } = await openImage(await ova.take(member), { format: disk.format ? "vmdk" : undefined });
+          try {
+            const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+            stats = await convertImage(source, target, request);
+            format = source.format;
+          } finally {
+            await source.close();
+          }
+        } catch (e) {
+          throw ova.cutShort(e);
+        }
+      }
+      const { archive, manifest } = await ova.finish();
+      for (const w of archive.warnings) request.onWarning?.(w);
+      if (!stats) throw new CorruptImageError(`${label}: the archive ended before disk ${diskNumber}'s file`);
+      await output.commit();
+      return {
+        ...stats,
+        inputFormat: `ova/${format}`,
+        outputFormat: outDriver.name,
+        output: request.output,
+        disk: diskNumber,
+        manifest: manifest ?? null,
+        warnings: archive.warnings,
+      };
+    } finally {
+      await output.discard();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+/** Disk `index` of the DiskSection (1-based, as --disk counts) and the file holding it. */
+function descriptorDisk(ova: OvaInOrder, index: number): { disk: OvfDisk; file: OvfFileRef } {
+  const { disks, files } = ova.descriptor;
+  const disk = disks[index - 1];
+  const file = disk?.fileRef === undefined ? undefined : files.find((f) => f.id === disk.fileRef);
+  if (!disk || !file) {
+    const have = disks.flatMap((d, i) => (d.fileRef ? [i + 1] : [])).join(", ") || "none";
+    throw new UnsupportedFeatureError(`${ova.path}: no disk ${index} with content in the appliance (disks: ${have})`);
+  }
+  return { disk, file };
 }

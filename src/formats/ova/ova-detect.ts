@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import type { ImageInput } from "../inputs/image-input.js";
 import { TAR_BLOCK, decodeTarHeader } from "./tar-header.js";
 
 /*
@@ -39,4 +40,9 @@ export async function looksLikeOva(path: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/** True when an open input starts like an OVA (its first bytes are read, and stay buffered on a pipe). */
+export async function startsLikeOva(input: ImageInput): Promise<boolean> {
+  return classifyTarHead(await input.readPadded(0, TAR_BLOCK)) === "ova";
 }

@@ -5,6 +5,7 @@
  */
 import type { CreateOptionDoc } from "../../types.js";
 import type { ImageInput } from "../../inputs/image-input.js";
+import { StreamInput } from "../../inputs/stream-input.js";
 import { UsageError } from "../../errors.js";
 import { sizeInBytes } from "../../engine/create-options.js";
 import { LIMITS } from "../../limits.js";
@@ -38,7 +39,9 @@ export function rawWindow(input: ImageInput, options: Readonly<Record<string, st
   if (given !== undefined && given > LIMITS.maxVirtualSize) {
     throw new UsageError(`raw size: ${given} bytes is beyond the ${LIMITS.maxVirtualSize}-byte limit`);
   }
-  if (input.sequential) {
+  // A pipe's length is known only once it has ended, which may or may not be before this point; a member of an
+  // archive read in order is sequential too, but its size is known from the start.
+  if (input instanceof StreamInput) {
     if (given === undefined) {
       throw new UsageError(
         `${input.path}: a raw image read from a pipe has no size to read: give the disk's size in bytes with ` +
