@@ -159,3 +159,19 @@ export function descriptorFacts(d: VmdkDescriptor | undefined): Record<string, s
   }
   return facts;
 }
+
+/**
+ * A descriptor file: text whose first line that is neither blank nor a comment is `version=N`, mentioning
+ * createType, as qemu's probe and VMware's reader expect. Binary files fail the version line test.
+ */
+export function looksLikeDescriptor(head: Buffer): boolean {
+  // qemu-img convert leaves a descriptor file NUL-padded to a whole sector.
+  const nul = head.indexOf(0);
+  const text = head.subarray(0, nul < 0 ? head.length : nul).toString("latin1");
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    return /^version\s*=\s*[1-3]$/.test(line) && /createType\s*=/i.test(text);
+  }
+  return false;
+}

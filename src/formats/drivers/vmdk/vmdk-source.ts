@@ -20,6 +20,7 @@ import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../..
 import {
   descriptorFacts,
   descriptorText,
+  looksLikeDescriptor,
   parseDescriptor,
   refuseDelta,
   type VmdkDescriptor,
@@ -30,6 +31,9 @@ import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed, parseSparseHeader } fro
 import { SparseExtent } from "./vmdk-sparse-extent.js";
 import { StreamOptimizedSource } from "./vmdk-stream-source.js";
 import { isStreamOptimized } from "./vmdk-stream-walker.js";
+
+/** Bytes of a pipe's head looked at to tell a descriptor file (as the driver's probe does). */
+const DESCRIPTOR_HEAD = 4096;
 
 /** Extents are mapped in pieces of this many bytes so a huge sparse disk's map is produced lazily. */
 const MAP_PIECE = 4 * 2 ** 30;
@@ -191,7 +195,11 @@ export class VmdkSource implements ImageSource {
  */
 async function openInOrder(input: ImageInput): Promise<ImageSource> {
   const header = await buildOn(input, async () => {
-    if (!(await isSparseFile(input))) requireRandomAccess(input, "VMDK descriptor");
+    if (!(await isSparseFile(input))) {
+      if (looksLikeDescriptor(await input.readPadded(0, DESCRIPTOR_HEAD)))
+        requireRandomAccess(input, "VMDK descriptor");
+      throw new CorruptImageError(`${input.path}: not a VMDK: neither a sparse extent ("KDMV") nor a descriptor`);
+    }
     const header = parseSparseHeader(await input.readExact(0, SECTOR, undefined, "sparse extent header"), input.path);
     if (!isStreamOptimized(header)) requireRandomAccess(input, "monolithicSparse VMDK");
     return header;

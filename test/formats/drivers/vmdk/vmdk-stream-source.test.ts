@@ -253,3 +253,15 @@ test("a stream is mapped once and read in order: going back or mapping again is 
     await source.close();
   }
 });
+
+test("from a pipe, a descriptor file is refused as needing random access, and anything else as no VMDK", async (t) => {
+  const { dir, raw } = await streamImage(t, QEMU, oddSize);
+  const descriptor = join(dir, "flat.vmdk");
+  await qemuImg("convert", "-O", "vmdk", "-o", "subformat=monolithicFlat", raw, descriptor);
+  const refused = await runCliFromStdin(["info", "-"], { path: descriptor });
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /^chromogenic: -: a VMDK descriptor image needs random access/);
+  const notVmdk = await runCliFromStdin(["info", "-f", "vmdk", "-"], { path: raw });
+  assert.equal(notVmdk.code, 1, notVmdk.stderr);
+  assert.match(notVmdk.stderr, /^chromogenic: -: not a VMDK: neither a sparse extent \("KDMV"\) nor a descriptor/);
+});
