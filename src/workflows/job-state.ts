@@ -42,6 +42,11 @@ export const JobRequestSchema = z.object({
   clean: z.object({ profile: z.string().optional(), operations: z.string().optional() }).optional(),
   /** Where temporary data goes (default: the job's state directory). */
   workDir: z.string().optional(),
+  /**
+   * Copy the source into the work directory first (resumable with Range) instead of reading it where it is
+   * stored: for a link that drops often, or a source read more than once.
+   */
+  downloadFirst: z.boolean().optional(),
   /** Keep cloud leftovers and temporary files after a failure (for a look, or a later resume). */
   keep: z.boolean().optional(),
   /** Keep the instance's snapshot after success too (it is then the job's result as much as the copy). */

@@ -245,7 +245,12 @@ test("SIGKILL during the download, then resume: continues with Range, one image 
   slowSource.rate = 1 * MiB;
   const run = await startJob(
     env,
-    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }, "--json"),
+    // --download-first: every format is read in place otherwise; this is the resumable download path.
+    migrateArgs(
+      { from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" },
+      "--download-first",
+      "--json",
+    ),
   );
   let job = "";
   await waitFor("the download was under way", run, async () => {
@@ -300,7 +305,7 @@ test("SIGTERM mid-transfer leaves an interrupted, resumable job (nothing removed
   slowSource.rate = 1 * MiB;
   const run = await startJob(
     env,
-    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }),
+    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }, "--download-first"),
   );
   let job = "";
   await waitFor("the download was under way", run, async () => {

@@ -119,6 +119,7 @@ export interface CommonJobFlags extends WorkflowOutputFlags {
   readonly workDir?: string;
   readonly keep?: boolean;
   readonly keepSnapshot?: boolean;
+  readonly downloadFirst?: boolean;
 }
 
 /** `--clean [PROFILE]` and `--operations LIST` as a job's cleaning request (undefined: no cleaning). */
@@ -137,6 +138,7 @@ export function jobSettings(flags: CommonJobFlags) {
     workDir: flags.workDir,
     keep: flags.keep,
     keepSnapshot: flags.keepSnapshot,
+    downloadFirst: flags.downloadFirst,
   };
 }
 
@@ -167,6 +169,10 @@ export function jobOptions<T extends import("commander").Command>(command: T): T
     .option("--clean [profile]", "clean the guest (virt-sysprep-style) on one sparse raw working copy; needs root")
     .option("--operations <list>", "cleaning operations, e.g. defaults,-ssh-hostkeys (implies --clean)")
     .option("--work-dir <dir>", "where temporary data goes (default: the job's state directory)")
+    .option(
+      "--download-first",
+      "copy the source into the work directory (resumable) before converting, instead of reading it in place",
+    )
     .option("--keep", "after a failure keep the temporary snapshot, half-made image and temporary files")
     .option("--keep-snapshot", "keep the instance's snapshot after success too")
     .option("--json", "JSON-lines progress events and result on stdout")
