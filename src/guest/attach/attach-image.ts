@@ -73,6 +73,8 @@ export async function attachImage(image: string, options: AttachOptions): Promis
     await journal.record({ kind: "file", path: rawPath });
     await convertFile({
       input: image,
+      // The format just opened: the working copy holds what the partition table was read from.
+      inputFormat: driver.name,
       output: rawPath,
       outputFormat: "raw",
       references: options.references,
@@ -123,6 +125,8 @@ export async function commitWorkingCopy(
   await options.recordTemporary?.(temporaryPath);
   await convertFile({
     input: attached.rawPath,
+    // The working copy is a raw disk, whatever its first bytes look like.
+    inputFormat: "raw",
     output,
     temporaryPath,
     outputFormat: format,
