@@ -1,8 +1,8 @@
 /**
  * The library sees an OVA as the CLI does: imageInfo describes the appliance and convertFile converts one of its
  * disks, whether the OVA is a path, an input given open or a URL, where they once read its tar bytes as a raw
- * disk without a word. Naming a format reads the input as that format; a disk number for a disk image and open
- * options for an OVA are refused by name.
+ * disk without a word. Naming a format reads the input as that format; a disk number for a disk image, open
+ * options for an OVA and guest access to an OVA are refused by name.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { imageInfo } from "../../../src/formats/engine/image-info.js";
 import { convertFile } from "../../../src/formats/engine/convert.js";
 import { exportOva } from "../../../src/formats/ova/ova-writer.js";
+import { inspectImage } from "../../../src/guest/inspect/inspect-image.js";
 import { MemoryInput } from "../../helpers/memory-input.js";
 import { RangeServer, servedBuffer } from "../../helpers/range-server.js";
 import { makeRaw, mixedRegions, pattern, qemuCompare, runCli, scratch } from "../../helpers/tools.js";
@@ -135,4 +136,19 @@ test("a disk number for a disk image and input options for an OVA are refused, n
   });
   await assert.rejects(convertFile({ input: ova, disk: 3, output, outputFormat: "qcow2" }), /no disk 3/);
   await assert.rejects(access(output), { code: "ENOENT" });
+});
+
+test("inspection refuses an OVA by name rather than mounting its tar bytes as a disk", async (t) => {
+  const dir = await scratch(t);
+  const { ova } = await twoDiskOva(dir);
+  const before = process.env.CHROMOGENIC_STATE_DIR;
+  process.env.CHROMOGENIC_STATE_DIR = join(dir, "state");
+  t.after(() => {
+    if (before === undefined) delete process.env.CHROMOGENIC_STATE_DIR;
+    else process.env.CHROMOGENIC_STATE_DIR = before;
+  });
+  await assert.rejects(inspectImage(ova), {
+    code: "EUSAGE",
+    message: /app\.ova is an OVA \(an appliance\), not a disk image: convert one of its disks first/,
+  });
 });
