@@ -121,10 +121,8 @@ test("the CLI (its single-file bundle in dist/cli) finds every native helper and
   assert.match(known.stderr, /image \/nonexistent\.img does not exist/);
 });
 
-test("a convert without -o loads no zod; one with -o loads it to check them", async (t) => {
-  // zod is ~15 ms of start-up, as much again as the rest of a small conversion: create options are checked with
-  // it only when there are some (src/formats/engine/create-option-validation.ts).
-  const dir = await scratch(t);
+/** A module hook that reports, as `MODULES <json>` on stderr when the process exits, every module URL loaded. */
+async function moduleListHook(dir: string): Promise<string> {
   const hook = join(dir, "modules.mjs");
   await writeFile(
     hook,
@@ -133,23 +131,51 @@ test("a convert without -o loads no zod; one with -o loads it to check them", as
       "registerHooks({ load(url, context, next) { urls.push(url); return next(url, context); } });\n" +
       'process.on("exit", () => process.stderr.write("MODULES " + JSON.stringify(urls) + "\\n"));\n',
   );
+  return hook;
+}
+
+/** Whether `convert -q ARGS` runs code of the npm package `name` (a folder under node_modules). */
+async function convertLoadsPackage(hook: string, name: string, ...args: string[]): Promise<boolean> {
+  const urls = (await convertWithHook(hook, "MODULES", ...args)) as string[];
+  const files = urls.filter((u) => u.startsWith("file:"));
+  assert.ok(
+    files.some((u) => u.endsWith("/dist/cli/main.js")),
+    "the hook sees the bundle's modules",
+  );
+  // The bundle keeps each package file's path as a comment above its code.
+  const texts = await Promise.all(files.map((u) => readFile(fileURLToPath(u), "utf8")));
+  return texts.some((text) => text.includes(`node_modules/${name}/`));
+}
+
+test("a convert without -o loads no zod; one with -o loads it to check them", async (t) => {
+  // zod is ~15 ms of start-up, as much again as the rest of a small conversion: create options are checked with
+  // it only when there are some (src/formats/engine/create-option-validation.ts).
+  const dir = await scratch(t);
+  const hook = await moduleListHook(dir);
   const input = join(dir, "in.raw");
   await makeRaw(input, MiB, mixedRegions(MiB));
-  const loadsZod = async (...options: string[]) => {
-    const urls = (await convertWithHook(hook, "MODULES", ...options, input, join(dir, "out"))) as string[];
-    const files = urls.filter((u) => u.startsWith("file:"));
-    assert.ok(
-      files.some((u) => u.endsWith("/dist/cli/main.js")),
-      "the hook sees the bundle's modules",
-    );
-    // The bundle keeps each package file's path as a comment above its code.
-    const texts = await Promise.all(files.map((u) => readFile(fileURLToPath(u), "utf8")));
-    return texts.some((text) => text.includes("node_modules/zod/"));
-  };
+  const loadsZod = (...options: string[]) => convertLoadsPackage(hook, "zod", ...options, input, join(dir, "out"));
   for (const format of ["raw", "qcow2", "vmdk", "vhd", "vdi"]) {
     assert.equal(await loadsZod("-O", format), false, `${format} without options loaded zod`);
   }
   assert.equal(await loadsZod("-O", "vdi", "-o", "static=on"), true, "options are checked with zod");
+});
+
+test("a convert of a disk image loads no XML parser; one of an OVA loads it to read the appliance", async (t) => {
+  // The OVA reader (fast-xml-parser and all) was a sixth of the CLI's start-up: convertFile recognises an OVA
+  // from its first tar header and loads the reader only for one (src/formats/engine/recognise-input.ts).
+  const dir = await scratch(t);
+  const hook = await moduleListHook(dir);
+  const input = join(dir, "in.raw");
+  await makeRaw(input, MiB, mixedRegions(MiB));
+  const ova = join(dir, "in.ova");
+  const exported = await cli("export", "-q", "--format", "ova", "--target", "vmware", input, ova);
+  assert.equal(exported.code, 0, exported.stderr);
+  const loadsParser = (from: string) =>
+    convertLoadsPackage(hook, "fast-xml-parser", "-O", "qcow2", from, join(dir, "out.qcow2"));
+  assert.equal(await loadsParser(input), false, "a raw disk's conversion loaded the XML parser");
+  assert.equal(await loadsParser(ova), true, "an OVA is read with the XML parser");
+  assert.equal((await qemuCompare(input, join(dir, "out.qcow2"))).code, 0, "the OVA's disk was converted");
 });
 
 test("an uncompressed convert loads neither node:crypto nor node:zlib; a compressed one loads zlib when it needs it", async (t) => {

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { UsageError } from "../formats/errors.js";
 import { homedir } from "node:os";
 import { stateDir } from "../guest/journal/guest-journal.js";
+import { processAlive } from "../util/process-alive.js";
 
 const HashSchema = z.object({ algorithm: z.string(), value: z.string() });
 
@@ -200,12 +201,12 @@ export async function listJobs(): Promise<JobState[]> {
 }
 
 /** Whether the process that last ran a job is still alive (then it must not be resumed twice). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+export { processAlive } from "../util/process-alive.js";
+
+/**
+ * A job's status as it stands now: one marked running whose process is gone was interrupted (killed with -9,
+ * or its machine went down) and can be resumed.
+ */
+export function currentStatus(job: JobState): JobState["status"] {
+  return job.status === "running" && !processAlive(job.pid) ? "interrupted" : job.status;
 }

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { convertFile } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
-import { commandInput } from "../command-input.js";
 import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/create-options.js";
 import { getDriver } from "../../formats/registry.js";
 import { allowedReferences, runJob } from "../run-job.js";
@@ -60,29 +59,22 @@ export function registerConvert(program: Command): void {
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       await runJob(
         { json: !!flags.json, quiet: !!flags.quiet },
-        async ({ signal, onProgress, warn }) => {
-          // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
-          const { input: source, ova } = await commandInput(input, flags.format !== undefined);
-          if (flags.disk !== undefined && !ova) {
-            if (typeof source !== "string") await source.close();
-            throw new UsageError("--disk applies to OVA inputs only");
-          }
-          const common = { output, outputFormat: flags.outputFormat, createOptions, signal, onProgress };
-          if (ova) {
-            // Loaded only for an OVA: the reader brings an XML parser every other conversion can do without.
-            const { convertOvaDisk } = await import("../../formats/ova/ova-convert.js");
-            const disk = flags.disk === undefined ? 1 : Number(flags.disk);
-            return convertOvaDisk({ ...common, input: source, disk, onWarning: warn });
-          }
-          return convertFile({
-            ...common,
-            input: source,
+        ({ signal, onProgress, warn }) =>
+          // An OVA input: one of its disks is streamed out of the archive, its manifest verified alongside.
+          convertFile({
+            input,
+            output,
+            outputFormat: flags.outputFormat,
+            createOptions,
+            signal,
+            onProgress,
+            onWarning: warn,
             inputFormat: flags.format,
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),
             sync: flags.sync,
-          });
-        },
+            disk: flags.disk === undefined ? undefined : Number(flags.disk),
+          }),
         (result) =>
           `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
           `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,

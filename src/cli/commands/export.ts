@@ -9,6 +9,7 @@ import {
   OS_TYPE_NAMES,
   parseControllerModel,
   parseNicModel,
+  parseOsType,
 } from "../../formats/ova/hardware-profile.js";
 import { allowedReferences, runJob } from "../run-job.js";
 import { formatBytes } from "../../util/human.js";
@@ -121,7 +122,7 @@ export function registerExport(program: Command): void {
             memoryMiB: positiveInteger(flags.memory, "--memory"),
             nic: flags.nic === undefined ? undefined : parseNicModel(flags.nic),
             controller: flags.controller === undefined ? undefined : parseControllerModel(flags.controller),
-            osType: flags.osType,
+            osType: flags.osType === undefined ? undefined : parseOsType(flags.osType),
             ovfVersion: parseOvfVersion(flags.ovfVersion ?? "1.0"),
             manifest: manifestChoice(flags.manifest),
             hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),

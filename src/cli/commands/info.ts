@@ -1,10 +1,9 @@
 import type { Command } from "commander";
-import { imageInfo } from "../../formats/engine/image-info.js";
-import type { ImageDetails } from "../../formats/types.js";
+import { imageInfo, type DiskImageInfo } from "../../formats/engine/image-info.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
-import { commandInput } from "../command-input.js";
 import { allowedReferences } from "../run-job.js";
+import { renderOvaInfo } from "../ova-info-display.js";
 
 interface InfoFlags {
   format?: string;
@@ -25,34 +24,25 @@ export function registerInfo(program: Command): void {
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
-      // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
-      const { input, ova: isOva } = await commandInput(image, opts.format !== undefined);
-      if (isOva) {
-        // Loaded only for an OVA (see ova-detect.ts).
-        const [{ ovaInfo }, { renderOvaInfo }] = await Promise.all([
-          import("../../formats/ova/ova-info.js"),
-          import("../ova-info-display.js"),
-        ]);
-        const ova = await ovaInfo(input);
-        process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
-        return;
-      }
-      const info = await imageInfo(input, {
+      const info = await imageInfo(image, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),
       });
-      process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));
+      if (opts.json) process.stdout.write(JSON.stringify(info, null, 2) + "\n");
+      // An OVA is an appliance (descriptor + disks), not a disk: shown as one.
+      else if (info.kind === "appliance") process.stdout.write(renderOvaInfo(info));
+      else process.stdout.write(renderInfo(info));
     });
 }
 
-function renderInfo(info: ImageDetails & { path: string }): string {
+function renderInfo(info: DiskImageInfo): string {
   const lines = [
     `image: ${info.path}`,
     `file format: ${info.format}`,
     `virtual size: ${formatBytes(info.virtualSize)} (${info.virtualSize} bytes)`,
     `disk size: ${formatBytes(info.actualSize)}`,
-    `allocated data: ${formatBytes(info.allocatedBytes ?? 0)} (${info.allocatedBytes ?? 0} bytes)`,
+    `allocated data: ${formatBytes(info.allocatedBytes)} (${info.allocatedBytes} bytes)`,
   ];
   if (info.clusterSize !== undefined) lines.push(`cluster size: ${info.clusterSize}`);
   if (info.compression !== undefined) lines.push(`compression: ${info.compression}`);

@@ -21,9 +21,9 @@ export function registerResume(program: Command): void {
     .description("list jobs and their state (the state directory's jobs/ folder)")
     .option("--json", "one JSON object per job")
     .action(async (flags: { json?: boolean }) => {
-      const { listJobs, processAlive } = await import("../../workflows/job-state.js");
+      const { listJobs, currentStatus } = await import("../../workflows/job-state.js");
       for (const j of await listJobs()) {
-        const status = j.status === "running" && !processAlive(j.pid) ? "interrupted" : j.status;
+        const status = currentStatus(j);
         if (flags.json) {
           process.stdout.write(
             JSON.stringify({

@@ -5,7 +5,9 @@ import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
 import { openImage, type ImageLocation } from "./open-image.js";
-import { isLocalLocation } from "../inputs/open-input.js";
+import { isLocalLocation, locationForMessages } from "../inputs/open-input.js";
+import { recogniseInput } from "./recognise-input.js";
+import type { ManifestCheck } from "../ova/manifest-check.js";
 import { zeroRuns } from "./zero-runs.js";
 import { largeRequestsAreSplit } from "../io/positional-io.js";
 import { ProgressTracker, type ProgressListener } from "./progress.js";
@@ -216,11 +218,20 @@ export async function convertImage(
  * compiles, `{ clusterSize: "64k" }` does not.
  */
 export interface ConvertFileRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
-  /** A local path or device, an http(s) URL, "-" for standard input, or an input already open (this closes it). */
+  /**
+   * A local path or device, an http(s) URL, "-" for standard input, or an input already open (this closes it).
+   * An OVA is recognised as such (unless `inputFormat` is given): one of its disks is converted.
+   */
   readonly input: ImageLocation;
   readonly output: string;
   /** Input format; detected from content when absent. */
   readonly inputFormat?: string;
+  /** With an OVA input: which disk of the appliance to convert, 1-based (default 1); refused for other inputs. */
+  readonly disk?: number;
+  /** With an OVA input: verify its manifest alongside the conversion (default true when it has one). */
+  readonly verifyManifest?: boolean;
+  /** Told each warning as soon as it is known (with an OVA: the files its manifest does not cover, …). */
+  readonly onWarning?: (text: string) => void;
   /** Driver-specific options for opening the input (OpenOptions.driverOptions). */
   readonly inputOptions?: Readonly<Record<string, string>>;
   readonly references?: ReferencePolicy;
@@ -237,14 +248,22 @@ export interface ConvertFileRequest<F extends string = string> extends PipelineO
 }
 
 export interface ConvertFileResult extends ConvertStats {
+  /** The input's format; for an OVA's disk, "ova/" and the disk's format ("ova/vmdk"). */
   readonly inputFormat: string;
   readonly outputFormat: string;
   readonly output: string;
+  /** With an OVA input: the disk converted. */
+  readonly disk?: number;
+  /** With an OVA input: the manifest as verified, null when the OVA has none (or it was not verified). */
+  readonly manifest?: ManifestCheck | null;
+  /** With an OVA input: what the reader let pass but the user should know (also told through onWarning). */
+  readonly warnings?: readonly string[];
 }
 
 /**
- * Converts one image file into another. The output is written under a temporary name beside the final one
- * and renamed only when complete: an error or cancellation leaves nothing under the output's name.
+ * Converts one image file into another, or one disk of an OVA into an image file. The output is written under a
+ * temporary name beside the final one and renamed only when complete: an error or cancellation leaves nothing
+ * under the output's name.
  */
 export async function convertFile<const F extends string>(request: ConvertFileRequest<F>): Promise<ConvertFileResult> {
   const { input } = request;
@@ -258,8 +277,23 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
     const outputReal = await realpath(request.output).catch(() => null);
     if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
   }
+  const recognised = await recogniseInput(input, {
+    format: request.inputFormat,
+    driverOptions: request.inputOptions,
+    signal: request.signal,
+  });
+  if (recognised.kind === "appliance") {
+    // Loaded only for an OVA: the reader brings an XML parser every other conversion does without.
+    const { convertOvaDisk } = await import("../ova/ova-convert.js");
+    return convertOvaDisk(request, recognised.ova, convertImage);
+  }
+  if (request.disk !== undefined) {
+    if (typeof recognised.input !== "string") await recognised.input.close();
+    const name = typeof input === "string" ? locationForMessages(input) : input.path;
+    throw new UsageError(`${name} is not an OVA: --disk (which disk of an appliance) applies to OVA inputs only`);
+  }
 
-  const { driver, source } = await openImage(request.input, {
+  const { driver, source } = await openImage(recognised.input, {
     format: request.inputFormat,
     references: request.references,
     driverOptions: request.inputOptions,

@@ -1,14 +1,35 @@
-import type { ImageDetails, OpenOptions } from "../types.js";
-import { openImage, type ImageLocation } from "./open-image.js";
+import type { ImageDetails } from "../types.js";
+import type { OvaInfo } from "../ova/ova-info.js";
+import { openImage, type ImageLocation, type OpenImageOptions } from "./open-image.js";
+import { recogniseInput } from "./recognise-input.js";
 import { locationForMessages } from "../inputs/open-input.js";
 
-/** What `chromogenic info` reports: the driver's details, with allocated bytes from the map if it gave none. */
-export async function imageInfo(
-  location: ImageLocation,
-  options: OpenOptions = {},
-): Promise<ImageDetails & { path: string }> {
+export type { OvaInfo } from "../ova/ova-info.js";
+
+/** A disk image's details: the driver's, with allocated bytes counted from the map when it gave none. */
+export interface DiskImageInfo extends ImageDetails {
+  readonly kind: "disk";
+  /** The image as named (a URL without its query string). */
+  readonly path: string;
+  readonly allocatedBytes: number;
+}
+
+/** What `chromogenic info` reports: a disk image's details, or an OVA's appliance (`kind` tells which). */
+export type ImageInfo = DiskImageInfo | OvaInfo;
+
+/**
+ * Describes an image: an OVA is recognised as the CLI does (from its first tar header, unless `format` names
+ * the input's format) and shown as an appliance; anything else is opened as a disk image.
+ */
+export async function imageInfo(location: ImageLocation, options: OpenImageOptions = {}): Promise<ImageInfo> {
   const path = typeof location === "string" ? locationForMessages(location) : location.path;
-  const { source } = await openImage(location, options);
+  const recognised = await recogniseInput(location, options);
+  if (recognised.kind === "appliance") {
+    // Loaded only for an OVA: the reader brings an XML parser every other image does without.
+    const { ovaInfo } = await import("../ova/ova-info.js");
+    return ovaInfo(recognised.ova);
+  }
+  const { source } = await openImage(recognised.input, options);
   try {
     const details = await source.details();
     let allocatedBytes = details.allocatedBytes;
@@ -16,7 +37,7 @@ export async function imageInfo(
       allocatedBytes = 0;
       for await (const e of source.extents()) if (e.kind === "data") allocatedBytes += e.length;
     }
-    return { path, ...details, allocatedBytes };
+    return { kind: "disk", path, ...details, allocatedBytes };
   } finally {
     await source.close();
   }

@@ -1,15 +1,13 @@
 /**
- * `convert X.ova OUT`: streams one disk out of an appliance into any writable format. The manifest, when the
- * OVA has one, is verified by a sequential read of the archive running alongside the conversion; the output
- * is renamed into place only once both have succeeded, so a damaged or altered archive never leaves a
- * converted disk behind (a mismatch stops the conversion as soon as it is found).
+ * One disk of an OVA streamed into any writable format (convertFile does this when its input is an OVA). The
+ * manifest, when the OVA has one, is verified by a sequential read of the archive running alongside the
+ * conversion; the output is renamed into place only once both have succeeded, so a damaged or altered archive
+ * never leaves a converted disk behind (a mismatch stops the conversion as soon as it is found).
  */
-import { realpath } from "node:fs/promises";
-import type { OutputFormatChoice } from "../create-options-for.js";
+import type { ConvertFileRequest, ConvertFileResult, ConvertStats, convertImage } from "../engine/convert.js";
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
-import { convertImage, type ConvertStats, type PipelineOptions } from "../engine/convert.js";
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
 import { checkReadable, openOvaDisk } from "./ova-disk-source.js";
 import type { ImageInput } from "../inputs/image-input.js";
@@ -18,42 +16,35 @@ import { hrefToMemberName } from "./file-members.js";
 import { OvaInOrder } from "./ova-in-order.js";
 import type { OvfDisk, OvfFileRef } from "./ovf-descriptor-reader.js";
 
-export interface OvaConvertRequest<F extends string = string> extends PipelineOptions, OutputFormatChoice<F> {
-  /**
-   * The OVA: a file's path (its members read where they lie), or an input read once in order (standard input,
-   * ova-in-order.ts), which this closes.
-   */
-  readonly input: string | ImageInput;
-  readonly output: string;
-  /** 1-based disk number in the appliance's DiskSection; default 1. */
-  readonly disk?: number;
-  /** Verify the manifest (default true when there is one). */
-  readonly verifyManifest?: boolean;
-  /** Told each warning as soon as it is known (what the manifest does not cover, …); also in the result. */
-  readonly onWarning?: (text: string) => void;
-}
-
-export interface OvaConvertResult extends ConvertStats {
-  readonly inputFormat: string;
-  readonly outputFormat: string;
-  readonly output: string;
+export interface OvaConvertResult extends ConvertFileResult {
   readonly disk: number;
   readonly manifest: ManifestCheck | null;
   readonly warnings: readonly string[];
 }
 
-export async function convertOvaDisk<const F extends string>(request: OvaConvertRequest<F>): Promise<OvaConvertResult> {
-  const outDriver = getDriver(request.outputFormat);
-  if (!outDriver.create) throw new UsageError(`format ${outDriver.name} cannot be written`);
-  const diskNumber = request.disk ?? 1;
-  if (!Number.isInteger(diskNumber) || diskNumber < 1)
-    throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
-  if (typeof request.input !== "string") return convertInOrder(request.input, request, diskNumber);
-  const inputReal = await realpath(request.input);
-  const outputReal = await realpath(request.output).catch(() => null);
-  if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+/**
+ * The conversion pipeline, handed in by convertFile: the engine's convert module loads this one lazily, so
+ * importing the pipeline from it here would close an import cycle.
+ */
+type Pipeline = typeof convertImage;
 
-  const ova = await openOva(request.input);
+/**
+ * Converts disk `request.disk` (default 1) of the OVA `from`: a file's path (its members read where they lie),
+ * or an input read once in order (standard input, a URL; ova-in-order.ts), which this closes.
+ */
+export async function convertOvaDisk(
+  request: ConvertFileRequest,
+  from: string | ImageInput,
+  pipeline: Pipeline,
+): Promise<OvaConvertResult> {
+  const diskNumber = request.disk ?? 1;
+  if (!Number.isInteger(diskNumber) || diskNumber < 1) {
+    if (typeof from !== "string") await from.close();
+    throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
+  }
+  if (typeof from !== "string") return convertInOrder(from, request, diskNumber, pipeline);
+  const outDriver = getDriver(request.outputFormat);
+  const ova = await openOva(from);
   for (const w of ova.warnings) request.onWarning?.(w);
   const source = await openOvaDisk(ova, diskNumber);
   const controller = new AbortController();
@@ -70,18 +61,18 @@ export async function convertOvaDisk<const F extends string>(request: OvaConvert
         });
   verification.catch(() => undefined);
   try {
-    const output = await TemporaryOutputFile.create(request.output);
+    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
     try {
-      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
+      const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
       let stats: ConvertStats;
       try {
-        stats = await convertImage(source, target, { ...request, signal: controller.signal });
+        stats = await pipeline(source, target, { ...request, signal: controller.signal });
       } catch (e) {
         if (verifyError) throw verifyError;
         throw e;
       }
       const manifest = await verification;
-      await output.commit();
+      await output.commit({ sync: request.sync ?? true });
       return {
         ...stats,
         inputFormat: `ova/${source.format}`,
@@ -108,8 +99,9 @@ export async function convertOvaDisk<const F extends string>(request: OvaConvert
  */
 async function convertInOrder(
   input: ImageInput,
-  request: OvaConvertRequest,
+  request: ConvertFileRequest,
   diskNumber: number,
+  pipeline: Pipeline,
 ): Promise<OvaConvertResult> {
   const outDriver = getDriver(request.outputFormat);
   try {
@@ -124,7 +116,7 @@ async function convertInOrder(
       );
     }
     const memberName = hrefToMemberName(file, ova.path);
-    const output = await TemporaryOutputFile.create(request.output);
+    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
     try {
       let stats: ConvertStats | undefined;
       let format = "";
@@ -140,7 +132,7 @@ async function convertInOrder(
           const { source } = await openImage(await ova.take(member), { format: disk.format ? "vmdk" : undefined });
           try {
             const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
-            stats = await convertImage(source, target, request);
+            stats = await pipeline(source, target, request);
             format = source.format;
           } finally {
             await source.close();
@@ -152,7 +144,7 @@ async function convertInOrder(
       const { archive, manifest } = await ova.finish();
       for (const w of archive.warnings) request.onWarning?.(w);
       if (!stats) throw new CorruptImageError(`${label}: the archive ended before disk ${diskNumber}'s file`);
-      await output.commit();
+      await output.commit({ sync: request.sync ?? true });
       return {
         ...stats,
         inputFormat: `ova/${format}`,

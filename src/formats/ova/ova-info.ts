@@ -15,6 +15,8 @@ import { openOva, type OvaArchive, type OvaDisk } from "./ova-reader.js";
 import type { OvfVersionFamily } from "./ovf-descriptor-reader.js";
 
 export interface OvaInfo {
+  /** Tells an OVA's info from a disk image's (imageInfo returns either). */
+  readonly kind: "appliance";
   readonly path: string;
   readonly format: "ova";
   readonly ovfVersion: OvfVersionFamily;
@@ -119,6 +121,7 @@ async function describeOva(
     });
   }
   return {
+    kind: "appliance",
     path: ova.path,
     format: "ova",
     ovfVersion: d.version,

@@ -30,7 +30,14 @@ import { getDriver } from "../registry.js";
 import { openImage } from "../engine/open-image.js";
 import { convertImage, type PipelineOptions } from "../engine/convert.js";
 import { StreamOutputFile, TemporaryOutputFile } from "../io/output-file.js";
-import { controllerSpelling, osType, nicSpelling, type ControllerModel, type NicModel } from "./hardware-profile.js";
+import {
+  controllerSpelling,
+  osType,
+  nicSpelling,
+  type ControllerModel,
+  type NicModel,
+  type OsTypeName,
+} from "./hardware-profile.js";
 import { buildOvfDescriptor, type OvfDescriptorSpec, type OvfDiskSpec } from "./ovf-descriptor-writer.js";
 import { formatManifest, newDigest, type ManifestAlgorithm, type ManifestEntry } from "./manifest.js";
 import { MemberOutput } from "./member-output.js";
@@ -58,7 +65,7 @@ export interface OvaExportRequest extends PipelineOptions {
   readonly memoryMiB?: number;
   readonly nic?: NicModel | "none";
   readonly controller?: ControllerModel;
-  readonly osType?: string;
+  readonly osType?: OsTypeName;
   readonly ovfVersion?: OvfVersion;
   readonly manifest?: ManifestAlgorithm | "none";
   readonly hwVersion?: number;
