@@ -9,6 +9,7 @@ export type {
   WritableFormat,
   OutputFormatChoice,
 } from "./formats/create-options-for.js";
+export * from "./util/errors.js";
 export * from "./formats/errors.js";
 export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
 export { openImage, type OpenedImage } from "./formats/engine/open-image.js";
@@ -45,4 +46,9 @@ export { listJobs, loadJob, type JobRequest, type JobPlan, type JobState } from 
 export { planTransfer, type PlanFacts } from "./workflows/job-plan.js";
 export { resolveCloud, listClouds, type ConfiguredCloud } from "./workflows/cloud-names.js";
 export type { WorkflowEvent, WorkflowListener, WorkflowPhase } from "./workflows/workflow-events.js";
-export { LocalProvider } from "./providers/local/local-provider.js";
+export { LocalProvider, LocalImageError } from "./providers/local/local-provider.js";
+export { InsufficientSpaceError } from "./workflows/preflight.js";
+export { GuestAccessError } from "./guest/guest-access-error.js";
+export { GuestPathError } from "./guest/guest-path.js";
+export { NoGuestRootError } from "./guest/mount/mount-guest.js";
+export { ImportFailedError, ImportMethodUnavailableError } from "./providers/openstack/glance-image-import.js";

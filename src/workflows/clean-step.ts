@@ -4,6 +4,8 @@
  * for cleaning, so a job without --clean never needs root or the guest tools. Cleaning mounts the guest's
  * filesystems, which needs root: `cleaningUnavailable()` says why it cannot run before a job is planned.
  */
+import { UsageError } from "../util/errors.js";
+
 export interface CleanRequest {
   readonly profile?: string;
   readonly operations?: string;
@@ -44,7 +46,7 @@ export function cleaningUnavailable(): string | undefined {
 
 export async function cleanWorkingCopy(rawImage: string, request: CleanRequest): Promise<CleanSummary> {
   const why = cleaningUnavailable();
-  if (why) throw new Error(`cannot clean ${rawImage}: ${why}`);
+  if (why) throw new UsageError(`cannot clean ${rawImage}: ${why}`);
   // Loaded on demand: a job without --clean never loads the cleaning operations. A literal specifier, so the
   // CLI's bundle (scripts/bundle-cli.mjs) carries the module as a chunk of its own.
   const cleaning: CleaningModule = await import("../operations/cleaning/clean-image.js");
