@@ -23,7 +23,22 @@ export {
   type PipelineOptions,
 } from "./formats/engine/convert.js";
 export { parseCreateOptions } from "./formats/engine/create-options.js";
-export type { ProgressEvent, ProgressListener } from "./formats/engine/progress.js";
+export {
+  EventSchema,
+  PHASES,
+  type ChromogenicEvent,
+  type WorkEvent,
+  type WorkListener,
+  type ProgressEvent,
+  type ProgressListener,
+  type PhaseEvent,
+  type StepEvent,
+  type MessageEvent,
+  type JobEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type Phase,
+} from "./util/events.js";
 export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./formats/io/output-file.js";
 export { diskDigest } from "./formats/engine/disk-digest.js";
 export { runDemo } from "./workflows/demo.js";
@@ -45,7 +60,6 @@ export { startJob, resumeJob, JobInterruptedError, type JobContext, type JobResu
 export { listJobs, loadJob, type JobRequest, type JobPlan, type JobState } from "./workflows/job-state.js";
 export { planTransfer, type PlanFacts } from "./workflows/job-plan.js";
 export { resolveCloud, listClouds, type ConfiguredCloud } from "./workflows/cloud-names.js";
-export type { WorkflowEvent, WorkflowListener, WorkflowPhase } from "./workflows/workflow-events.js";
 export { LocalProvider, LocalImageError } from "./providers/local/local-provider.js";
 export { InsufficientSpaceError } from "./workflows/preflight.js";
 export { GuestAccessError } from "./guest/guest-access-error.js";

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { ProgressListener } from "../formats/engine/progress.js";
+import type { ProgressListener } from "../util/events.js";
 import type { ReferencePolicy } from "../formats/types.js";
 import { attachImage, commitWorkingCopy, type AttachedImage } from "./attach/attach-image.js";
 import { GuestJournal, stateDir } from "./journal/guest-journal.js";

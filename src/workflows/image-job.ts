@@ -23,6 +23,7 @@
 import { resolve } from "node:path";
 import { AbortedError, UsageError, errorCode } from "../util/errors.js";
 import { openImage } from "../formats/engine/open-image.js";
+import { countData } from "../formats/engine/convert.js";
 import type { ImageSource } from "../formats/types.js";
 import type { ProviderImage } from "../providers/provider.js";
 import { cleaningUnavailable, type CleanSummary } from "./clean-step.js";
@@ -161,12 +162,13 @@ async function runSteps(run: JobRun): Promise<JobResult> {
   if (plan.mode === "passthrough") {
     image = await passthrough(run);
   } else if (plan.mode === "convert") {
-    image = await deliverImage(run, inPlace ?? (await openSource(run)));
+    image = await deliverImage(run, inPlace ?? (await openSource(run)), run.sourceDataBytes);
   } else {
     const work = await makeWorkingCopy(run, inPlace);
     cleaning = await cleanOnce(run, work);
     const { source: workSource } = await openImage(work, { format: "raw" });
-    image = await deliverImage(run, workSource);
+    // The working copy is a local sparse file: its map is walked alongside for the conversion's total.
+    image = await deliverImage(run, workSource, countData(workSource));
   }
   run.phase("verify", "start");
   await verifyResult(run, image);

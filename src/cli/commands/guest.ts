@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import { openGuest } from "../../guest/guest-session.js";
 import { inspectGuest, type GuestInspection } from "../../guest/inspect/inspect-guest.js";
 import { GuestJournal } from "../../guest/journal/guest-journal.js";
-import { cancelOnSignals } from "../interrupts.js";
-import { allowedReferences } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { runCommand } from "../run-command.js";
 
 interface InspectFlags {
   format?: string;
@@ -18,32 +18,28 @@ export function registerGuest(program: Command): void {
     .description("mount an image's guest read-only and describe it: distribution, packages, init, kernels, users")
     .argument("<image>", "image file (any format chromogenic reads)")
     .option("-f, --format <fmt>", "skip detection and open as this format")
-    .option("--json", "print JSON")
+    .option("--json", "the description as one JSON line (a `done` event)")
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InspectFlags) => {
-      const interrupts = cancelOnSignals();
-      try {
-        const guest = await openGuest(image, {
-          readOnly: true,
-          format: opts.format,
-          references: allowedReferences(opts.allowReference),
-          signal: interrupts.signal,
-        });
-        let report: GuestInspection;
-        try {
-          report = await inspectGuest(guest.mounted.root);
-        } finally {
-          await guest.close();
-        }
-        const filesystems = guest.mounted.mounts.map((m) => ({ mountPoint: m.guestPath, type: m.type }));
-        process.stdout.write(
-          opts.json
-            ? JSON.stringify({ image, filesystems, ...report }, null, 2) + "\n"
-            : renderInspection(image, filesystems, report),
-        );
-      } finally {
-        interrupts.dispose();
-      }
+      await runCommand(
+        { command: "inspect", json: !!opts.json, quiet: true, summary: renderInspection },
+        async ({ signal }) => {
+          const guest = await openGuest(image, {
+            readOnly: true,
+            format: opts.format,
+            references: allowedReferences(opts.allowReference),
+            signal,
+          });
+          let report: GuestInspection;
+          try {
+            report = await inspectGuest(guest.mounted.root);
+          } finally {
+            await guest.close();
+          }
+          const filesystems = guest.mounted.mounts.map((m) => ({ mountPoint: m.guestPath, type: m.type }));
+          return { image, filesystems, ...report };
+        },
+      );
     });
 
   program
@@ -83,10 +79,9 @@ function isAlive(pid: number): boolean {
 }
 
 function renderInspection(
-  image: string,
-  filesystems: Array<{ mountPoint: string; type: string }>,
-  r: GuestInspection,
+  r: GuestInspection & { image: string; filesystems: Array<{ mountPoint: string; type: string }> },
 ): string {
+  const { image, filesystems } = r;
   const d = r.distribution;
   const lines = [
     `image: ${image}`,

@@ -4,7 +4,8 @@ import type { ImageDetails } from "../../formats/types.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { commandInput } from "../command-input.js";
-import { allowedReferences } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { printResult } from "../run-command.js";
 
 interface InfoFlags {
   format?: string;
@@ -21,7 +22,7 @@ export function registerInfo(program: Command): void {
     .description("show an image's format, sizes and settings (format detected from content)")
     .argument("<image>", "image file; - reads standard input")
     .option("-f, --format <fmt>", "skip detection and open as this format")
-    .option("--json", "print JSON")
+    .option("--json", "the result as one JSON line (a `done` event)")
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
@@ -34,7 +35,7 @@ export function registerInfo(program: Command): void {
           import("../ova-info-display.js"),
         ]);
         const ova = await ovaInfo(input);
-        process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
+        printResult({ command: "info", json: !!opts.json, summary: renderOvaInfo }, ova);
         return;
       }
       const info = await imageInfo(input, {
@@ -42,7 +43,7 @@ export function registerInfo(program: Command): void {
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),
       });
-      process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));
+      printResult({ command: "info", json: !!opts.json, summary: renderInfo }, info);
     });
 }
 
