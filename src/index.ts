@@ -12,6 +12,7 @@ export type {
   WritableFormat,
   OutputFormatChoice,
 } from "./formats/create-options-for.js";
+export * from "./util/errors.js";
 export * from "./formats/errors.js";
 export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
 export { openImage, type OpenedImage, type ImageLocation, type OpenImageOptions } from "./formats/engine/open-image.js";
@@ -26,7 +27,22 @@ export {
   type PipelineOptions,
 } from "./formats/engine/convert.js";
 export { parseCreateOptions } from "./formats/engine/create-options.js";
-export type { ProgressEvent, ProgressListener } from "./formats/engine/progress.js";
+export {
+  EventSchema,
+  PHASES,
+  type ChromogenicEvent,
+  type WorkEvent,
+  type WorkListener,
+  type ProgressEvent,
+  type ProgressListener,
+  type PhaseEvent,
+  type StepEvent,
+  type MessageEvent,
+  type JobEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type Phase,
+} from "./util/events.js";
 export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./formats/io/output-file.js";
 export { diskDigest } from "./formats/engine/disk-digest.js";
 
@@ -113,14 +129,7 @@ export {
   type ConfiguredCloud,
   type CloudNameOptions,
 } from "./workflows/cloud-names.js";
-export type {
-  WorkflowEvent,
-  WorkflowListener,
-  WorkflowPhase,
-  WorkflowProgressEvent,
-  WorkflowPhaseEvent,
-  WorkflowMessageEvent,
-} from "./workflows/workflow-events.js";
 export { InsufficientSpaceError } from "./workflows/preflight.js";
+export { GuestAccessError } from "./guest/guest-access-error.js";
 export { runDemo, type DemoResult, type DemoExport } from "./workflows/demo.js";
 export { makeSampleImage, type SampleImage } from "./workflows/sample-image.js";

@@ -5,6 +5,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
+import { doneOf, eventLines } from "./helpers/event-lines.js";
 
 const MiB = 2 ** 20;
 const BIN = "bin/chromogenic.js";
@@ -28,7 +29,7 @@ test("info --json reports a raw image's sizes", async (t) => {
   await makeRaw(img, 8 * MiB, [{ offset: MiB, data: Buffer.alloc(8192, 1) }]);
   const r = await cli("info", "--json", img);
   assert.equal(r.code, 0, r.stderr);
-  const info = JSON.parse(r.stdout);
+  const info = doneOf(r.stdout, "info");
   assert.equal(info.format, "raw");
   assert.equal(info.virtualSize, 8 * MiB);
   assert.equal(info.allocatedBytes, 8192);
@@ -41,12 +42,8 @@ test("convert --json emits progress events and a result; output identical", asyn
   await makeRaw(input, 40 * MiB + 512, mixedRegions(40 * MiB + 512));
   const r = await cli("convert", "--json", "-O", "qcow2", input, output);
   assert.equal(r.code, 0, r.stderr);
-  const events = r.stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
-  const done = events.at(-1);
-  assert.equal(done.event, "done");
+  const events = eventLines(r.stdout);
+  const done = doneOf(r.stdout, "convert");
   assert.equal(done.outputFormat, "qcow2");
   assert.ok(events.slice(0, -1).every((e) => e.event === "progress" && e.phase === "convert"));
   assert.equal((await qemuCompare(input, output)).code, 0);

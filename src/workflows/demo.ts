@@ -10,7 +10,7 @@ import { LocalProvider } from "../providers/local/local-provider.js";
 import { cleaningUnavailable } from "./clean-step.js";
 import { startJob, type JobResult } from "./image-job.js";
 import { makeSampleImage, type SampleImage } from "./sample-image.js";
-import type { WorkflowListener } from "./workflow-events.js";
+import type { WorkListener } from "../util/events.js";
 
 const execFileP = promisify(execFile);
 
@@ -51,7 +51,7 @@ export interface DemoResult {
  */
 export async function runDemo(
   dir: string,
-  options: { onEvent?: WorkflowListener; clean?: boolean } = {},
+  options: { onEvent?: WorkListener; clean?: boolean } = {},
 ): Promise<DemoResult> {
   const root = resolve(dir);
   await mkdir(root, { recursive: true });

@@ -104,6 +104,8 @@ export const JobStateSchema = z.object({
   bytes: z.object({ download: z.number(), upload: z.number() }),
   checksums: z.record(z.string(), HashSchema),
   error: z.string().optional(),
+  /** The failure's stable code (docs/ERRORS.md), beside its message. */
+  errorCode: z.string().optional(),
   result: z.record(z.string(), z.unknown()).optional(),
 });
 

@@ -12,6 +12,7 @@ import type { JobRun } from "./job-run.js";
 import { downloadToFile } from "./resumable-download.js";
 import { storeImage, uploadImage } from "./store-image.js";
 import { isPlainDisk } from "../formats/registry.js";
+import { VerificationError } from "../util/errors.js";
 
 export async function passthrough(run: JobRun): Promise<ProviderImage | undefined> {
   const src = run.state.source!;
@@ -50,7 +51,8 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
       run.meter("verify", src.size),
     );
     run.phase("verify", "end");
-    if (actual !== trusted.value) throw new Error(`the copy's ${trusted.algorithm} differs from the source's`);
+    if (actual !== trusted.value)
+      throw new VerificationError(`the copy's ${trusted.algorithm} differs from the source's`);
   }
   downloadMeter.complete();
   run.phase("download", "end");

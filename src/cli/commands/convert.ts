@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { convertFile } from "../../formats/engine/convert.js";
+import { convertFile, type ConvertStats } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
 import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/create-options.js";
 import { getDriver } from "../../formats/registry.js";
-import { allowedReferences, runJob } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { runCommand } from "../run-command.js";
 import { formatBytes } from "../../util/human.js";
 
 interface ConvertFlags {
@@ -57,8 +58,16 @@ export function registerConvert(program: Command): void {
       if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
-      await runJob(
-        { json: !!flags.json, quiet: !!flags.quiet },
+      await runCommand(
+        {
+          command: "convert",
+          json: !!flags.json,
+          quiet: !!flags.quiet,
+          summaryTo: "stderr",
+          summary: (result: ConvertStats & { inputFormat: string; outputFormat: string }) =>
+            `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
+            `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
+        },
         ({ signal, onProgress, warn }) =>
           // An OVA input: one of its disks is streamed out of the archive, its manifest verified alongside.
           convertFile({
@@ -75,9 +84,6 @@ export function registerConvert(program: Command): void {
             sync: flags.sync,
             disk: flags.disk === undefined ? undefined : Number(flags.disk),
           }),
-        (result) =>
-          `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
-          `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
       );
     });
 }

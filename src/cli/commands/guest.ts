@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { inspectImage, type ImageInspection } from "../../guest/inspect/inspect-image.js";
 import { cleanupGuestLeftovers } from "../../guest/journal/leftover-cleanup.js";
-import { cancelOnSignals } from "../interrupts.js";
-import { allowedReferences } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { runCommand } from "../run-command.js";
 
 interface InspectFlags {
   format?: string;
@@ -17,20 +17,18 @@ export function registerGuest(program: Command): void {
     .description("mount an image's guest read-only and describe it: distribution, packages, init, kernels, users")
     .argument("<image>", "image file (any format chromogenic reads)")
     .option("-f, --format <fmt>", "skip detection and open as this format")
-    .option("--json", "print JSON")
+    .option("--json", "the description as one JSON line (a `done` event)")
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InspectFlags) => {
-      const interrupts = cancelOnSignals();
-      try {
-        const report = await inspectImage(image, {
-          format: opts.format,
-          references: allowedReferences(opts.allowReference),
-          signal: interrupts.signal,
-        });
-        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : renderInspection(report));
-      } finally {
-        interrupts.dispose();
-      }
+      await runCommand(
+        { command: "inspect", json: !!opts.json, quiet: true, summary: renderInspection },
+        ({ signal }) =>
+          inspectImage(image, {
+            format: opts.format,
+            references: allowedReferences(opts.allowReference),
+            signal,
+          }),
+      );
     });
 
   program

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { imageInfo, type DiskImageInfo } from "../../formats/engine/image-info.js";
 import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
-import { allowedReferences } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
 import { renderOvaInfo } from "../ova-info-display.js";
+import { printResult } from "../run-command.js";
 
 interface InfoFlags {
   format?: string;
@@ -20,7 +21,7 @@ export function registerInfo(program: Command): void {
     .description("show an image's format, sizes and settings (format detected from content)")
     .argument("<image>", "image file; - reads standard input")
     .option("-f, --format <fmt>", "skip detection and open as this format")
-    .option("--json", "print JSON")
+    .option("--json", "the result as one JSON line (a `done` event)")
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
     .action(async (image: string, opts: InfoFlags) => {
@@ -29,10 +30,9 @@ export function registerInfo(program: Command): void {
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),
       });
-      if (opts.json) process.stdout.write(JSON.stringify(info, null, 2) + "\n");
       // An OVA is an appliance (descriptor + disks), not a disk: shown as one.
-      else if (info.kind === "appliance") process.stdout.write(renderOvaInfo(info));
-      else process.stdout.write(renderInfo(info));
+      const summary = (i: typeof info) => (i.kind === "appliance" ? renderOvaInfo(i) : renderInfo(i));
+      printResult({ command: "info", json: !!opts.json, summary }, info);
     });
 }
 

@@ -28,7 +28,7 @@ import type { ImageSource, ReferencePolicy } from "../types.js";
 import { UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { openImage } from "../engine/open-image.js";
-import { convertImage, type PipelineOptions } from "../engine/convert.js";
+import { convertImage, countLocalData, type PipelineOptions } from "../engine/convert.js";
 import { StreamOutputFile, TemporaryOutputFile } from "../io/output-file.js";
 import {
   controllerSpelling,
@@ -195,6 +195,8 @@ function memberBaseName(name: string): string {
 
 interface DiskPlan {
   readonly source: ImageSource;
+  /** The data bytes of a local disk, counted alongside its conversion for its progress's total. */
+  readonly dataTotal?: Promise<number | undefined>;
   readonly spec: Omit<OvfDiskSpec, "fileSize" | "populatedSize">;
 }
 
@@ -219,6 +221,7 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
       }
       plans.push({
         source,
+        dataTotal: countLocalData(input, source, request),
         spec: {
           diskId: `vmdisk${i + 1}`,
           fileId: `file${i + 1}`,
@@ -238,6 +241,8 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
     const result = await writer(request, resolved, plans);
     return { ...result, seconds: (performance.now() - started) / 1000 };
   } finally {
+    // Counts still walking a disk's map end (they never reject) before its source closes.
+    await Promise.all(plans.map((p) => p.dataTotal));
     await Promise.allSettled(opened.map((s) => s.close()));
   }
 }
@@ -281,7 +286,10 @@ async function writeToFile(
       const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
       const member = new MemberOutput(output, headerAt + TAR_BLOCK, digest, plan.spec.href);
       const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
-      const stats = await convertImage(plan.source, target, request);
+      const stats = await convertImage(plan.source, target, {
+        ...request,
+        dataTotal: plan.dataTotal ?? request.dataTotal,
+      });
       const size = member.position;
       const h = header(plan.spec.href, size, resolved);
       await output.writeAt(h.block, headerAt);
@@ -350,7 +358,10 @@ async function writeToStream(
       const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
       const member = new MemberOutput(temp, 0, digest, plan.spec.href);
       const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
-      const stats = await convertImage(plan.source, target, request);
+      const stats = await convertImage(plan.source, target, {
+        ...request,
+        dataTotal: plan.dataTotal ?? request.dataTotal,
+      });
       disks.push({ ...plan.spec, fileSize: member.position, populatedSize: stats.dataBytes });
       digests.push(digest.digest("hex"));
       virtualSize += plan.source.virtualSize;

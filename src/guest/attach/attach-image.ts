@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { convertFile } from "../../formats/engine/convert.js";
 import { openImage } from "../../formats/engine/open-image.js";
-import type { ProgressListener } from "../../formats/engine/progress.js";
+import type { ProgressListener } from "../../util/events.js";
 import { AbortedError, UsageError } from "../../formats/errors.js";
 import { recogniseInput } from "../../formats/engine/recognise-input.js";
 import { TemporaryOutputFile } from "../../formats/io/output-file.js";

@@ -44,7 +44,9 @@ test("imageInfo describes an OVA's appliance as `info` does, from a path, an ope
   );
   const cli = await runCli(["info", "--json", ova], process.env);
   assert.equal(cli.code, 0, cli.stderr);
-  assert.deepEqual(JSON.parse(cli.stdout), plain(info), "the CLI prints what the library returns");
+  const { event, command, ...printed } = JSON.parse(cli.stdout) as Record<string, unknown>;
+  assert.deepEqual([event, command], ["done", "info"], "one `done` line, as every --json output ends");
+  assert.deepEqual(printed, plain(info), "the CLI prints what the library returns");
 
   const bytes = await readFile(ova);
   const memory = new MemoryInput(bytes, "in-memory.ova");
