@@ -1,5 +1,5 @@
-import { open } from "node:fs/promises";
 import type { ImageInput } from "../inputs/image-input.js";
+import { FileInput } from "../inputs/file-input.js";
 import { TAR_BLOCK, decodeTarHeader } from "./tar-header.js";
 
 /*
@@ -25,20 +25,22 @@ export function classifyTarHead(head: Buffer): "ova" | "tar" | undefined {
   return header.type === "file" && /\.ovf$/i.test(header.name) ? "ova" : "tar";
 }
 
-/** True when the file starts with a tar header whose member is an .ovf descriptor: how an OVA is recognised. */
+/**
+ * True when the file starts with a tar header whose member is an .ovf descriptor: how an OVA is recognised.
+ * Opened as every input is (FileInput: never blocking, regular files and devices only), so a FIFO given as the
+ * image cannot hang the command here; what cannot be opened is left for the reader to refuse.
+ */
 export async function looksLikeOva(path: string): Promise<boolean> {
-  let handle;
+  let file;
   try {
-    handle = await open(path, "r");
+    file = await FileInput.open(path);
   } catch {
     return false;
   }
   try {
-    const block = Buffer.alloc(TAR_BLOCK);
-    const { bytesRead } = await handle.read(block, 0, TAR_BLOCK, 0);
-    return classifyTarHead(block.subarray(0, bytesRead)) === "ova";
+    return await startsLikeOva(file);
   } finally {
-    await handle.close();
+    await file.close();
   }
 }
 
