@@ -4,6 +4,9 @@ import type { ReferencePolicy } from "../formats/types.js";
 import { cancelOnSignals } from "./interrupts.js";
 import { progressDisplay } from "./progress-display.js";
 
+/** What a cancelled convert or export has to undo is a temporary file or two: seconds are plenty. */
+const FILE_JOB_UNDO_SECONDS = 5;
+
 export interface JobOutput {
   /** --json: progress events and the result as JSON lines on stdout. */
   readonly json: boolean;
@@ -36,7 +39,7 @@ export async function runJob<R extends object>(
   summary: (result: R) => string,
 ): Promise<void> {
   const display = progressDisplay({ json: output.json, quiet: output.quiet || !!output.hideProgress });
-  const interrupts = cancelOnSignals();
+  const interrupts = cancelOnSignals(FILE_JOB_UNDO_SECONDS);
   try {
     const warn = (text: string) => {
       if (output.json) {
