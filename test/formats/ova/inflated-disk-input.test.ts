@@ -15,7 +15,8 @@ import { gzipSync } from "node:zlib";
 import { convertFile } from "../../../src/formats/engine/convert.js";
 import { runCliFromStdin } from "../../helpers/cli-stdin.js";
 import { guestDisk, vmwareDescriptor, writeTar } from "../../helpers/ova-tools.js";
-import { CLI, makeRaw, qemuCompare, runCli, scratch, type CliResult } from "../../helpers/tools.js";
+import { CLI, makeRaw, qemuCompare, runCli, scratch } from "../../helpers/tools.js";
+import { assertRefusedInOneLine } from "../../helpers/cli-refusal.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -79,12 +80,6 @@ async function paddedStreamGz(dir: string, capacity: number, padding: number): P
   ]);
 }
 
-function assertRefused(r: CliResult, message: RegExp, what: string): void {
-  assert.equal(r.code, 1, `${what}: ${r.stderr}`);
-  assert.match(r.stderr, message, what);
-  assert.equal(r.stderr.split("\n").length, 2, `${what}: one line`);
-}
-
 test("a gzip-compressed streamOptimized disk converts from a file and from a pipe, nothing in $TMPDIR", async (t) => {
   const dir = await scratch(t);
   const disk = await guestDisk(dir, 16 * MiB);
@@ -123,7 +118,7 @@ test("what cannot be read as it inflates is refused saying what to do; a descrip
       const args = ["convert", "-q", "-O", "raw", input, join(dir, "out.raw")];
       const r = input === "-" ? await runCliFromStdin(args, { path: ova }) : await runCli(args, tmp.env);
       const start = `^chromogenic: ${shownAs}:disk\\.vmdk: a gzip-compressed disk is read as it inflates`;
-      assertRefused(r, new RegExp(start), `${c.name} from ${input}`);
+      assertRefusedInOneLine(r, new RegExp(start), `${c.name} from ${input}`);
       assert.match(r.stderr, c.refusal, c.name);
       assert.match(r.stderr, /extract the file from the OVA, gunzip it and convert the disk file/, c.name);
     }
@@ -131,7 +126,7 @@ test("what cannot be read as it inflates is refused saying what to do; a descrip
   // The same descriptor stored uncompressed is refused too: its extents cannot be in an archive.
   const plain = await ovaWith(dir, "plain-descriptor.ova", descriptor, 16 * MiB, true);
   const r = await runCli(["convert", "-q", "-O", "raw", plain, join(dir, "out.raw")], tmp.env);
-  assertRefused(
+  assertRefusedInOneLine(
     r,
     /plain-descriptor\.ova:disk\.vmdk: the image names its extent "disk-flat\.vmdk", which cannot be opened/,
     "uncompressed",
@@ -158,7 +153,7 @@ test("gzip data that is corrupt or cut short is refused naming the disk", async 
   for (const c of cases) {
     const ova = await ovaWith(dir, c.name, c.stored, 16 * MiB);
     const r = await runCli(["convert", "-q", "-O", "raw", ova, join(dir, "out.raw")], process.env);
-    assertRefused(r, new RegExp(`^chromogenic: .*${c.name}:disk\\.vmdk: `), c.name);
+    assertRefusedInOneLine(r, new RegExp(`^chromogenic: .*${c.name}:disk\\.vmdk: `), c.name);
     assert.match(r.stderr, c.message, c.name);
   }
   assert.ok(!(await readdir(dir)).includes("out.raw"));
@@ -170,7 +165,7 @@ test("a disk that inflates past what its declared capacity can need is refused e
   const ova = await ovaWith(dir, "bomb.ova", await paddedStreamGz(dir, MiB, 160 * MiB), MiB);
   const tmp = await emptyTmpdir(dir);
   const r = await runCli(["convert", "-q", "-O", "raw", ova, join(dir, "out.raw")], tmp.env);
-  assertRefused(r, /bomb\.ova:disk\.vmdk: the gzip data inflates past 68178412 bytes/, "bomb");
+  assertRefusedInOneLine(r, /bomb\.ova:disk\.vmdk: the gzip data inflates past 68178412 bytes/, "bomb");
   assert.deepEqual(await tmp.used(), [], "nothing written to $TMPDIR");
   assert.ok(!(await readdir(dir)).includes("out.raw"));
 });
