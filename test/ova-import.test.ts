@@ -100,7 +100,8 @@ test("a member that does not match the manifest stops the conversion and leaves 
 test("VMware-style OVAs: #sparse disks, gzip-compressed and chunked files, capacities in byte * 2^20", async (t) => {
   const dir = await scratch(t);
   const { raw, sparse: sparseBytes, stream: streamBytes } = await guestDisk(dir, 16 * MiB);
-  const gz = gzipSync(sparseBytes);
+  // ovftool --compress gzips the streamOptimized VMDK it writes (VMware's "#sparse" URI names those too).
+  const gz = gzipSync(streamBytes);
   // Split the VMDK in two, as ovftool --chunkSize does (every chunk but the last exactly chunkSize bytes).
   const chunk = Math.ceil(streamBytes.length / 2);
   const chunks = [streamBytes.subarray(0, chunk), streamBytes.subarray(chunk)];
@@ -320,19 +321,4 @@ test("hostile archives are refused with a clear reason", async (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^chromogenic: .*is a link; an OVA holds regular files only\n$/);
   assert.ok(!(await readdir(dir)).includes("out.raw"));
-});
-
-test("a gzip-compressed disk that expands past its declared capacity is refused (zip bomb)", async (t) => {
-  const dir = await scratch(t);
-  // 1 MiB declared; 96 MiB of zeros compress to ~100 KiB.
-  const bomb = gzipSync(Buffer.alloc(96 * MiB));
-  const ova = join(dir, "bomb.ova");
-  await writeTar(ova, [
-    { name: "a.ovf", data: MINIMAL_OVF("d.vmdk.gz", ' ovf:compression="gzip"') },
-    { name: "d.vmdk.gz", data: bomb },
-  ]);
-  const r = await cli("convert", "-O", "raw", ova, join(dir, "out.raw"));
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /expands past/);
-  assert.deepEqual(await readdir(dir), ["bomb.ova"]);
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { copyFile, open, readFile, truncate } from "node:fs/promises";
+import { copyFile, readFile, truncate } from "node:fs/promises";
 import { openImage } from "../src/formats/engine/open-image.js";
 import { convertFile } from "../src/formats/engine/convert.js";
 import { getDriver } from "../src/formats/registry.js";
@@ -10,44 +10,13 @@ import { makeRaw, mixedRegions, qemuImg, run, runOk, scratch } from "./helpers/t
 import { qemuSampleImage } from "./helpers/qemu-samples.js";
 import { assertSameRaw, extentsOf, vhdiinfo, withSource } from "./helpers/image-checks.js";
 import { patch, u32, u64 } from "./helpers/patching.js";
+import { editChecksummed, readAt } from "./helpers/vhdx-edits.js";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-/** CRC-32C bit by bit, independent of the driver's table-driven one. */
-function crc32c(data: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of data) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
-async function readAt(path: string, at: number, size: number): Promise<Buffer> {
-  const h = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(size);
-    await h.read(buf, 0, size, at);
-    return buf;
-  } finally {
-    await h.close();
-  }
-}
-
-/** Edits a CRC-protected structure (4 KiB header or 64 KiB region table) and recomputes its CRC unless told not to. */
-async function editChecksummed(path: string, at: number, size: number, edit: (b: Buffer) => void, fix = true) {
-  const buf = await readAt(path, at, size);
-  edit(buf);
-  if (fix) {
-    buf.writeUInt32LE(0, 4);
-    buf.writeUInt32LE(crc32c(buf), 4);
-  }
-  await patch(path, at, buf);
-}
 
 const HEADERS = [64 * KiB, 128 * KiB];
 const REGION_TABLES = [192 * KiB, 256 * KiB];

@@ -39,14 +39,18 @@ export interface ResultOutput<R> {
   readonly summaryTo?: "stdout" | "stderr";
 }
 
-export type CommandOutput<R> = ResultOutput<R> & DisplayMode;
+export type CommandOutput<R> = ResultOutput<R> &
+  DisplayMode & {
+    /** How long a cancelled command may take to undo its work before it is stopped (interrupts.ts). */
+    readonly undoSeconds?: number;
+  };
 
 export async function runCommand<R extends object>(
   output: CommandOutput<R>,
   work: (context: CommandContext) => Promise<R>,
 ): Promise<void> {
   const display = eventDisplay(output);
-  const interrupts = cancelOnSignals();
+  const interrupts = cancelOnSignals(output.undoSeconds);
   let job: string | undefined;
   try {
     const result = await work({

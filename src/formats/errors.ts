@@ -17,8 +17,8 @@ export class CorruptImageError extends ChromogenicError {
 
 /** A valid image using a feature chromogenic does not implement (e.g. encryption). */
 export class UnsupportedFeatureError extends ChromogenicError {
-  constructor(message: string) {
-    super(message, "EUNSUPPORTED");
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, "EUNSUPPORTED", options);
   }
 }
 

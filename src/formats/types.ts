@@ -38,6 +38,11 @@ export interface ImageDetails {
   readonly dataFile?: string;
   /** Anything else worth showing, format by format (version, refcount bits, extended L2, …). */
   readonly formatSpecific: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * What the user should know about how this file was read: where the driver chose one reading of something
+   * readers disagree on (qemu-img included), or used a redundant copy because the first was damaged.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /**

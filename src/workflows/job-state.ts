@@ -171,14 +171,21 @@ export async function saveJob(state: JobState): Promise<void> {
 }
 
 export async function loadJob(id: string): Promise<JobState> {
+  const path = join(jobDir(id), "state.json");
   let text: string;
   try {
-    text = await readFile(join(jobDir(id), "state.json"), "utf8");
+    text = await readFile(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`no job ${id} in ${jobsDir()}`);
     throw e;
   }
-  const parsed = JobStateSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`job ${id}: its state file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const parsed = JobStateSchema.safeParse(json);
   if (!parsed.success) throw new UsageError(`job ${id}: its state file is not valid: ${parsed.error.message}`);
   return parsed.data;
 }

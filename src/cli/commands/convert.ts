@@ -5,6 +5,7 @@ import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/crea
 import { getDriver } from "../../formats/registry.js";
 import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
+import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
 
 interface ConvertFlags {
@@ -61,6 +62,7 @@ export function registerConvert(program: Command): void {
       await runCommand(
         {
           command: "convert",
+          undoSeconds: FILE_UNDO_SECONDS,
           json: !!flags.json,
           quiet: !!flags.quiet,
           summaryTo: "stderr",

@@ -13,6 +13,7 @@ import {
 } from "../../formats/ova/hardware-profile.js";
 import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
+import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
 import { jobSettings, runJobCommand } from "./workflow-output.js";
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
@@ -113,6 +114,7 @@ export function registerExport(program: Command): void {
       await runCommand(
         {
           command: "export",
+          undoSeconds: FILE_UNDO_SECONDS,
           json: !!flags.json,
           quiet: !!flags.quiet,
           hideProgress: output === "-",

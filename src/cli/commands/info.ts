@@ -54,5 +54,7 @@ function renderInfo(info: DiskImageInfo): string {
     lines.push("format specific information:");
     for (const [k, v] of specific) lines.push(`    ${k}: ${v}`);
   }
+  // As an OVA's info shows its reader's warnings (ova-info-display.ts).
+  for (const w of info.warnings ?? []) lines.push(`warning: ${w}`);
   return lines.join("\n") + "\n";
 }

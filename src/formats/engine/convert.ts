@@ -156,6 +156,7 @@ export async function convertImage(
   if (typeof options.dataTotal === "number") meter.setTotal(options.dataTotal);
   else options.dataTotal?.then((total) => total !== undefined && meter.setTotal(total)).catch(() => undefined);
   const iterator = pieces(source, chunk)[Symbol.asyncIterator]();
+  const { signal } = options;
   const queue: Piece[] = [];
   // Read buffers are recycled: a fresh chunk-sized allocation per read costs a page fault per 4 KiB touched, which
   // showed up as most of the system time of an uncompressed conversion. readAhead reads + the pieces being
@@ -177,7 +178,7 @@ export async function convertImage(
   let expected = 0;
 
   const refill = async () => {
-    while (!exhausted && readsInFlight < readAhead && queue.length < MAX_QUEUED_PIECES) {
+    while (!exhausted && !signal?.aborted && readsInFlight < readAhead && queue.length < MAX_QUEUED_PIECES) {
       const next = await iterator.next();
       if (next.done) {
         exhausted = true;
@@ -198,8 +199,8 @@ export async function convertImage(
 
   try {
     for (;;) {
-      if (options.signal?.aborted) throw new AbortedError();
-      await refill();
+      if (signal?.aborted) throw new AbortedError();
+      await unlessAborted(refill(), signal);
       const piece = queue.shift();
       if (!piece) break;
       const { extent } = piece;
@@ -213,7 +214,7 @@ export async function convertImage(
       if (!piece.data) {
         written = target.writeZeroes(extent.offset, extent.length, extent.kind === "zero" ? "zero" : "unallocated");
       } else {
-        const buf = await piece.data;
+        const buf = await unlessAborted(piece.data, signal);
         readsInFlight--;
         bytesRead += buf.length;
         const calls: Promise<void>[] = [];
@@ -245,7 +246,9 @@ export async function convertImage(
     }
     await target.finish();
   } catch (e) {
-    await iterator.return?.(undefined).catch(() => undefined);
+    // A cancelled walk may be stuck in a read that never ends: its generator cannot return until it does.
+    const closed = iterator.return?.(undefined).catch(() => undefined);
+    if (!signal?.aborted) await closed;
     await target.abort().catch(() => undefined);
     // The target holds no buffer after abort(); wait for calls still settling so none outlives this call.
     await Promise.allSettled(writing.map((w) => w.written));
@@ -357,4 +360,18 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
     await counting;
     await source.close();
   }
+}
+
+/**
+ * `promise`, or an AbortedError as soon as `signal` aborts: a read stuck on a stalled pipe or a hung device
+ * must not hold up a cancellation (what the read was for is given up; the caller closes its source).
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new AbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.finally(() => signal.removeEventListener("abort", onAbort)).then(resolve, reject);
+  });
 }

@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { open, readFile, type FileHandle } from "node:fs/promises";
 import { CorruptImageError } from "../errors.js";
 import { BoundedInput } from "./image-input.js";
@@ -39,7 +39,7 @@ export class FileInput extends BoundedInput {
         const size = await blockDeviceSize(path, st.rdev);
         return new FileInput(path, handle, size, size, true);
       }
-      if (!st.isFile()) throw new CorruptImageError(`${path}: not a regular file or block device`);
+      if (!st.isFile()) throw new CorruptImageError(`${path}: ${kindOf(st)}, not a regular file or block device`);
       return new FileInput(path, handle, st.size, st.blocks * 512, false);
     } catch (e) {
       await handle.close();
@@ -79,6 +79,15 @@ export class FileInput extends BoundedInput {
     const got = await readAt(this.handle, buf, length, position);
     if (got < length) throw new CorruptImageError(`${this.path}: file shrank while reading ${what}`);
   }
+}
+
+/** What a file that is no image is, for the refusal. */
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isDirectory()) return "a directory";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isSocket()) return "a socket";
+  return "a special file";
 }
 
 /** The size in bytes of the block device with device number `rdev`, from /sys/dev/block/MAJOR:MINOR/size. */

@@ -9,7 +9,7 @@ import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../error
 import { getDriver } from "../registry.js";
 import { TemporaryOutputFile } from "../io/output-file.js";
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
-import { checkReadable, openOvaDisk } from "./ova-disk-source.js";
+import { checkReadable, openInflatedDisk, openOvaDisk } from "./ova-disk-source.js";
 import type { ImageInput } from "../inputs/image-input.js";
 import { openImage } from "../engine/open-image.js";
 import { hrefToMemberName } from "./file-members.js";
@@ -68,7 +68,8 @@ export async function convertOvaDisk(
       try {
         stats = await pipeline(source, target, { ...request, signal: controller.signal });
       } catch (e) {
-        if (verifyError) throw verifyError;
+        // A failed verification stops the conversion, and is what went wrong; a cancellation stops both.
+        if (verifyError && !request.signal?.aborted) throw verifyError;
         throw e;
       }
       const manifest = await verification;
@@ -94,8 +95,8 @@ export async function convertOvaDisk(
 /**
  * Converts disk `diskNumber` of an OVA read once in order: the disk is converted as its member passes, the
  * rest of the archive is read on for the manifest's sake, and the output is renamed into place only once the
- * archive has been read to its end and verified. Only a disk stored whole and uncompressed can be read so: a
- * chunked or gzip-compressed one is refused with what to do instead.
+ * archive has been read to its end and verified. Only a disk stored whole can be read so (a gzip-compressed one
+ * as it inflates): a chunked one is refused with what to do instead.
  */
 async function convertInOrder(
   input: ImageInput,
@@ -109,10 +110,10 @@ async function convertInOrder(
     const { disk, file } = descriptorDisk(ova, diskNumber);
     const label = `${ova.path}:${file.href}`;
     checkReadable(label, disk, file);
-    if (file.compression !== undefined || file.chunkSize !== undefined) {
+    if (file.chunkSize !== undefined) {
       throw new UnsupportedFeatureError(
-        `${label}: disk ${diskNumber} is stored ${file.compression ? `${file.compression}-compressed` : "in chunks"}, ` +
-          "which cannot be read from an OVA read in order; save the OVA to a file and convert it from there",
+        `${label}: disk ${diskNumber} is stored in chunks, which cannot be read from an OVA read in order; save ` +
+          "the OVA to a file and convert it from there",
       );
     }
     const memberName = hrefToMemberName(file, ova.path);
@@ -129,7 +130,10 @@ async function convertInOrder(
         }
         if (member.name !== memberName) continue;
         try {
-          const { source } = await openImage(await ova.take(member), { format: disk.format ? "vmdk" : undefined });
+          const stored = await ova.take(member);
+          const source = file.compression
+            ? await openInflatedDisk(stored, disk, label)
+            : (await openImage(stored, { format: disk.format ? "vmdk" : undefined })).source;
           try {
             const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
             stats = await pipeline(source, target, request);

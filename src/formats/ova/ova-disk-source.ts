@@ -4,25 +4,20 @@
  * only the grains it needs and extracts nothing. A disk without ovf:format is read as what its content is,
  * detected by the registry as for any input, and read in place too.
  *
- * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random, so
- * it is inflated to a temporary file first — and inflation stops with an error once the output passes what a
- * disk of the declared capacity can hold (capacity plus 2% and 64 MiB of metadata): a small archive must not
- * be able to fill the disk (a "zip bomb").
+ * A gzip-compressed file (ovf:compression="gzip", as ovftool --compress writes) cannot be read at random: it is
+ * read as it inflates (inflated-disk-input.ts), which a streamOptimized VMDK allows, and nothing is extracted.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
-import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
+import { UnsupportedFeatureError } from "../errors.js";
+import { RandomAccessRequiredError } from "../inputs/require-random-access.js";
+import { buildOn, type ImageInput } from "../inputs/image-input.js";
 import { SliceInput } from "../inputs/slice-input.js";
 import { FileInput } from "../inputs/file-input.js";
 import { openImage } from "../engine/open-image.js";
+import { detectFormat, getDriver } from "../registry.js";
 import type { ImageSource } from "../types.js";
 import type { OvaArchive, OvaDisk } from "./ova-reader.js";
 import type { OvfDisk, OvfFileRef } from "./ovf-descriptor-reader.js";
+import { InflatedDiskInput, inflationLimit } from "./inflated-disk-input.js";
 
 /** The format URIs that name a VMDK (VMware's, OVF 0.9's "#sparse", VirtualBox's "#compressed"). */
 export function isVmdkFormat(uri: string): boolean {
@@ -43,7 +38,7 @@ export async function openOvaDisk(ova: OvaArchive, index: number): Promise<Image
   const label = `${ova.path}:${disk.file.href}`;
   const declared = disk.disk.format;
   checkReadable(label, disk.disk, disk.file);
-  if (disk.file.compression === "gzip") return inflateAndOpen(ova, disk, label);
+  if (disk.file.compression === "gzip") return openInflatedDisk(await openDiskSlice(ova, disk), disk.disk, label);
   // A declared VMDK is opened as one; an undeclared disk is whatever its content says.
   return (await openImage(await openDiskSlice(ova, disk), { format: declared ? "vmdk" : undefined })).source;
 }
@@ -69,60 +64,26 @@ export async function openDiskSlice(ova: OvaArchive, disk: OvaDisk): Promise<Sli
 }
 
 /**
- * Inflates the disk's gzip-compressed members into a temporary file, within the bomb limit, and opens it as a
- * VMDK when declared, else as what its content is. The file is removed when the source closes.
+ * Opens a gzip-compressed disk as it inflates, from `stored` (its compressed bytes, which the source owns): as a
+ * VMDK when declared, else as what its content is. Only what can be read once in order can be read so (a
+ * streamOptimized VMDK, what ovftool --compress writes); anything else is refused saying what to do, as a
+ * descriptor-only VMDK is whether compressed or not (its extents cannot be in an archive).
  */
-async function inflateAndOpen(ova: OvaArchive, disk: OvaDisk, label: string): Promise<ImageSource> {
-  const limit = Math.ceil(disk.disk.capacity * 1.02) + 64 * 2 ** 20;
-  const dir = await mkdtemp(join(tmpdir(), "chromogenic-ova-disk-"));
-  const path = join(dir, "disk");
+export async function openInflatedDisk(stored: ImageInput, disk: OvfDisk, label: string): Promise<ImageSource> {
+  const input = InflatedDiskInput.of(stored, label, inflationLimit(disk.capacity));
   try {
-    let written = 0;
-    const cap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        written += chunk.length;
-        if (written > limit) {
-          done(
-            new CorruptImageError(
-              `${label}: gzip data expands past ${limit} bytes, more than a ${disk.disk.capacity}-byte disk can need`,
-            ),
-          );
-        } else done(null, chunk);
-      },
-    });
-    const sources = disk.members.map((m) =>
-      createReadStream(ova.path, { start: m.dataOffset, end: m.dataOffset + m.size - 1 }),
-    );
-    const out = createWriteStream(path, { flags: "wx" });
-    await pipeline(concatStreams(sources), createGunzip(), cap, out).catch((e: unknown) => {
-      if (e instanceof CorruptImageError) throw e;
-      throw new CorruptImageError(`${label}: gzip data is corrupt: ${(e as Error).message}`, { cause: e });
-    });
-    const { source } = await openImage(path, { format: disk.disk.format ? "vmdk" : undefined });
-    return withCleanup(source, () => rm(dir, { recursive: true, force: true }));
+    const driver = await buildOn(input, async () => (disk.format ? getDriver("vmdk") : detectFormat(input)));
+    // A stream says nothing of its length: a driver that reads a disk of a given size (raw) is told the capacity.
+    const takesSize = driver.openOptions?.some((o) => o.name === "size");
+    const driverOptions: Record<string, string> = takesSize ? { size: String(disk.capacity) } : {};
+    return (await openImage(input, { format: driver.name, driverOptions })).source;
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
-    throw e;
+    if (!(e instanceof RandomAccessRequiredError)) throw e;
+    throw new UnsupportedFeatureError(
+      `${label}: a gzip-compressed disk is read as it inflates, once and in order, and a ${e.format} image ` +
+        "cannot be read so (a streamOptimized VMDK, what ovftool --compress writes, can); extract the file " +
+        "from the OVA, gunzip it and convert the disk file",
+      { cause: e },
+    );
   }
-}
-
-async function* concatStreams(streams: AsyncIterable<Buffer>[]): AsyncGenerator<Buffer> {
-  for (const s of streams) for await (const chunk of s) yield chunk;
-}
-
-function withCleanup(source: ImageSource, cleanup: () => Promise<void>): ImageSource {
-  return {
-    format: source.format,
-    virtualSize: source.virtualSize,
-    read: (o, l, into) => source.read(o, l, into),
-    extents: (o, l) => source.extents(o, l),
-    details: () => source.details(),
-    close: async () => {
-      try {
-        await source.close();
-      } finally {
-        await cleanup();
-      }
-    },
-  };
 }

@@ -14,6 +14,11 @@ import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
 import { LIMITS } from "../limits.js";
 
 export const MAX_DESCRIPTOR_BYTES = 4 * 2 ** 20;
+/**
+ * Deepest nesting of elements accepted (fast-xml-parser's own default, made explicit): a descriptor nests about
+ * ten deep, more with VirtualSystemCollections; the limit keeps the parser and the walk over its result bounded.
+ */
+const MAX_XML_DEPTH = 100;
 
 export type OvfVersionFamily = "0.9" | "1.x" | "2.x";
 
@@ -121,8 +126,19 @@ export function parseOvfDescriptor(bytes: Buffer, where: string): OvfDescriptor 
     processEntities: true,
     htmlEntities: false,
     isArray: (name) => ARRAY_ELEMENTS.has(name),
+    maxNestedTags: MAX_XML_DEPTH,
   });
-  const doc = parser.parse(text) as XmlNode;
+  let doc: XmlNode;
+  try {
+    doc = parser.parse(text) as XmlNode;
+  } catch (e) {
+    // The parser's own limits (nesting, entity expansion) end in a bare Error: said here of the user's file.
+    const message = (e as Error).message;
+    const why = /nested tags/i.test(message)
+      ? `its elements nest deeper than ${MAX_XML_DEPTH} levels, far deeper than any OVF descriptor needs`
+      : message;
+    throw new CorruptImageError(`${where}: OVF descriptor cannot be read: ${why}`, { cause: e });
+  }
   const envelope = doc.Envelope as XmlNode | undefined;
   if (!envelope || typeof envelope !== "object")
     throw new CorruptImageError(`${where}: root element is not an OVF Envelope`);

@@ -75,7 +75,13 @@ export class LocalProvider implements ImageProvider {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
-    const parsed = LocalImageRecordSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new LocalImageError(`${this.recordPath(id)}: not a valid image record: ${(e as Error).message}`);
+    }
+    const parsed = LocalImageRecordSchema.safeParse(json);
     if (!parsed.success) throw new LocalImageError(`${this.recordPath(id)}: not a valid image record: ${parsed.error}`);
     return parsed.data;
   }

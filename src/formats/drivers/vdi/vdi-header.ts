@@ -82,7 +82,8 @@ export interface VdiHeader {
   readonly imageFlags: number;
   readonly blockMapOffset: number;
   readonly dataOffset: number;
-  /** Guest-visible size in bytes, exactly as stored (qemu rounds an odd one up to a sector; we do not). */
+  /** Guest-visible size in bytes, exactly as stored (qemu rounds an odd one up to a sector; we do not: see
+   * unalignedSizeWarning in vdi-source.ts). */
   readonly diskSize: number;
   readonly blockSize: number;
   /**

@@ -10,7 +10,7 @@ import { fileExtents, type HoleFinder } from "../../io/seek-data.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import type { Extent, ImageDetails, ImageSource } from "../../types.js";
 import { VdiBlockMap } from "./vdi-block-map.js";
-import { readVdiHeader, type VdiHeader } from "./vdi-header.js";
+import { VDI_SECTOR_SIZE, readVdiHeader, type VdiHeader } from "./vdi-header.js";
 
 export class VdiSource implements ImageSource {
   readonly format = "vdi";
@@ -126,10 +126,25 @@ export class VdiSource implements ImageSource {
         modificationUuid: h.modificationUuid,
         ...(h.blockExtra ? { blockExtra: h.blockExtra } : {}),
       },
+      ...(h.diskSize % VDI_SECTOR_SIZE ? { warnings: [unalignedSizeWarning(h.diskSize)] } : {}),
     };
   }
 
   close(): Promise<void> {
     return this.file.close();
   }
+}
+
+/**
+ * Where qemu-img reads the same file differently, on purpose: a disk size that is not a whole number of sectors
+ * (VBoxManage convertfromraw writes the raw file's exact length) is read as exactly that many bytes, as the
+ * header states and VirtualBox sizes the disk; qemu-img rounds it up to a whole sector, adding bytes from past the
+ * disk's end.
+ */
+function unalignedSizeWarning(diskSize: number): string {
+  const rounded = Math.ceil(diskSize / VDI_SECTOR_SIZE) * VDI_SECTOR_SIZE;
+  return (
+    `the disk size ${diskSize} is not a whole number of ${VDI_SECTOR_SIZE}-byte sectors: chromogenic reads exactly ` +
+    `${diskSize} bytes, as the header states; qemu-img rounds it up to ${rounded}`
+  );
 }

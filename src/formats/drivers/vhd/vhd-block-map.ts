@@ -4,6 +4,14 @@
  * 0 is not in the image and reads as zeros (bits are most-significant first: sector 0 of a block is bit 7 of
  * byte 0). Writers almost always set whole bitmaps to ones, so a bitmap is classified once as full, empty or
  * partial, and only partial ones are kept, in a small LRU.
+ *
+ * Where qemu-img reads the same file differently, on purpose:
+ * - Sector bitmaps. qemu ignores them (its reader takes every sector of an allocated block as present); we honour
+ *   them, as the specification and Virtual PC do: a sector whose bit is 0 was never written, and the bytes stored
+ *   for it are whatever the writer left there. A block with a partial bitmap is named in details()' warnings.
+ * - Blocks beyond the disk. qemu reads a disk of the size the footer declares and never looks at the table past
+ *   it, so a footer declaring a smaller disk (0 bytes, with valid checksums) silently drops allocated blocks. Data
+ *   the file holds past the declared size is an error here, not a truncation.
  */
 import { CorruptImageError } from "../../errors.js";
 import type { ImageInput } from "../../inputs/image-input.js";
@@ -48,10 +56,17 @@ export class VhdBlockMap {
   }
 
   /**
-   * Reads the BAT entries the disk needs (a larger table, as some writers keep for later growth, is only read
-   * that far) and checks that every allocated block lies inside the file.
+   * Reads the block allocation table and checks that every allocated block lies inside the file, and inside the
+   * disk: a block allocated past `declaredSize` (the largest size the footer states, by current size or
+   * geometry) holds data the disk would lose. A larger table, as some writers keep for later growth, is read
+   * whole for that check; only the entries of the disk's `virtualSize` are kept.
    */
-  static async load(file: ImageInput, header: VhdDynamicHeader, virtualSize: number): Promise<VhdBlockMap> {
+  static async load(
+    file: ImageInput,
+    header: VhdDynamicHeader,
+    virtualSize: number,
+    declaredSize: number,
+  ): Promise<VhdBlockMap> {
     const path = file.path;
     const needed = Math.ceil(virtualSize / header.blockSize);
     if (header.maxTableEntries * 4 > LIMITS.maxTableBytes) {
@@ -66,7 +81,24 @@ export class VhdBlockMap {
           `a ${virtualSize}-byte disk of ${header.blockSize}-byte blocks needs ${needed}`,
       );
     }
-    const raw = await file.readExact(header.tableOffset, needed * 4, undefined, "VHD block allocation table");
+    // Entries past the end of the file (a table declared larger than what was ever written) allocate nothing.
+    const inFile = Math.min(header.maxTableEntries, Math.floor(Math.max(0, file.size - header.tableOffset) / 4));
+    const raw = await file.readExact(
+      header.tableOffset,
+      Math.max(needed, inFile) * 4,
+      undefined,
+      "VHD block allocation table",
+    );
+    const declaredBlocks = Math.ceil(declaredSize / header.blockSize);
+    for (let block = declaredBlocks; block < inFile; block++) {
+      const entry = raw.readUInt32BE(block * 4);
+      if (entry === VHD_UNALLOCATED) continue;
+      throw new CorruptImageError(
+        `${path}: VHD block ${block} (disk offset ${block * header.blockSize}) is allocated, but the footer ` +
+          `declares a ${declaredSize}-byte disk: the data past the declared size would be lost; the footer's size ` +
+          "or the block allocation table is wrong",
+      );
+    }
     const bat = new Uint32Array(needed);
     for (let i = 0; i < needed; i++) bat[i] = raw.readUInt32BE(i * 4);
     const map = new VhdBlockMap(file, virtualSize, header.blockSize, bat);
@@ -83,6 +115,13 @@ export class VhdBlockMap {
       }
     }
     return map;
+  }
+
+  /** Blocks whose sector bitmap, read so far, marks some of the block's sectors absent and others present. */
+  get partialBlocks(): number {
+    let n = 0;
+    for (const state of this.states) if (state === BitmapState.Partial) n++;
+    return n;
   }
 
   /** The runs covering [offset, offset + length), in order, adjacent runs of one kind merged where contiguous. */

@@ -58,6 +58,15 @@ export class VhdSource implements ImageSource {
       if (footer.diskType === VhdDiskType.fixed) {
         const size = decideVhdSize(footer, choice);
         const dataBytes = file.size - VHD_FOOTER_SIZE;
+        // The data area of a fixed disk is the disk: bytes past the largest size its footer states are data the
+        // disk would lose, and a footer that says so is wrong in one way or another (see vhd-block-map.ts).
+        const declared = declaredSize(size);
+        if (dataBytes > declared) {
+          throw new CorruptImageError(
+            `${file.path}: fixed VHD holds ${dataBytes} bytes of data, but its footer declares a ${declared}-byte ` +
+              "disk: the data past the declared size would be lost; the footer's size is wrong",
+          );
+        }
         if (size.size > dataBytes) {
           throw new CorruptImageError(
             `${file.path}: fixed VHD disk of ${size.size} bytes (by ${size.rule} size) does not fit in the file's ` +
@@ -93,7 +102,7 @@ export class VhdSource implements ImageSource {
         );
       }
       const size = decideVhdSize(footer, choice);
-      const map = await VhdBlockMap.load(file, header, size.size);
+      const map = await VhdBlockMap.load(file, header, size.size, declaredSize(size));
       return new VhdSource(file, located, size, header, map);
     });
   }
@@ -146,6 +155,16 @@ export class VhdSource implements ImageSource {
       formatSpecific.maxTableEntries = this.header.maxTableEntries;
       formatSpecific.allocatedBlocks = this.map.allocatedBlocks;
     }
+    // Every allocated block's bitmap was read by the walk above.
+    const partial = this.map?.partialBlocks ?? 0;
+    const warnings =
+      partial > 0
+        ? [
+            `${partial} block(s) mark some of their sectors absent in their sector bitmaps: chromogenic reads those ` +
+              "sectors as zeros, as the VHD specification has it; qemu-img ignores sector bitmaps and reads the " +
+              "bytes stored there, so the two may read this disk differently",
+          ]
+        : [];
     return {
       format: this.format,
       virtualSize: this.virtualSize,
@@ -153,12 +172,21 @@ export class VhdSource implements ImageSource {
       allocatedBytes: allocated,
       ...(this.header ? { clusterSize: this.header.blockSize } : {}),
       formatSpecific,
+      ...(warnings.length ? { warnings } : {}),
     };
   }
 
   close(): Promise<void> {
     return this.file.close();
   }
+}
+
+/**
+ * The most data the disk may hold: its current size (a geometry-sized disk is smaller, and the sectors between
+ * are the geometry's rounding, not lost data), or the size read when the user chose a larger geometry.
+ */
+function declaredSize(size: VhdSizeDecision): number {
+  return Math.max(size.footerSize, size.size);
 }
 
 /**

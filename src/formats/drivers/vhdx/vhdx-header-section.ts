@@ -48,6 +48,8 @@ export interface VhdxHeaderSection {
   readonly metadata: VhdxRegion;
   /** Which region table copy was used (the second only when the first is damaged). */
   readonly regionTableCopy: 1 | 2;
+  /** How the region table copies were found, where it matters (see readVhdxHeaderSection). */
+  readonly warnings: readonly string[];
 }
 
 export async function readVhdxHeaderSection(file: ImageInput): Promise<VhdxHeaderSection> {
@@ -78,6 +80,7 @@ export async function readVhdxHeaderSection(file: ImageInput): Promise<VhdxHeade
   const usable = tables.findIndex((t) => !(t instanceof Error));
   if (usable < 0) throw tables[0] as Error;
   const regions = tables[usable] as ReadonlyMap<string, VhdxRegion>;
+  const warnings = regionTableWarnings(path, tables);
   const bat = regions.get(BAT_REGION_GUID.toString("hex"));
   const metadata = regions.get(METADATA_REGION_GUID.toString("hex"));
   if (!bat || !metadata) {
@@ -86,7 +89,33 @@ export async function readVhdxHeaderSection(file: ImageInput): Promise<VhdxHeade
   if (bat.fileOffset < metadata.fileOffset + metadata.length && metadata.fileOffset < bat.fileOffset + bat.length) {
     throw new CorruptImageError(`${path}: VHDX BAT and metadata regions overlap`);
   }
-  return { creator, header, bat, metadata, regionTableCopy: (usable + 1) as 1 | 2 };
+  return { creator, header, bat, metadata, regionTableCopy: (usable + 1) as 1 | 2, warnings };
+}
+
+/**
+ * Where qemu-img reads the region table differently, on purpose: it reads only the first copy, and refuses the
+ * file when that copy is damaged. The second copy exists for exactly that case (a torn write of the first), so
+ * we read it then, and say so. When both copies are valid but differ, the first is read, as qemu does.
+ */
+function regionTableWarnings(path: string, tables: readonly (ReadonlyMap<string, VhdxRegion> | Error)[]): string[] {
+  const [first, second] = tables;
+  if (first instanceof Error && !(second instanceof Error)) {
+    return [
+      `the first region table copy is unusable (${first.message.replace(`${path}: `, "")}); the second, which ` +
+        "VHDX keeps for this case, was read; qemu-img reads only the first copy and refuses this file",
+    ];
+  }
+  if (first instanceof Error || second instanceof Error || sameRegions(first!, second!)) return [];
+  return ["the two region table copies differ; the first was read, as qemu-img does"];
+}
+
+function sameRegions(a: ReadonlyMap<string, VhdxRegion>, b: ReadonlyMap<string, VhdxRegion>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, r] of a) {
+    const other = b.get(key);
+    if (!other || other.fileOffset !== r.fileOffset || other.length !== r.length) return false;
+  }
+  return true;
 }
 
 /** The current header: the valid one with the greater sequence number. */

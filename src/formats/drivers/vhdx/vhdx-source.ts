@@ -74,6 +74,7 @@ export class VhdxSource implements ImageSource {
         dataWriteGuid: header.dataWriteGuid,
         logLength: header.logLength,
       },
+      ...(this.section.warnings.length ? { warnings: this.section.warnings } : {}),
     };
   }
 
