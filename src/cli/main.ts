@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { ChromogenicError } from "../formats/errors.js";
+import { showProcessWarnings } from "./process-warnings.js";
 
 type Register = (program: Command) => void;
 
@@ -43,6 +44,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 
 /** Runs the CLI; maps errors to one clear line on stderr and an exit code (1 failure, 2 usage, 130 cancelled). */
 export async function main(argv: readonly string[]): Promise<void> {
+  showProcessWarnings();
   try {
     await (await buildProgram(argv)).parseAsync([...argv]);
   } catch (e) {

@@ -3,6 +3,7 @@ import type { ProgressListener } from "../formats/engine/progress.js";
 import type { ReferencePolicy } from "../formats/types.js";
 import { cancelOnSignals } from "./interrupts.js";
 import { progressDisplay } from "./progress-display.js";
+import { sendProcessWarningsTo } from "./process-warnings.js";
 
 export interface JobOutput {
   /** --json: progress events and the result as JSON lines on stdout. */
@@ -37,15 +38,16 @@ export async function runJob<R extends object>(
 ): Promise<void> {
   const display = progressDisplay({ json: output.json, quiet: output.quiet || !!output.hideProgress });
   const interrupts = cancelOnSignals();
+  const warn = (text: string) => {
+    if (output.json) {
+      process.stdout.write(JSON.stringify({ event: "message", level: "warning", text }) + "\n");
+    } else {
+      display.close();
+      process.stderr.write(`chromogenic: warning: ${text}\n`);
+    }
+  };
+  const restoreWarnings = sendProcessWarningsTo(warn);
   try {
-    const warn = (text: string) => {
-      if (output.json) {
-        process.stdout.write(JSON.stringify({ event: "message", level: "warning", text }) + "\n");
-      } else {
-        display.close();
-        process.stderr.write(`chromogenic: warning: ${text}\n`);
-      }
-    };
     const result = await job({ signal: interrupts.signal, onProgress: display.listener, warn });
     display.close();
     if (output.json) {
@@ -56,6 +58,7 @@ export async function runJob<R extends object>(
   } finally {
     display.close();
     interrupts.dispose();
+    restoreWarnings();
   }
 }
 

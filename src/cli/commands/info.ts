@@ -5,12 +5,14 @@ import { formatBytes } from "../../util/human.js";
 import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { looksLikeOva } from "../../formats/ova/ova-detect.js";
 import { allowedReferences } from "../run-job.js";
+import { withForceShare } from "../../formats/io/force-share.js";
 
 interface InfoFlags {
   format?: string;
   json?: boolean;
   allowReference?: string[];
   inputOption: string[];
+  forceShare?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -24,6 +26,7 @@ export function registerInfo(program: Command): void {
     .option("--json", "print JSON")
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("-U, --force-share", "read the image even while another process writes it (no lock taken)")
     .action(async (image: string, opts: InfoFlags) => {
       // An OVA is an appliance (descriptor + disks), not a disk: show the appliance.
       if (!opts.format && (await looksLikeOva(image))) {
@@ -32,7 +35,7 @@ export function registerInfo(program: Command): void {
           import("../../formats/ova/ova-info.js"),
           import("../ova-info-display.js"),
         ]);
-        const ova = await ovaInfo(image);
+        const ova = await withForceShare(opts.forceShare, () => ovaInfo(image));
         process.stdout.write(opts.json ? JSON.stringify(ova, null, 2) + "\n" : renderOvaInfo(ova));
         return;
       }
@@ -40,6 +43,7 @@ export function registerInfo(program: Command): void {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),
+        forceShare: opts.forceShare,
       });
       process.stdout.write(opts.json ? JSON.stringify(info, null, 2) + "\n" : renderInfo(info));
     });
