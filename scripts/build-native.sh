@@ -6,6 +6,8 @@
 #                           calls (else: node:fs, one call per request, so the engine moves 1 MiB pieces), and
 #                           zeroing a range with fallocate (else: zeros written)
 #   native/file-lock.node   qemu's image locks, fcntl OFD byte-range locks (else: no locks, and a warning says so)
+#   native/file-names.node  O_TMPFILE, linkat and renameat2 RENAME_EXCHANGE (else: a named temporary file,
+#                           renamed over the old output, which then frees its blocks on the critical path)
 #   native/zstd-batch.node  zstd frames for a whole batch of clusters per threadpool task (needs libzstd-dev;
 #                           else: node:zlib's zstd streams, one threadpool round trip per cluster)
 set -uo pipefail
@@ -35,6 +37,7 @@ build() {
 build fs-extents
 build block-io
 build file-lock
+build file-names
 if [ -f /usr/include/zstd.h ]; then
   build zstd-batch -lzstd
 else

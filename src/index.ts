@@ -23,7 +23,9 @@ export {
 } from "./formats/engine/convert.js";
 export { parseCreateOptions } from "./formats/engine/create-options.js";
 export type { ProgressEvent, ProgressListener } from "./formats/engine/progress.js";
-export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./formats/io/output-file.js";
+export { StreamOutputFile, type OutputFile, type FileOutput } from "./formats/io/output-file.js";
+export { TemporaryOutputFile } from "./formats/io/replacing-output.js";
+export { openOutputFile, type OpenOutputOptions } from "./formats/io/open-output.js";
 export { diskDigest } from "./formats/engine/disk-digest.js";
 export { runDemo } from "./workflows/demo.js";
 export { makeSampleImage } from "./workflows/sample-image.js";

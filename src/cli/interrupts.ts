@@ -1,5 +1,6 @@
 import { unlinkSync } from "node:fs";
-import { pendingTemporaryPaths } from "../formats/io/output-file.js";
+import { pendingTemporaryPaths } from "../formats/io/replacing-output.js";
+import { pathsBeingReleased } from "../formats/io/old-output-release.js";
 
 /**
  * Ctrl-C and SIGTERM cancel the running job through an AbortSignal, so every layer undoes its work on the
@@ -15,7 +16,7 @@ export function cancelOnSignals(): { signal: AbortSignal; dispose(): void } {
       controller.abort();
       return;
     }
-    for (const path of pendingTemporaryPaths()) {
+    for (const path of [...pendingTemporaryPaths(), ...pathsBeingReleased()]) {
       try {
         unlinkSync(path);
       } catch {

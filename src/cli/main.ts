@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ChromogenicError } from "../formats/errors.js";
 import { showProcessWarnings } from "./process-warnings.js";
+import { releaseReplacedFilesAfterExit } from "../formats/io/old-output-release.js";
 
 type Register = (program: Command) => void;
 
@@ -45,6 +46,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 /** Runs the CLI; maps errors to one clear line on stderr and an exit code (1 failure, 2 usage, 130 cancelled). */
 export async function main(argv: readonly string[]): Promise<void> {
   showProcessWarnings();
+  // The CLI exits once its command is done: a file an output replaced is removed after that, not before.
+  releaseReplacedFilesAfterExit();
   try {
     await (await buildProgram(argv)).parseAsync([...argv]);
   } catch (e) {

@@ -5,6 +5,8 @@ import { optionLine } from "../option-listing.js";
 import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
 import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
 import { largeRequestsAreSplit } from "../../formats/io/positional-io.js";
+import { fileLockAddon } from "../../formats/io/image-locks.js";
+import { fileNamesAddonLoaded } from "../../formats/io/replacing-output.js";
 
 export function registerFormats(program: Command): void {
   program
@@ -33,11 +35,12 @@ export function registerFormats(program: Command): void {
         for (const o of f.openOptions) process.stdout.write(optionLine("--input-option", o));
       }
       // Which fast paths this installation has (scripts/build-native.sh): without them results are the same,
-      // conversions slower.
+      // conversions slower; without the lock helper, images are not locked.
       const yesNo = (loaded: boolean) => (loaded ? "built" : "not built, slower fallback");
       process.stdout.write(
         `native helpers: SEEK_DATA ${yesNo(seekDataAddonLoaded())}; large reads and writes ${yesNo(largeRequestsAreSplit())}; ` +
-          `zstd batches ${yesNo(nativeZstdBatch() !== null)}\n`,
+          `zstd batches ${yesNo(nativeZstdBatch() !== null)}; output names ${yesNo(fileNamesAddonLoaded())}; ` +
+          `image locks ${fileLockAddon() ? "built" : "not built, images are not locked"}\n`,
       );
     });
 }

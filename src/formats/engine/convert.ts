@@ -3,7 +3,9 @@ import type { Extent, ImageSource, ImageTarget, ReferencePolicy } from "../types
 import type { OutputFormatChoice } from "../create-options-for.js";
 import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
-import { TemporaryOutputFile } from "../io/output-file.js";
+import { openOutputFile } from "../io/open-output.js";
+import { outputModeFor } from "../io/output-mode.js";
+import { withForceShare } from "../io/force-share.js";
 import { openImage } from "./open-image.js";
 import { isLocalLocation } from "../inputs/open-input.js";
 import { zeroRuns } from "./zero-runs.js";
@@ -230,10 +232,17 @@ export interface ConvertFileRequest<F extends string = string> extends PipelineO
    */
   readonly sync?: boolean;
   /**
-   * The temporary name to write under (default: a fresh hidden name beside `output`), for callers that record
-   * it before it exists so that a run killed with SIGKILL can still be cleaned up.
+   * The temporary name the output may have before it is complete (default: a fresh hidden name beside `output`),
+   * for callers that record it before it exists so that a run killed with SIGKILL can still be cleaned up.
    */
   readonly temporaryPath?: string;
+  /**
+   * The output exists (a file or block device) and is written where it is, not created or replaced
+   * (qemu-img convert -n). A block device is always written in place.
+   */
+  readonly inPlace?: boolean;
+  /** Read the input even while another process writes it, taking no lock (qemu-img -U). */
+  readonly forceShare?: boolean;
 }
 
 export interface ConvertFileResult extends ConvertStats {
@@ -243,8 +252,8 @@ export interface ConvertFileResult extends ConvertStats {
 }
 
 /**
- * Converts one image file into another. The output is written under a temporary name beside the final one
- * and renamed only when complete: an error or cancellation leaves nothing under the output's name.
+ * Converts one image file into another. The output is checked and locked before the input is opened, and given
+ * its name only when complete (io/open-output.ts): an error or cancellation leaves the output's name as it was.
  */
 export async function convertFile<const F extends string>(request: ConvertFileRequest<F>): Promise<ConvertFileResult> {
   const outDriver = getDriver(request.outputFormat);
@@ -254,24 +263,29 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
     const outputReal = await realpath(request.output).catch(() => null);
     if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
   }
-
-  const { driver, source } = await openImage(request.input, {
-    format: request.inputFormat,
-    references: request.references,
-    driverOptions: request.inputOptions,
-    signal: request.signal,
+  const output = await openOutputFile(request.output, {
+    inPlace: request.inPlace,
+    mode: await outputModeFor(request.input),
+    temporaryPath: request.temporaryPath,
   });
   try {
-    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
-    try {
-      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
-      const stats = await convertImage(source, target, request);
-      await output.commit({ sync: request.sync ?? true });
-      return { ...stats, inputFormat: driver.name, outputFormat: outDriver.name, output: request.output };
-    } finally {
-      await output.discard();
-    }
+    return await withForceShare(request.forceShare, async () => {
+      const { driver, source } = await openImage(request.input, {
+        format: request.inputFormat,
+        references: request.references,
+        driverOptions: request.inputOptions,
+        signal: request.signal,
+      });
+      try {
+        const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+        const stats = await convertImage(source, target, request);
+        await output.commit({ sync: request.sync ?? true });
+        return { ...stats, inputFormat: driver.name, outputFormat: outDriver.name, output: request.output };
+      } finally {
+        await source.close();
+      }
+    });
   } finally {
-    await source.close();
+    await output.discard();
   }
 }

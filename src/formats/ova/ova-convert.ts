@@ -1,14 +1,17 @@
 /**
  * `convert X.ova OUT`: streams one disk out of an appliance into any writable format. The manifest, when the
  * OVA has one, is verified by a sequential read of the archive running alongside the conversion; the output
- * is renamed into place only once both have succeeded, so a damaged or altered archive never leaves a
+ * takes its name only once both have succeeded, so a damaged or altered archive never leaves a
  * converted disk behind (a mismatch stops the conversion as soon as it is found).
  */
 import { realpath } from "node:fs/promises";
 import type { OutputFormatChoice } from "../create-options-for.js";
 import { UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
-import { TemporaryOutputFile } from "../io/output-file.js";
+import { openOutputFile } from "../io/open-output.js";
+import type { FileOutput } from "../io/output-file.js";
+import { outputModeFor } from "../io/output-mode.js";
+import { withForceShare } from "../io/force-share.js";
 import { convertImage, type ConvertStats, type PipelineOptions } from "../engine/convert.js";
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
 import { openOvaDisk } from "./ova-disk-source.js";
@@ -22,6 +25,12 @@ export interface OvaConvertRequest<F extends string = string> extends PipelineOp
   readonly verifyManifest?: boolean;
   /** Told each warning as soon as it is known (what the manifest does not cover, …); also in the result. */
   readonly onWarning?: (text: string) => void;
+  /** Written where it is (qemu-img convert -n); see ConvertFileRequest.inPlace. */
+  readonly inPlace?: boolean;
+  /** Read the OVA even while another process writes it, taking no lock (qemu-img -U). */
+  readonly forceShare?: boolean;
+  /** fsync the output before it takes its name (default true). */
+  readonly sync?: boolean;
 }
 
 export interface OvaConvertResult extends ConvertStats {
@@ -43,6 +52,24 @@ export async function convertOvaDisk<const F extends string>(request: OvaConvert
   if (!Number.isInteger(diskNumber) || diskNumber < 1)
     throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
 
+  const output = await openOutputFile(request.output, {
+    inPlace: request.inPlace,
+    mode: await outputModeFor(request.input),
+  });
+  try {
+    return await withForceShare(request.forceShare, () => convertDiskInto(output, diskNumber, request));
+  } finally {
+    await output.discard();
+  }
+}
+
+/** Streams disk `diskNumber` of the OVA into `output` (committed here once the manifest has checked out). */
+async function convertDiskInto<const F extends string>(
+  output: FileOutput,
+  diskNumber: number,
+  request: OvaConvertRequest<F>,
+): Promise<OvaConvertResult> {
+  const outDriver = getDriver(request.outputFormat);
   const ova = await openOva(request.input);
   for (const w of ova.warnings) request.onWarning?.(w);
   const source = await openOvaDisk(ova, diskNumber);
@@ -60,30 +87,25 @@ export async function convertOvaDisk<const F extends string>(request: OvaConvert
         });
   verification.catch(() => undefined);
   try {
-    const output = await TemporaryOutputFile.create(request.output);
+    const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+    let stats: ConvertStats;
     try {
-      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
-      let stats: ConvertStats;
-      try {
-        stats = await convertImage(source, target, { ...request, signal: controller.signal });
-      } catch (e) {
-        if (verifyError) throw verifyError;
-        throw e;
-      }
-      const manifest = await verification;
-      await output.commit();
-      return {
-        ...stats,
-        inputFormat: `ova/${source.format}`,
-        outputFormat: outDriver.name,
-        output: request.output,
-        disk: diskNumber,
-        manifest: manifest ?? null,
-        warnings: ova.warnings,
-      };
-    } finally {
-      await output.discard();
+      stats = await convertImage(source, target, { ...request, signal: controller.signal });
+    } catch (e) {
+      if (verifyError) throw verifyError;
+      throw e;
     }
+    const manifest = await verification;
+    await output.commit({ sync: request.sync ?? true });
+    return {
+      ...stats,
+      inputFormat: `ova/${source.format}`,
+      outputFormat: outDriver.name,
+      output: request.output,
+      disk: diskNumber,
+      manifest: manifest ?? null,
+      warnings: ova.warnings,
+    };
   } finally {
     request.signal?.removeEventListener("abort", forward);
     await source.close();

@@ -4,7 +4,7 @@ import { convertFile } from "../../formats/engine/convert.js";
 import { openImage } from "../../formats/engine/open-image.js";
 import type { ProgressListener } from "../../formats/engine/progress.js";
 import { AbortedError } from "../../formats/errors.js";
-import { TemporaryOutputFile } from "../../formats/io/output-file.js";
+import { TemporaryOutputFile } from "../../formats/io/replacing-output.js";
 import type { ReferencePolicy } from "../../formats/types.js";
 import type { GuestJournal } from "../journal/guest-journal.js";
 import type { Partition, PartitionTable } from "../partitions/partition.js";
