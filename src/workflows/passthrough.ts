@@ -28,7 +28,7 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
       await downloadToFile(run, partial, isPlainDisk(src.format), PRIVATE_OUTPUT_MODE);
       await moveIntoPlace(partial, out);
     } finally {
-      await nameLock.close();
+      await nameLock?.close();
     }
     run.state.files.download = undefined;
     await run.save();

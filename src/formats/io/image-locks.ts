@@ -117,7 +117,7 @@ export async function lockBytes(
 let warned = false;
 
 /** Says once per process that images are not locked, and why. */
-function warnUnlocked(why: string): void {
+export function warnUnlocked(why: string): void {
   if (warned) return;
   warned = true;
   process.emitWarning(

@@ -38,19 +38,18 @@ export async function openOutputFile(path: string, options: OpenOutputOptions = 
       throw new UsageError(`output ${path} does not exist: -n writes into an existing file or block device`);
     }
     await checkFolder(path);
-    const nameLock = await lockOutputName(path);
+    const holds = await nameLockOf(path);
     return createOrRefuse(path, () =>
-      TemporaryOutputFile.create(path, { temporaryPath: options.temporaryPath, mode: options.mode, holds: [nameLock] }),
+      TemporaryOutputFile.create(path, { temporaryPath: options.temporaryPath, mode: options.mode, holds }),
     ).catch(async (e: unknown) => {
-      await nameLock.close();
+      await Promise.allSettled(holds.map((h) => h.close()));
       throw e;
     });
   }
   if (existing.stats.isBlockDevice()) return openInPlace(path, existing.real, existing.stats);
   if (options.inPlace) return openInPlace(path, existing.real, existing.stats);
   // Replaced: the temporary file goes beside the file itself (a symlink's target), so that it can take its name.
-  const nameLock = await lockOutputName(existing.real);
-  const holds: FileHandle[] = [nameLock];
+  const holds = await nameLockOf(existing.real);
   try {
     const old = await open(existing.real, constants.O_RDONLY | constants.O_NONBLOCK).catch((e: unknown) => {
       throw outputError(path, e);
@@ -65,6 +64,12 @@ export async function openOutputFile(path: string, options: OpenOutputOptions = 
     await Promise.allSettled(holds.map((h) => h.close()));
     throw e;
   }
+}
+
+/** The handles holding the lock on `path`'s name: one, or none where the name cannot be locked. */
+async function nameLockOf(path: string): Promise<FileHandle[]> {
+  const lock = await lockOutputName(path);
+  return lock ? [lock] : [];
 }
 
 /** What is at `path` now (symlinks followed) and its real path, or undefined when nothing is; refuses non-files. */

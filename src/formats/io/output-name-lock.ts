@@ -10,7 +10,7 @@ import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { ImageInUseError } from "../errors.js";
-import { lockBytes } from "./image-locks.js";
+import { lockBytes, warnUnlocked } from "./image-locks.js";
 import { describeHolders, lockHolders } from "./lock-holders.js";
 
 /** Name bytes start here: above qemu's (100-203) and libvirt's (0), below 2^53. */
@@ -18,10 +18,18 @@ const NAME_BYTES = 2 ** 32;
 
 /**
  * Locks the name `path` for writing; throws ImageInUseError naming the process when another writer holds it.
- * Close the returned handle to release it.
+ * Close the returned handle to release it. A folder this user may write in but not read (mode -wx) cannot be
+ * opened to hold the lock: then a warning says the name is not locked, and undefined is returned.
  */
-export async function lockOutputName(path: string): Promise<FileHandle> {
-  const folder = await open(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+export async function lockOutputName(path: string): Promise<FileHandle | undefined> {
+  let folder: FileHandle;
+  try {
+    folder = await open(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EACCES") throw e;
+    warnUnlocked(`the folder ${dirname(path)} cannot be read, so the name ${basename(path)} cannot be locked in it`);
+    return undefined;
+  }
   try {
     const byte = NAME_BYTES + nameHash(basename(path));
     const conflict = await lockBytes(folder, dirname(path), [byte], [byte]);
