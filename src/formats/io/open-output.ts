@@ -17,6 +17,7 @@ import { dirname } from "node:path";
 import { ChromogenicError, ImageInUseError, UsageError } from "../errors.js";
 import { blockDeviceSize } from "../inputs/file-input.js";
 import { lockImage } from "./image-locks.js";
+import { closeHandle, dropCleanCache } from "./positional-io.js";
 import { InPlaceOutputFile } from "./in-place-output.js";
 import { outputError, type FileOutput } from "./output-file.js";
 import { lockOutputName } from "./output-name-lock.js";
@@ -56,12 +57,15 @@ export async function openOutputFile(path: string, options: OpenOutputOptions = 
     });
     holds.push(old);
     await lockImage(old, path, "write");
+    // Its page cache, if clean, goes now, while the conversion runs, rather than when it is removed: the new
+    // output's pages then reuse that memory (old-output-release.ts). The file itself stays whole.
+    dropCleanCache(old).catch(() => undefined);
     const replacing = await old.stat();
     return await createOrRefuse(path, () =>
       TemporaryOutputFile.create(existing.real, { temporaryPath: options.temporaryPath, replacing, holds }),
     );
   } catch (e) {
-    await Promise.allSettled(holds.map((h) => h.close()));
+    await Promise.allSettled(holds.map((h) => closeHandle(h)));
     throw e;
   }
 }

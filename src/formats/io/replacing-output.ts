@@ -170,7 +170,7 @@ export class TemporaryOutputFile implements FileOutput {
   }
 
   private async release(): Promise<void> {
-    await Promise.allSettled(this.holds.map((h) => h.close()));
+    await Promise.allSettled(this.holds.map((h) => closeHandle(h)));
   }
 
   /** Closes and removes the unfinished file; safe to call more than once. */
