@@ -14,10 +14,10 @@
  * Exit status: 0 when everything ran (a missed target is not a failure: this is a benchmark); 1 when
  * a tool crashed, an output did not match its input, or the setup is missing.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // ---------------------------------------------------------------------------------------------
@@ -177,6 +177,20 @@ const qemu = (inFmt: string, outFmt: string, ...extra: string[]): Variant => ({
 
 const RSS_TARGET: Target = { kind: "rss", value: 256 };
 
+/** The benchmark's file server (bench/http-file-server.ts), started for the cases that read over HTTP. */
+let httpOrigin: string | undefined;
+
+/** Ours, reading the input from the benchmark's file server on loopback instead of from the file. */
+const oursOverHttp = (outFmt: string): Variant => ({
+  tool: "chromogenic",
+  label: "chromogenic http://127.0.0.1",
+  args: (i, o) => [CLI, "convert", "-q", "--no-sync", "-O", outFmt, `${httpOrigin}/${basename(i)}`, o],
+});
+
+/** Ours from the local file, as the reference an HTTP case is held to. */
+const OURS_LOCAL_LABEL = "chromogenic (local file)";
+const oursLocal = (outFmt: string): Variant => ({ ...ours(outFmt), label: OURS_LOCAL_LABEL });
+
 const compressedTargets = (qemuC: string, qemuMt?: string): Target[] => [
   { kind: "faster", against: qemuC, value: 3 },
   ...(qemuMt ? [{ kind: "faster" as const, against: qemuMt, value: 2 }] : []),
@@ -292,6 +306,16 @@ const CASES: BenchCase[] = [
     ours: ours("vdi"),
     qemu: [qemu("raw", "vdi")],
     targets: [{ kind: "not-slower", against: "qemu-img", value: 1.1 }, RSS_TARGET],
+  },
+  {
+    id: "qcow2-zlib-http-raw",
+    title: "Debian qcow2 zlib served over HTTP on loopback → raw",
+    input: "debian-zlib.qcow2",
+    inputFormat: "qcow2",
+    outputFormat: "raw",
+    ours: oursOverHttp("raw"),
+    qemu: [oursLocal("raw"), qemu("qcow2", "raw")],
+    targets: [{ kind: "not-slower", against: OURS_LOCAL_LABEL, value: 1.2 }, RSS_TARGET],
   },
   {
     id: "random-qcow2-zlib",
@@ -483,7 +507,7 @@ interface TargetResult {
 
 function evaluate(c: BenchCase, rows: Row[]): TargetResult[] {
   const oursRow = rows.find((r) => r.variant.tool === "chromogenic");
-  const find = (label?: string) => rows.find((r) => r.variant.tool === "qemu-img" && r.variant.label === label);
+  const find = (label?: string) => rows.find((r) => r !== oursRow && r.variant.label === label);
   return c.targets.map((t): TargetResult => {
     const q = find(t.against);
     const base = { caseId: c.id };
@@ -641,6 +665,27 @@ function environment(repeat: number): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Starts bench/http-file-server.js over bench/work/ and waits for its port. Synchronously: the benchmark runs
+ * every tool with spawnSync, so it has no event loop to wait in; the server is a process of its own.
+ */
+function startFileServer(): { process: ChildProcess; origin: string } {
+  const portFile = join(OUT_DIR, "http-port.txt");
+  rmSync(portFile, { force: true });
+  const child = spawn(
+    "sh",
+    ["-c", `exec "$0" "$1" "$2" > "$3"`, NODE_BIN, join(ROOT, "dist", "bench", "http-file-server.js"), WORK, portFile],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  for (let waited = 0; waited < 100; waited++) {
+    const port = existsSync(portFile) ? readFileSync(portFile, "utf8").trim() : "";
+    if (/^\d+$/.test(port)) return { process: child, origin: `http://127.0.0.1:${port}` };
+    run("sleep", ["0.1"]);
+  }
+  child.kill("SIGKILL");
+  return fail("the benchmark's HTTP file server did not start");
+}
+
 function main(): number {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.list) {
@@ -678,10 +723,16 @@ function main(): number {
 
   const allRows: Row[] = [];
   const targets: TargetResult[] = [];
-  for (const c of selected) {
-    const rows = runCase(c, opts);
-    allRows.push(...rows);
-    targets.push(...evaluate(c, rows));
+  const server = selected.some((c) => c.ours.label === oursOverHttp("raw").label) ? startFileServer() : undefined;
+  try {
+    for (const c of selected) {
+      if (server) httpOrigin = server.origin;
+      const rows = runCase(c, opts);
+      allRows.push(...rows);
+      targets.push(...evaluate(c, rows));
+    }
+  } finally {
+    server?.process.kill("SIGTERM");
   }
   rmSync(join(OUT_DIR, "time.txt"), { force: true });
 

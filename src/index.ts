@@ -1,7 +1,10 @@
 /**
- * chromogenic's library API. The CLI is a thin layer over these functions; everything it can do,
- * a program can do with the same options and progress events.
+ * chromogenic's library API. The CLI is a thin layer over these functions; everything it can do, a program can
+ * do with the same options and events. docs/LIBRARY.md has an example of each capability (and a test compiles
+ * and runs every one of them).
  */
+
+// ── Disk images: formats, inspection of a file, conversion ────────────────────────────────────────────────
 export type * from "./formats/types.js";
 export type {
   CreateOptionsFor,
@@ -9,10 +12,12 @@ export type {
   WritableFormat,
   OutputFormatChoice,
 } from "./formats/create-options-for.js";
+export * from "./util/errors.js";
 export * from "./formats/errors.js";
 export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
-export { openImage, type OpenedImage } from "./formats/engine/open-image.js";
-export { imageInfo } from "./formats/engine/image-info.js";
+export { openImage, type OpenedImage, type ImageLocation, type OpenImageOptions } from "./formats/engine/open-image.js";
+export type { ImageInput } from "./formats/inputs/image-input.js";
+export { imageInfo, type ImageInfo, type ImageInfoOptions, type DiskImageInfo } from "./formats/engine/image-info.js";
 export {
   convertImage,
   convertFile,
@@ -22,13 +27,82 @@ export {
   type PipelineOptions,
 } from "./formats/engine/convert.js";
 export { parseCreateOptions } from "./formats/engine/create-options.js";
-export type { ProgressEvent, ProgressListener } from "./formats/engine/progress.js";
+export {
+  EventSchema,
+  PHASES,
+  type ChromogenicEvent,
+  type WorkEvent,
+  type WorkListener,
+  type ProgressEvent,
+  type ProgressListener,
+  type PhaseEvent,
+  type StepEvent,
+  type MessageEvent,
+  type JobEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type Phase,
+} from "./util/events.js";
 export { StreamOutputFile, type OutputFile, type FileOutput } from "./formats/io/output-file.js";
 export { TemporaryOutputFile } from "./formats/io/replacing-output.js";
 export { openOutputFile, type OpenOutputOptions } from "./formats/io/open-output.js";
 export { diskDigest } from "./formats/engine/disk-digest.js";
-export { runDemo } from "./workflows/demo.js";
-export { makeSampleImage } from "./workflows/sample-image.js";
+
+// ── OVA: export, reading, information (imageInfo and convertFile recognise an OVA themselves) ────────────
+export {
+  exportOva,
+  type OvaExportRequest,
+  type OvaExportResult,
+  type OvaInput,
+  type OvaMemberReport,
+} from "./formats/ova/ova-writer.js";
+export { OVA_TARGETS, type OvaTargetName, type OvfVersion } from "./formats/ova/ova-targets.js";
+export {
+  NIC_MODELS,
+  CONTROLLER_MODELS,
+  OS_TYPE_NAMES,
+  type NicModel,
+  type ControllerModel,
+  type OsTypeName,
+} from "./formats/ova/hardware-profile.js";
+export { MANIFEST_ALGORITHMS, type ManifestAlgorithm } from "./formats/ova/manifest.js";
+export {
+  openOva,
+  verifyOvaManifest,
+  type OvaArchive,
+  type OvaDisk,
+  type ManifestCheck,
+} from "./formats/ova/ova-reader.js";
+export { ovaInfo, type OvaInfo } from "./formats/ova/ova-info.js";
+export type { OvaConvertResult } from "./formats/ova/ova-convert.js";
+export type { OvfDescriptor, OvfDisk, OvfFileRef, OvfVirtualSystem } from "./formats/ova/ovf-descriptor-reader.js";
+
+// ── Guests: read-only inspection, sessions, leftovers of killed runs (root: loop devices and mounts) ──────
+export { inspectImage, type InspectImageOptions, type ImageInspection } from "./guest/inspect/inspect-image.js";
+export { inspectGuest, type GuestInspection } from "./guest/inspect/inspect-guest.js";
+export type { Distribution, DistributionFamily } from "./guest/inspect/distribution.js";
+export type { PackageManager, InitSystem } from "./guest/inspect/system-tools.js";
+export type { InstalledKernel } from "./guest/inspect/boot-files.js";
+export type { GuestUser } from "./guest/inspect/guest-users.js";
+export { openGuest, type OpenGuestOptions, type GuestSession, type CommitOptions } from "./guest/guest-session.js";
+export type { AttachedImage, GuestBlockDevice } from "./guest/attach/attach-image.js";
+export { NoGuestRootError, type MountedGuest, type MountedFilesystem } from "./guest/mount/mount-guest.js";
+export { GuestPathError } from "./guest/guest-path.js";
+export {
+  cleanupGuestLeftovers,
+  type LeftoverCleanupOptions,
+  type LeftoverJournal,
+} from "./guest/journal/leftover-cleanup.js";
+
+// ── Cleaning ──────────────────────────────────────────────────────────────────────────────────────────────
+export { cleanImage, type CleanImageOptions } from "./operations/cleaning/clean-image.js";
+export type { CleaningChange, CleaningReport, CleaningAction } from "./operations/cleaning/cleaning-report.js";
+export type { CleaningOperation } from "./operations/cleaning/cleaning-operation.js";
+export { CLEANING_OPERATIONS } from "./operations/cleaning/operation-registry.js";
+export { planCleaning, runCleaning, type CleaningPlan, type CleaningRun } from "./operations/cleaning/run-cleaning.js";
+export { loadProfile, type CleaningProfile } from "./operations/cleaning/cleaning-profile.js";
+
+// ── Image stores: OpenStack and the local store ──────────────────────────────────────────────────────────
 export type * from "./providers/provider.js";
 export { loadCloudConfig, type CloudConfig, type LoadCloudConfigOptions } from "./providers/openstack/cloud-config.js";
 export { KeystoneSession } from "./providers/openstack/keystone-session.js";
@@ -36,15 +110,28 @@ export { GlanceClient } from "./providers/openstack/glance-client.js";
 export { downloadImage as downloadGlanceImage } from "./providers/openstack/image-download.js";
 export { OpenStackProvider } from "./providers/openstack/openstack-provider.js";
 export * from "./providers/openstack/errors.js";
-export { cleanImage, type CleanImageOptions } from "./operations/cleaning/clean-image.js";
-export type { CleaningChange, CleaningReport, CleaningAction } from "./operations/cleaning/cleaning-report.js";
-export type { CleaningOperation } from "./operations/cleaning/cleaning-operation.js";
-export { CLEANING_OPERATIONS } from "./operations/cleaning/operation-registry.js";
-export { planCleaning, runCleaning, type CleaningPlan, type CleaningRun } from "./operations/cleaning/run-cleaning.js";
-export { loadProfile, type CleaningProfile } from "./operations/cleaning/cleaning-profile.js";
+export { ImportMethodUnavailableError, ImportFailedError } from "./providers/openstack/glance-image-import.js";
+export { LocalProvider, LocalImageError } from "./providers/local/local-provider.js";
+
+// ── Workflows: jobs (image create, export from a store, migrate), resume, the stores a name reaches ───────
 export { startJob, resumeJob, JobInterruptedError, type JobContext, type JobResult } from "./workflows/image-job.js";
-export { listJobs, loadJob, type JobRequest, type JobPlan, type JobState } from "./workflows/job-state.js";
+export {
+  listJobs,
+  loadJob,
+  currentStatus,
+  type JobRequest,
+  type JobPlan,
+  type JobState,
+} from "./workflows/job-state.js";
 export { planTransfer, type PlanFacts } from "./workflows/job-plan.js";
-export { resolveCloud, listClouds, type ConfiguredCloud } from "./workflows/cloud-names.js";
-export type { WorkflowEvent, WorkflowListener, WorkflowPhase } from "./workflows/workflow-events.js";
-export { LocalProvider } from "./providers/local/local-provider.js";
+export {
+  resolveCloud,
+  listClouds,
+  defaultLocalStore,
+  type ConfiguredCloud,
+  type CloudNameOptions,
+} from "./workflows/cloud-names.js";
+export { InsufficientSpaceError } from "./workflows/preflight.js";
+export { GuestAccessError } from "./guest/guest-access-error.js";
+export { runDemo, type DemoResult, type DemoExport } from "./workflows/demo.js";
+export { makeSampleImage, type SampleImage } from "./workflows/sample-image.js";

@@ -5,6 +5,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeRaw, mixedRegions, qemuCompare, run, scratch } from "./helpers/tools.js";
+import { doneOf, eventLines } from "./helpers/event-lines.js";
 
 const MiB = 2 ** 20;
 const BIN = "bin/chromogenic.js";
@@ -28,7 +29,7 @@ test("info --json reports a raw image's sizes", async (t) => {
   await makeRaw(img, 8 * MiB, [{ offset: MiB, data: Buffer.alloc(8192, 1) }]);
   const r = await cli("info", "--json", img);
   assert.equal(r.code, 0, r.stderr);
-  const info = JSON.parse(r.stdout);
+  const info = doneOf(r.stdout, "info");
   assert.equal(info.format, "raw");
   assert.equal(info.virtualSize, 8 * MiB);
   assert.equal(info.allocatedBytes, 8192);
@@ -41,12 +42,8 @@ test("convert --json emits progress events and a result; output identical", asyn
   await makeRaw(input, 40 * MiB + 512, mixedRegions(40 * MiB + 512));
   const r = await cli("convert", "--json", "-O", "qcow2", input, output);
   assert.equal(r.code, 0, r.stderr);
-  const events = r.stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
-  const done = events.at(-1);
-  assert.equal(done.event, "done");
+  const events = eventLines(r.stdout);
+  const done = doneOf(r.stdout, "convert");
   assert.equal(done.outputFormat, "qcow2");
   assert.ok(events.slice(0, -1).every((e) => e.event === "progress" && e.phase === "convert"));
   assert.equal((await qemuCompare(input, output)).code, 0);
@@ -124,10 +121,8 @@ test("the CLI (its single-file bundle in dist/cli) finds every native helper and
   assert.match(known.stderr, /image \/nonexistent\.img does not exist/);
 });
 
-test("a convert without -o loads no zod; one with -o loads it to check them", async (t) => {
-  // zod is ~15 ms of start-up, as much again as the rest of a small conversion: create options are checked with
-  // it only when there are some (src/formats/engine/create-option-validation.ts).
-  const dir = await scratch(t);
+/** A module hook that reports, as `MODULES <json>` on stderr when the process exits, every module URL loaded. */
+async function moduleListHook(dir: string): Promise<string> {
   const hook = join(dir, "modules.mjs");
   await writeFile(
     hook,
@@ -136,23 +131,51 @@ test("a convert without -o loads no zod; one with -o loads it to check them", as
       "registerHooks({ load(url, context, next) { urls.push(url); return next(url, context); } });\n" +
       'process.on("exit", () => process.stderr.write("MODULES " + JSON.stringify(urls) + "\\n"));\n',
   );
+  return hook;
+}
+
+/** Whether `convert -q ARGS` runs code of the npm package `name` (a folder under node_modules). */
+async function convertLoadsPackage(hook: string, name: string, ...args: string[]): Promise<boolean> {
+  const urls = (await convertWithHook(hook, "MODULES", ...args)) as string[];
+  const files = urls.filter((u) => u.startsWith("file:"));
+  assert.ok(
+    files.some((u) => u.endsWith("/dist/cli/main.js")),
+    "the hook sees the bundle's modules",
+  );
+  // The bundle keeps each package file's path as a comment above its code.
+  const texts = await Promise.all(files.map((u) => readFile(fileURLToPath(u), "utf8")));
+  return texts.some((text) => text.includes(`node_modules/${name}/`));
+}
+
+test("a convert without -o loads no zod; one with -o loads it to check them", async (t) => {
+  // zod is ~15 ms of start-up, as much again as the rest of a small conversion: create options are checked with
+  // it only when there are some (src/formats/engine/create-option-validation.ts).
+  const dir = await scratch(t);
+  const hook = await moduleListHook(dir);
   const input = join(dir, "in.raw");
   await makeRaw(input, MiB, mixedRegions(MiB));
-  const loadsZod = async (...options: string[]) => {
-    const urls = (await convertWithHook(hook, "MODULES", ...options, input, join(dir, "out"))) as string[];
-    const files = urls.filter((u) => u.startsWith("file:"));
-    assert.ok(
-      files.some((u) => u.endsWith("/dist/cli/main.js")),
-      "the hook sees the bundle's modules",
-    );
-    // The bundle keeps each package file's path as a comment above its code.
-    const texts = await Promise.all(files.map((u) => readFile(fileURLToPath(u), "utf8")));
-    return texts.some((text) => text.includes("node_modules/zod/"));
-  };
+  const loadsZod = (...options: string[]) => convertLoadsPackage(hook, "zod", ...options, input, join(dir, "out"));
   for (const format of ["raw", "qcow2", "vmdk", "vhd", "vdi"]) {
     assert.equal(await loadsZod("-O", format), false, `${format} without options loaded zod`);
   }
   assert.equal(await loadsZod("-O", "vdi", "-o", "static=on"), true, "options are checked with zod");
+});
+
+test("a convert of a disk image loads no XML parser; one of an OVA loads it to read the appliance", async (t) => {
+  // The OVA reader (fast-xml-parser and all) was a sixth of the CLI's start-up: convertFile recognises an OVA
+  // from its first tar header and loads the reader only for one (src/formats/engine/recognise-input.ts).
+  const dir = await scratch(t);
+  const hook = await moduleListHook(dir);
+  const input = join(dir, "in.raw");
+  await makeRaw(input, MiB, mixedRegions(MiB));
+  const ova = join(dir, "in.ova");
+  const exported = await cli("export", "-q", "--format", "ova", "--target", "vmware", input, ova);
+  assert.equal(exported.code, 0, exported.stderr);
+  const loadsParser = (from: string) =>
+    convertLoadsPackage(hook, "fast-xml-parser", "-O", "qcow2", from, join(dir, "out.qcow2"));
+  assert.equal(await loadsParser(input), false, "a raw disk's conversion loaded the XML parser");
+  assert.equal(await loadsParser(ova), true, "an OVA is read with the XML parser");
+  assert.equal((await qemuCompare(input, join(dir, "out.qcow2"))).code, 0, "the OVA's disk was converted");
 });
 
 test("an uncompressed convert loads neither node:crypto nor node:zlib; a compressed one loads zlib when it needs it", async (t) => {

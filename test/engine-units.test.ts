@@ -2,8 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { zeroRuns } from "../src/formats/engine/zero-runs.js";
 import { parseCreateOptions, sizeInBytes } from "../src/formats/engine/create-options.js";
-import { ProgressTracker, type ProgressEvent } from "../src/formats/engine/progress.js";
-import { renderBar } from "../src/cli/progress-display.js";
 import { UsageError } from "../src/formats/errors.js";
 
 test("zeroRuns splits at disk-aligned units and merges neighbours", () => {
@@ -38,15 +36,4 @@ test("create options parse like qemu-img's -o", () => {
   assert.equal(sizeInBytes("64kB"), 65536);
   assert.equal(sizeInBytes("12q"), undefined);
   assert.equal(sizeInBytes("99999999999T"), undefined, "beyond a safe integer");
-});
-
-test("progress events carry rate and ETA, and the bar renders them", () => {
-  const events: ProgressEvent[] = [];
-  const tracker = new ProgressTracker("convert", 1000, (e) => events.push(e), 0);
-  tracker.advance(250);
-  tracker.complete();
-  assert.equal(events.at(-1)!.bytesDone, 250);
-  assert.equal(events.at(-1)!.bytesTotal, 1000);
-  const bar = renderBar({ phase: "convert", bytesDone: 512, bytesTotal: 1024, elapsed: 2, rate: 256, eta: 2 }, 100);
-  assert.match(bar, /convert \[#+-+\] {2}50\.0% 512 B\/1\.00 KiB 256 B\/s ETA 00:02/);
 });

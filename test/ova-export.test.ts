@@ -18,6 +18,7 @@ import type { ImageSource } from "../src/formats/types.js";
 import { decodeTarHeader } from "../src/formats/ova/tar-header.js";
 import { makeRaw, mixedRegions, pattern, qemuCompare, qemuInfo, run, scratch } from "./helpers/tools.js";
 import { extractAll, memberHeader, schemaFor, tarList, xmllintValidate } from "./helpers/ova-tools.js";
+import { doneOf } from "./helpers/event-lines.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -354,12 +355,11 @@ test("chromogenic export: CLI options, JSON result, usage errors exit 2 and leav
     join(dir, "cli.ova"),
   );
   assert.equal(ok.code, 0, ok.stderr);
-  const done = JSON.parse(ok.stdout.trim().split("\n").at(-1)!);
-  assert.equal(done.event, "done");
+  const done = doneOf(ok.stdout, "export");
   assert.equal(done.manifest, "sha1");
   assert.equal(done.ovfVersion, "2.0");
   assert.deepEqual(
-    done.members.map((m: { name: string }) => m.name),
+    (done.members as { name: string }[]).map((m) => m.name),
     ["cli_vm.ovf", "cli_vm-disk1.vmdk", "cli_vm.mf"],
   );
   for (const bad of [

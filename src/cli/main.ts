@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
-import { ChromogenicError } from "../formats/errors.js";
+import { UsageError } from "../util/errors.js";
+import { reportError } from "./error-report.js";
 import { showProcessWarnings } from "./process-warnings.js";
 import { releaseReplacedFilesAfterExit } from "../formats/io/old-output-release.js";
 
@@ -43,27 +44,32 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   return program;
 }
 
-/** Runs the CLI; maps errors to one clear line on stderr and an exit code (1 failure, 2 usage, 130 cancelled). */
+/**
+ * Runs the CLI. A failure is one clear line on stderr, an `error` event with --json, and an exit status by its
+ * code (docs/ERRORS.md: 1 failure, 2 usage, 130 cancelled). Commands that run work report their own failures
+ * (run-command.ts); this reports the rest: bad arguments, and failures before or outside the work.
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   showProcessWarnings();
-  // The CLI exits once its command is done: a file an output replaced is removed after that, not before.
+  // The CLI exits once its command is done: a file an output replaced is freed after that, not before.
   releaseReplacedFilesAfterExit();
+  // Whether the command runs with --json, as commander parsed it; a guess from the words while it has not.
+  let json = argv.includes("--json");
   try {
-    await (await buildProgram(argv)).parseAsync([...argv]);
+    const program = await buildProgram(argv);
+    program.hook("preAction", (_program, action) => {
+      json = action.opts().json === true;
+    });
+    await program.parseAsync([...argv]);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+      // Help and --version end with 0. Commander already told what was wrong with the arguments on stderr.
+      if (e.exitCode === 0) return;
+      const usage = new UsageError(e.message.replace(/^error: /, ""));
+      process.exitCode = reportError(usage, { json, toldOnStderr: true });
       return;
     }
-    if (e instanceof ChromogenicError) {
-      process.stderr.write(`chromogenic: ${e.message}\n`);
-      process.exitCode = e.code === "EUSAGE" ? 2 : e.code === "EABORTED" ? 130 : 1;
-      return;
-    }
-    const err = e as NodeJS.ErrnoException;
-    process.stderr.write(`chromogenic: ${err.message ?? String(e)}\n`);
-    if (process.env.CHROMOGENIC_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = 1;
+    process.exitCode = reportError(e, { json });
   }
 }
 

@@ -1,17 +1,12 @@
 /**
- * Typed errors, so callers (CLI, workflows) can tell a hostile or unsupported image from an I/O failure
- * without matching on message text. Messages name the file and what was wrong, never just "invalid".
+ * The format engine's errors, so callers (CLI, workflows) can tell a hostile or unsupported image from an I/O
+ * failure without matching on message text. Messages name the file and what was wrong, never just "invalid".
+ * They extend the one ChromogenicError of src/util/errors.ts (re-exported here with the two errors every layer
+ * throws, usage and cancellation).
  */
-export class ChromogenicError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import { ChromogenicError } from "../util/errors.js";
+
+export { ChromogenicError, UsageError, AbortedError } from "../util/errors.js";
 
 /** The image's metadata is malformed, truncated, out of bounds or beyond a safety limit. */
 export class CorruptImageError extends ChromogenicError {
@@ -31,20 +26,6 @@ export class UnsupportedFeatureError extends ChromogenicError {
 export class ReferenceRefusedError extends ChromogenicError {
   constructor(message: string) {
     super(message, "EREFUSED");
-  }
-}
-
-/** Bad user input: unknown format, bad -o option value, … */
-export class UsageError extends ChromogenicError {
-  constructor(message: string) {
-    super(message, "EUSAGE");
-  }
-}
-
-/** The operation was cancelled (Ctrl-C, AbortSignal). */
-export class AbortedError extends ChromogenicError {
-  constructor(message = "operation cancelled") {
-    super(message, "EABORTED");
   }
 }
 

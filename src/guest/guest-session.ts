@@ -1,10 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { ProgressListener } from "../formats/engine/progress.js";
+import type { ProgressListener } from "../util/events.js";
 import type { ReferencePolicy } from "../formats/types.js";
 import { attachImage, commitWorkingCopy, type AttachedImage } from "./attach/attach-image.js";
 import { GuestJournal, stateDir } from "./journal/guest-journal.js";
 import { mountGuest, type MountedGuest } from "./mount/mount-guest.js";
+import { GuestAccessError } from "./guest-access-error.js";
 
 export interface OpenGuestOptions {
   readonly readOnly: boolean;
@@ -74,7 +75,9 @@ export async function openGuest(image: string, options: OpenGuestOptions): Promi
     };
   } catch (e) {
     await journal.undoAll().catch((undoError: unknown) => {
-      throw new AggregateError([e, undoError], `${(e as Error).message}; and then: ${(undoError as Error).message}`);
+      throw new GuestAccessError(`${(e as Error).message}; and then: ${(undoError as Error).message}`, {
+        cause: new AggregateError([e, undoError]),
+      });
     });
     throw e;
   }

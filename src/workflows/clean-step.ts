@@ -4,11 +4,15 @@
  * for cleaning, so a job without --clean never needs root or the guest tools. Cleaning mounts the guest's
  * filesystems, which needs root: `cleaningUnavailable()` says why it cannot run before a job is planned.
  */
+import type { WorkListener } from "../util/events.js";
+import { UsageError } from "../util/errors.js";
+
 export interface CleanRequest {
   readonly profile?: string;
   readonly operations?: string;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (event: { phase: string; operation?: string; done?: number; total?: number }) => void;
+  /** The cleaning's events (its phases, a step per operation, the progress of writing out). */
+  readonly onEvent?: WorkListener;
 }
 
 export interface CleanSummary {
@@ -25,7 +29,7 @@ interface CleaningModule {
       operations?: string;
       inPlace?: boolean;
       signal?: AbortSignal;
-      onProgress?: CleanRequest["onProgress"];
+      onEvent?: WorkListener;
     },
   ): Promise<{
     changes: readonly unknown[];
@@ -44,7 +48,7 @@ export function cleaningUnavailable(): string | undefined {
 
 export async function cleanWorkingCopy(rawImage: string, request: CleanRequest): Promise<CleanSummary> {
   const why = cleaningUnavailable();
-  if (why) throw new Error(`cannot clean ${rawImage}: ${why}`);
+  if (why) throw new UsageError(`cannot clean ${rawImage}: ${why}`);
   // Loaded on demand: a job without --clean never loads the cleaning operations. A literal specifier, so the
   // CLI's bundle (scripts/bundle-cli.mjs) carries the module as a chunk of its own.
   const cleaning: CleaningModule = await import("../operations/cleaning/clean-image.js");
@@ -53,7 +57,7 @@ export async function cleanWorkingCopy(rawImage: string, request: CleanRequest):
     operations: request.operations,
     inPlace: true,
     signal: request.signal,
-    onProgress: request.onProgress,
+    onEvent: request.onEvent,
   });
   return {
     changes: report.changes.length,

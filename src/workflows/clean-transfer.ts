@@ -53,14 +53,14 @@ export async function cleanOnce(run: JobRun, work: string): Promise<CleanSummary
   if (run.state.done.includes("clean")) return undefined;
   const clean = run.request.clean!;
   run.phase("clean", "start", clean.profile ?? clean.operations ?? "defaults");
-  const meter = run.meter("clean", null);
+  // The job's clean phase shows the operations as steps; attaching the working copy is part of the phase.
+  const forward = run.forward();
   const summary = await cleanWorkingCopy(work, {
     profile: clean.profile,
     operations: clean.operations,
     signal: run.signal,
-    onProgress: (e) => (e.done !== undefined ? meter.set(e.done, e.total) : meter.tick()),
+    onEvent: forward && ((e) => e.event === "step" && forward(e)),
   });
-  meter.complete();
   for (const w of summary.warnings) run.message(w, "warning");
   run.phase("clean", "end", `${summary.changes} change(s)`);
   run.state.done.push("clean");

@@ -21,8 +21,15 @@ import { isOvaFormat } from "../formats/ova/ova-format.js";
 import { createOptionsFor } from "./output-options.js";
 import { getDriver, isPlainDisk } from "../formats/registry.js";
 
-/** Converts `source` (owned: closed here) into the destination's format and delivers it. */
-export async function deliverImage(run: JobRun, source: ImageSource): Promise<ProviderImage | undefined> {
+/**
+ * Converts `source` (owned: closed here) into the destination's format and delivers it. `dataTotal`, the data
+ * bytes the source holds when known, gives the conversion's progress a total.
+ */
+export async function deliverImage(
+  run: JobRun,
+  source: ImageSource,
+  dataTotal?: number | Promise<number | undefined>,
+): Promise<ProviderImage | undefined> {
   const plan = run.state.plan!;
   const dest = run.request.destination;
   const format = plan.targetFormat;
@@ -39,10 +46,11 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
           target: (dest.target ?? "virtualbox") as OvaTargetName,
           name: dest.name ?? run.state.source!.name,
           signal: run.signal,
-          onProgress: run.engineProgress("convert"),
+          onProgress: run.forward(),
+          dataTotal,
         });
       } else {
-        await convertIntoFile(run, source, out, format, createOptionsFor(format, dest.target));
+        await convertIntoFile(run, source, out, format, createOptionsFor(format, dest.target), dataTotal);
       }
       run.phase("convert", "end");
       return undefined;
@@ -53,7 +61,8 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
       const target = await getDriver(format).create!(output, source.virtualSize, createOptionsFor(format, "cloud"));
       const converting = convertImage(source, target, {
         signal: run.signal,
-        onProgress: run.engineProgress("convert"),
+        onProgress: run.forward(),
+        dataTotal,
       }).then(
         () => output.end(),
         (e: unknown) => {
@@ -76,7 +85,7 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
     if (!run.state.done.includes("converted")) {
       await run.save();
       run.phase("convert", "start", `${source.format} → ${format} (compact temporary file, then uploaded)`);
-      await convertIntoFile(run, source, converted, format, createOptionsFor(format, "cloud"));
+      await convertIntoFile(run, source, converted, format, createOptionsFor(format, "cloud"), dataTotal);
       run.phase("convert", "end");
       run.state.done.push("converted");
       await run.save();
@@ -84,6 +93,8 @@ export async function deliverImage(run: JobRun, source: ImageSource): Promise<Pr
     const size = (await stat(converted)).size;
     return await uploadImage(run, createReadStream(converted, { highWaterMark: 2 ** 20 }), size);
   } finally {
+    // A count of the source's data may still walk its map: it ends (it never rejects) before the source closes.
+    await dataTotal;
     await source.close().catch(() => undefined);
   }
 }
@@ -99,11 +110,12 @@ export async function convertIntoFile(
   path: string,
   format: string,
   options: CreateOptions,
+  dataTotal?: number | Promise<number | undefined>,
 ): Promise<void> {
   const output = await openOutputFile(path);
   try {
     const target = await getDriver(format).create!(output, source.virtualSize, options);
-    await convertImage(source, target, { signal: run.signal, onProgress: run.engineProgress("convert") });
+    await convertImage(source, target, { signal: run.signal, onProgress: run.forward(), dataTotal });
     await output.commit();
   } finally {
     await output.discard();

@@ -4,13 +4,13 @@ import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { diskDigest } from "../formats/engine/disk-digest.js";
-import { convertOvaDisk } from "../formats/ova/ova-convert.js";
+import { convertFile } from "../formats/engine/convert.js";
 import { OVA_FORMAT } from "../formats/ova/ova-format.js";
 import { LocalProvider } from "../providers/local/local-provider.js";
 import { cleaningUnavailable } from "./clean-step.js";
 import { startJob, type JobResult } from "./image-job.js";
 import { makeSampleImage, type SampleImage } from "./sample-image.js";
-import type { WorkflowListener } from "./workflow-events.js";
+import type { WorkListener } from "../util/events.js";
 
 const execFileP = promisify(execFile);
 
@@ -51,7 +51,7 @@ export interface DemoResult {
  */
 export async function runDemo(
   dir: string,
-  options: { onEvent?: WorkflowListener; clean?: boolean } = {},
+  options: { onEvent?: WorkListener; clean?: boolean } = {},
 ): Promise<DemoResult> {
   const root = resolve(dir);
   await mkdir(root, { recursive: true });
@@ -144,7 +144,7 @@ function demoOutputs(root: string) {
       checkOutput: false,
       diskOf: async (ova: string) => {
         const disk = join(root, "sample-from-ova.qcow2");
-        await convertOvaDisk({ input: ova, output: disk, outputFormat: "qcow2" });
+        await convertFile({ input: ova, output: disk, outputFormat: "qcow2" });
         return disk;
       },
     },

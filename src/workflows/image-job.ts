@@ -21,8 +21,9 @@
  * stored size), and a downloaded one has its output checked again once it is open, before the output is written.
  */
 import { resolve } from "node:path";
-import { AbortedError, ChromogenicError, UsageError } from "../formats/errors.js";
+import { AbortedError, UsageError, errorCode } from "../util/errors.js";
 import { openImage } from "../formats/engine/open-image.js";
+import { countData } from "../formats/engine/convert.js";
 import type { ImageSource } from "../formats/types.js";
 import type { ProviderImage } from "../providers/provider.js";
 import { cleaningUnavailable, type CleanSummary } from "./clean-step.js";
@@ -100,6 +101,7 @@ export async function resumeJob(id: string, context: JobContext = {}): Promise<J
   state.pid = process.pid;
   state.status = "running";
   state.error = undefined;
+  state.errorCode = undefined;
   await saveJob(state);
   context.onJobCreated?.(state.id);
   return runJob(state, context);
@@ -113,14 +115,16 @@ async function runJob(state: JobState, context: JobContext): Promise<JobResult> 
     if (context.signal?.aborted) {
       state.status = "interrupted";
       state.error = "cancelled";
+      state.errorCode = "EABORTED";
       await saveJob(state).catch(() => undefined);
       throw new JobInterruptedError(state.id);
     }
     state.status = "failed";
     state.error = (e as Error).message ?? String(e);
+    state.errorCode = errorCode(e);
     if (!state.request.keep) await removeLeftovers(run).catch(() => undefined);
     await saveJob(state).catch(() => undefined);
-    if (e instanceof ChromogenicError || e instanceof Error) {
+    if (e instanceof Error) {
       e.message = `job ${state.id}: ${e.message}${state.request.keep ? " (leftovers kept: --keep)" : ""}`;
     }
     throw e;
@@ -158,12 +162,13 @@ async function runSteps(run: JobRun): Promise<JobResult> {
   if (plan.mode === "passthrough") {
     image = await passthrough(run);
   } else if (plan.mode === "convert") {
-    image = await deliverImage(run, inPlace ?? (await openSource(run)));
+    image = await deliverImage(run, inPlace ?? (await openSource(run)), run.sourceDataBytes);
   } else {
     const work = await makeWorkingCopy(run, inPlace);
     cleaning = await cleanOnce(run, work);
     const { source: workSource } = await openImage(work, { format: "raw" });
-    image = await deliverImage(run, workSource);
+    // The working copy is a local sparse file: its map is walked alongside for the conversion's total.
+    image = await deliverImage(run, workSource, countData(workSource));
   }
   run.phase("verify", "start");
   await verifyResult(run, image);

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat, type FileHandle } from "node:fs/promises";
-import type { PhaseMeter } from "./workflow-events.js";
+import type { ProgressMeter } from "../util/progress-meter.js";
 
 export async function allocatedBytes(path: string): Promise<number> {
   const s = await stat(path).catch(() => undefined);
@@ -37,7 +37,7 @@ export async function writeSparse(handle: FileHandle, buf: Buffer, position: num
 export async function hashStream(
   data: AsyncIterable<Uint8Array>,
   algorithm: string,
-  meter: PhaseMeter,
+  meter: ProgressMeter,
 ): Promise<string> {
   const hash = createHash(algorithm);
   for await (const chunk of data) {
@@ -51,7 +51,7 @@ export async function hashStream(
 export async function hashFile(
   path: string,
   algorithm: string,
-  meter: PhaseMeter,
+  meter: ProgressMeter,
   signal?: AbortSignal,
 ): Promise<string> {
   const hash = createHash(algorithm);

@@ -54,7 +54,7 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is: every
   // driver reads through an input, HTTP Range included, so no temporary copy is made and the preflight asks
   // for none. A format no driver reads is downloaded as stored (and refused when opened).
-  else if (findDriver(src.format) && facts.sourceRandomAccess) sourceAccess = "random-access";
+  else if (findDriver(src.format) && facts.sourceRandomAccess && !request.downloadFirst) sourceAccess = "random-access";
   else sourceAccess = "download";
   const targetAccess: JobPlan["targetAccess"] =
     dest.kind === "file"

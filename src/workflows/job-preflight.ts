@@ -41,7 +41,8 @@ export async function preflight(run: JobRun, plan: JobPlan, source?: ImageSource
   }
   // An open source tells its guest data, which a working copy or a compact output holds: for a compressed
   // qcow2, many times the stored size the plan estimated with.
-  const data = source ? await guestDataBytes(source) : undefined;
+  if (source) run.sourceDataBytes = (await source.details()).allocatedBytes;
+  const data = source ? (run.sourceDataBytes ?? source.virtualSize) : undefined;
   const temporary = data === undefined ? plan.temporaryBytes : temporarySpace(plan, run.state.source!.size, data);
   const needs: SpaceNeed[] = [{ path: run.workDir, bytes: temporary - existing, what: "temporary data" }];
   const dest = run.request.destination;

@@ -6,16 +6,17 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { AbortedError } from "../formats/errors.js";
-import type { ProgressListener } from "../formats/engine/progress.js";
+import { AbortedError } from "../util/errors.js";
+import type { Phase, WorkListener } from "../util/events.js";
+import { ProgressMeter } from "../util/progress-meter.js";
 import type { ImageProvider } from "../providers/provider.js";
 import { resolveCloud } from "./cloud-names.js";
 import { jobDir, saveJob, type JobRequest, type JobState } from "./job-state.js";
-import { PhaseMeter, type WorkflowListener, type WorkflowPhase } from "./workflow-events.js";
 
 export interface JobContext {
   readonly signal?: AbortSignal;
-  readonly onEvent?: WorkflowListener;
+  /** Every event of the job (util/events.ts), each naming the job. */
+  readonly onEvent?: WorkListener;
   /** Called once the job's id exists (the CLI prints it so the user can resume). */
   readonly onJobCreated?: (id: string) => void;
 }
@@ -31,6 +32,8 @@ export class JobRun {
   sourceProperties: Readonly<Record<string, string>> | undefined;
   /** Whether the preflight already sized the file output exactly (else delivery checks it once the source is open). */
   outputChecked = false;
+  /** The data bytes of the source the preflight opened in place, when it could tell: a conversion's progress total. */
+  sourceDataBytes: number | undefined;
 
   constructor(
     readonly state: JobState,
@@ -56,22 +59,29 @@ export class JobRun {
     return saveJob(this.state);
   }
 
-  phase(phase: WorkflowPhase, state: "start" | "end", detail?: string): void {
-    this.context.onEvent?.({ event: "phase", job: this.state.id, phase, state, detail });
+  phase(phase: Phase, state: "start" | "end", detail?: string): void {
+    this.context.onEvent?.({ event: "phase", job: this.state.id, phase, state, ...(detail ? { detail } : {}) });
   }
 
   message(text: string, level: "info" | "warning" = "info"): void {
     this.context.onEvent?.({ event: "message", job: this.state.id, level, text });
   }
 
-  meter(phase: WorkflowPhase, total: number | null, startBytes = 0): PhaseMeter {
-    return new PhaseMeter(this.state.id, phase, total, this.context.onEvent, 250, startBytes);
+  meter(phase: Phase, total: number | null, startBytes = 0): ProgressMeter {
+    return new ProgressMeter({
+      job: this.state.id,
+      phase,
+      total,
+      listener: this.context.onEvent,
+      intervalMs: 250,
+      startBytes,
+    });
   }
 
-  /** The format engine's progress events, as a workflow phase's. */
-  engineProgress(phase: WorkflowPhase): ProgressListener {
-    const meter = this.meter(phase, null);
-    return (e) => meter.set(e.bytesDone, e.bytesTotal);
+  /** A listener for the events of the format engine or of cleaning: they reach the job's, each naming the job. */
+  forward(): WorkListener | undefined {
+    const onEvent = this.context.onEvent;
+    return onEvent && ((event) => onEvent({ ...event, job: this.state.id }));
   }
 
   checkAborted(): void {

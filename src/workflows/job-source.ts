@@ -3,7 +3,7 @@
  * named instance (made, or on a resume found again and waited for). What it finds is saved in the job's state,
  * so a resume never looks it up or snapshots again.
  */
-import { AbortedError, UsageError } from "../formats/errors.js";
+import { AbortedError, UsageError, WaitFailedError } from "../util/errors.js";
 import type { ImageProvider, ProviderImage } from "../providers/provider.js";
 import type { JobRun } from "./job-run.js";
 
@@ -74,10 +74,12 @@ async function waitReady(provider: ImageProvider, id: string, signal?: AbortSign
   const deadline = Date.now() + 60 * 60_000;
   for (;;) {
     const image = await provider.getImage(id);
-    if (!image) throw new Error(`${provider.label}: image ${id} disappeared while being made`);
+    if (!image) throw new WaitFailedError(`${provider.label}: image ${id} disappeared while being made`);
     if (image.state === "ready") return image;
-    if (image.state === "failed") throw new Error(`${provider.label}: image ${id} is ${image.rawStatus}`);
-    if (Date.now() > deadline) throw new Error(`${provider.label}: image ${id} still ${image.rawStatus} after 1 h`);
+    if (image.state === "failed") throw new WaitFailedError(`${provider.label}: image ${id} is ${image.rawStatus}`);
+    if (Date.now() > deadline) {
+      throw new WaitFailedError(`${provider.label}: image ${id} still ${image.rawStatus} after 1 h`);
+    }
     if (signal?.aborted) throw new AbortedError();
     await new Promise((r) => setTimeout(r, 2000));
   }

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { UsageError } from "../formats/errors.js";
 import { homedir } from "node:os";
 import { stateDir } from "../guest/journal/guest-journal.js";
+import { processAlive } from "../util/process-alive.js";
 
 const HashSchema = z.object({ algorithm: z.string(), value: z.string() });
 
@@ -42,6 +43,11 @@ export const JobRequestSchema = z.object({
   clean: z.object({ profile: z.string().optional(), operations: z.string().optional() }).optional(),
   /** Where temporary data goes (default: the job's state directory). */
   workDir: z.string().optional(),
+  /**
+   * Copy the source into the work directory first (resumable with Range) instead of reading it where it is
+   * stored: for a link that drops often, or a source read more than once.
+   */
+  downloadFirst: z.boolean().optional(),
   /** Keep cloud leftovers and temporary files after a failure (for a look, or a later resume). */
   keep: z.boolean().optional(),
   /** Keep the instance's snapshot after success too (it is then the job's result as much as the copy). */
@@ -98,6 +104,8 @@ export const JobStateSchema = z.object({
   bytes: z.object({ download: z.number(), upload: z.number() }),
   checksums: z.record(z.string(), HashSchema),
   error: z.string().optional(),
+  /** The failure's stable code (docs/ERRORS.md), beside its message. */
+  errorCode: z.string().optional(),
   result: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -195,12 +203,12 @@ export async function listJobs(): Promise<JobState[]> {
 }
 
 /** Whether the process that last ran a job is still alive (then it must not be resumed twice). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+export { processAlive } from "../util/process-alive.js";
+
+/**
+ * A job's status as it stands now: one marked running whose process is gone was interrupted (killed with -9,
+ * or its machine went down) and can be resumed.
+ */
+export function currentStatus(job: JobState): JobState["status"] {
+  return job.status === "running" && !processAlive(job.pid) ? "interrupted" : job.status;
 }

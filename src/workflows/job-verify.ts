@@ -7,6 +7,7 @@ import { openImage } from "../formats/engine/open-image.js";
 import type { ProviderImage } from "../providers/provider.js";
 import type { JobRun } from "./job-run.js";
 import { isOvaFormat } from "../formats/ova/ova-format.js";
+import { VerificationError } from "../util/errors.js";
 
 export async function verifyResult(run: JobRun, image: ProviderImage | undefined): Promise<void> {
   const src = run.state.source!;
@@ -14,7 +15,7 @@ export async function verifyResult(run: JobRun, image: ProviderImage | undefined
   const dest = run.request.destination;
   if (image && plan.mode === "passthrough" && src.hash && image.hash) {
     if (src.hash.algorithm === image.hash.algorithm && src.hash.value !== image.hash.value) {
-      throw new Error(
+      throw new VerificationError(
         `the destination's ${image.hash.algorithm} (${image.hash.value}) differs from the source's (${src.hash.value})`,
       );
     }

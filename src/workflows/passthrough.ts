@@ -14,6 +14,7 @@ import { isPlainDisk } from "../formats/registry.js";
 import { lockOutputName } from "../formats/io/output-name-lock.js";
 import { PRIVATE_OUTPUT_MODE } from "../formats/io/output-mode.js";
 import { moveIntoPlace } from "../formats/io/replacing-output.js";
+import { VerificationError } from "../util/errors.js";
 
 export async function passthrough(run: JobRun): Promise<ProviderImage | undefined> {
   const src = run.state.source!;
@@ -59,7 +60,8 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
       run.meter("verify", src.size),
     );
     run.phase("verify", "end");
-    if (actual !== trusted.value) throw new Error(`the copy's ${trusted.algorithm} differs from the source's`);
+    if (actual !== trusted.value)
+      throw new VerificationError(`the copy's ${trusted.algorithm} differs from the source's`);
   }
   downloadMeter.complete();
   run.phase("download", "end");

@@ -5,6 +5,7 @@
 import { open, rm, stat } from "node:fs/promises";
 import { hashFile, writeAll, writeSparse } from "./job-files.js";
 import type { JobRun } from "./job-run.js";
+import { TransferError, VerificationError } from "../util/errors.js";
 
 /** How often (in bytes downloaded) the file is synced and its length saved in the state, for a resume. */
 const CHECKPOINT_BYTES = 64 * 2 ** 20;
@@ -47,7 +48,7 @@ export async function downloadToFile(run: JobRun, path: string, sparse: boolean,
         await run.save();
       }
     }
-    if (position !== src.size) throw new Error(`download ended at byte ${position} of ${src.size}`);
+    if (position !== src.size) throw new TransferError(`download ended at byte ${position} of ${src.size}`);
     await handle.truncate(src.size);
     await handle.sync();
   } finally {
@@ -64,7 +65,9 @@ export async function downloadToFile(run: JobRun, path: string, sparse: boolean,
       await rm(path, { force: true });
       run.state.bytes.download = 0;
       await run.save();
-      throw new Error(`the resumed download's ${src.hash.algorithm} differs from the source's; it was removed`);
+      throw new VerificationError(
+        `the resumed download's ${src.hash.algorithm} differs from the source's; it was removed`,
+      );
     }
   }
   run.state.bytes.download = src.size;

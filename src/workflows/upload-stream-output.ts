@@ -6,6 +6,7 @@
  */
 import { PassThrough } from "node:stream";
 import type { OutputFile } from "../formats/io/output-file.js";
+import { TransferError } from "../util/errors.js";
 
 export class UploadStreamOutput implements OutputFile {
   readonly seekable = false;
@@ -31,7 +32,7 @@ export class UploadStreamOutput implements OutputFile {
       };
       const onClose = () => {
         this.stream.off("drain", onDrain);
-        reject(new Error("the upload stopped reading"));
+        reject(new TransferError("the upload stopped reading"));
       };
       this.stream.once("drain", onDrain);
       this.stream.once("close", onClose);

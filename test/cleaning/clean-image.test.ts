@@ -124,7 +124,7 @@ test(
       operations: "defaults,user-account",
       output,
       workDir: dir,
-      onProgress: (e) => phases.add(e.phase),
+      onEvent: (e) => void (e.event === "phase" && phases.add(e.phase)),
     });
     assert.deepEqual([...phases], ["attach", "clean", "commit"]);
     assert.equal(report.output, output);
@@ -232,8 +232,8 @@ test(
       output,
       workDir: dir,
       signal: controller.signal,
-      onProgress: (e) => {
-        if (e.phase === "clean") controller.abort();
+      onEvent: (e) => {
+        if (e.event === "phase" && e.phase === "clean") controller.abort();
       },
     });
     await assert.rejects(cancelled, /cancelled/);

@@ -8,6 +8,7 @@ import { CLEANING_OPERATIONS } from "../../src/operations/cleaning/operation-reg
 import { applySelection } from "../../src/operations/cleaning/operation-selection.js";
 import { planCleaning } from "../../src/operations/cleaning/run-cleaning.js";
 import { run } from "../helpers/tools.js";
+import { doneOf } from "../helpers/event-lines.js";
 import { scratch } from "../helpers/tools.js";
 
 const DEFAULTS = CLEANING_OPERATIONS.filter((o) => o.defaultEnabled).map((o) => o.name);
@@ -153,7 +154,7 @@ test("CLI: --list-operations (text and JSON) needs no root; unknown operations e
   assert.match(text.stdout, /^machine-id\s+\*\s+all\s+Empty \/etc\/machine-id/m);
   assert.match(text.stdout, /^user-account\s{2,}all/m);
   const json = await run(process.execPath, ["bin/chromogenic.js", "clean", "--list-operations", "--json"]);
-  const list = JSON.parse(json.stdout) as Array<{ name: string; default: boolean; families: string[] }>;
+  const list = doneOf(json.stdout, "clean").operations as Array<{ name: string; default: boolean; families: string[] }>;
   assert.equal(list.length, CLEANING_OPERATIONS.length);
   assert.deepEqual(list.find((o) => o.name === "net-hwaddr")?.families, ["redhat", "suse"]);
   const bad = await run(process.execPath, [

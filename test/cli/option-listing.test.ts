@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { getDriver, listDrivers } from "../../src/formats/registry.js";
 import { describeCreateOptions } from "../../src/formats/engine/create-option-docs.js";
 import { CLI, makeRaw, run, scratch } from "../helpers/tools.js";
+import { doneOf } from "../helpers/event-lines.js";
 
 const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
 const writable = listDrivers().filter((d) => d.create);
@@ -18,7 +19,7 @@ test("formats lists every option of every writable format, as its schema documen
   assert.equal(text.code, 0, text.stderr);
   const json = await cli("formats", "--json");
   assert.equal(json.code, 0, json.stderr);
-  const listed = JSON.parse(json.stdout) as { name: string; options: unknown[] }[];
+  const listed = doneOf(json.stdout, "formats").formats as { name: string; options: unknown[] }[];
   for (const driver of writable) {
     const docs = await describeCreateOptions(driver);
     assert.deepEqual(listed.find((f) => f.name === driver.name)?.options, JSON.parse(JSON.stringify(docs)));

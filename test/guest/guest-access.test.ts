@@ -14,6 +14,7 @@ import { lvmConfig } from "../../src/guest/attach/lvm-config.js";
 import { attachLoop } from "../../src/guest/attach/loop-device.js";
 import { GUEST_UUIDS, debianRootFiles, isRoot, makeGuestDisk } from "../helpers/guest-images.js";
 import { run, runOk } from "../helpers/tools.js";
+import { doneOf } from "../helpers/event-lines.js";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
 
@@ -454,7 +455,7 @@ test(
       });
     const ok = await cli("inspect", "--json", path);
     assert.equal(ok.code, 0, ok.stderr);
-    const report = JSON.parse(ok.stdout) as {
+    const report = doneOf(ok.stdout, "inspect") as unknown as {
       distribution: { id: string };
       filesystems: unknown;
       users: Array<{ name: string }>;

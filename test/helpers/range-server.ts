@@ -5,6 +5,7 @@
  * redirect — through `handle`, falling back to `serveImage` for the rest.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -51,13 +52,26 @@ export class RangeServer {
   /** Milliseconds to wait before answering each request (to see requests overlap). */
   delayMs = 0;
   handle: RequestHandler | undefined;
-  private readonly server = createServer((req, res) => void this.onRequest(req, res));
+  private readonly server;
 
-  private constructor(public image: ServedImage) {}
+  private constructor(
+    public image: ServedImage,
+    private readonly tls?: { readonly key: string; readonly cert: string },
+  ) {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
+    this.server = tls ? createTlsServer(tls, handler) : createServer(handler);
+  }
 
-  /** A server listening on 127.0.0.1 on a free port, closed when the test ends. */
-  static async start(t: { after(fn: () => Promise<void>): void }, image: ServedImage): Promise<RangeServer> {
-    const s = new RangeServer(image);
+  /**
+   * A server listening on 127.0.0.1 on a free port, closed when the test ends; with `tls` (PEM key and
+   * certificate) it speaks HTTPS.
+   */
+  static async start(
+    t: { after(fn: () => Promise<void>): void },
+    image: ServedImage,
+    tls?: { readonly key: string; readonly cert: string },
+  ): Promise<RangeServer> {
+    const s = new RangeServer(image, tls);
     await new Promise<void>((resolve) => s.server.listen(0, "127.0.0.1", resolve));
     t.after(async () => {
       s.server.closeAllConnections();
@@ -67,7 +81,7 @@ export class RangeServer {
   }
 
   get origin(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `${this.tls ? "https" : "http"}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
   url(path = "/images/disk.img"): string {

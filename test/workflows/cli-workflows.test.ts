@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { makeSampleImage } from "../../src/workflows/sample-image.js";
 import { qemuCheck, qemuCompare, scratch } from "../helpers/tools.js";
 import { cli, jsonLines, writeCloudsYaml } from "./helpers/workflow-stack.js";
+import { doneOf } from "../helpers/event-lines.js";
 
 test("local store round trip: upload, migrate to another store as vmdk, export to qcow2 and raw: same disk", async (t) => {
   const dir = await scratch(t);
@@ -65,7 +66,7 @@ test("local store round trip: upload, migrate to another store as vmdk, export t
   assert.match(list.stdout, /sample {2}vmdk/);
   const jobs = await cli(env, "jobs", "--json");
   assert.deepEqual(
-    jsonLines(jobs.stdout).map((j) => j.status),
+    (doneOf(jobs.stdout, "jobs").jobs as { status: string }[]).map((j) => j.status),
     ["done", "done", "done"],
   );
 });
@@ -75,7 +76,7 @@ test("clouds lists the local store, clouds.yaml entries and OS_* without any sec
   const clouds = await writeCloudsYaml(dir, { mine: { user: "user-a", region: "RegionTwo" } });
   const r = await cli({ clouds, state: join(dir, "state") }, "clouds", "--json");
   assert.equal(r.code, 0, r.stderr);
-  const list = JSON.parse(r.stdout) as { name: string; kind: string; region?: string; user?: string }[];
+  const list = doneOf(r.stdout, "clouds").clouds as { name: string; kind: string; region?: string; user?: string }[];
   assert.deepEqual(
     list.map((c) => [c.name, c.kind]),
     [
@@ -146,9 +147,15 @@ test("a failing job removes its temporary files (kept with --keep), leaves no ou
   const left = await readdir(join(dir, "out"));
   assert.equal(left.length, 1);
   assert.match(left[0]!, /^\.x\.raw\.export-.*\.partial$/);
-  const jobs = jsonLines((await cli(env, "jobs", "--json")).stdout);
+  const jobs = doneOf((await cli(env, "jobs", "--json")).stdout, "jobs").jobs as {
+    status: string;
+    errorCode: string;
+  }[];
   assert.deepEqual(
-    jobs.map((j) => j.status),
-    ["failed", "failed"],
+    jobs.map((j) => [j.status, j.errorCode]),
+    [
+      ["failed", "ESTORE"],
+      ["failed", "ESTORE"],
+    ],
   );
 });

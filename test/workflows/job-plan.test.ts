@@ -61,6 +61,9 @@ test("qcow2 → raw: read in place with Range, raw written straight into the upl
   assert.deepEqual([vhdx.sourceAccess, vhdx.temporaryBytes], ["random-access", 0]);
   const iso = planTransfer(facts(migrate({ format: "raw" }), "iso"));
   assert.deepEqual([iso.sourceAccess, iso.temporaryBytes], ["download", GiB]);
+  // Asked for, the source is downloaded (resumably) before it is converted.
+  const first = planTransfer(facts({ ...migrate({ format: "raw" }), downloadFirst: true }, "qcow2"));
+  assert.deepEqual([first.sourceAccess, first.temporaryBytes], ["download", GiB]);
 });
 
 test("raw → qcow2 (preferred): read in place with Range, one compact temporary output", () => {

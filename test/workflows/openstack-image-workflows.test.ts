@@ -169,22 +169,9 @@ test("migrate RegionOne → RegionTwo (same format: hashes equal) and project A 
   );
   assert.equal((await imagesNamed(a1, nameB)).length, 0, "not in A's list until A accepts it");
 
-  // One schema for every event of both runs.
-  const phases = new Set(["snapshot-wait", "download", "convert", "clean", "upload", "import", "verify"]);
+  // One schema for every event of both runs (jsonLines checks each line against it), every event naming the job.
   const events = [...jsonLines(m.stdout), ...jsonLines(b.stdout)];
-  for (const e of events) {
-    assert.ok(["job", "phase", "progress", "message", "done"].includes(e.event as string), JSON.stringify(e));
-    if (e.event === "progress") {
-      assert.ok(phases.has(e.phase as string), JSON.stringify(e));
-      assert.equal(typeof e.job, "string");
-      assert.equal(typeof e.bytes, "number");
-      assert.ok(e.total === null || typeof e.total === "number");
-      assert.equal(typeof e.rate, "number");
-      assert.equal(typeof e.elapsed, "number");
-      assert.ok(e.eta === null || typeof e.eta === "number");
-    }
-    if (e.event === "phase") assert.ok(phases.has(e.phase as string) && ["start", "end"].includes(e.state as string));
-  }
+  for (const e of events) assert.equal(typeof e.job, "string", JSON.stringify(e));
   const seen = new Set(
     jsonLines(b.stdout)
       .filter((e) => e.event === "progress")
@@ -245,7 +232,12 @@ test("SIGKILL during the download, then resume: continues with Range, one image 
   slowSource.rate = 1 * MiB;
   const run = await startJob(
     env,
-    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }, "--json"),
+    // --download-first: every format is read in place otherwise; this is the resumable download path.
+    migrateArgs(
+      { from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" },
+      "--download-first",
+      "--json",
+    ),
   );
   let job = "";
   await waitFor("the download was under way", run, async () => {
@@ -300,7 +292,7 @@ test("SIGTERM mid-transfer leaves an interrupted, resumable job (nothing removed
   slowSource.rate = 1 * MiB;
   const run = await startJob(
     env,
-    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }),
+    migrateArgs({ from: "a1slow", to: "a2", image: vdiSample.image.id, name, format: "raw" }, "--download-first"),
   );
   let job = "";
   await waitFor("the download was under way", run, async () => {

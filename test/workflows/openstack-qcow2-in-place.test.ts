@@ -28,7 +28,7 @@ import { cli, jsonLines, writeCloudsYaml } from "./helpers/workflow-stack.js";
 
 const MiB = 2 ** 20;
 /** The HTTP input's block size (formats/inputs/http-input.ts), and how many blocks it reads ahead. */
-const BLOCK = 8 * MiB;
+const BLOCK = 4 * MiB;
 const READ_AHEAD = 2;
 const tag = randomUUID().slice(0, 8);
 const provider = new OpenStackProvider(stackCloud("user-a", "RegionOne"));

@@ -1,11 +1,11 @@
 import { rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { UsageError } from "../../formats/errors.js";
+import { UsageError } from "../../util/errors.js";
 import { cleanImage } from "../../operations/cleaning/clean-image.js";
 import type { CleaningReport } from "../../operations/cleaning/cleaning-report.js";
 import { CLEANING_OPERATIONS } from "../../operations/cleaning/operation-registry.js";
 import { formatBytes } from "../../util/human.js";
-import { cancelOnSignals } from "../interrupts.js";
+import { printResult, runCommand } from "../run-command.js";
 
 interface CleanFlags {
   operations?: string;
@@ -17,6 +17,7 @@ interface CleanFlags {
   outputFormat?: string;
   workDir?: string;
   json?: boolean;
+  quiet?: boolean;
   listOperations?: boolean;
 }
 
@@ -41,44 +42,43 @@ export function registerClean(program: Command): void {
     .option("--in-place", "clean IMAGE itself instead of writing OUTPUT")
     .option("-O, --output-format <fmt>", "format of OUTPUT (default: the input's)")
     .option("--work-dir <dir>", "folder for the sparse raw working copy (default: beside the image)")
-    .option("--json", "print the report as JSON on stdout")
+    .option("--json", "events and the report as JSON lines on stdout (the report is the `done` event)")
+    .option("-q, --quiet", "no progress")
     .option("--list-operations", "list the operations: name, on by default, guest families, description")
     .action(async (image: string | undefined, output: string | undefined, opts: CleanFlags) => {
       if (opts.listOperations) {
-        process.stdout.write(opts.json ? JSON.stringify(operationList(), null, 2) + "\n" : renderOperationList());
+        const operations = operationList();
+        printResult({ command: "clean", json: !!opts.json, summary: renderOperationList }, { operations });
         return;
       }
       if (!image) throw new UsageError("clean needs an IMAGE (or --list-operations)");
       if (process.getuid?.() !== 0)
         throw new UsageError("clean needs root: it attaches loop devices and mounts the guest's filesystems");
       if (opts.dryRun && output) throw new UsageError("--dry-run writes nothing: leave out OUTPUT");
-      const interrupts = cancelOnSignals();
-      const progress = progressLine();
-      try {
-        const report = await cleanImage(image, {
-          operations: opts.operations,
-          profile: opts.profile,
-          keepUsers: opts.keepUser,
-          dryRun: opts.dryRun,
-          inPlace: opts.inPlace,
-          output,
-          outputFormat: opts.outputFormat,
-          workDir: opts.workDir,
-          signal: interrupts.signal,
-          onProgress: progress.update,
-        });
-        progress.close();
-        if (opts.report) {
-          // Written under a temporary name and renamed: a reader never sees half a report.
-          const partial = `${opts.report}.${process.pid}.partial`;
-          await writeFile(partial, JSON.stringify(report, null, 2) + "\n");
-          await rename(partial, opts.report);
-        }
-        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : renderSummary(report));
-      } finally {
-        progress.close();
-        interrupts.dispose();
-      }
+      await runCommand(
+        { command: "clean", json: !!opts.json, quiet: !!opts.quiet, summary: renderSummary },
+        async ({ signal, onEvent }) => {
+          const report = await cleanImage(image, {
+            operations: opts.operations,
+            profile: opts.profile,
+            keepUsers: opts.keepUser,
+            dryRun: opts.dryRun,
+            inPlace: opts.inPlace,
+            output,
+            outputFormat: opts.outputFormat,
+            workDir: opts.workDir,
+            signal,
+            onEvent,
+          });
+          if (opts.report) {
+            // Written under a temporary name and renamed: a reader never sees half a report.
+            const partial = `${opts.report}.${process.pid}.partial`;
+            await writeFile(partial, JSON.stringify(report, null, 2) + "\n");
+            await rename(partial, opts.report);
+          }
+          return report;
+        },
+      );
     });
 }
 
@@ -91,8 +91,7 @@ function operationList() {
   }));
 }
 
-function renderOperationList(): string {
-  const list = operationList();
+function renderOperationList({ operations: list }: { operations: ReturnType<typeof operationList> }): string {
   const width = Math.max(...list.map((o) => o.name.length));
   const fam = Math.max(...list.map((o) => o.families.join(",").length));
   return (
@@ -102,23 +101,6 @@ function renderOperationList(): string {
       )
       .join("\n") + "\n(* = in defaults; run order is the order above)\n"
   );
-}
-
-/** Progress on stderr, one redrawn line on a terminal; nothing when stderr is not one. */
-function progressLine() {
-  let drawn = false;
-  return {
-    update: (e: { phase: string; operation?: string; done?: number; total?: number }) => {
-      if (!process.stderr.isTTY) return;
-      const what = e.operation ? ` ${e.operation} (${(e.done ?? 0) + 1}/${e.total})` : "";
-      process.stderr.write(`\r\x1b[K${e.phase}${what}`);
-      drawn = true;
-    },
-    close: () => {
-      if (drawn) process.stderr.write("\r\x1b[K");
-      drawn = false;
-    },
-  };
 }
 
 /** Counts per operation and action, bytes freed, warnings, timings. */

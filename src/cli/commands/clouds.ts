@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import type { ConfiguredCloud } from "../../workflows/cloud-names.js";
+import { printResult } from "../run-command.js";
 
 export function registerClouds(program: Command): void {
   program
@@ -7,28 +9,23 @@ export function registerClouds(program: Command): void {
       "list the image stores a --cloud/--from/--to name can reach: the local store, clouds.yaml entries, OS_* " +
         "variables (never their secrets)",
     )
-    .option("--json", "one JSON array")
+    .option("--json", "the list as one JSON line (a `done` event with `clouds`)")
     .action(async (flags: { json?: boolean }) => {
       const { listClouds } = await import("../../workflows/cloud-names.js");
-      const clouds = listClouds();
-      if (flags.json) {
-        process.stdout.write(JSON.stringify(clouds, null, 2) + "\n");
-        return;
-      }
-      for (const c of clouds) {
-        const where =
-          c.kind === "local"
-            ? c.directory
-            : [
-                c.authUrl,
-                c.region && `region ${c.region}`,
-                c.project && `project ${c.project}`,
-                c.user && `user ${c.user}`,
-              ]
-                .filter(Boolean)
-                .join(", ");
-        process.stdout.write(`${c.name.padEnd(16)} ${c.kind.padEnd(9)} ${where}  (${c.source})\n`);
-      }
-      process.stdout.write("also: local:/DIR for a store in DIR, NAME/REGION for another region of a cloud\n");
+      printResult({ command: "clouds", json: !!flags.json, summary: renderClouds }, { clouds: listClouds() });
     });
+}
+
+function renderClouds({ clouds }: { clouds: readonly ConfiguredCloud[] }): string {
+  const lines = clouds.map((c) => {
+    const where =
+      c.kind === "local"
+        ? c.directory
+        : [c.authUrl, c.region && `region ${c.region}`, c.project && `project ${c.project}`, c.user && `user ${c.user}`]
+            .filter(Boolean)
+            .join(", ");
+    return `${c.name.padEnd(16)} ${c.kind.padEnd(9)} ${where}  (${c.source})`;
+  });
+  lines.push("also: local:/DIR for a store in DIR, NAME/REGION for another region of a cloud");
+  return lines.join("\n") + "\n";
 }

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { convertFile } from "../../formats/engine/convert.js";
+import { convertFile, type ConvertStats } from "../../formats/engine/convert.js";
 import { UsageError } from "../../formats/errors.js";
-import { looksLikeOva } from "../../formats/ova/ova-detect.js";
 import { asksForOptionHelp, parseCreateOptions } from "../../formats/engine/create-options.js";
 import { getDriver } from "../../formats/registry.js";
-import { allowedReferences, runJob } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { runCommand } from "../run-command.js";
 import { formatBytes } from "../../util/human.js";
 
 interface ConvertFlags {
@@ -31,7 +31,7 @@ export function registerConvert(program: Command): void {
     )
     // Optional for commander only, so that `-o help` needs no file names (as with qemu-img); checked below.
     .usage("[options] <input> <output>")
-    .argument("[input]", "source image (format detected from content)")
+    .argument("[input]", "source image (format detected from content); - reads standard input")
     .argument("[output]", "destination file or block device")
     .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
     .option("-f, --format <fmt>", "input format; skips detection")
@@ -65,39 +65,34 @@ export function registerConvert(program: Command): void {
       if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
-      await runJob(
-        { json: !!flags.json, quiet: !!flags.quiet },
-        async ({ signal, onProgress, warn }) => {
-          // An OVA input: stream one of its disks out of the archive, manifest verified alongside.
-          const ova = !flags.format && (await looksLikeOva(input));
-          if (flags.disk !== undefined && !ova) throw new UsageError("--disk applies to OVA inputs only");
-          const common = {
+      await runCommand(
+        {
+          command: "convert",
+          json: !!flags.json,
+          quiet: !!flags.quiet,
+          summaryTo: "stderr",
+          summary: (result: ConvertStats & { inputFormat: string; outputFormat: string }) =>
+            `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
+            `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
+        },
+        ({ signal, onProgress, warn }) =>
+          // An OVA input: one of its disks is streamed out of the archive, its manifest verified alongside.
+          convertFile({
             input,
             output,
             outputFormat: flags.outputFormat,
             createOptions,
             signal,
             onProgress,
-            sync: flags.sync,
-            inPlace: flags.inPlace,
-            forceShare: flags.forceShare,
-          };
-          if (ova) {
-            // Loaded only for an OVA: the reader brings an XML parser every other conversion can do without.
-            const { convertOvaDisk } = await import("../../formats/ova/ova-convert.js");
-            const disk = flags.disk === undefined ? 1 : Number(flags.disk);
-            return convertOvaDisk({ ...common, disk, onWarning: warn });
-          }
-          return convertFile({
-            ...common,
+            onWarning: warn,
             inputFormat: flags.format,
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),
-          });
-        },
-        (result) =>
-          `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
-          `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
+            sync: flags.sync,
+            inPlace: flags.inPlace,
+            forceShare: flags.forceShare,
+            disk: flags.disk === undefined ? undefined : Number(flags.disk),
+          }),
       );
     });
 }

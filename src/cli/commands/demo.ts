@@ -1,6 +1,7 @@
 import type { Command } from "commander";
-import type { WorkflowEvent } from "../../workflows/workflow-events.js";
-import { formatBytes, formatDuration } from "../../util/human.js";
+import type { DemoResult } from "../../workflows/demo.js";
+import { formatBytes } from "../../util/human.js";
+import { runCommand } from "../run-command.js";
 
 export function registerDemo(program: Command): void {
   program
@@ -11,49 +12,45 @@ export function registerDemo(program: Command): void {
     )
     .option("--dir <dir>", "where to put the sample, the local store and the exports", "chromogenic-demo")
     .option("--no-clean", "skip cleaning even as root")
-    .option("--json", "print the result as JSON")
-    .action(async (opts: { dir: string; json?: boolean; clean: boolean }) => {
-      const tty = !opts.json && process.stderr.isTTY;
-      const onEvent = tty
-        ? (e: WorkflowEvent) => {
-            if (e.event === "progress" && e.total)
-              process.stderr.write(
-                `\r${e.phase} ${formatBytes(e.bytes)}/${formatBytes(e.total)} ${formatDuration(e.eta ?? NaN)}\x1b[K`,
-              );
-            else if (e.event === "phase" && e.state === "end") process.stderr.write("\r\x1b[K");
-          }
-        : undefined;
-      const { runDemo } = await import("../../workflows/demo.js");
-      const result = await runDemo(opts.dir, { onEvent, clean: opts.clean });
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      } else {
-        const out = (s: string) => process.stdout.write(s + "\n");
-        const s = result.sample;
-        out(
-          `sample disk: ${s.path} (${formatBytes(s.size)}, ${s.content} partition), disk sha256 ${result.sampleSha256}`,
-        );
-        out(`local image store: ${result.store} (image ${result.sampleImageId})`);
-        if (result.cleaning) {
-          out(
-            `cleaned (job ${result.cleaning.job}): ${result.cleaning.changes} change(s), ` +
-              `${result.cleaning.operations.length} operations run; cleaned disk sha256 ${result.exportedSha256}`,
-          );
-        } else {
-          out(`cleaning skipped: ${result.cleaningSkipped} (run as root to clean); exporting the sample as it is`);
-        }
-        for (const e of result.exports) {
-          const same = e.sha256 === result.exportedSha256 ? "identical disk" : "DIFFERENT DISK";
-          const tools = [
-            e.qemuImgCheck && `qemu-img check: ${e.qemuImgCheck}`,
-            e.qemuImgCompare && `qemu-img compare: ${e.qemuImgCompare}`,
-          ]
-            .filter(Boolean)
-            .join(", ");
-          out(`export ${e.format}: ${e.output} in ${e.seconds.toFixed(2)} s, ${same}${tools ? `; ${tools}` : ""}`);
-        }
-        out(result.verified ? "demo: all outputs verified" : "demo: VERIFICATION FAILED");
-      }
-      if (!result.verified) process.exitCode = 1;
+    .option("--json", "events and the result as JSON lines on stdout")
+    .option("-q, --quiet", "no progress")
+    .action(async (opts: { dir: string; json?: boolean; quiet?: boolean; clean: boolean }) => {
+      await runCommand(
+        { command: "demo", json: !!opts.json, quiet: !!opts.quiet, summary: renderDemo },
+        async ({ onEvent }) => {
+          const { runDemo } = await import("../../workflows/demo.js");
+          const result = await runDemo(opts.dir, { onEvent, clean: opts.clean });
+          if (!result.verified) process.exitCode = 1;
+          return result;
+        },
+      );
     });
+}
+
+function renderDemo(result: DemoResult): string {
+  const lines: string[] = [];
+  const out = (s: string) => lines.push(s);
+  const s = result.sample;
+  out(`sample disk: ${s.path} (${formatBytes(s.size)}, ${s.content} partition), disk sha256 ${result.sampleSha256}`);
+  out(`local image store: ${result.store} (image ${result.sampleImageId})`);
+  if (result.cleaning) {
+    out(
+      `cleaned (job ${result.cleaning.job}): ${result.cleaning.changes} change(s), ` +
+        `${result.cleaning.operations.length} operations run; cleaned disk sha256 ${result.exportedSha256}`,
+    );
+  } else {
+    out(`cleaning skipped: ${result.cleaningSkipped} (run as root to clean); exporting the sample as it is`);
+  }
+  for (const e of result.exports) {
+    const same = e.sha256 === result.exportedSha256 ? "identical disk" : "DIFFERENT DISK";
+    const tools = [
+      e.qemuImgCheck && `qemu-img check: ${e.qemuImgCheck}`,
+      e.qemuImgCompare && `qemu-img compare: ${e.qemuImgCompare}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    out(`export ${e.format}: ${e.output} in ${e.seconds.toFixed(2)} s, ${same}${tools ? `; ${tools}` : ""}`);
+  }
+  out(result.verified ? "demo: all outputs verified" : "demo: VERIFICATION FAILED");
+  return lines.join("\n") + "\n";
 }

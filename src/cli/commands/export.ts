@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
-import { exportOva } from "../../formats/ova/ova-writer.js";
+import { exportOva, type OvaExportResult } from "../../formats/ova/ova-writer.js";
 import { MANIFEST_ALGORITHMS, type ManifestAlgorithm } from "../../formats/ova/manifest.js";
 import { OVA_TARGETS, parseHwVersion, parseOvfVersion, type OvaTargetName } from "../../formats/ova/ova-targets.js";
 import {
@@ -9,10 +9,12 @@ import {
   OS_TYPE_NAMES,
   parseControllerModel,
   parseNicModel,
+  parseOsType,
 } from "../../formats/ova/hardware-profile.js";
-import { allowedReferences, runJob } from "../run-job.js";
+import { allowedReferences } from "../allowed-references.js";
+import { runCommand } from "../run-command.js";
 import { formatBytes } from "../../util/human.js";
-import { jobSettings, runWorkflowCommand } from "./workflow-output.js";
+import { jobSettings, runJobCommand } from "./workflow-output.js";
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
 
@@ -110,8 +112,22 @@ export function registerExport(program: Command): void {
       const output = paths[paths.length - 1]!;
       const inputs = paths.slice(0, -1);
       if (output === "-" && flags.json) throw new UsageError("--json and output - both use standard output");
-      await runJob(
-        { json: !!flags.json, quiet: !!flags.quiet, hideProgress: output === "-" },
+      await runCommand(
+        {
+          command: "export",
+          json: !!flags.json,
+          quiet: !!flags.quiet,
+          hideProgress: output === "-",
+          summaryTo: "stderr",
+          summary: (result: OvaExportResult) => {
+            const disks = result.members.length - (result.manifest === "none" ? 1 : 2);
+            return (
+              `ova for ${result.target} (OVF ${result.ovfVersion}, manifest ${result.manifest}): ${disks} disk(s), ` +
+              `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
+              `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}`
+            );
+          },
+        },
         ({ signal, onProgress }) =>
           exportOva({
             inputs,
@@ -123,7 +139,7 @@ export function registerExport(program: Command): void {
             memoryMiB: positiveInteger(flags.memory, "--memory"),
             nic: flags.nic === undefined ? undefined : parseNicModel(flags.nic),
             controller: flags.controller === undefined ? undefined : parseControllerModel(flags.controller),
-            osType: flags.osType,
+            osType: flags.osType === undefined ? undefined : parseOsType(flags.osType),
             ovfVersion: parseOvfVersion(flags.ovfVersion ?? "1.0"),
             manifest: manifestChoice(flags.manifest),
             hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),
@@ -133,14 +149,6 @@ export function registerExport(program: Command): void {
             signal,
             onProgress,
           }),
-        (result) => {
-          const disks = result.members.length - (result.manifest === "none" ? 1 : 2);
-          return (
-            `ova for ${result.target} (OVF ${result.ovfVersion}, manifest ${result.manifest}): ${disks} disk(s), ` +
-            `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
-            `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}`
-          );
-        },
       );
     });
 }
@@ -159,7 +167,7 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
     throw new UsageError(`--target "${flags.target}" is not one of ${OVA_TARGETS.join(", ")}`);
   }
   const { startJob } = await import("../../workflows/image-job.js");
-  await runWorkflowCommand(flags, (context) =>
+  await runJobCommand("export", flags, (context) =>
     startJob(
       {
         kind: "export",

@@ -1,16 +1,17 @@
 import type { Command } from "commander";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { UsageError } from "../../formats/errors.js";
+import { UsageError } from "../../util/errors.js";
 import { detectFormat } from "../../formats/registry.js";
 import { formatBytes } from "../../util/human.js";
-import { cancelOnSignals } from "../interrupts.js";
+import type { ProviderImage } from "../../providers/provider.js";
+import { printResult, runCommand } from "../run-command.js";
 import {
   cloudDestination,
   jobOptions,
   jobSettings,
   parseProperties,
-  runWorkflowCommand,
+  runJobCommand,
   type CloudImageFlags,
 } from "./workflow-output.js";
 
@@ -37,7 +38,7 @@ export function registerImage(program: Command): void {
       .option("--share <project...>", "share the new image with these projects (members)"),
   ).action(async (instance: string, name: string, flags: ImageCreateFlags) => {
     const { startJob } = await import("../../workflows/image-job.js");
-    await runWorkflowCommand(flags, (context) =>
+    await runJobCommand("image create", flags, (context) =>
       startJob(
         {
           kind: "image-create",
@@ -56,15 +57,11 @@ export function registerImageStoreCommands(image: Command): void {
     .command("list")
     .description("list the images of a cloud or store")
     .requiredOption("--cloud <cloud>", "the cloud or store (see `chromogenic clouds`)")
-    .option("--json", "one JSON object per image")
+    .option("--json", "the list as one JSON line (a `done` event with `images`)")
     .action(async (flags: { cloud: string; json?: boolean }) => {
-      for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) {
-        if (flags.json) process.stdout.write(JSON.stringify(i) + "\n");
-        else
-          process.stdout.write(
-            `${i.id}  ${i.name}  ${i.diskFormat ?? "?"}  ${i.sizeBytes === undefined ? "?" : formatBytes(i.sizeBytes)}  ${i.visibility}  ${i.rawStatus}\n`,
-          );
-      }
+      const images: ProviderImage[] = [];
+      for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) images.push(i);
+      printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
     });
   image
     .command("upload")
@@ -74,7 +71,7 @@ export function registerImageStoreCommands(image: Command): void {
     .requiredOption("--cloud <cloud>", "the cloud or store")
     .option("--public", "make it public (default private)")
     .option("--property <key=value...>", "set a property")
-    .option("--json", "the new image as JSON on stdout")
+    .option("--json", "the new image as one JSON line (a `done` event)")
     .action(
       async (
         file: string,
@@ -83,23 +80,26 @@ export function registerImageStoreCommands(image: Command): void {
       ) => {
         const format = (await detectFormat(file)).name;
         const size = (await stat(file)).size;
-        const interrupts = cancelOnSignals();
-        try {
-          const uploaded = await (await cloudNames()).resolveCloud(flags.cloud).uploadImage(
-            {
-              name,
-              diskFormat: format,
-              sizeBytes: size,
-              visibility: flags.public ? "public" : "private",
-              properties: parseProperties(flags.property),
-            },
-            createReadStream(file, { highWaterMark: 2 ** 20 }),
-            { signal: interrupts.signal },
-          );
-          process.stdout.write(flags.json ? JSON.stringify(uploaded) + "\n" : `${uploaded.id}\n`);
-        } finally {
-          interrupts.dispose();
-        }
+        await runCommand(
+          {
+            command: "image upload",
+            json: !!flags.json,
+            quiet: true,
+            summary: (uploaded: ProviderImage) => uploaded.id,
+          },
+          async ({ signal }) =>
+            (await cloudNames()).resolveCloud(flags.cloud).uploadImage(
+              {
+                name,
+                diskFormat: format,
+                sizeBytes: size,
+                visibility: flags.public ? "public" : "private",
+                properties: parseProperties(flags.property),
+              },
+              createReadStream(file, { highWaterMark: 2 ** 20 }),
+              { signal },
+            ),
+        );
       },
     );
   image
@@ -113,6 +113,16 @@ export function registerImageStoreCommands(image: Command): void {
       if (!found) throw new UsageError(`${provider.label}: no image "${idOrName}"`);
       await provider.deleteImage(found.id);
     });
+}
+
+function renderImages({ images }: { images: readonly ProviderImage[] }): string {
+  return images
+    .map(
+      (i) =>
+        `${i.id}  ${i.name}  ${i.diskFormat ?? "?"}  ${i.sizeBytes === undefined ? "?" : formatBytes(i.sizeBytes)}  ` +
+        `${i.visibility}  ${i.rawStatus}\n`,
+    )
+    .join("");
 }
 
 /** Loaded when a command runs: the providers (and their dependencies) stay out of every other command's start-up. */

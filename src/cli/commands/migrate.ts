@@ -1,12 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
-import {
-  cloudDestination,
-  jobOptions,
-  jobSettings,
-  runWorkflowCommand,
-  type CloudImageFlags,
-} from "./workflow-output.js";
+import { cloudDestination, jobOptions, jobSettings, runJobCommand, type CloudImageFlags } from "./workflow-output.js";
 
 interface MigrateFlags extends CloudImageFlags {
   from: string;
@@ -42,7 +36,7 @@ export function registerMigrate(program: Command): void {
   ).action(async (flags: MigrateFlags) => {
     if (!flags.image === !flags.instance) throw new UsageError("migrate needs exactly one of --image and --instance");
     const { startJob } = await import("../../workflows/image-job.js");
-    await runWorkflowCommand(flags, (context) =>
+    await runJobCommand("migrate", flags, (context) =>
       startJob(
         {
           kind: "migrate",

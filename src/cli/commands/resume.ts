@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import { runWorkflowCommand, type WorkflowOutputFlags } from "./workflow-output.js";
+import { runJobCommand, type WorkflowOutputFlags } from "./workflow-output.js";
+import { printResult } from "../run-command.js";
+import type { JobState } from "../../workflows/job-state.js";
 
 export function registerResume(program: Command): void {
   program
@@ -13,38 +15,48 @@ export function registerResume(program: Command): void {
     .option("-q, --quiet", "no progress")
     .action(async (job: string, flags: WorkflowOutputFlags) => {
       const { resumeJob } = await import("../../workflows/image-job.js");
-      await runWorkflowCommand(flags, (context) => resumeJob(job, context));
+      await runJobCommand("resume", flags, (context) => resumeJob(job, context));
     });
 
   program
     .command("jobs")
     .description("list jobs and their state (the state directory's jobs/ folder)")
-    .option("--json", "one JSON object per job")
+    .option("--json", "the list as one JSON line (a `done` event with `jobs`)")
     .action(async (flags: { json?: boolean }) => {
-      const { listJobs, processAlive } = await import("../../workflows/job-state.js");
-      for (const j of await listJobs()) {
-        const status = j.status === "running" && !processAlive(j.pid) ? "interrupted" : j.status;
-        if (flags.json) {
-          process.stdout.write(
-            JSON.stringify({
-              job: j.id,
-              kind: j.request.kind,
-              status,
-              phase: j.phase,
-              from: j.request.source,
-              to: j.request.destination,
-              updatedAt: j.updatedAt,
-              error: j.error,
-            }) + "\n",
-          );
-        } else {
-          const to = j.request.destination.kind === "cloud" ? j.request.destination.cloud : j.request.destination.path;
-          const what = j.request.source.image ?? `instance ${j.request.source.instance}`;
-          process.stdout.write(
-            `${j.id}  ${status.padEnd(11)} ${j.phase.padEnd(13)} ${j.request.source.cloud}:${what} → ${to}` +
-              `${j.error ? `  (${j.error})` : ""}\n`,
-          );
-        }
-      }
+      const { listJobs, currentStatus } = await import("../../workflows/job-state.js");
+      const jobs = (await listJobs()).map((j) => ({
+        job: j.id,
+        kind: j.request.kind,
+        status: currentStatus(j),
+        phase: j.phase,
+        from: j.request.source,
+        to: j.request.destination,
+        updatedAt: j.updatedAt,
+        error: j.error,
+        errorCode: j.errorCode,
+      }));
+      printResult({ command: "jobs", json: !!flags.json, summary: renderJobs }, { jobs });
     });
+}
+
+function renderJobs({ jobs }: { jobs: readonly JobListing[] }): string {
+  return jobs
+    .map((j) => {
+      const to = j.to.kind === "cloud" ? j.to.cloud : j.to.path;
+      const what = j.from.image ?? `instance ${j.from.instance}`;
+      return (
+        `${j.job}  ${j.status.padEnd(11)} ${j.phase.padEnd(13)} ${j.from.cloud}:${what} → ${to}` +
+        `${j.error ? `  (${j.error})` : ""}\n`
+      );
+    })
+    .join("");
+}
+
+interface JobListing {
+  readonly job: string;
+  readonly status: string;
+  readonly phase: string;
+  readonly from: JobState["request"]["source"];
+  readonly to: JobState["request"]["destination"];
+  readonly error?: string;
 }

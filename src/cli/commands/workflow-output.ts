@@ -1,88 +1,28 @@
 /**
- * How the workflow commands (image create, export --cloud, migrate, resume) talk to the user: the job id on
- * stderr as soon as it exists (so an interrupted job can be resumed), progress as a redrawn line on a
- * terminal's stderr or as JSON lines on stdout with --json (the library's WorkflowEvent schema, unchanged),
- * Ctrl-C/SIGTERM cancelling into a resumable state, and the result on stdout: one JSON line
- * `{"event":"done",…}` with --json, else a short summary.
+ * What the job commands (image create, export --cloud, migrate, resume) share: their options, the request
+ * they build from them, and their run through the CLI's one runner — the job id shown as soon as it exists
+ * (so an interrupted job can be resumed), a line per phase in a log, Ctrl-C/SIGTERM cancelling into a
+ * resumable state, and the result on stdout (a `done` event with --json, else a short summary).
  */
-import type { JobResult } from "../../workflows/image-job.js";
-import type { WorkflowEvent, WorkflowListener } from "../../workflows/workflow-events.js";
-import { formatBytes, formatDuration } from "../../util/human.js";
-import { cancelOnSignals } from "../interrupts.js";
-import { UsageError } from "../../formats/errors.js";
+import type { JobContext, JobResult } from "../../workflows/image-job.js";
+import type { CommandName } from "../../util/events.js";
+import { formatBytes } from "../../util/human.js";
+import { runCommand } from "../run-command.js";
+import { UsageError } from "../../util/errors.js";
 
 export interface WorkflowOutputFlags {
   readonly json?: boolean;
   readonly quiet?: boolean;
 }
 
-export async function runWorkflowCommand(
+export function runJobCommand(
+  command: CommandName,
   flags: WorkflowOutputFlags,
-  job: (context: {
-    signal: AbortSignal;
-    onEvent: WorkflowListener;
-    onJobCreated: (id: string) => void;
-  }) => Promise<JobResult>,
+  job: (context: Required<JobContext>) => Promise<JobResult>,
 ): Promise<void> {
-  const interrupts = cancelOnSignals();
-  const display = workflowDisplay(flags);
-  try {
-    const result = await job({
-      signal: interrupts.signal,
-      onEvent: display.listener,
-      onJobCreated: (id) => {
-        if (!flags.quiet && !flags.json) process.stderr.write(`chromogenic: job ${id}\n`);
-        if (flags.json) process.stdout.write(JSON.stringify({ event: "job", job: id }) + "\n");
-      },
-    });
-    display.close();
-    if (flags.json) process.stdout.write(JSON.stringify({ event: "done", ...result }) + "\n");
-    else process.stdout.write(summary(result) + "\n");
-  } finally {
-    display.close();
-    interrupts.dispose();
-  }
-}
-
-function workflowDisplay(flags: WorkflowOutputFlags): { listener: WorkflowListener; close(): void } {
-  if (flags.json) {
-    return { listener: (e) => process.stdout.write(JSON.stringify(e) + "\n"), close: () => undefined };
-  }
-  const tty = !flags.quiet && process.stderr.isTTY;
-  let drawn = false;
-  const endLine = () => {
-    if (drawn) process.stderr.write("\n");
-    drawn = false;
-  };
-  return {
-    listener: (e: WorkflowEvent) => {
-      if (flags.quiet) return;
-      if (e.event === "message") {
-        endLine();
-        process.stderr.write(`chromogenic: ${e.level === "warning" ? "warning: " : ""}${e.text}\n`);
-      } else if (e.event === "phase" && e.state === "start" && !tty) {
-        process.stderr.write(`chromogenic: ${e.phase}${e.detail ? `: ${e.detail}` : ""}\n`);
-      } else if (e.event === "progress" && tty) {
-        process.stderr.write(`\r${progressLine(e)}\x1b[K`);
-        drawn = true;
-      } else if (e.event === "phase" && e.state === "end" && tty) {
-        endLine();
-      }
-    },
-    close: endLine,
-  };
-}
-
-function progressLine(e: Extract<WorkflowEvent, { event: "progress" }>): string {
-  if (e.total === null || e.total === 0) {
-    return `${e.phase} ${e.bytes ? `${formatBytes(e.bytes)} ` : ""}${formatDuration(e.elapsed)}`;
-  }
-  const fraction = Math.min(1, e.bytes / e.total);
-  const width = 30;
-  const filled = Math.round(fraction * width);
-  return (
-    `${e.phase.padEnd(13)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${(fraction * 100).toFixed(1).padStart(5)}% ` +
-    `${formatBytes(e.bytes)}/${formatBytes(e.total)} ${formatBytes(e.rate)}/s ETA ${formatDuration(e.eta ?? NaN)}`
+  return runCommand(
+    { command, json: !!flags.json, quiet: !!flags.quiet, logPhases: true, summary },
+    ({ signal, onEvent, onJobCreated }) => job({ signal, onEvent, onJobCreated }),
   );
 }
 
@@ -119,6 +59,7 @@ export interface CommonJobFlags extends WorkflowOutputFlags {
   readonly workDir?: string;
   readonly keep?: boolean;
   readonly keepSnapshot?: boolean;
+  readonly downloadFirst?: boolean;
 }
 
 /** `--clean [PROFILE]` and `--operations LIST` as a job's cleaning request (undefined: no cleaning). */
@@ -137,6 +78,7 @@ export function jobSettings(flags: CommonJobFlags) {
     workDir: flags.workDir,
     keep: flags.keep,
     keepSnapshot: flags.keepSnapshot,
+    downloadFirst: flags.downloadFirst,
   };
 }
 
@@ -167,6 +109,10 @@ export function jobOptions<T extends import("commander").Command>(command: T): T
     .option("--clean [profile]", "clean the guest (virt-sysprep-style) on one sparse raw working copy; needs root")
     .option("--operations <list>", "cleaning operations, e.g. defaults,-ssh-hostkeys (implies --clean)")
     .option("--work-dir <dir>", "where temporary data goes (default: the job's state directory)")
+    .option(
+      "--download-first",
+      "copy the source into the work directory (resumable) before converting, instead of reading it in place",
+    )
     .option("--keep", "after a failure keep the temporary snapshot, half-made image and temporary files")
     .option("--keep-snapshot", "keep the instance's snapshot after success too")
     .option("--json", "JSON-lines progress events and result on stdout")

@@ -30,12 +30,13 @@ export type { HttpInputStats } from "./http-request.js";
 export interface HttpInputOptions extends HttpRequestOptions {
   /** The size the caller knows the image to have (Glance's record): a server reporting another is an error. */
   expectedSize?: number;
-  /** Bytes per request (default 8 MiB). */
+  /** Bytes per request (default 4 MiB). */
   blockSize?: number;
   /**
-   * Blocks kept, those in flight included (default 6: the block being read, two ahead, and three behind, which
-   * a qcow2 with small clusters returns to for the L2 tables that sit among its data — with 4, a 512-byte-
-   * cluster image in Glance cost 10 requests for 7 blocks, with 6 one each).
+   * Blocks kept, those in flight included (default 8 of 4 MiB: the block being read, two ahead, and the ones
+   * behind that a qcow2 with small clusters returns to for the L2 tables among its data — with 4 blocks of
+   * 8 MiB, a 512-byte-cluster image in Glance cost 10 requests for 7 blocks, with 6 one each). 4 MiB blocks
+   * rather than 8 keep a conversion over HTTP under 256 MiB of RSS (docs/PERFORMANCE.md).
    */
   cachedBlocks?: number;
   /** Blocks requested ahead of a sequential stretch (default 2). */
@@ -232,8 +233,8 @@ interface Tuning {
 
 function tuningOf(options: HttpInputOptions): Tuning {
   const tuning = {
-    blockSize: options.blockSize ?? 8 * MiB,
-    cachedBlocks: options.cachedBlocks ?? 6,
+    blockSize: options.blockSize ?? 4 * MiB,
+    cachedBlocks: options.cachedBlocks ?? 8,
     readAhead: options.readAhead ?? 2,
     maxRequests: options.maxRequests ?? 4,
   };

@@ -6,36 +6,74 @@
  * Reads are served in the order they are called, each at or after the end of the one before (the convert
  * pipeline's reads ahead are in increasing order); bytes between two reads are skipped. The stream's first
  * HEAD_KEPT bytes stay in memory, so format detection and a driver's header reads may go back into them.
- * A pipe says nothing of its length: `size` is the largest safe integer until the stream ends, and a read
- * beyond the real end fails with a message giving the length there was.
+ * A pipe says nothing of its length: `size` is the largest safe integer until the stream ends (or what the
+ * caller knows it to be: an HTTP body's Content-Length), and a read beyond the real end fails with a message
+ * giving the length there was. Subclasses say what going back or a failing stream means for their source
+ * (SequentialHttpInput: a server without Range).
  */
 import type { Readable } from "node:stream";
-import { CorruptImageError } from "../errors.js";
+import { CorruptImageError, type ChromogenicError } from "../errors.js";
 import { BoundedInput } from "./image-input.js";
 
 /** Bytes from the stream's start kept for going back: probes (4 KiB), headers, an OVA's first tar headers. */
 export const HEAD_KEPT = 1 * 2 ** 20;
 
+export interface StreamInputOptions {
+  /** The stream's length when known beforehand (an HTTP body's Content-Length). */
+  readonly size?: number;
+  /** Bytes of the head kept for going back (default HEAD_KEPT). */
+  readonly headKept?: number;
+}
+
 export class StreamInput extends BoundedInput {
   private readonly chunks: AsyncIterator<Buffer | string>;
-  private readonly head = Buffer.alloc(HEAD_KEPT);
+  private readonly head: Buffer;
   private headBytes = 0;
   /** Bytes taken from the stream so far (the position of `pending`'s first byte plus its length). */
-  private consumed = 0;
+  protected consumed = 0;
   /** Bytes taken from the stream but not yet handed to a read. */
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
   private queue: Promise<unknown> = Promise.resolve();
-  size = Number.MAX_SAFE_INTEGER;
+  size: number;
+  private readonly sizeDeclared: boolean;
 
   constructor(
-    private readonly stream: Readable,
+    protected readonly stream: Readable,
     /** Name shown in messages ("-" for standard input). */
     readonly path: string,
+    options: StreamInputOptions = {},
   ) {
     super();
     this.chunks = stream[Symbol.asyncIterator]();
+    this.size = options.size ?? Number.MAX_SAFE_INTEGER;
+    this.sizeDeclared = options.size !== undefined;
+    this.head = Buffer.alloc(Math.min(options.headKept ?? HEAD_KEPT, this.size));
   }
+
+  /** The error for a read of bytes already passed and no longer in the kept head. */
+  protected passedError(position: number, what: string): ChromogenicError {
+    return new CorruptImageError(
+      `${this.path}: ${what} at offset ${position} lies behind what was already read from an input that ` +
+        "can only be read once in order; save it to a file and read it from there",
+    );
+  }
+
+  /** The error for a stream that ended before the bytes asked for. */
+  protected endedError(position: number, length: number, what: string): ChromogenicError {
+    return new CorruptImageError(
+      `${this.path}: the input ended after ${this.consumed} bytes, before ${what} at offset ${position} ` +
+        `(+${length} bytes)`,
+    );
+  }
+
+  /** The error for a stream that failed (by default, the stream's own error). */
+  protected streamError(error: unknown): unknown {
+    return error;
+  }
+
+  /** Called for every chunk taken from the stream. */
+  protected received(_bytes: number): void {}
 
   override get sequential(): boolean {
     return true;
@@ -72,12 +110,7 @@ export class StreamInput extends BoundedInput {
     if (position < pendingStart) {
       // Going back is possible only into the kept head.
       const n = Math.min(length, pendingStart - position);
-      if (position + n > this.headBytes) {
-        throw new CorruptImageError(
-          `${this.path}: ${what} at offset ${position} lies behind what was already read from an input that ` +
-            "can only be read once in order; save it to a file and read it from there",
-        );
-      }
+      if (position + n > this.headBytes) throw this.passedError(position, what);
       this.head.copy(buf, 0, position, position + n);
       filled = n;
     }
@@ -95,10 +128,7 @@ export class StreamInput extends BoundedInput {
       this.pending = Buffer.alloc(0);
       if (!(await this.pull())) {
         if (stopAtEnd) return filled;
-        throw new CorruptImageError(
-          `${this.path}: the input ended after ${this.consumed} bytes, before ${what} at offset ${position} ` +
-            `(+${length} bytes)`,
-        );
+        throw this.endedError(position, length, what);
       }
     }
     return filled;
@@ -107,14 +137,21 @@ export class StreamInput extends BoundedInput {
   /** Takes the next chunk from the stream into `pending`; false at its end. */
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
-    const next = await this.chunks.next();
+    let next;
+    do {
+      next = await this.chunks.next().catch((e: unknown) => {
+        throw this.streamError(e);
+      });
+    } while (!next.done && next.value.length === 0);
     if (next.done) {
       this.ended = true;
-      this.size = this.consumed;
+      // An unknown length is now known; a declared one stays, so reads past the early end say it ended early.
+      if (!this.sizeDeclared) this.size = this.consumed;
       return false;
     }
     const chunk = typeof next.value === "string" ? Buffer.from(next.value) : next.value;
-    if (this.headBytes < HEAD_KEPT) this.headBytes += chunk.copy(this.head, this.headBytes);
+    this.received(chunk.length);
+    if (this.headBytes < this.head.length) this.headBytes += chunk.copy(this.head, this.headBytes);
     this.pending = chunk;
     this.consumed += chunk.length;
     return true;

@@ -32,8 +32,8 @@ export interface FileOutput extends OutputFile {
 
 /**
  * A failed write to `path`, said with the user's name for the output and the system's words for the failure
- * ("cannot write out.qcow2: no space left on device"), never a temporary name or a bare errno; the error's code is
- * the system's (ENOSPC). Errors already ours pass through.
+ * ("cannot write out.qcow2: no space left on device"), never a temporary name or a bare errno; it keeps the
+ * system's code (ENOSPC), as docs/ERRORS.md says system errors do. Errors already ours pass through.
  */
 export function outputError(path: string, e: unknown): Error {
   if (e instanceof ChromogenicError) return e;
@@ -41,7 +41,14 @@ export function outputError(path: string, e: unknown): Error {
   if (typeof err.code !== "string") return err;
   // node:fs says "ENOSPC: no space left on device, write"; the description alone is the readable part.
   const description = /^[A-Z0-9_]+: (.*?)(, \w+.*)?$/.exec(err.message)?.[1] ?? err.message;
-  return new ChromogenicError(`cannot write ${path}: ${description}`, err.code, { cause: e });
+  return systemError(`cannot write ${path}: ${description}`, err.code, e);
+}
+
+/** An error of the operating system's kind: its errno name as `code` (docs/ERRORS.md), with our message. */
+export function systemError(message: string, code: string, cause?: unknown): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(message, { cause });
+  error.code = code;
+  return error;
 }
 
 /** A sequential output over a Node.js Writable (pipe, tar member, stdout), honouring backpressure. */

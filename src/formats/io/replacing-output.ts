@@ -16,11 +16,10 @@
 import { constants, type Stats } from "node:fs";
 import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ChromogenicError } from "../errors.js";
 import { loadNativeAddon } from "../../util/native-addon.js";
 import { randomHex } from "../../util/lazy-builtins.js";
 import { closeHandle, settlePending, writeAt } from "./positional-io.js";
-import { outputError, type FileOutput } from "./output-file.js";
+import { outputError, systemError, type FileOutput } from "./output-file.js";
 import { releaseReplacedFile } from "./old-output-release.js";
 import { PRIVATE_OUTPUT_MODE } from "./output-mode.js";
 
@@ -250,11 +249,11 @@ async function takeOwnership(handle: FileHandle, old: Stats, finalPath: string):
     try {
       await handle.chown(old.uid, old.gid);
     } catch (e) {
-      throw new ChromogenicError(
+      throw systemError(
         `cannot replace ${finalPath}: its replacement could not be given its owner and group ` +
-          `(uid ${old.uid}, gid ${old.gid}: ${(e as NodeJS.ErrnoException).code}); ` +
-          "write it in place with -n, or remove it first",
-        "EPERM",
+          `(uid ${old.uid}, gid ${old.gid}); write it in place with -n, or remove it first`,
+        (e as NodeJS.ErrnoException).code ?? "EPERM",
+        e,
       );
     }
   }

@@ -14,17 +14,19 @@
  * rather than guessed at.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
-import type { FileInput } from "../inputs/file-input.js";
 import type { OvfFileRef } from "./ovf-descriptor-reader.js";
 import { normaliseName, type TarMember } from "./tar-index.js";
 
 /** The chunk number widths producers write. */
 const CHUNK_DIGITS = [9, 3];
 /** Magic of a hosted sparse or streamOptimized VMDK ("KDMV"). */
-const VMDK_MAGIC = Buffer.from("KDMV", "latin1");
+export const VMDK_MAGIC = Buffer.from("KDMV", "latin1");
+
+/** The first `length` bytes of a member's data (a chunk's, to see whether it is a disk of its own). */
+export type MemberHeadReader = (member: TarMember, length: number) => Promise<Buffer>;
 
 /** The member name an href designates, or an error when it would leave the archive. */
-function hrefToMemberName(f: OvfFileRef, where: string): string {
+export function hrefToMemberName(f: OvfFileRef, where: string): string {
   if (/^[a-z]:[\\/]/i.test(f.href)) {
     throw new CorruptImageError(`${where}: file ${f.id} has an absolute Windows path (${f.href}); refused`);
   }
@@ -62,17 +64,17 @@ export class MemberIndex {
    * The member(s) holding `f`, in order. Files naming the same member(s) share one answer, so a descriptor
    * that lists one href many times costs no more than listing it once.
    */
-  membersOf(f: OvfFileRef, archive: FileInput, where: string): Promise<TarMember[]> {
+  membersOf(f: OvfFileRef, readHead: MemberHeadReader, where: string): Promise<TarMember[]> {
     const key = `${f.href}\0${f.chunkSize ?? ""}`;
     let members = this.resolved.get(key);
     if (!members) {
-      members = this.resolve(f, archive, where);
+      members = this.resolve(f, readHead, where);
       this.resolved.set(key, members);
     }
     return members;
   }
 
-  private async resolve(f: OvfFileRef, archive: FileInput, where: string): Promise<TarMember[]> {
+  private async resolve(f: OvfFileRef, readHead: MemberHeadReader, where: string): Promise<TarMember[]> {
     const name = hrefToMemberName(f, where);
     const whole = this.byName.get(name);
     if (f.chunkSize === undefined && whole) return [whole];
@@ -94,7 +96,7 @@ export class MemberIndex {
         );
       }
     });
-    if (f.chunkSize === undefined) await refuseWholeDisksAsChunks(chunks, archive, f.href, where);
+    if (f.chunkSize === undefined) await refuseWholeDisksAsChunks(chunks, readHead, f.href, where);
     return chunks;
   }
 
@@ -126,13 +128,13 @@ export class MemberIndex {
 
 async function refuseWholeDisksAsChunks(
   chunks: readonly TarMember[],
-  archive: FileInput,
+  readHead: MemberHeadReader,
   href: string,
   where: string,
 ): Promise<void> {
   for (const c of chunks.slice(1)) {
     if (c.size < VMDK_MAGIC.length) continue;
-    const head = await archive.readExact(c.dataOffset, VMDK_MAGIC.length, undefined, `head of ${c.name}`);
+    const head = await readHead(c, VMDK_MAGIC.length);
     if (head.equals(VMDK_MAGIC)) {
       throw new CorruptImageError(
         `${where}: ${c.name} starts with a VMDK header of its own, so the members ${href}.NNN are separate ` +

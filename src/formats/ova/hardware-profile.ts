@@ -145,7 +145,7 @@ export interface OsTypeSpelling {
   readonly vmware: string;
 }
 
-const OS_TYPES: Record<string, OsTypeSpelling> = {
+const OS_TYPES = {
   other: { cimId: 1, description: "Other", vbox: "Other", vmware: "otherGuest" },
   other64: { cimId: 102, description: "Other 64-Bit", vbox: "Other_64", vmware: "otherGuest64" },
   linux: { cimId: 36, description: "Linux", vbox: "Linux26", vmware: "otherLinuxGuest" },
@@ -158,12 +158,15 @@ const OS_TYPES: Record<string, OsTypeSpelling> = {
   rhel64: { cimId: 80, description: "RedHat Enterprise Linux 64-Bit", vbox: "RedHat_64", vmware: "rhel7_64Guest" },
   centos: { cimId: 106, description: "CentOS 32-bit", vbox: "RedHat", vmware: "centosGuest" },
   centos64: { cimId: 107, description: "CentOS 64-bit", vbox: "RedHat_64", vmware: "centos64Guest" },
-};
+} satisfies Record<string, OsTypeSpelling>;
 
-export const OS_TYPE_NAMES: readonly string[] = Object.keys(OS_TYPES);
+/** The guest OS names `--os-type` (and the library's `osType`) take. */
+export type OsTypeName = keyof typeof OS_TYPES;
+
+export const OS_TYPE_NAMES = Object.keys(OS_TYPES) as readonly OsTypeName[];
 
 export function osType(name: string): OsTypeSpelling {
-  const spelling = OS_TYPES[name];
+  const spelling = (OS_TYPES as Record<string, OsTypeSpelling | undefined>)[name];
   if (!spelling) throw new UsageError(`unknown --os-type "${name}" (known: ${OS_TYPE_NAMES.join(", ")})`);
   return spelling;
 }
@@ -201,4 +204,9 @@ export function parseControllerModel(text: string): ControllerModel {
     throw new UsageError(`unknown --controller "${text}" (known: ${CONTROLLER_MODELS.join(", ")})`);
   }
   return text as ControllerModel;
+}
+
+export function parseOsType(text: string): OsTypeName {
+  osType(text);
+  return text as OsTypeName;
 }

@@ -40,7 +40,7 @@ export function manifestCoverage(
   }
   const listed = new Map<string, ManifestEntry>();
   for (const e of manifest.entries) {
-    const name = e.name.replace(/\\/g, "/").replace(/^(\.\/)+/, "");
+    const name = manifestMemberName(e.name);
     if (members.has(name)) listed.set(name, e);
     else warnings.push(`${manifestName} lists ${quote(e.name)}, which is not in the archive; ignored`);
   }
@@ -48,6 +48,19 @@ export function manifestCoverage(
     if (!listed.has(m.name)) warnings.push(`${manifestName} does not list ${m.name}; its content is not verified`);
   }
   return { listed, warnings };
+}
+
+/** The member a manifest line designates: "./x" and "dir\\x" name the members "x" and "dir/x". */
+export function manifestMemberName(entryName: string): string {
+  return entryName.replace(/\\/g, "/").replace(/^(\.\/)+/, "");
+}
+
+/** Refuses a member whose digest is not the manifest's. */
+export function checkDigest(path: string, member: string, entry: ManifestEntry, actual: string): void {
+  if (actual === entry.digest) return;
+  throw new CorruptImageError(
+    `${path}: ${member} does not match the manifest (${entry.algorithm} ${actual}, manifest says ${entry.digest}): the archive is damaged or altered`,
+  );
 }
 
 /** Reads every listed member, in archive order, and compares its digest with the manifest's. */
@@ -71,12 +84,7 @@ export async function verifyManifest(
         digest.update(await file.readExact(m.dataOffset + done, n, chunk, m.name));
         done += n;
       }
-      const actual = digest.digest("hex");
-      if (actual !== entry.digest) {
-        throw new CorruptImageError(
-          `${path}: ${m.name} does not match the manifest (${entry.algorithm} ${actual}, manifest says ${entry.digest}): the archive is damaged or altered`,
-        );
-      }
+      checkDigest(path, m.name, entry, digest.digest("hex"));
       verified.push(m.name);
     }
     return { algorithm: listed.values().next().value?.algorithm ?? "none", verified };

@@ -1,10 +1,10 @@
-import { open } from "node:fs/promises";
+import type { ImageInput } from "../inputs/image-input.js";
 import { TAR_BLOCK, decodeTarHeader } from "./tar-header.js";
 
 /*
- * Recognising an OVA costs one 512-byte read and no XML parser: commands that take any image (convert, info)
- * ask this first and load the OVA reader (fast-xml-parser and all, a sixth of the CLI's start-up) only for an
- * OVA.
+ * Recognising an OVA costs one 512-byte read and no XML parser: imageInfo and convertFile, which take any
+ * image, ask this first (engine/recognise-input.ts) and load the OVA reader (fast-xml-parser and all, a sixth of
+ * the CLI's start-up) only for an OVA.
  */
 
 /**
@@ -24,19 +24,7 @@ export function classifyTarHead(head: Buffer): "ova" | "tar" | undefined {
   return header.type === "file" && /\.ovf$/i.test(header.name) ? "ova" : "tar";
 }
 
-/** True when the file starts with a tar header whose member is an .ovf descriptor: how an OVA is recognised. */
-export async function looksLikeOva(path: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return false;
-  }
-  try {
-    const block = Buffer.alloc(TAR_BLOCK);
-    const { bytesRead } = await handle.read(block, 0, TAR_BLOCK, 0);
-    return classifyTarHead(block.subarray(0, bytesRead)) === "ova";
-  } finally {
-    await handle.close();
-  }
+/** True when an open input starts like an OVA (its first bytes are read, and stay buffered on a pipe). */
+export async function startsLikeOva(input: ImageInput): Promise<boolean> {
+  return classifyTarHead(await input.readPadded(0, TAR_BLOCK)) === "ova";
 }

@@ -22,6 +22,7 @@ import { FileInput } from "../inputs/file-input.js";
 import { openImage } from "../engine/open-image.js";
 import type { ImageSource } from "../types.js";
 import type { OvaArchive, OvaDisk } from "./ova-reader.js";
+import type { OvfDisk, OvfFileRef } from "./ovf-descriptor-reader.js";
 
 /** The format URIs that name a VMDK (VMware's, OVF 0.9's "#sparse", VirtualBox's "#compressed"). */
 export function isVmdkFormat(uri: string): boolean {
@@ -41,17 +42,22 @@ export async function openOvaDisk(ova: OvaArchive, index: number): Promise<Image
   const disk = ovaDisk(ova, index);
   const label = `${ova.path}:${disk.file.href}`;
   const declared = disk.disk.format;
-  if (declared !== "" && !isVmdkFormat(declared)) {
-    throw new UnsupportedFeatureError(
-      `${label}: disk format "${declared}" is not VMDK; chromogenic reads VMDK disks from OVAs`,
-    );
-  }
+  checkReadable(label, disk.disk, disk.file);
   if (disk.file.compression === "gzip") return inflateAndOpen(ova, disk, label);
-  if (disk.file.compression) {
-    throw new UnsupportedFeatureError(`${label}: compression "${disk.file.compression}" is not supported (gzip is)`);
-  }
   // A declared VMDK is opened as one; an undeclared disk is whatever its content says.
   return (await openImage(await openDiskSlice(ova, disk), { format: declared ? "vmdk" : undefined })).source;
+}
+
+/** Refuses a disk declared in a format other than VMDK, or stored with a compression other than gzip. */
+export function checkReadable(label: string, disk: OvfDisk, file: OvfFileRef): void {
+  if (disk.format !== "" && !isVmdkFormat(disk.format)) {
+    throw new UnsupportedFeatureError(
+      `${label}: disk format "${disk.format}" is not VMDK; chromogenic reads VMDK disks from OVAs`,
+    );
+  }
+  if (file.compression !== undefined && file.compression !== "gzip") {
+    throw new UnsupportedFeatureError(`${label}: compression "${file.compression}" is not supported (gzip is)`);
+  }
 }
 
 /** The stored bytes of `disk` (its member, or its chunks as one), read in place. */

@@ -7,7 +7,8 @@
  * reserved at its final length (written once the disk sizes are known, padded with trailing whitespace, which
  * XML allows after the root element); each disk's 512-byte header is left as a hole, the VMDK writer appends
  * straight into the archive through a MemberOutput, and the header is filled in when the size is known. The
- * whole file is written under a temporary name and renamed when complete.
+ * output is opened (checked and locked) before any input, and given its name only when complete
+ * (io/open-output.ts).
  *
  * To a pipe (output "-"), the descriptor must precede the disks yet names their sizes, so each disk is first
  * written to a temporary VMDK (in $TMPDIR), then everything is streamed out in order: that costs disk space
@@ -28,13 +29,20 @@ import type { ImageSource, ReferencePolicy } from "../types.js";
 import { UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { openImage } from "../engine/open-image.js";
-import { convertImage, type PipelineOptions } from "../engine/convert.js";
+import { convertImage, countLocalData, type PipelineOptions } from "../engine/convert.js";
 import { StreamOutputFile, type FileOutput } from "../io/output-file.js";
 import { TemporaryOutputFile } from "../io/replacing-output.js";
 import { openOutputFile } from "../io/open-output.js";
 import { outputModeFor } from "../io/output-mode.js";
 import { withForceShare } from "../io/force-share.js";
-import { controllerSpelling, osType, nicSpelling, type ControllerModel, type NicModel } from "./hardware-profile.js";
+import {
+  controllerSpelling,
+  osType,
+  nicSpelling,
+  type ControllerModel,
+  type NicModel,
+  type OsTypeName,
+} from "./hardware-profile.js";
 import { buildOvfDescriptor, type OvfDescriptorSpec, type OvfDiskSpec } from "./ovf-descriptor-writer.js";
 import { formatManifest, newDigest, type ManifestAlgorithm, type ManifestEntry } from "./manifest.js";
 import { MemberOutput } from "./member-output.js";
@@ -62,7 +70,7 @@ export interface OvaExportRequest extends PipelineOptions {
   readonly memoryMiB?: number;
   readonly nic?: NicModel | "none";
   readonly controller?: ControllerModel;
-  readonly osType?: string;
+  readonly osType?: OsTypeName;
   readonly ovfVersion?: OvfVersion;
   readonly manifest?: ManifestAlgorithm | "none";
   readonly hwVersion?: number;
@@ -194,6 +202,8 @@ function memberBaseName(name: string): string {
 
 interface DiskPlan {
   readonly source: ImageSource;
+  /** The data bytes of a local disk, counted alongside its conversion for its progress's total. */
+  readonly dataTotal?: Promise<number | undefined>;
   readonly spec: Omit<OvfDiskSpec, "fileSize" | "populatedSize">;
 }
 
@@ -234,6 +244,7 @@ async function exportTo(
       }
       plans.push({
         source,
+        dataTotal: countLocalData(input, source, request),
         spec: {
           diskId: `vmdisk${i + 1}`,
           fileId: `file${i + 1}`,
@@ -254,6 +265,8 @@ async function exportTo(
       : await writeToStream(request, resolved, plans);
     return { ...result, seconds: (performance.now() - started) / 1000 };
   } finally {
+    // Counts still walking a disk's map end (they never reject) before its source closes.
+    await Promise.all(plans.map((p) => p.dataTotal));
     await Promise.allSettled(opened.map((s) => s.close()));
   }
 }
@@ -296,7 +309,10 @@ async function writeToFile(
     const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
     const member = new MemberOutput(output, headerAt + TAR_BLOCK, digest, plan.spec.href);
     const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
-    const stats = await convertImage(plan.source, target, request);
+    const stats = await convertImage(plan.source, target, {
+      ...request,
+      dataTotal: plan.dataTotal ?? request.dataTotal,
+    });
     const size = member.position;
     const h = header(plan.spec.href, size, resolved);
     await output.writeAt(h.block, headerAt);
@@ -362,7 +378,10 @@ async function writeToStream(
       const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
       const member = new MemberOutput(temp, 0, digest, plan.spec.href);
       const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
-      const stats = await convertImage(plan.source, target, request);
+      const stats = await convertImage(plan.source, target, {
+        ...request,
+        dataTotal: plan.dataTotal ?? request.dataTotal,
+      });
       disks.push({ ...plan.spec, fileSize: member.position, populatedSize: stats.dataBytes });
       digests.push(digest.digest("hex"));
       virtualSize += plan.source.virtualSize;

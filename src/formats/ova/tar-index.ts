@@ -7,7 +7,7 @@
  * same names and sizes as GNU tar would) within small caps.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../errors.js";
-import type { FileInput } from "../inputs/file-input.js";
+import type { ImageInput } from "../inputs/image-input.js";
 import { TAR_BLOCK, decodeTarHeader, isZeroBlock, tarPadding } from "./tar-header.js";
 
 export interface TarMember {
@@ -25,69 +25,90 @@ export const MAX_TAR_MEMBERS = 10_000;
 /** GNU long-name and PAX records are a few hundred bytes; anything bigger is not a name. */
 const MAX_EXTENSION_BYTES = 64 * 1024;
 
-export async function indexTar(file: FileInput, where = file.path): Promise<TarMember[]> {
-  const members: TarMember[] = [];
-  const names = new Set<string>();
-  let pos = 0;
-  let longName: string | undefined;
-  let pax: Record<string, string> = {};
-  for (;;) {
-    if (pos === file.size) break; // tolerated: an archive cut right after a member, without end blocks
-    if (pos + TAR_BLOCK > file.size) throw new CorruptImageError(`${where}: tar archive ends inside a header`);
-    const block = await file.readExact(pos, TAR_BLOCK, undefined, "tar header");
-    if (isZeroBlock(block)) break;
-    const h = decodeTarHeader(block, `${where} (header at offset ${pos})`);
-    const dataOffset = pos + TAR_BLOCK;
-    const size = pax.size !== undefined ? parsePaxSize(pax.size, where) : h.size;
-    if (dataOffset + size > file.size) {
-      throw new CorruptImageError(
-        `${where}: member "${h.name}" claims ${size} bytes but the archive ends ${file.size - dataOffset} bytes after its header`,
-      );
-    }
-    const next = dataOffset + size + tarPadding(size);
-    switch (h.type) {
-      case "gnu-longname":
-        longName = (await readExtension(file, dataOffset, size, where, "GNU long name")).replace(/\0+$/, "");
-        pos = next;
-        continue;
-      case "pax-header":
-        pax = parsePax(await readExtension(file, dataOffset, size, where, "PAX header"), where);
-        pos = next;
-        continue;
-      case "pax-global":
-        pos = next;
-        continue;
-      case "directory":
-        longName = undefined;
-        pax = {};
-        pos = next;
-        continue;
-      case "hardlink":
-      case "symlink":
-      case "gnu-longlink":
-        throw new CorruptImageError(`${where}: member "${h.name}" is a link; an OVA holds regular files only`);
-      case "chardev":
-      case "blockdev":
-      case "fifo":
+/**
+ * Walks a tar archive's members in order, one header after another, without reading their data: on an input
+ * read once in order (an OVA on a pipe) the caller reads a member's data, if it wants it, before asking for the
+ * next member, and the data it leaves is skipped.
+ */
+export class TarWalker {
+  private position = 0;
+  private ended = false;
+  private readonly names = new Set<string>();
+  private count = 0;
+
+  constructor(
+    private readonly file: ImageInput,
+    private readonly where = file.path,
+  ) {}
+
+  /** The next regular-file member, or undefined at the end of the archive. */
+  async next(): Promise<TarMember | undefined> {
+    const { file, where } = this;
+    let longName: string | undefined;
+    let pax: Record<string, string> = {};
+    while (!this.ended) {
+      const pos = this.position;
+      const block = await file.readPadded(pos, TAR_BLOCK);
+      // On a pipe the archive's length is known once it has ended, so a member cut short shows here.
+      if (pos > file.size) throw new CorruptImageError(`${where}: tar archive ends inside a member's data`);
+      if (pos === file.size) break; // tolerated: an archive cut right after a member, without end blocks
+      if (pos + TAR_BLOCK > file.size) throw new CorruptImageError(`${where}: tar archive ends inside a header`);
+      if (isZeroBlock(block)) break;
+      const h = decodeTarHeader(block, `${where} (header at offset ${pos})`);
+      const dataOffset = pos + TAR_BLOCK;
+      const size = pax.size !== undefined ? parsePaxSize(pax.size, where) : h.size;
+      if (dataOffset + size > file.size) {
         throw new CorruptImageError(
-          `${where}: member "${h.name}" is a device or FIFO; an OVA holds regular files only`,
+          `${where}: member "${h.name}" claims ${size} bytes but the archive ends ${file.size - dataOffset} bytes after its header`,
         );
-      case "other":
-        throw new UnsupportedFeatureError(
-          `${where}: member "${h.name}" has tar type "${h.typeflag}", which is not a regular file`,
-        );
-      case "file":
-        break;
+      }
+      this.position = dataOffset + size + tarPadding(size);
+      switch (h.type) {
+        case "gnu-longname":
+          longName = (await readExtension(file, dataOffset, size, where, "GNU long name")).replace(/\0+$/, "");
+          continue;
+        case "pax-header":
+          pax = parsePax(await readExtension(file, dataOffset, size, where, "PAX header"), where);
+          continue;
+        case "pax-global":
+          continue;
+        case "directory":
+          longName = undefined;
+          pax = {};
+          continue;
+        case "hardlink":
+        case "symlink":
+        case "gnu-longlink":
+          throw new CorruptImageError(`${where}: member "${h.name}" is a link; an OVA holds regular files only`);
+        case "chardev":
+        case "blockdev":
+        case "fifo":
+          throw new CorruptImageError(
+            `${where}: member "${h.name}" is a device or FIFO; an OVA holds regular files only`,
+          );
+        case "other":
+          throw new UnsupportedFeatureError(
+            `${where}: member "${h.name}" has tar type "${h.typeflag}", which is not a regular file`,
+          );
+        case "file":
+          break;
+      }
+      const name = normaliseName(pax.path ?? longName ?? h.name, where);
+      if (this.names.has(name)) throw new CorruptImageError(`${where}: two members are named "${name}"`);
+      this.names.add(name);
+      if (++this.count > MAX_TAR_MEMBERS) throw new CorruptImageError(`${where}: more than ${MAX_TAR_MEMBERS} members`);
+      return { name, dataOffset, size, headerOffset: pos, flavour: h.flavour };
     }
-    const name = normaliseName(pax.path ?? longName ?? h.name, where);
-    longName = undefined;
-    pax = {};
-    if (names.has(name)) throw new CorruptImageError(`${where}: two members are named "${name}"`);
-    names.add(name);
-    members.push({ name, dataOffset, size, headerOffset: pos, flavour: h.flavour });
-    if (members.length > MAX_TAR_MEMBERS) throw new CorruptImageError(`${where}: more than ${MAX_TAR_MEMBERS} members`);
-    pos = next;
+    this.ended = true;
+    return undefined;
   }
+}
+
+/** Every member of the archive, in order. */
+export async function indexTar(file: ImageInput, where = file.path): Promise<TarMember[]> {
+  const walker = new TarWalker(file, where);
+  const members: TarMember[] = [];
+  for (let m = await walker.next(); m; m = await walker.next()) members.push(m);
   return members;
 }
 
@@ -117,7 +138,7 @@ function hasControlCharacter(text: string): boolean {
 }
 
 async function readExtension(
-  file: FileInput,
+  file: ImageInput,
   offset: number,
   size: number,
   where: string,

@@ -2,8 +2,9 @@ import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { convertFile } from "../../formats/engine/convert.js";
 import { openImage } from "../../formats/engine/open-image.js";
-import type { ProgressListener } from "../../formats/engine/progress.js";
-import { AbortedError } from "../../formats/errors.js";
+import type { ProgressListener } from "../../util/events.js";
+import { AbortedError, UsageError } from "../../formats/errors.js";
+import { recogniseInput } from "../../formats/engine/recognise-input.js";
 import { TemporaryOutputFile } from "../../formats/io/replacing-output.js";
 import type { ReferencePolicy } from "../../formats/types.js";
 import type { GuestJournal } from "../journal/guest-journal.js";
@@ -56,7 +57,18 @@ function checkAborted(signal: AbortSignal | undefined): void {
  */
 export async function attachImage(image: string, options: AttachOptions): Promise<AttachedImage> {
   const { journal, signal } = options;
-  const { driver, source } = await openImage(image, { format: options.format, references: options.references });
+  const recognised = await recogniseInput(image, { format: options.format });
+  if (recognised.kind === "appliance") {
+    if (typeof recognised.ova !== "string") await recognised.ova.close();
+    throw new UsageError(
+      `${image} is an OVA (an appliance), not a disk image: convert one of its disks first ` +
+        `(chromogenic convert --disk N -O raw ${image} disk.raw)`,
+    );
+  }
+  const { driver, source } = await openImage(recognised.input, {
+    format: options.format,
+    references: options.references,
+  });
   let table: PartitionTable | null;
   let virtualSize: number;
   try {
@@ -73,6 +85,8 @@ export async function attachImage(image: string, options: AttachOptions): Promis
     await journal.record({ kind: "file", path: rawPath });
     await convertFile({
       input: image,
+      // The format just opened: the working copy holds what the partition table was read from.
+      inputFormat: driver.name,
       output: rawPath,
       outputFormat: "raw",
       references: options.references,
@@ -123,6 +137,8 @@ export async function commitWorkingCopy(
   await options.recordTemporary?.(temporaryPath);
   await convertFile({
     input: attached.rawPath,
+    // The working copy is a raw disk, whatever its first bytes look like.
+    inputFormat: "raw",
     output,
     temporaryPath,
     outputFormat: format,

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { GuestJournal } from "../journal/guest-journal.js";
 import { hostLvmConfig, LVM_ENV, lvmConfig } from "./lvm-config.js";
+import { GuestAccessError } from "../guest-access-error.js";
 
 const execFileP = promisify(execFile);
 const lvm = (command: string, args: readonly string[]) => execFileP(command, args, { env: LVM_ENV });
@@ -55,7 +56,7 @@ export async function activateVolumeGroups(
       () => true,
       () => false,
     );
-    if (host) throw new Error(`volume group ${vg} in the guest has the same name as one on this host`);
+    if (host) throw new GuestAccessError(`volume group ${vg} in the guest has the same name as one on this host`);
     await journal.record({ kind: "lvm", volumeGroup: vg, devices });
     // `--readonly` forbids activation itself; read_only_volume_list maps every LV of the group read-only
     // (the loop devices under it are read-only too).

@@ -2,6 +2,7 @@ import { appendFile, mkdir, open, readdir, readFile, unlink } from "node:fs/prom
 import { join } from "node:path";
 import type { JournalAction, JournalEntry } from "./journal-entry.js";
 import { undoAction } from "./undo-action.js";
+import { GuestAccessError } from "../guest-access-error.js";
 
 /** Where journals live: $CHROMOGENIC_STATE_DIR, else /var/lib/chromogenic (we run as root). */
 export function stateDir(): string {
@@ -119,7 +120,7 @@ export class GuestJournal {
       }
     }
     if (failures.length)
-      throw new Error(`could not undo everything (journal kept at ${this.path}): ${failures.join("; ")}`);
+      throw new GuestAccessError(`could not undo everything (journal kept at ${this.path}): ${failures.join("; ")}`);
     await unlink(this.path).catch(() => undefined);
   }
 }

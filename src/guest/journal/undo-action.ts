@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { LVM_ENV, lvmConfig } from "../attach/lvm-config.js";
 import type { JournalEntry } from "./journal-entry.js";
+import { GuestAccessError } from "../guest-access-error.js";
 
 const execFileP = promisify(execFile);
 
@@ -45,7 +46,7 @@ async function waitUntilDetached(device: string, file: string, offset: number): 
   const deadline = Date.now() + DETACH_WAIT_MS;
   while ((await loopDevicesFor(file, offset)).includes(device)) {
     if (Date.now() > deadline) {
-      throw new Error(
+      throw new GuestAccessError(
         `${device} is still attached: another process holds it open (it detaches when that one closes it)`,
       );
     }

@@ -4,6 +4,7 @@ import { AbortedError, UsageError } from "../../formats/errors.js";
 import { resolveGuestPath } from "../../guest/guest-path.js";
 import { openGuest } from "../../guest/guest-session.js";
 import { inspectGuest } from "../../guest/inspect/inspect-guest.js";
+import type { WorkListener } from "../../util/events.js";
 import type { CleaningMount } from "./cleaning-context.js";
 import type { CleaningChange, CleaningReport } from "./cleaning-report.js";
 import { planCleaning, runCleaning } from "./run-cleaning.js";
@@ -28,12 +29,11 @@ export interface CleanImageOptions {
   /** Where the sparse raw working copy goes (default: beside the image). */
   readonly workDir?: string;
   readonly signal?: AbortSignal;
-  readonly onProgress?: (event: {
-    phase: "attach" | "clean" | "commit";
-    operation?: string;
-    done?: number;
-    total?: number;
-  }) => void;
+  /**
+   * The run's events (util/events.ts): phases attach, clean (a `step` per operation) and commit (with the
+   * progress of writing the working copy out).
+   */
+  readonly onEvent?: WorkListener;
 }
 
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -59,10 +59,10 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
   if (!st?.isFile()) throw new UsageError(`image ${image} does not exist or is not a file`);
   if (options.output && (await sameFile(options.output, image)))
     throw new UsageError(`output ${options.output} is the input image itself (use --in-place to change it)`);
-  const { signal, onProgress } = options;
+  const { signal, onEvent } = options;
 
   let started = performance.now();
-  onProgress?.({ phase: "attach" });
+  onEvent?.({ event: "phase", phase: "attach", state: "start", detail: image });
   const session = await openGuest(image, {
     readOnly: dryRun,
     inPlace: options.inPlace,
@@ -76,27 +76,34 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
     for (const m of session.mounted.mounts)
       mounts.push({ guestPath: m.guestPath, hostPath: await resolveGuestPath(root, m.guestPath), type: m.type });
     const attachMs = performance.now() - started;
+    onEvent?.({ event: "phase", phase: "attach", state: "end" });
 
     started = performance.now();
+    onEvent?.({ event: "phase", phase: "clean", state: "start", ...(dryRun ? { detail: "dry run" } : {}) });
     const run = await runCleaning(root, plan, {
       dryRun,
       inspection,
       mounts,
       signal,
-      onOperation: (operation, done, total) => onProgress?.({ phase: "clean", operation, done, total }),
+      onOperation: (name, done, count) => {
+        if (done < count) onEvent?.({ event: "step", phase: "clean", name, index: done + 1, count });
+      },
     });
     const cleanMs = performance.now() - started;
+    onEvent?.({ event: "phase", phase: "clean", state: "end", detail: `${run.changes.length} change(s)` });
     if (signal?.aborted) throw new AbortedError();
 
     started = performance.now();
     let output: string | undefined;
     if (!dryRun) {
-      onProgress?.({ phase: "commit" });
       output = options.inPlace ? image : options.output!;
+      onEvent?.({ event: "phase", phase: "commit", state: "start", detail: output });
       await session.commit(output, options.inPlace ? undefined : options.outputFormat, {
         signal,
-        onProgress: (event) => onProgress?.({ phase: "commit", done: event.bytesDone, total: event.bytesTotal }),
+        // Writing the working copy out is a conversion: its progress, as this run's commit phase.
+        onProgress: onEvent && ((event) => onEvent({ ...event, phase: "commit" })),
       });
+      onEvent?.({ event: "phase", phase: "commit", state: "end" });
       // A cancellation that came just as the conversion back finished still wins.
       if (signal?.aborted && !options.inPlace) {
         await unlink(output).catch(() => undefined);

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ChromogenicError, UnsupportedFeatureError } from "../../formats/errors.js";
+import { AbortedError, ChromogenicError, UnsupportedFeatureError } from "../../formats/errors.js";
 import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { FileInput } from "../../formats/inputs/file-input.js";
 import { PRIVATE_OUTPUT_MODE } from "../../formats/io/output-mode.js";
@@ -174,7 +174,7 @@ export class LocalProvider implements ImageProvider {
       const hash = createHash("sha256");
       let position = 0;
       for await (const chunk of data) {
-        if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
+        if (options.signal?.aborted) throw new AbortedError();
         const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         hash.update(buf);
         await writeSparse(handle, buf, position);

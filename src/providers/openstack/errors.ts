@@ -1,8 +1,11 @@
 /**
  * Errors of the OpenStack client. Every message names the cloud, the call and the HTTP status, so a log line
  * alone says where it failed; none ever carries a password, secret or token (the request headers and body are
- * never part of a message, and a server's reply is passed through `redactSecrets` before it is quoted).
+ * never part of a message, and a server's reply is passed through `redactSecrets` before it is quoted). They
+ * are ChromogenicErrors: each class has its stable `code` (ECLOUD for the base, a more telling one for the
+ * failures a caller handles differently), the same a failure of the same kind has in any other store.
  */
+import { ChromogenicError } from "../../util/errors.js";
 
 export interface OpenStackErrorContext {
   /** The cloud's name from clouds.yaml, or "envvars" when configured by OS_* variables. */
@@ -13,15 +16,15 @@ export interface OpenStackErrorContext {
   readonly status?: number;
 }
 
-export class OpenStackError extends Error {
+/** A call to the cloud failed (ECLOUD): refused, broken, or past its retries. */
+export class OpenStackError extends ChromogenicError {
   readonly cloud: string;
   readonly call: string;
   readonly status: number | undefined;
 
   constructor(context: OpenStackErrorContext, detail: string, options?: { cause?: unknown }) {
     const status = context.status === undefined ? "" : ` → HTTP ${context.status}`;
-    super(`cloud "${context.cloud}": ${context.call}${status}: ${redactSecrets(detail)}`, options);
-    this.name = new.target.name;
+    super(`cloud "${context.cloud}": ${context.call}${status}: ${redactSecrets(detail)}`, "ECLOUD", options);
     this.cloud = context.cloud;
     this.call = context.call;
     this.status = context.status;
@@ -29,24 +32,31 @@ export class OpenStackError extends Error {
 }
 
 /** The configuration is unusable: unknown cloud, missing auth URL, no credentials. No request was made. */
-export class OpenStackConfigError extends Error {
+export class OpenStackConfigError extends ChromogenicError {
   constructor(message: string) {
-    super(redactSecrets(message));
-    this.name = "OpenStackConfigError";
+    super(redactSecrets(message), "ECONFIG");
   }
 }
 
 /** The service catalog has no endpoint for the asked service type, region and interface. */
-export class EndpointNotFoundError extends OpenStackError {}
+export class EndpointNotFoundError extends OpenStackError {
+  override readonly code = "ENOENDPOINT";
+}
 
 /** Keystone refused the credentials (401) or the scope (403). */
-export class AuthenticationError extends OpenStackError {}
+export class AuthenticationError extends OpenStackError {
+  override readonly code = "EAUTH";
+}
 
 /** Downloaded bytes do not match the hash Glance recorded for the image. */
-export class ImageVerificationError extends OpenStackError {}
+export class ImageVerificationError extends OpenStackError {
+  override readonly code = "EVERIFY";
+}
 
 /** A wait (image active, server snapshot) ran past its limit or ended in an error state. */
-export class WaitError extends OpenStackError {}
+export class WaitError extends OpenStackError {
+  override readonly code = "EWAIT";
+}
 
 // Fernet tokens are long base64url strings starting with gAAAA. A "password": "..." pair could only appear
 // if a server echoed a request, but costs nothing to hide. (Hashes stay: they are evidence, not secrets.)

@@ -57,6 +57,7 @@ export interface ImportOptions {
 
 /** The cloud does not offer the import method asked for: nothing was created. */
 export class ImportMethodUnavailableError extends OpenStackError {
+  override readonly code = "EIMPORT";
   readonly method: string;
   readonly offered: readonly string[];
   constructor(cloud: string, method: string, offered: readonly string[]) {
@@ -71,7 +72,9 @@ export class ImportMethodUnavailableError extends OpenStackError {
 }
 
 /** Glance ran the import and it failed; the message carries Glance's task message. */
-export class ImportFailedError extends OpenStackError {}
+export class ImportFailedError extends OpenStackError {
+  override readonly code = "EIMPORT";
+}
 
 /** The import methods the cloud offers (`GET /v2/info/import`); empty when import is off or unknown. */
 export async function importMethods(glance: GlanceClient): Promise<string[]> {

@@ -101,7 +101,7 @@ test("a sequential read fetches each block once, with read-ahead requests in fli
 
   const data = await readInOrder(input, MiB, 4);
   assert.ok(image.holdsAt(0, data));
-  assert.equal(input.stats.requests, 6, "one request per 8 MiB block, none twice");
+  assert.equal(input.stats.requests, Math.ceil(image.size / (4 * MiB)), "one request per 4 MiB block, none twice");
   assert.equal(input.stats.bytesFetched, image.size);
   assert.equal(input.stats.retries, 0);
   assert.ok(server.maxActive >= 2, `read-ahead overlapped requests (at most ${server.maxActive} at once)`);

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RangeServer, servedBuffer } from "../../helpers/range-server.js";
 import {
@@ -16,6 +16,7 @@ import {
   qemuImg,
   qemuInfo,
   runCli,
+  runOk,
   scratch,
 } from "../../helpers/tools.js";
 import { isLocalLocation, isRemoteLocation } from "../../../src/formats/inputs/open-input.js";
@@ -95,4 +96,92 @@ test("locations: - and URLs are not local paths", () => {
   assert.ok(!isLocalLocation("-"));
   assert.ok(isLocalLocation("/dev/sdb"));
   assert.ok(isLocalLocation("disk.img"));
+});
+
+test("an https:// URL is read with the certificate checked: trusted CA works, an untrusted one is refused", async (t) => {
+  const dir = await scratch(t);
+  // A private CA and a server certificate for 127.0.0.1, as a private cloud has them.
+  const ca = join(dir, "ca");
+  await runOk("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=test CA",
+    "-keyout",
+    `${ca}.key`,
+    "-out",
+    `${ca}.pem`,
+  ]);
+  const server = join(dir, "server");
+  await runOk("openssl", [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    `${server}.key`,
+    "-out",
+    `${server}.csr`,
+  ]);
+  await writeFile(`${server}.ext`, "subjectAltName=IP:127.0.0.1\n");
+  await runOk("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${server}.csr`,
+    "-CA",
+    `${ca}.pem`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    `${server}.ext`,
+    "-out",
+    `${server}.pem`,
+  ]);
+  const raw = join(dir, "disk.raw");
+  await makeRaw(raw, SIZE, mixedRegions(SIZE));
+  const image = join(dir, "image.qcow2");
+  await qemuImg("convert", "-f", "raw", "-O", "qcow2", raw, image);
+  const https = await RangeServer.start(t, servedBuffer(await readFile(image), { etag: '"tls"' }), {
+    key: await readFile(`${server}.key`, "utf8"),
+    cert: await readFile(`${server}.pem`, "utf8"),
+  });
+  const url = https.url("/image.qcow2");
+  assert.match(url, /^https:/);
+  const out = join(dir, "out.raw");
+  const trusted = await runCli(["convert", "-O", "raw", url, out], {
+    ...process.env,
+    NODE_EXTRA_CA_CERTS: `${ca}.pem`,
+  });
+  assert.equal(trusted.code, 0, trusted.stderr);
+  assert.equal((await qemuCompare(raw, out)).code, 0);
+  const refused = await runCli(["info", url], process.env);
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(refused.stderr, /https:\/\/127\.0\.0\.1:\d+\/image\.qcow2.*(certificate|self.signed|issuer)/i);
+});
+
+test("a block device is read with its size from the kernel, not stat (which says 0)", async (t) => {
+  const dir = await scratch(t);
+  const raw = join(dir, "disk.raw");
+  await makeRaw(raw, SIZE, mixedRegions(SIZE));
+  const loop = (await runOk("losetup", ["--find", "--show", "--read-only", raw])).trim();
+  t.after(() => runOk("losetup", ["--detach", loop]).then(() => undefined));
+  assert.equal((await stat(loop)).size, 0, "stat gives a block device no size");
+  const info = await runCli(["info", "--json", loop], process.env);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal((JSON.parse(info.stdout) as { virtualSize: number }).virtualSize, SIZE);
+  const out = join(dir, "from-device.qcow2");
+  const r = await runCli(["convert", "-O", "qcow2", loop, out], process.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await qemuCompare(raw, out)).code, 0, "the device's disk, every byte");
 });

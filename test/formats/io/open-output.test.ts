@@ -15,7 +15,16 @@ const MiB = 2 ** 20;
 async function refused(input: string, output: string, expected: RegExp): Promise<void> {
   const r = await runCli(["convert", "--json", "-O", "qcow2", input, output], process.env, 20_000);
   assert.equal(r.code, 2, `${output}: ${r.stderr}`);
-  assert.equal(r.stdout, "", "work started before the output was refused");
+  // With --json, the refusal's error event is all there is: no progress, no phase began.
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { event: string; code?: string });
+  assert.deepEqual(
+    events.map((e) => [e.event, e.code]),
+    [["error", "EUSAGE"]],
+    "work started before the output was refused",
+  );
   assert.match(r.stderr, expected);
   assert.doesNotMatch(r.stderr, /partial|\bE[A-Z]{3,}\b/, "an internal name or an errno reached the user");
 }

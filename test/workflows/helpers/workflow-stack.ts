@@ -13,6 +13,7 @@ import { OpenStackProvider } from "../../../src/providers/openstack/openstack-pr
 import type { ProviderImage } from "../../../src/providers/provider.js";
 import { makeSampleImage } from "../../../src/workflows/sample-image.js";
 import { AUTH_URL, stackCloud, type StackUser } from "../../helpers/openstack-stack.js";
+import { eventLines } from "../../helpers/event-lines.js";
 
 const USERS: Record<StackUser, { password: string; project: string }> = {
   admin: { password: process.env.ADMIN_PASS ?? "admin-secret", project: "admin" },
@@ -83,13 +84,9 @@ export function cli(env: { clouds: string; state: string }, ...args: string[]): 
   return startCli(env, args).done;
 }
 
-/** The JSON lines of a --json run. */
+/** The events of a --json run, each checked against the event schema (test/helpers/event-lines.ts). */
 export function jsonLines(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return eventLines(stdout) as Record<string, unknown>[];
 }
 
 export interface ThrottleProxy {

@@ -1,4 +1,6 @@
 import type { FormatDriver } from "../../types.js";
+import { buildOn } from "../../inputs/image-input.js";
+import { rawOpenOptions, rawWindow } from "./raw-open-options.js";
 import { RawSource } from "./raw-source.js";
 import { validateCreateOptions } from "../../engine/create-option-validation.js";
 import { RawTarget } from "./raw-target.js";
@@ -12,12 +14,13 @@ export const rawDriver = {
   plainDisk: true,
   // Anything is a valid raw image, so raw only wins when no other driver recognises the file.
   probe: () => 1,
-  open: async (input) => new RawSource(input),
+  open: (input, { driverOptions }) => buildOn(input, async () => new RawSource(input, rawWindow(input, driverOptions))),
   async create(output, virtualSize, options) {
     await validateCreateOptions("raw", loadRawCreateOptions, options);
     return RawTarget.create(output, virtualSize);
   },
   createOptions: loadRawCreateOptions,
+  openOptions: rawOpenOptions,
   // The disk's bytes in order; on a seekable output, zero runs are left as holes.
   writeAccess: () => "sequential",
 } as const satisfies FormatDriver;

@@ -29,6 +29,11 @@ const GROUP_READ_SPAN = 8 * 2 ** 20;
 /** Decompressed grains kept for reads that cover a grain in several pieces. */
 const GRAIN_CACHE_BYTES = 8 * 2 ** 20;
 
+/** The most bytes a grain's zlib stream may take: deflate never grows data by more than a few bytes per 16 KiB. */
+export function maxCompressedGrainBytes(grainSize: number): number {
+  return 2 * grainSize;
+}
+
 /** The part of one compressed grain a read wants. */
 export interface CompressedPiece {
   /** Extent offset of the wanted bytes. */
@@ -49,7 +54,7 @@ export class CompressedGrainReader {
     private readonly grainSize: number,
   ) {
     this.cache = new LruLoadCache(Math.max(GRAIN_CACHE_BYTES, 4 * grainSize));
-    this.maxCompressedBytes = 2 * grainSize;
+    this.maxCompressedBytes = maxCompressedGrainBytes(grainSize);
   }
 
   /** Copies every piece's bytes into `out`, which holds extent bytes from offset `base`. */
@@ -127,24 +132,32 @@ export class CompressedGrainReader {
       dataStart + size <= span.length
         ? span.subarray(dataStart, dataStart + size)
         : await this.file.readExact(piece.hostOffset + GRAIN_MARKER_BYTES, size, undefined, "compressed grain");
-    let grain: Buffer;
-    try {
-      grain = await inflateAsync(compressed, {
-        maxOutputLength: this.grainSize,
-        // One output buffer for the whole grain: one threadpool round trip instead of several.
-        chunkSize: this.grainSize + 1024,
-      });
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "ERR_BUFFER_TOO_LARGE") {
-        throw new CorruptImageError(`${where}: inflates to more than the grain size ${this.grainSize}`, { cause: e });
-      }
-      throw new CorruptImageError(`${where}: not a valid zlib stream: ${(e as Error).message}`, { cause: e });
-    }
-    if (grain.length === this.grainSize) return grain;
-    // The last grain of a disk whose size is not a multiple of the grain is stored short (qemu, VMDKstream).
-    const full = Buffer.alloc(this.grainSize);
-    grain.copy(full);
-    return full;
+    return inflateGrain(compressed, this.grainSize, where);
   }
+}
+
+/**
+ * Inflates one grain's zlib stream into a whole grain (a short last grain is padded with zeros); `where` names
+ * the grain in errors. Inflation stops at the grain size, so a "zip bomb" fails instead of growing.
+ */
+export async function inflateGrain(compressed: Buffer, grainSize: number, where: string): Promise<Buffer> {
+  let grain: Buffer;
+  try {
+    grain = await inflateAsync(compressed, {
+      maxOutputLength: grainSize,
+      // One output buffer for the whole grain: one threadpool round trip instead of several.
+      chunkSize: grainSize + 1024,
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE") {
+      throw new CorruptImageError(`${where}: inflates to more than the grain size ${grainSize}`, { cause: e });
+    }
+    throw new CorruptImageError(`${where}: not a valid zlib stream: ${(e as Error).message}`, { cause: e });
+  }
+  if (grain.length === grainSize) return grain;
+  // The last grain of a disk whose size is not a multiple of the grain is stored short (qemu, VMDKstream).
+  const full = Buffer.alloc(grainSize);
+  grain.copy(full);
+  return full;
 }

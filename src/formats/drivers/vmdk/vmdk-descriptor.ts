@@ -9,7 +9,7 @@
  * line ends, spaces around "=", NUL padding after the text. It is strict about what matters for safety: the
  * text is capped, extent lines must parse completely, sizes must be sane.
  */
-import { CorruptImageError } from "../../errors.js";
+import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import { LIMITS } from "../../limits.js";
 import { SECTOR } from "./vmdk-sparse-header.js";
 
@@ -130,4 +130,48 @@ export function ddbValue(d: VmdkDescriptor, key: string): string | undefined {
   const want = key.toLowerCase();
   for (const [k, v] of d.ddb) if (k.toLowerCase() === want) return v;
   return undefined;
+}
+
+/** Refuses a delta disk: its unallocated grains would have to come from another file. */
+export function refuseDelta(path: string, d: VmdkDescriptor): void {
+  if (!isDeltaDisk(d)) return;
+  const parent = d.parentFileNameHint === undefined ? "" : ` "${d.parentFileNameHint}"`;
+  throw new UnsupportedFeatureError(
+    `${path}: this VMDK is a delta disk (parentCID ${d.parentCid ?? "?"}) whose unallocated grains come from its ` +
+      `parent${parent}; chromogenic does not read delta disks: convert the whole chain with VMware's tools or ` +
+      `qemu-img first`,
+  );
+}
+
+/** What `info` shows from a descriptor beside the layout: content IDs and the disk database's main entries. */
+export function descriptorFacts(d: VmdkDescriptor | undefined): Record<string, string> {
+  const facts: Record<string, string> = {};
+  if (d?.cid !== undefined) facts.cid = d.cid;
+  if (d?.parentCid !== undefined) facts.parentCid = d.parentCid;
+  const shown = [
+    ["adapterType", "ddb.adapterType"],
+    ["hardwareVersion", "ddb.virtualHWVersion"],
+    ["toolsVersion", "ddb.toolsVersion"],
+  ] as const;
+  for (const [name, key] of shown) {
+    const value = d && ddbValue(d, key);
+    if (value !== undefined) facts[name] = value;
+  }
+  return facts;
+}
+
+/**
+ * A descriptor file: text whose first line that is neither blank nor a comment is `version=N`, mentioning
+ * createType, as qemu's probe and VMware's reader expect. Binary files fail the version line test.
+ */
+export function looksLikeDescriptor(head: Buffer): boolean {
+  // qemu-img convert leaves a descriptor file NUL-padded to a whole sector.
+  const nul = head.indexOf(0);
+  const text = head.subarray(0, nul < 0 ? head.length : nul).toString("latin1");
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    return /^version\s*=\s*[1-3]$/.test(line) && /createType\s*=/i.test(text);
+  }
+  return false;
 }

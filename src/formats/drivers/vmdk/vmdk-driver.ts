@@ -1,7 +1,8 @@
 /**
  * The VMDK format driver: recognises sparse files by their magic ("KDMV", and ESX's "COWD" only to refuse it
  * clearly) and descriptor files by their text; opens every common layout for reading (VmdkSource) and writes
- * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included).
+ * monolithicSparse (seekable output) and streamOptimized (any output, a pipe included). A streamOptimized file
+ * can also be read from a pipe, in order (vmdk-stream-source.ts).
  */
 import { basename } from "node:path";
 import type { CreateOptions, FormatDriver, ImageTarget, ProbeInput } from "../../types.js";
@@ -9,6 +10,7 @@ import type { OutputFile } from "../../io/output-file.js";
 import { loadVmdkCreateOptions, vmdkWriterSettings } from "./vmdk-writer-settings.js";
 import { COWD_MAGIC, SPARSE_MAGIC } from "./vmdk-sparse-header.js";
 import { VmdkSource } from "./vmdk-source.js";
+import { looksLikeDescriptor } from "./vmdk-descriptor.js";
 
 import { createSparseTarget } from "./vmdk-sparse-target.js";
 import { createStreamTarget } from "./vmdk-stream-target.js";
@@ -22,22 +24,6 @@ function probe({ head }: ProbeInput): number {
     if (magic === SPARSE_MAGIC || magic === COWD_MAGIC) return 100;
   }
   return looksLikeDescriptor(head) ? 100 : 0;
-}
-
-/**
- * A descriptor file: text whose first line that is neither blank nor a comment is `version=N`, mentioning
- * createType, as qemu's probe and VMware's reader expect. Binary files fail the version line test.
- */
-function looksLikeDescriptor(head: Buffer): boolean {
-  // qemu-img convert leaves a descriptor file NUL-padded to a whole sector.
-  const nul = head.indexOf(0);
-  const text = head.subarray(0, nul < 0 ? head.length : nul).toString("latin1");
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    return /^version\s*=\s*[1-3]$/.test(line) && /createType\s*=/i.test(text);
-  }
-  return false;
 }
 
 async function create(output: OutputFile, virtualSize: number, options: CreateOptions) {
@@ -55,7 +41,7 @@ export const vmdkDriver = {
   name: "vmdk",
   description:
     "VMware virtual disk: reads monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtent*, vmfs; " +
-    "writes monolithicSparse and streamOptimized",
+    "writes monolithicSparse and streamOptimized; reads streamOptimized from a pipe",
   probe,
   open: (input, context) => VmdkSource.open(input, context),
   create,

@@ -6,19 +6,34 @@
  *
  * A descriptor's extents are opened through the engine's reference opener, so only a descriptor read from a
  * local file can have any: one inside an archive or behind a URL has no folder its extents could be in.
+ *
+ * From an input read once in order (a pipe) only a streamOptimized file can be read (vmdk-stream-source.ts);
+ * the other layouts are refused as needing random access.
  */
 import { CorruptImageError, UnsupportedFeatureError } from "../../errors.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
-import type { ImageInput } from "../../inputs/image-input.js";
+import { buildOn, type ImageInput } from "../../inputs/image-input.js";
 import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import { rangeIndex } from "../../io/range-index.js";
 import { LIMITS } from "../../limits.js";
 import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../../types.js";
-import { ddbValue, descriptorText, isDeltaDisk, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
+import {
+  descriptorFacts,
+  descriptorText,
+  looksLikeDescriptor,
+  parseDescriptor,
+  refuseDelta,
+  type VmdkDescriptor,
+} from "./vmdk-descriptor.js";
 import type { VmdkExtent } from "./vmdk-extent.js";
 import { openDescriptorExtents } from "./vmdk-extent-resolution.js";
-import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed } from "./vmdk-sparse-header.js";
+import { COWD_MAGIC, SECTOR, SPARSE_MAGIC, isCompressed, parseSparseHeader } from "./vmdk-sparse-header.js";
 import { SparseExtent } from "./vmdk-sparse-extent.js";
+import { StreamOptimizedSource } from "./vmdk-stream-source.js";
+import { isStreamOptimized } from "./vmdk-stream-walker.js";
+
+/** Bytes of a pipe's head looked at to tell a descriptor file (as the driver's probe does). */
+const DESCRIPTOR_HEAD = 4096;
 
 /** Extents are mapped in pieces of this many bytes so a huge sparse disk's map is produced lazily. */
 const MAP_PIECE = 4 * 2 ** 30;
@@ -43,11 +58,11 @@ export class VmdkSource implements ImageSource {
     this.virtualSize = this.starts[this.starts.length - 1]!;
   }
 
-  static async open(file: ImageInput, context: DriverOpenContext): Promise<VmdkSource> {
+  static async open(file: ImageInput, context: DriverOpenContext): Promise<ImageSource> {
+    if (file.sequential) return openInOrder(file);
     const path = file.path;
     let keepFile = false;
     try {
-      requireRandomAccess(file, "vmdk");
       if (await isSparseFile(file)) {
         keepFile = true;
         return await VmdkSource.fromSparseFile(file, path);
@@ -153,14 +168,7 @@ export class VmdkSource implements ImageSource {
       extents: this.extentsList.length,
     };
     if (sparse) formatSpecific.headerVersion = sparse.header.version;
-    if (d?.cid !== undefined) formatSpecific.cid = d.cid;
-    if (d?.parentCid !== undefined) formatSpecific.parentCid = d.parentCid;
-    const adapter = d && ddbValue(d, "ddb.adapterType");
-    if (adapter !== undefined) formatSpecific.adapterType = adapter;
-    const hw = d && ddbValue(d, "ddb.virtualHWVersion");
-    if (hw !== undefined) formatSpecific.hardwareVersion = hw;
-    const tools = d && ddbValue(d, "ddb.toolsVersion");
-    if (tools !== undefined) formatSpecific.toolsVersion = tools;
+    Object.assign(formatSpecific, descriptorFacts(d));
     if (sparse?.header.uncleanShutdown) formatSpecific.uncleanShutdown = true;
     return {
       format: "vmdk",
@@ -180,18 +188,27 @@ export class VmdkSource implements ImageSource {
   }
 }
 
+/**
+ * Opens a VMDK from an input that can be read only once in order: only a streamOptimized file can be (its
+ * grains say where they belong as they come); a descriptor names other files, and a monolithicSparse file's
+ * grains may lie anywhere, so both need random access.
+ */
+async function openInOrder(input: ImageInput): Promise<ImageSource> {
+  const header = await buildOn(input, async () => {
+    if (!(await isSparseFile(input))) {
+      if (looksLikeDescriptor(await input.readPadded(0, DESCRIPTOR_HEAD)))
+        requireRandomAccess(input, "VMDK descriptor");
+      throw new CorruptImageError(`${input.path}: not a VMDK: neither a sparse extent ("KDMV") nor a descriptor`);
+    }
+    const header = parseSparseHeader(await input.readExact(0, SECTOR, undefined, "sparse extent header"), input.path);
+    if (!isStreamOptimized(header)) requireRandomAccess(input, "monolithicSparse VMDK");
+    return header;
+  });
+  return StreamOptimizedSource.open(input, header);
+}
+
 /** A sparse file ("KDMV", or ESX's "COWD", which the header parser refuses clearly) rather than a descriptor. */
 async function isSparseFile(input: ImageInput): Promise<boolean> {
   const magic = input.size >= 4 ? (await input.readExact(0, 4)).readUInt32LE(0) : 0;
   return magic === SPARSE_MAGIC || magic === COWD_MAGIC;
-}
-
-function refuseDelta(path: string, d: VmdkDescriptor): void {
-  if (!isDeltaDisk(d)) return;
-  const parent = d.parentFileNameHint === undefined ? "" : ` "${d.parentFileNameHint}"`;
-  throw new UnsupportedFeatureError(
-    `${path}: this VMDK is a delta disk (parentCID ${d.parentCid ?? "?"}) whose unallocated grains come from its ` +
-      `parent${parent}; chromogenic does not read delta disks: convert the whole chain with VMware's tools or ` +
-      `qemu-img first`,
-  );
 }

@@ -41,9 +41,16 @@ export async function readStreamFooter(file: ImageInput, header: SparseHeader): 
   ) {
     throw truncated("no end-of-stream marker in the last sector");
   }
-  const parsed = parseSparseHeader(footer, `${file.path} (footer)`);
-  if (parsed.gdAtEnd)
-    throw new CorruptImageError(`${file.path}: the stream footer does not locate the grain directory`);
+  return parseStreamFooter(footer, header, file.path);
+}
+
+/**
+ * The footer sector (a copy of the header, now locating the grain directory), checked against the header:
+ * the two must describe the same disk.
+ */
+export function parseStreamFooter(footer: Buffer, header: SparseHeader, path: string): SparseHeader {
+  const parsed = parseSparseHeader(footer, `${path} (footer)`);
+  if (parsed.gdAtEnd) throw new CorruptImageError(`${path}: the stream footer does not locate the grain directory`);
   if (
     parsed.capacity !== header.capacity ||
     parsed.grainSectors !== header.grainSectors ||
@@ -51,7 +58,7 @@ export async function readStreamFooter(file: ImageInput, header: SparseHeader): 
     parsed.compressAlgorithm !== header.compressAlgorithm
   ) {
     throw new CorruptImageError(
-      `${file.path}: the stream footer disagrees with the header (capacity, grain size, table size or compression)`,
+      `${path}: the stream footer disagrees with the header (capacity, grain size, table size or compression)`,
     );
   }
   return parsed;

@@ -1,0 +1,36 @@
+/**
+ * How a failure reaches the user, whichever command failed and wherever: one line on stderr ("chromogenic:
+ * message"), and with --json an `error` event on stdout before the command exits, carrying the stable code
+ * (docs/ERRORS.md), the message and the exit status.
+ */
+import type { ErrorEvent } from "../util/events.js";
+import { errorCode, exitStatus } from "../util/errors.js";
+
+export interface ErrorReportContext {
+  readonly json: boolean;
+  /** The job the failure ended, when a job was running. */
+  readonly job?: string;
+  /** The sentence is already on stderr (commander writes its own): only the event remains to write. */
+  readonly toldOnStderr?: boolean;
+}
+
+/** Reports `error` and returns the status the process should exit with. */
+export function reportError(error: unknown, context: ErrorReportContext): number {
+  const message = (error as { message?: unknown } | null)?.message;
+  const text = typeof message === "string" && message !== "" ? message : String(error);
+  const exitCode = exitStatus(error);
+  const jobId = context.job ?? (error as { jobId?: unknown } | null)?.jobId;
+  if (context.json) {
+    const event: ErrorEvent = {
+      event: "error",
+      ...(typeof jobId === "string" ? { job: jobId } : {}),
+      code: errorCode(error),
+      message: text,
+      exitCode,
+    };
+    process.stdout.write(JSON.stringify(event) + "\n");
+  }
+  if (!context.toldOnStderr) process.stderr.write(`chromogenic: ${text}\n`);
+  if (process.env.CHROMOGENIC_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+  return exitCode;
+}
