@@ -3,7 +3,11 @@
 # uses slower pure-Node paths, so a failure here is a warning, never an error.
 #   native/fs-extents.node  lseek(SEEK_DATA/SEEK_HOLE), which Node's fs lacks (else: zero detection)
 #   native/block-io.node    a positional read or write of any size in one threadpool task, as 1 MiB system
-#                           calls (else: node:fs, one call per request, so the engine moves 1 MiB pieces)
+#                           calls (else: node:fs, one call per request, so the engine moves 1 MiB pieces), and
+#                           zeroing a range with fallocate (else: zeros written)
+#   native/file-lock.node   qemu's image locks, fcntl OFD byte-range locks (else: no locks, and a warning says so)
+#   native/file-names.node  O_TMPFILE, linkat and renameat2 RENAME_EXCHANGE (else: a named temporary file,
+#                           renamed over the old output, which then frees its blocks on the critical path)
 #   native/zstd-batch.node  zstd frames for a whole batch of clusters per threadpool task (needs libzstd-dev;
 #                           else: node:zlib's zstd streams, one threadpool round trip per cluster)
 set -uo pipefail
@@ -32,6 +36,8 @@ build() {
 
 build fs-extents
 build block-io
+build file-lock
+build file-names
 if [ -f /usr/include/zstd.h ]; then
   build zstd-batch -lzstd
 else

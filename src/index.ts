@@ -17,7 +17,7 @@ export * from "./formats/errors.js";
 export { listDrivers, getDriver, detectFormat, registerDriver } from "./formats/registry.js";
 export { openImage, type OpenedImage, type ImageLocation, type OpenImageOptions } from "./formats/engine/open-image.js";
 export type { ImageInput } from "./formats/inputs/image-input.js";
-export { imageInfo, type ImageInfo, type DiskImageInfo } from "./formats/engine/image-info.js";
+export { imageInfo, type ImageInfo, type ImageInfoOptions, type DiskImageInfo } from "./formats/engine/image-info.js";
 export {
   convertImage,
   convertFile,
@@ -43,7 +43,9 @@ export {
   type ErrorEvent,
   type Phase,
 } from "./util/events.js";
-export { TemporaryOutputFile, StreamOutputFile, type OutputFile } from "./formats/io/output-file.js";
+export { StreamOutputFile, type OutputFile, type FileOutput } from "./formats/io/output-file.js";
+export { TemporaryOutputFile } from "./formats/io/replacing-output.js";
+export { openOutputFile, type OpenOutputOptions } from "./formats/io/open-output.js";
 export { diskDigest } from "./formats/engine/disk-digest.js";
 
 // ── OVA: export, reading, information (imageInfo and convertFile recognise an OVA themselves) ────────────

@@ -107,7 +107,10 @@ test("the CLI (its single-file bundle in dist/cli) finds every native helper and
   // The bundle sits at another depth than dist/src: files beside the code are found from the package root.
   const formats = await cli("formats");
   assert.equal(formats.code, 0, formats.stderr);
-  assert.match(formats.stdout, /native helpers: SEEK_DATA built; large reads and writes built; zstd batches built\n$/);
+  assert.match(
+    formats.stdout,
+    /native helpers: SEEK_DATA built; large reads and writes built; zstd batches built; output names built; image locks built\n$/,
+  );
   const ops = await cli("clean", "--list-operations");
   assert.equal(ops.code, 0, ops.stderr);
   assert.match(ops.stdout, /machine-id/);

@@ -1,8 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { closeHandle, largeRequestsAreSplit, readAt, writeAt } from "../src/formats/io/positional-io.js";
+import {
+  closeHandle,
+  dropCleanCache,
+  largeRequestsAreSplit,
+  readAt,
+  writeAt,
+  zeroAt,
+} from "../src/formats/io/positional-io.js";
 import { makeRaw, mixedRegions, pattern, qemuCompare, runCli, scratch } from "./helpers/tools.js";
 
 const MiB = 2 ** 20;
@@ -123,5 +130,39 @@ test("convert through the CLI with and without block-io: 4 MiB and 1 MiB pieces 
       const compare = await qemuCompare(input, output);
       assert.equal(compare.code, 0, `${mode} ${format}: ${compare.stdout}${compare.stderr}`);
     }
+  }
+});
+
+test("block-io: zeroAt makes a range read as zeros, punching a hole in a file (addon on and off)", async (t) => {
+  const dir = await scratch(t);
+  for (const mode of ["on", "off"] as const) {
+    const path = join(dir, `zero-${mode}.bin`);
+    await writeFile(path, pattern(4 * MiB, 3));
+    const handle = await open(path, "r+");
+    await withNativeIo(mode, () => zeroAt(handle, MiB + 100, 2 * MiB));
+    await closeHandle(handle);
+    const expected = pattern(4 * MiB, 3);
+    expected.fill(0, MiB + 100, 3 * MiB + 100);
+    assert.ok(
+      (await readFile(path)).equals(expected),
+      `zeroAt (${mode}) left other bytes than zeros, or touched others`,
+    );
+    const allocated = (await stat(path)).blocks * 512;
+    if (mode === "on") assert.ok(allocated <= 3 * MiB, `no hole was punched: ${allocated} bytes allocated`);
+  }
+});
+
+test("block-io: dropCleanCache drops a clean file's pages and leaves a dirty one's alone", async (t) => {
+  const dir = await scratch(t);
+  const path = join(dir, "cached.bin");
+  const handle = await open(path, "w+");
+  try {
+    await writeAt(handle, pattern(8 * MiB, 5), 0);
+    assert.equal(await dropCleanCache(handle), -1, "pages not yet written out were dropped");
+    await handle.sync();
+    assert.ok((await dropCleanCache(handle)) > 0, "a clean file's pages were not dropped");
+    assert.ok((await readFile(path)).equals(pattern(8 * MiB, 5)), "dropping the cache changed the file");
+  } finally {
+    await closeHandle(handle);
   }
 });

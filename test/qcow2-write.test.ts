@@ -10,7 +10,8 @@ import { open, readFile, stat } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import type { CreateOptions, ImageTarget } from "../src/formats/types.js";
 import { UsageError } from "../src/formats/errors.js";
-import { StreamOutputFile, TemporaryOutputFile } from "../src/formats/io/output-file.js";
+import { StreamOutputFile } from "../src/formats/io/output-file.js";
+import { TemporaryOutputFile } from "../src/formats/io/replacing-output.js";
 import { openImage } from "../src/formats/engine/open-image.js";
 import { convertFile, convertImage } from "../src/formats/engine/convert.js";
 import { createQcow2Target } from "../src/formats/drivers/qcow2/qcow2-target.js";
@@ -342,7 +343,7 @@ test("bad options are refused before anything is written", async (t) => {
     const file = await TemporaryOutputFile.create(join(dir, "refused.qcow2"));
     try {
       await assert.rejects(createQcow2Target(file, 64 * MiB, options), UsageError, JSON.stringify(options));
-      assert.equal((await stat(file.tempPath)).size, 0);
+      assert.equal((await file.handle.stat()).size, 0);
     } finally {
       await file.discard();
     }

@@ -14,7 +14,8 @@ import { once } from "node:events";
 import { convertFile, convertImage } from "../src/formats/engine/convert.js";
 import { openImage } from "../src/formats/engine/open-image.js";
 import { UsageError } from "../src/formats/errors.js";
-import { StreamOutputFile, TemporaryOutputFile } from "../src/formats/io/output-file.js";
+import { StreamOutputFile } from "../src/formats/io/output-file.js";
+import { TemporaryOutputFile } from "../src/formats/io/replacing-output.js";
 import { detectFormat, getDriver } from "../src/formats/registry.js";
 import { qemuSampleImage } from "./helpers/qemu-samples.js";
 import {

@@ -1,5 +1,6 @@
 import { unlinkSync } from "node:fs";
-import { pendingTemporaryPaths } from "../formats/io/output-file.js";
+import { pendingTemporaryPaths } from "../formats/io/replacing-output.js";
+import { pathsBeingReleased } from "../formats/io/old-output-release.js";
 
 /**
  * How long a cancelled job may take to undo its work before the process stops anyway: long enough for jobs
@@ -52,7 +53,7 @@ export function cancelOnSignals(undoSeconds = UNDO_SECONDS): { signal: AbortSign
  */
 function stopNow(sig: NodeJS.Signals, why: string): never {
   process.stderr.write(`chromogenic: ${why}\n`);
-  for (const path of pendingTemporaryPaths()) {
+  for (const path of [...pendingTemporaryPaths(), ...pathsBeingReleased()]) {
     try {
       unlinkSync(path);
     } catch {

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../util/errors.js";
 import { reportError } from "./error-report.js";
+import { showProcessWarnings } from "./process-warnings.js";
+import { releaseReplacedFilesAfterExit } from "../formats/io/old-output-release.js";
 
 type Register = (program: Command) => void;
 
@@ -48,6 +50,9 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  * (run-command.ts); this reports the rest: bad arguments, and failures before or outside the work.
  */
 export async function main(argv: readonly string[]): Promise<void> {
+  showProcessWarnings();
+  // The CLI exits once its command is done: a file an output replaced is freed after that, not before.
+  releaseReplacedFilesAfterExit();
   // Whether the command runs with --json, as commander parsed it; a guess from the words while it has not.
   let json = argv.includes("--json");
   try {

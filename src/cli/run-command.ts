@@ -8,6 +8,7 @@ import type { CommandName, DoneEvent, ProgressListener, WorkListener } from "../
 import { reportError } from "./error-report.js";
 import { cancelOnSignals } from "./interrupts.js";
 import { eventDisplay, type DisplayMode } from "./progress-display.js";
+import { sendProcessWarningsTo } from "./process-warnings.js";
 
 export interface CommandContext {
   /** Aborted by Ctrl-C or SIGTERM: the work undoes what it did and fails. */
@@ -51,13 +52,16 @@ export async function runCommand<R extends object>(
 ): Promise<void> {
   const display = eventDisplay(output);
   const interrupts = cancelOnSignals(output.undoSeconds);
+  const warn = (text: string) => display.show({ event: "message", level: "warning", text });
+  // What the library says through process warnings (images not locked, …) is the work's to show as well.
+  const restoreWarnings = sendProcessWarningsTo(warn);
   let job: string | undefined;
   try {
     const result = await work({
       signal: interrupts.signal,
       onEvent: display.show,
       onProgress: display.showsProgress ? display.show : undefined,
-      warn: (text) => display.show({ event: "message", level: "warning", text }),
+      warn,
       onJobCreated: (id) => {
         job = id;
         display.show({ event: "job", job: id });
@@ -70,6 +74,7 @@ export async function runCommand<R extends object>(
     process.exitCode = reportError(e, { json: output.json, job });
   } finally {
     interrupts.dispose();
+    restoreWarnings();
   }
 }
 

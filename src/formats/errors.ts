@@ -68,3 +68,14 @@ export class InputChangedError extends ChromogenicError {
     super(message, "ECHANGED");
   }
 }
+
+/**
+ * Another process is using the image in a way this use cannot share: a writer while we read or write it, a reader
+ * while we write it (qemu's image locks, which qemu-img and chromogenic both take). The message names the
+ * processes when they can be seen.
+ */
+export class ImageInUseError extends ChromogenicError {
+  constructor(message: string) {
+    super(message, "EINUSE");
+  }
+}

@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   ENOENT: 1,
   EREMOTE: 1,
   ECHANGED: 1,
+  EINUSE: 1,
   ENOSPC: 1,
   ETRANSFER: 1,
   EVERIFY: 1,

@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { convertImage } from "../formats/engine/convert.js";
-import { TemporaryOutputFile } from "../formats/io/output-file.js";
+import { openOutputFile } from "../formats/io/open-output.js";
 import { exportOva } from "../formats/ova/ova-writer.js";
 import type { OvaTargetName } from "../formats/ova/ova-targets.js";
 import type { CreateOptions, ImageSource } from "../formats/types.js";
@@ -100,8 +100,9 @@ export async function deliverImage(
 }
 
 /**
- * Converts `source` (not closed here) into a new `format` file at `path`, written under a temporary name and
- * renamed only once complete, so an interrupted conversion never leaves a file that looks finished.
+ * Converts `source` (not closed here) into a `format` file at `path`, given its name only once complete, so an
+ * interrupted conversion never leaves a file that looks finished (formats/io/open-output.ts: a file there is
+ * replaced keeping its owner and mode, a new one is readable by its owner only, as the image came from a store).
  */
 export async function convertIntoFile(
   run: JobRun,
@@ -111,7 +112,7 @@ export async function convertIntoFile(
   options: CreateOptions,
   dataTotal?: number | Promise<number | undefined>,
 ): Promise<void> {
-  const output = await TemporaryOutputFile.create(path);
+  const output = await openOutputFile(path);
   try {
     const target = await getDriver(format).create!(output, source.virtualSize, options);
     await convertImage(source, target, { signal: run.signal, onProgress: run.forward(), dataTotal });

@@ -3,7 +3,6 @@
  * destination — streamed from the download straight into the upload with nothing on disk, copied by the
  * destination's Glance itself with --server-side, or downloaded (resumably) into the file destination.
  */
-import { rename } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { ProviderImage } from "../providers/provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
@@ -12,6 +11,9 @@ import type { JobRun } from "./job-run.js";
 import { downloadToFile } from "./resumable-download.js";
 import { storeImage, uploadImage } from "./store-image.js";
 import { isPlainDisk } from "../formats/registry.js";
+import { lockOutputName } from "../formats/io/output-name-lock.js";
+import { PRIVATE_OUTPUT_MODE } from "../formats/io/output-mode.js";
+import { moveIntoPlace } from "../formats/io/replacing-output.js";
 import { VerificationError } from "../util/errors.js";
 
 export async function passthrough(run: JobRun): Promise<ProviderImage | undefined> {
@@ -20,8 +22,15 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
   if (dest.kind === "file") {
     const out = resolve(dest.path);
     const partial = join(dirname(out), `.${basename(out)}.${run.state.id}.partial`);
-    await downloadToFile(run, partial, isPlainDisk(src.format), 0o644);
-    await rename(partial, out);
+    // One job at a time writes the name; the image comes from a store, so it is its owner's only (io/output-mode.ts),
+    // and a file it replaces keeps its owner and mode.
+    const nameLock = await lockOutputName(out);
+    try {
+      await downloadToFile(run, partial, isPlainDisk(src.format), PRIVATE_OUTPUT_MODE);
+      await moveIntoPlace(partial, out);
+    } finally {
+      await nameLock?.close();
+    }
     run.state.files.download = undefined;
     await run.save();
     return undefined;

@@ -12,6 +12,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CLI, scratch } from "../helpers/tools.js";
+import { outputOpenIn } from "../helpers/process-files.js";
 
 /** What a convert or export may take to undo its work before the CLI stops anyway (run-job.ts). */
 const FILE_JOB_UNDO_SECONDS = 5;
@@ -35,7 +36,7 @@ async function convertFromSilentPipe(t: TestContext, stuck: boolean) {
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
   const before = stuck ? ["never-written"] : [];
-  await temporaryOutputIn(dir, before);
+  await outputOpenIn(child.pid!, dir, before);
   return {
     child,
     /** What is left in the folder: what was there before the CLI ran, if it left nothing behind. */
@@ -51,15 +52,6 @@ async function convertFromSilentPipe(t: TestContext, stuck: boolean) {
       return { ...result, stderr, seconds: (Date.now() - started) / 1000 };
     },
   };
-}
-
-/** Resolves once `dir` holds a file other than `except`: the job's temporary output, created before it reads. */
-async function temporaryOutputIn(dir: string, except: readonly string[]): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await readdir(dir)).some((n) => !except.includes(n))) return;
-    await sleep(50);
-  }
-  throw new Error(`no temporary output appeared in ${dir}`);
 }
 
 test("SIGTERM ends a convert stuck reading a silent pipe at once, with its temporary output removed", async (t) => {

@@ -19,7 +19,7 @@ import type { HttpInput } from "../../src/formats/inputs/http-input.js";
 import { openImage } from "../../src/formats/engine/open-image.js";
 import { makeSampleImage } from "../../src/workflows/sample-image.js";
 import { convertImage } from "../../src/formats/engine/convert.js";
-import { TemporaryOutputFile } from "../../src/formats/io/output-file.js";
+import { TemporaryOutputFile } from "../../src/formats/io/replacing-output.js";
 import { getDriver } from "../../src/formats/registry.js";
 import { requireStack, stackCloud } from "../helpers/openstack-stack.js";
 import { makeRaw, pattern, qemuCheck, qemuCompare, qemuImg, runOk } from "../helpers/tools.js";

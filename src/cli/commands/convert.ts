@@ -19,16 +19,21 @@ interface ConvertFlags {
   sync: boolean;
   allowReference?: string[];
   disk?: string;
+  inPlace?: boolean;
+  forceShare?: boolean;
 }
 
 export function registerConvert(program: Command): void {
   program
     .command("convert")
-    .description("convert an image to another format, sparse, written under a temporary name until complete")
+    .description(
+      "convert an image to another format, sparse; a file output takes its name only once complete, " +
+        "a block device is written in place",
+    )
     // Optional for commander only, so that `-o help` needs no file names (as with qemu-img); checked below.
     .usage("[options] <input> <output>")
     .argument("[input]", "source image (format detected from content); - reads standard input")
-    .argument("[output]", "destination file")
+    .argument("[output]", "destination file or block device")
     .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
     .option("-f, --format <fmt>", "input format; skips detection")
     .option(
@@ -46,7 +51,9 @@ export function registerConvert(program: Command): void {
     .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
-    .option("--no-sync", "do not fsync the output before renaming it into place (faster; qemu-img's default)")
+    .option("--no-sync", "do not fsync the output before it takes its name (faster; qemu-img's default)")
+    .option("-n, --in-place", "the output exists (a file or block device): write into it where it is, not create it")
+    .option("-U, --force-share", "read the input even while another process writes it (no lock taken)")
     .option("--allow-reference <path...>", "allow the input to open this backing/data file")
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
     .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
@@ -84,6 +91,8 @@ export function registerConvert(program: Command): void {
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),
             sync: flags.sync,
+            inPlace: flags.inPlace,
+            forceShare: flags.forceShare,
             disk: flags.disk === undefined ? undefined : Number(flags.disk),
           }),
       );

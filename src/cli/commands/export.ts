@@ -49,6 +49,7 @@ interface ExportFlags {
   json?: boolean;
   quiet?: boolean;
   allowReference?: string[];
+  forceShare?: boolean;
 }
 
 function positiveInteger(text: string | undefined, what: string): number | undefined {
@@ -101,6 +102,7 @@ export function registerExport(program: Command): void {
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .option("--allow-reference <path...>", "allow an input to open this backing/data file")
+    .option("-U, --force-share", "read the inputs even while another process writes them (no lock taken)")
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
       if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
@@ -145,6 +147,7 @@ export function registerExport(program: Command): void {
             hwVersion: flags.hwVersion === undefined ? undefined : parseHwVersion(flags.hwVersion),
             inputFormat: flags.inputFormat,
             references: allowedReferences(flags.allowReference),
+            forceShare: flags.forceShare,
             signal,
             onProgress,
           }),

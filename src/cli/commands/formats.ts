@@ -5,6 +5,8 @@ import { optionLine } from "../option-listing.js";
 import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
 import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
 import { largeRequestsAreSplit } from "../../formats/io/positional-io.js";
+import { fileLockAddon } from "../../formats/io/image-locks.js";
+import { fileNamesAddonLoaded } from "../../formats/io/replacing-output.js";
 import { printResult } from "../run-command.js";
 
 export function registerFormats(program: Command): void {
@@ -33,6 +35,8 @@ async function listing() {
     seekData: seekDataAddonLoaded(),
     largeRequests: largeRequestsAreSplit(),
     zstdBatches: nativeZstdBatch() !== null,
+    outputNames: fileNamesAddonLoaded(),
+    imageLocks: fileLockAddon() !== null,
   };
   return { formats, native };
 }
@@ -45,11 +49,13 @@ function renderFormats({ formats, native }: Awaited<ReturnType<typeof listing>>)
     for (const o of f.options) text += optionLine("-o", o);
     for (const o of f.openOptions) text += optionLine("--input-option", o);
   }
-  // Without the native helpers results are the same, conversions slower.
+  // Without the native helpers results are the same, conversions slower; without the lock helper, images are
+  // not locked.
   const yesNo = (loaded: boolean) => (loaded ? "built" : "not built, slower fallback");
   return (
     text +
     `native helpers: SEEK_DATA ${yesNo(native.seekData)}; large reads and writes ${yesNo(native.largeRequests)}; ` +
-    `zstd batches ${yesNo(native.zstdBatches)}\n`
+    `zstd batches ${yesNo(native.zstdBatches)}; output names ${yesNo(native.outputNames)}; ` +
+    `image locks ${native.imageLocks ? "built" : "not built, images are not locked"}\n`
   );
 }

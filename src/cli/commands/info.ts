@@ -11,6 +11,7 @@ interface InfoFlags {
   json?: boolean;
   allowReference?: string[];
   inputOption: string[];
+  forceShare?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -24,11 +25,13 @@ export function registerInfo(program: Command): void {
     .option("--json", "the result as one JSON line (a `done` event)")
     .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
     .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("-U, --force-share", "read the image even while another process writes it (no lock taken)")
     .action(async (image: string, opts: InfoFlags) => {
       const info = await imageInfo(image, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
         references: allowedReferences(opts.allowReference),
+        forceShare: opts.forceShare,
       });
       // An OVA is an appliance (descriptor + disks), not a disk: shown as one.
       const summary = (i: typeof info) => (i.kind === "appliance" ? renderOvaInfo(i) : renderInfo(i));

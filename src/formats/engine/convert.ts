@@ -1,9 +1,12 @@
 import { realpath } from "node:fs/promises";
-import type { Extent, ImageSource, ImageTarget, ReferencePolicy } from "../types.js";
+import type { Extent, FormatDriver, ImageSource, ImageTarget, ReferencePolicy } from "../types.js";
 import type { OutputFormatChoice } from "../create-options-for.js";
 import { AbortedError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
-import { TemporaryOutputFile } from "../io/output-file.js";
+import { openOutputFile } from "../io/open-output.js";
+import type { FileOutput } from "../io/output-file.js";
+import { outputModeFor } from "../io/output-mode.js";
+import { withForceShare } from "../io/force-share.js";
 import { openImage, type ImageLocation } from "./open-image.js";
 import { isLocalLocation, locationForMessages } from "../inputs/open-input.js";
 import { recogniseInput } from "./recognise-input.js";
@@ -281,15 +284,22 @@ export interface ConvertFileRequest<F extends string = string> extends PipelineO
   readonly inputOptions?: Readonly<Record<string, string>>;
   readonly references?: ReferencePolicy;
   /**
-   * fsync the output before renaming it into place (default true), so a crash right after we report success
-   * cannot leave an empty or partial file under the final name. qemu-img does not sync by default.
+   * fsync the output before it takes its name (default true), so a crash right after we report success cannot
+   * leave an empty or partial file under the final name. qemu-img does not sync by default.
    */
   readonly sync?: boolean;
   /**
-   * The temporary name to write under (default: a fresh hidden name beside `output`), for callers that record
-   * it before it exists so that a run killed with SIGKILL can still be cleaned up.
+   * The temporary name the output may have before it is complete (default: a fresh hidden name beside `output`),
+   * for callers that record it before it exists so that a run killed with SIGKILL can still be cleaned up.
    */
   readonly temporaryPath?: string;
+  /**
+   * The output exists (a file or block device) and is written where it is, not created or replaced
+   * (qemu-img convert -n). A block device is always written in place.
+   */
+  readonly inPlace?: boolean;
+  /** Read the input even while another process writes it, taking no lock (qemu-img -U). */
+  readonly forceShare?: boolean;
 }
 
 export interface ConvertFileResult extends ConvertStats {
@@ -306,9 +316,9 @@ export interface ConvertFileResult extends ConvertStats {
 }
 
 /**
- * Converts one image file into another, or one disk of an OVA into an image file. The output is written under a
- * temporary name beside the final one and renamed only when complete: an error or cancellation leaves nothing
- * under the output's name.
+ * Converts one image file into another, or one disk of an OVA into an image file. The output is checked and locked
+ * before the input is opened, and takes its name only when complete (io/open-output.ts): an error or cancellation
+ * leaves the output's name as it was.
  */
 export async function convertFile<const F extends string>(request: ConvertFileRequest<F>): Promise<ConvertFileResult> {
   const { input } = request;
@@ -317,11 +327,36 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
     if (typeof input !== "string") await input.close();
     throw new UsageError(`format ${outDriver.name} cannot be written`);
   }
-  if (typeof input === "string" && isLocalLocation(input)) {
-    const inputReal = await realpath(input);
-    const outputReal = await realpath(request.output).catch(() => null);
-    if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+  let output: FileOutput;
+  try {
+    if (typeof input === "string" && isLocalLocation(input)) {
+      const inputReal = await realpath(input);
+      const outputReal = await realpath(request.output).catch(() => null);
+      if (outputReal === inputReal) throw new UsageError(`output ${request.output} is the input itself`);
+    }
+    output = await openOutputFile(request.output, {
+      inPlace: request.inPlace,
+      mode: await outputModeFor(typeof input === "string" ? input : input.localPath),
+      temporaryPath: request.temporaryPath,
+    });
+  } catch (e) {
+    if (typeof input !== "string") await input.close();
+    throw e;
   }
+  try {
+    return await withForceShare(request.forceShare, () => convertInto(output, outDriver, request));
+  } finally {
+    await output.discard();
+  }
+}
+
+/** convertFile's work once its output is open: the input recognised, opened and converted into `output`. */
+async function convertInto(
+  output: FileOutput,
+  outDriver: FormatDriver,
+  request: ConvertFileRequest,
+): Promise<ConvertFileResult> {
+  const { input } = request;
   const recognised = await recogniseInput(input, {
     format: request.inputFormat,
     driverOptions: request.inputOptions,
@@ -330,7 +365,7 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
   if (recognised.kind === "appliance") {
     // Loaded only for an OVA: the reader brings an XML parser every other conversion does without.
     const { convertOvaDisk } = await import("../ova/ova-convert.js");
-    return convertOvaDisk(request, recognised.ova, convertImage);
+    return convertOvaDisk(request, recognised.ova, convertImage, output);
   }
   if (request.disk !== undefined) {
     if (typeof recognised.input !== "string") await recognised.input.close();
@@ -346,15 +381,10 @@ export async function convertFile<const F extends string>(request: ConvertFileRe
   });
   const counting = countLocalData(input, source, request);
   try {
-    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
-    try {
-      const target = await outDriver.create(output, source.virtualSize, request.createOptions ?? {});
-      const stats = await convertImage(source, target, { ...request, dataTotal: request.dataTotal ?? counting });
-      await output.commit({ sync: request.sync ?? true });
-      return { ...stats, inputFormat: driver.name, outputFormat: outDriver.name, output: request.output };
-    } finally {
-      await output.discard();
-    }
+    const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+    const stats = await convertImage(source, target, { ...request, dataTotal: request.dataTotal ?? counting });
+    await output.commit({ sync: request.sync ?? true });
+    return { ...stats, inputFormat: driver.name, outputFormat: outDriver.name, output: request.output };
   } finally {
     // The walk reads through the source: it ends (it never rejects) before the source closes.
     await counting;

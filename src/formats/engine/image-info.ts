@@ -3,6 +3,7 @@ import type { OvaInfo } from "../ova/ova-info.js";
 import { openImage, type ImageLocation, type OpenImageOptions } from "./open-image.js";
 import { recogniseInput } from "./recognise-input.js";
 import { locationForMessages } from "../inputs/open-input.js";
+import { withForceShare } from "../io/force-share.js";
 
 export type { OvaInfo } from "../ova/ova-info.js";
 
@@ -17,11 +18,20 @@ export interface DiskImageInfo extends ImageDetails {
 /** What `chromogenic info` reports: a disk image's details, or an OVA's appliance (`kind` tells which). */
 export type ImageInfo = DiskImageInfo | OvaInfo;
 
+export interface ImageInfoOptions extends OpenImageOptions {
+  /** Read the image even while another process writes it, taking no lock (qemu-img info -U). */
+  readonly forceShare?: boolean;
+}
+
 /**
  * Describes an image: an OVA is recognised as the CLI does (from its first tar header, unless `format` names
  * the input's format) and shown as an appliance; anything else is opened as a disk image.
  */
-export async function imageInfo(location: ImageLocation, options: OpenImageOptions = {}): Promise<ImageInfo> {
+export async function imageInfo(location: ImageLocation, options: ImageInfoOptions = {}): Promise<ImageInfo> {
+  return withForceShare(options.forceShare, () => describe(location, options));
+}
+
+async function describe(location: ImageLocation, options: OpenImageOptions): Promise<ImageInfo> {
   const path = typeof location === "string" ? locationForMessages(location) : location.path;
   const recognised = await recogniseInput(location, options);
   if (recognised.kind === "appliance") {

@@ -4,6 +4,8 @@ import { CorruptImageError } from "../errors.js";
 import { BoundedInput } from "./image-input.js";
 import { closeHandle, readAt } from "../io/positional-io.js";
 import { holeFinder, type HoleFinder } from "../io/seek-data.js";
+import { lockImage } from "../io/image-locks.js";
+import { sharingForced } from "../io/force-share.js";
 
 /**
  * A local image file or block device, read with bounds-checked positional reads (see ImageInput).
@@ -12,6 +14,9 @@ import { holeFinder, type HoleFinder } from "../io/seek-data.js";
  * for ever (a blocking open would sit on a threadpool thread that no signal can free); anything but a
  * regular file or a block device is then refused. A block device's stat size is 0: its size comes from the
  * kernel's record of the device.
+ *
+ * The file is locked for reading as qemu locks the images it reads (io/image-locks.ts): opening an image another
+ * process is writing is refused, naming that process, unless the operation forces sharing (io/force-share.ts).
  */
 export class FileInput extends BoundedInput {
   private holeFinderMemo: HoleFinder | null | undefined;
@@ -35,11 +40,14 @@ export class FileInput extends BoundedInput {
     const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const st = await handle.stat();
+      if (!st.isFile() && !st.isBlockDevice()) {
+        throw new CorruptImageError(`${path}: ${kindOf(st)}, not a regular file or block device`);
+      }
+      if (!sharingForced()) await lockImage(handle, path, "read");
       if (st.isBlockDevice()) {
         const size = await blockDeviceSize(path, st.rdev);
         return new FileInput(path, handle, size, size, true);
       }
-      if (!st.isFile()) throw new CorruptImageError(`${path}: ${kindOf(st)}, not a regular file or block device`);
       return new FileInput(path, handle, st.size, st.blocks * 512, false);
     } catch (e) {
       await handle.close();
@@ -91,7 +99,7 @@ function kindOf(st: Stats): string {
 }
 
 /** The size in bytes of the block device with device number `rdev`, from /sys/dev/block/MAJOR:MINOR/size. */
-async function blockDeviceSize(path: string, rdev: number): Promise<number> {
+export async function blockDeviceSize(path: string, rdev: number): Promise<number> {
   // glibc's gnu_dev_major/minor: the major number spans bits 8-19 and 32-43, the minor bits 0-7 and 20-31.
   const dev = BigInt(rdev);
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));

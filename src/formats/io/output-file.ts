@@ -1,8 +1,5 @@
-import { open, rename, unlink, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import type { Writable } from "node:stream";
-import { closeHandle, settlePending, writeAt } from "./positional-io.js";
-import { randomHex } from "../../util/lazy-builtins.js";
+import { ChromogenicError } from "../errors.js";
 
 /**
  * Where a target writes its bytes: a seekable file (positional writes, truncate) or a sequential stream
@@ -21,85 +18,37 @@ export interface OutputFile {
 }
 
 /**
- * A seekable output written under a temporary name beside its final path and renamed into place only by
- * `commit()`: after an error or Ctrl-C nothing half-written carries the final name.
+ * A seekable output that becomes the user's file (or device) only once `commit()` has run: replacing-output.ts for
+ * new files and replaced ones, in-place-output.ts for block devices and `-n`; open-output.ts picks one.
  */
-export class TemporaryOutputFile implements OutputFile {
-  readonly seekable = true;
-  private end = 0;
-  private settled = false;
-
-  private constructor(
-    readonly finalPath: string,
-    readonly tempPath: string,
-    readonly handle: FileHandle,
-  ) {}
-
-  /** The temporary name `create` uses when given none: hidden, beside the final path, unique. */
-  static temporaryPathFor(finalPath: string): string {
-    return join(dirname(finalPath), `.${basename(finalPath)}.${randomHex(4)}.partial`);
-  }
-
-  /**
-   * Creates the temporary file (exclusively). A caller that must be able to remove it after a crash (a journal)
-   * picks and records `tempPath` first.
-   */
-  static async create(
-    finalPath: string,
-    tempPath = TemporaryOutputFile.temporaryPathFor(finalPath),
-  ): Promise<TemporaryOutputFile> {
-    const handle = await open(tempPath, "wx", 0o644);
-    const file = new TemporaryOutputFile(finalPath, tempPath, handle);
-    liveTemporaries.add(file);
-    return file;
-  }
-
-  get position(): number {
-    return this.end;
-  }
-
-  async append(data: Buffer): Promise<void> {
-    const at = this.end;
-    this.end += data.length;
-    await writeAt(this.handle, data, at);
-  }
-
-  async writeAt(data: Buffer, position: number): Promise<void> {
-    this.end = Math.max(this.end, position + data.length);
-    await writeAt(this.handle, data, position);
-  }
-
-  async truncate(length: number): Promise<void> {
-    await this.handle.truncate(length);
-    this.end = length;
-  }
-
-  /** Flushes to disk (unless `sync` is false) and renames the temporary file to its final name. */
-  async commit(options: { sync?: boolean } = {}): Promise<void> {
-    await settlePending(this.handle);
-    if (options.sync ?? true) await this.handle.sync();
-    await closeHandle(this.handle);
-    await rename(this.tempPath, this.finalPath);
-    this.settled = true;
-    liveTemporaries.delete(this);
-  }
-
-  /** Closes and removes the temporary file; safe to call more than once. */
-  async discard(): Promise<void> {
-    if (this.settled) return;
-    this.settled = true;
-    liveTemporaries.delete(this);
-    await closeHandle(this.handle).catch(() => undefined);
-    await unlink(this.tempPath).catch(() => undefined);
-  }
+export interface FileOutput extends OutputFile {
+  /** Where the output is once committed: the name the user gave (a symlink's target, for one replaced). */
+  readonly finalPath: string;
+  /** Flushes the output to disk (unless `sync` is false) and makes it the user's. */
+  commit(options?: { sync?: boolean }): Promise<void>;
+  /** Abandons an output not committed (safe to call more than once, and after commit). */
+  discard(): Promise<void>;
 }
 
-/** Temporary outputs not yet committed or discarded, removed synchronously if the process is interrupted. */
-const liveTemporaries = new Set<TemporaryOutputFile>();
+/**
+ * A failed write to `path`, said with the user's name for the output and the system's words for the failure
+ * ("cannot write out.qcow2: no space left on device"), never a temporary name or a bare errno; it keeps the
+ * system's code (ENOSPC), as docs/ERRORS.md says system errors do. Errors already ours pass through.
+ */
+export function outputError(path: string, e: unknown): Error {
+  if (e instanceof ChromogenicError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err.code !== "string") return err;
+  // node:fs says "ENOSPC: no space left on device, write"; the description alone is the readable part.
+  const description = /^[A-Z0-9_]+: (.*?)(, \w+.*)?$/.exec(err.message)?.[1] ?? err.message;
+  return systemError(`cannot write ${path}: ${description}`, err.code, e);
+}
 
-/** Temporary files in flight, for signal handlers that must remove them before exiting. */
-export function pendingTemporaryPaths(): string[] {
-  return [...liveTemporaries].map((f) => f.tempPath);
+/** An error of the operating system's kind: its errno name as `code` (docs/ERRORS.md), with our message. */
+export function systemError(message: string, code: string, cause?: unknown): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(message, { cause });
+  error.code = code;
+  return error;
 }
 
 /** A sequential output over a Node.js Writable (pipe, tar member, stdout), honouring backpressure. */

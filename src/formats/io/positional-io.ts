@@ -17,6 +17,10 @@ interface BlockIoAddon {
   read(fd: number, buffer: Buffer, position: number): Promise<number>;
   /** Writes all of buffer at position. */
   write(fd: number, buffer: Buffer, position: number): Promise<void>;
+  /** Makes length bytes at position read as zeros (a hole punched, a device's range zeroed, or zeros written). */
+  zero(fd: number, position: number, length: number): Promise<void>;
+  /** Drops the file's pages from the page cache if none is dirty: the bytes dropped, or -1 when left alone. */
+  dropCleanCache(fd: number): Promise<number>;
 }
 
 /** Null when the addon was not built, or when CHROMOGENIC_NATIVE_IO=off (to measure or test node:fs alone). */
@@ -62,6 +66,33 @@ export async function writeAt(handle: FileHandle, data: Buffer, position: number
     const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+/** Largest run of zeros written at once without the addon. */
+const ZERO_CHUNK = 2 ** 20;
+let zeroChunk: Buffer | undefined;
+
+/**
+ * Makes `length` bytes at `position` read as zeros: with the addon, without moving data where the file or device
+ * can (fallocate); without it, by writing zeros.
+ */
+export async function zeroAt(handle: FileHandle, position: number, length: number): Promise<void> {
+  if (length <= 0) return;
+  const addon = blockIo();
+  if (addon) return track(handle, addon.zero(handle.fd, position, length));
+  zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
+  for (let done = 0; done < length; done += ZERO_CHUNK) {
+    await writeAt(handle, zeroChunk.subarray(0, Math.min(ZERO_CHUNK, length - done)), position + done);
+  }
+}
+
+/**
+ * Drops the file's pages from the page cache when none of them is dirty (the file itself is untouched): resolves
+ * with the bytes dropped, or -1 when they were left alone (dirty pages, a kernel without cachestat, no addon).
+ */
+export async function dropCleanCache(handle: FileHandle): Promise<number> {
+  const addon = blockIo();
+  return addon ? track(handle, addon.dropCleanCache(handle.fd)) : -1;
 }
 
 /** Resolves once every request started on `handle` through this module has ended, failed or not. */

@@ -7,7 +7,7 @@
 import type { Hash } from "node:crypto";
 import type { OutputFile } from "../io/output-file.js";
 
-/** The positional-write half of a seekable output (TemporaryOutputFile has it). */
+/** The positional-write half of a seekable output (every FileOutput has it). */
 export interface PositionalSink {
   writeAt(data: Buffer, position: number): Promise<void>;
 }

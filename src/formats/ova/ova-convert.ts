@@ -1,13 +1,14 @@
 /**
  * One disk of an OVA streamed into any writable format (convertFile does this when its input is an OVA). The
  * manifest, when the OVA has one, is verified by a sequential read of the archive running alongside the
- * conversion; the output is renamed into place only once both have succeeded, so a damaged or altered archive
- * never leaves a converted disk behind (a mismatch stops the conversion as soon as it is found).
+ * conversion; the output takes its name only once both have succeeded, so a damaged or altered archive never
+ * leaves a converted disk behind (a mismatch stops the conversion as soon as it is found). The output is opened
+ * (checked and locked) by convertFile, which discards it if anything here fails.
  */
 import type { ConvertFileRequest, ConvertFileResult, ConvertStats, convertImage } from "../engine/convert.js";
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
-import { TemporaryOutputFile } from "../io/output-file.js";
+import type { FileOutput } from "../io/output-file.js";
 import { openOva, verifyOvaManifest, type ManifestCheck } from "./ova-reader.js";
 import { checkReadable, openInflatedDisk, openOvaDisk } from "./ova-disk-source.js";
 import type { ImageInput } from "../inputs/image-input.js";
@@ -29,20 +30,22 @@ export interface OvaConvertResult extends ConvertFileResult {
 type Pipeline = typeof convertImage;
 
 /**
- * Converts disk `request.disk` (default 1) of the OVA `from`: a file's path (its members read where they lie),
- * or an input read once in order (standard input, a URL; ova-in-order.ts), which this closes.
+ * Converts disk `request.disk` (default 1) of the OVA `from` into `output` (committed here on success): `from` is
+ * a file's path (its members read where they lie), or an input read once in order (standard input, a URL;
+ * ova-in-order.ts), which this closes.
  */
 export async function convertOvaDisk(
   request: ConvertFileRequest,
   from: string | ImageInput,
   pipeline: Pipeline,
+  output: FileOutput,
 ): Promise<OvaConvertResult> {
   const diskNumber = request.disk ?? 1;
   if (!Number.isInteger(diskNumber) || diskNumber < 1) {
     if (typeof from !== "string") await from.close();
     throw new UsageError(`--disk ${request.disk} is not a disk number (1, 2, …)`);
   }
-  if (typeof from !== "string") return convertInOrder(from, request, diskNumber, pipeline);
+  if (typeof from !== "string") return convertInOrder(from, request, diskNumber, pipeline, output);
   const outDriver = getDriver(request.outputFormat);
   const ova = await openOva(from);
   for (const w of ova.warnings) request.onWarning?.(w);
@@ -61,31 +64,26 @@ export async function convertOvaDisk(
         });
   verification.catch(() => undefined);
   try {
-    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
+    const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+    let stats: ConvertStats;
     try {
-      const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
-      let stats: ConvertStats;
-      try {
-        stats = await pipeline(source, target, { ...request, signal: controller.signal });
-      } catch (e) {
-        // A failed verification stops the conversion, and is what went wrong; a cancellation stops both.
-        if (verifyError && !request.signal?.aborted) throw verifyError;
-        throw e;
-      }
-      const manifest = await verification;
-      await output.commit({ sync: request.sync ?? true });
-      return {
-        ...stats,
-        inputFormat: `ova/${source.format}`,
-        outputFormat: outDriver.name,
-        output: request.output,
-        disk: diskNumber,
-        manifest: manifest ?? null,
-        warnings: ova.warnings,
-      };
-    } finally {
-      await output.discard();
+      stats = await pipeline(source, target, { ...request, signal: controller.signal });
+    } catch (e) {
+      // A failed verification stops the conversion, and is what went wrong; a cancellation stops both.
+      if (verifyError && !request.signal?.aborted) throw verifyError;
+      throw e;
     }
+    const manifest = await verification;
+    await output.commit({ sync: request.sync ?? true });
+    return {
+      ...stats,
+      inputFormat: `ova/${source.format}`,
+      outputFormat: outDriver.name,
+      output: request.output,
+      disk: diskNumber,
+      manifest: manifest ?? null,
+      warnings: ova.warnings,
+    };
   } finally {
     request.signal?.removeEventListener("abort", forward);
     await source.close();
@@ -94,7 +92,7 @@ export async function convertOvaDisk(
 
 /**
  * Converts disk `diskNumber` of an OVA read once in order: the disk is converted as its member passes, the
- * rest of the archive is read on for the manifest's sake, and the output is renamed into place only once the
+ * rest of the archive is read on for the manifest's sake, and the output takes its name only once the
  * archive has been read to its end and verified. Only a disk stored whole can be read so (a gzip-compressed one
  * as it inflates): a chunked one is refused with what to do instead.
  */
@@ -103,6 +101,7 @@ async function convertInOrder(
   request: ConvertFileRequest,
   diskNumber: number,
   pipeline: Pipeline,
+  output: FileOutput,
 ): Promise<OvaConvertResult> {
   const outDriver = getDriver(request.outputFormat);
   try {
@@ -117,50 +116,45 @@ async function convertInOrder(
       );
     }
     const memberName = hrefToMemberName(file, ova.path);
-    const output = await TemporaryOutputFile.create(request.output, request.temporaryPath);
-    try {
-      let stats: ConvertStats | undefined;
-      let format = "";
-      for (let member = await ova.next(); member; member = await ova.next()) {
-        if (/\.0+$/.test(member.name) && member.name.replace(/\.0+$/, "") === memberName) {
-          throw new UnsupportedFeatureError(
-            `${label}: disk ${diskNumber} is stored in chunks (${member.name}, …), which cannot be read from an ` +
-              "OVA read in order; save the OVA to a file and convert it from there",
-          );
-        }
-        if (member.name !== memberName) continue;
-        try {
-          const stored = await ova.take(member);
-          const source = file.compression
-            ? await openInflatedDisk(stored, disk, label)
-            : (await openImage(stored, { format: disk.format ? "vmdk" : undefined })).source;
-          try {
-            const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
-            stats = await pipeline(source, target, request);
-            format = source.format;
-          } finally {
-            await source.close();
-          }
-        } catch (e) {
-          throw ova.cutShort(e);
-        }
+    let stats: ConvertStats | undefined;
+    let format = "";
+    for (let member = await ova.next(); member; member = await ova.next()) {
+      if (/\.0+$/.test(member.name) && member.name.replace(/\.0+$/, "") === memberName) {
+        throw new UnsupportedFeatureError(
+          `${label}: disk ${diskNumber} is stored in chunks (${member.name}, …), which cannot be read from an ` +
+            "OVA read in order; save the OVA to a file and convert it from there",
+        );
       }
-      const { archive, manifest } = await ova.finish();
-      for (const w of archive.warnings) request.onWarning?.(w);
-      if (!stats) throw new CorruptImageError(`${label}: the archive ended before disk ${diskNumber}'s file`);
-      await output.commit({ sync: request.sync ?? true });
-      return {
-        ...stats,
-        inputFormat: `ova/${format}`,
-        outputFormat: outDriver.name,
-        output: request.output,
-        disk: diskNumber,
-        manifest: manifest ?? null,
-        warnings: archive.warnings,
-      };
-    } finally {
-      await output.discard();
+      if (member.name !== memberName) continue;
+      try {
+        const stored = await ova.take(member);
+        const source = file.compression
+          ? await openInflatedDisk(stored, disk, label)
+          : (await openImage(stored, { format: disk.format ? "vmdk" : undefined })).source;
+        try {
+          const target = await outDriver.create!(output, source.virtualSize, request.createOptions ?? {});
+          stats = await pipeline(source, target, request);
+          format = source.format;
+        } finally {
+          await source.close();
+        }
+      } catch (e) {
+        throw ova.cutShort(e);
+      }
     }
+    const { archive, manifest } = await ova.finish();
+    for (const w of archive.warnings) request.onWarning?.(w);
+    if (!stats) throw new CorruptImageError(`${label}: the archive ended before disk ${diskNumber}'s file`);
+    await output.commit({ sync: request.sync ?? true });
+    return {
+      ...stats,
+      inputFormat: `ova/${format}`,
+      outputFormat: outDriver.name,
+      output: request.output,
+      disk: diskNumber,
+      manifest: manifest ?? null,
+      warnings: archive.warnings,
+    };
   } finally {
     await input.close();
   }

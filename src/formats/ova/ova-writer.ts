@@ -7,7 +7,8 @@
  * reserved at its final length (written once the disk sizes are known, padded with trailing whitespace, which
  * XML allows after the root element); each disk's 512-byte header is left as a hole, the VMDK writer appends
  * straight into the archive through a MemberOutput, and the header is filled in when the size is known. The
- * whole file is written under a temporary name and renamed when complete.
+ * output is opened (checked and locked) before any input, and given its name only when complete
+ * (io/open-output.ts).
  *
  * To a pipe (output "-"), the descriptor must precede the disks yet names their sizes, so each disk is first
  * written to a temporary VMDK (in $TMPDIR), then everything is streamed out in order: that costs disk space
@@ -20,7 +21,7 @@
  * from a cloud store over HTTP Range — which is read as is and left open: its caller owns it.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, extname, join } from "node:path";
 import type { Writable } from "node:stream";
@@ -29,7 +30,11 @@ import { UsageError } from "../errors.js";
 import { getDriver } from "../registry.js";
 import { openImage } from "../engine/open-image.js";
 import { convertImage, countLocalData, type PipelineOptions } from "../engine/convert.js";
-import { StreamOutputFile, TemporaryOutputFile } from "../io/output-file.js";
+import { StreamOutputFile, type FileOutput } from "../io/output-file.js";
+import { TemporaryOutputFile } from "../io/replacing-output.js";
+import { openOutputFile } from "../io/open-output.js";
+import { outputModeFor } from "../io/output-mode.js";
+import { withForceShare } from "../io/force-share.js";
 import {
   controllerSpelling,
   osType,
@@ -82,6 +87,8 @@ export interface OvaExportRequest extends PipelineOptions {
   readonly tempDir?: string;
   /** Where the pipe mode writes (default: process.stdout). */
   readonly stream?: Writable;
+  /** Read the inputs even while another process writes them, taking no lock (qemu-img -U). */
+  readonly forceShare?: boolean;
 }
 
 export interface OvaMemberReport {
@@ -206,6 +213,22 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
   const resolved = resolveExport(request);
   const vmdk = getDriver("vmdk");
   if (!vmdk.create) throw new UsageError("the vmdk driver cannot write: OVA export needs it");
+  const firstPath = request.inputs.find((input) => typeof input === "string");
+  const output =
+    request.output === "-" ? undefined : await openOutputFile(request.output, { mode: await outputModeFor(firstPath) });
+  try {
+    return await withForceShare(request.forceShare, () => exportTo(request, resolved, output, started));
+  } finally {
+    await output?.discard();
+  }
+}
+
+async function exportTo(
+  request: OvaExportRequest,
+  resolved: ResolvedExport,
+  output: FileOutput | undefined,
+  started: number,
+): Promise<OvaExportResult> {
   const plans: DiskPlan[] = [];
   // Only what this call opened is closed here; sources passed in stay their caller's.
   const opened: ImageSource[] = [];
@@ -237,8 +260,9 @@ export async function exportOva(request: OvaExportRequest): Promise<OvaExportRes
         );
       }
     }
-    const writer = request.output === "-" ? writeToStream : writeToFile;
-    const result = await writer(request, resolved, plans);
+    const result = output
+      ? await writeToFile(request, resolved, plans, output)
+      : await writeToStream(request, resolved, plans);
     return { ...result, seconds: (performance.now() - started) / 1000 };
   } finally {
     // Counts still walking a disk's map end (they never reject) before its source closes.
@@ -265,70 +289,66 @@ async function writeToFile(
   request: OvaExportRequest,
   resolved: ResolvedExport,
   plans: DiskPlan[],
+  output: FileOutput,
 ): Promise<WriteResult> {
   const ovfName = `${resolved.baseName}.ovf`;
   const reserved = descriptorFor(
     resolved,
     plans.map((p) => ({ ...p.spec, fileSize: SIZE_PLACEHOLDER, populatedSize: SIZE_PLACEHOLDER })),
   ).length;
-  const output = await TemporaryOutputFile.create(request.output);
-  try {
-    const members: OvaMemberReport[] = [];
-    const manifestEntries: ManifestEntry[] = [];
-    const ovfHeader = header(ovfName, reserved, resolved);
-    await output.writeAt(ovfHeader.block, 0);
-    let pos = TAR_BLOCK + reserved + tarPadding(reserved);
-    const disks: OvfDiskSpec[] = [];
-    let virtualSize = 0;
-    let dataBytes = 0;
-    for (const plan of plans) {
-      const headerAt = pos;
-      const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
-      const member = new MemberOutput(output, headerAt + TAR_BLOCK, digest, plan.spec.href);
-      const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
-      const stats = await convertImage(plan.source, target, {
-        ...request,
-        dataTotal: plan.dataTotal ?? request.dataTotal,
-      });
-      const size = member.position;
-      const h = header(plan.spec.href, size, resolved);
-      await output.writeAt(h.block, headerAt);
-      const pad = tarPadding(size);
-      if (pad) await output.writeAt(Buffer.alloc(pad), headerAt + TAR_BLOCK + size);
-      pos = headerAt + TAR_BLOCK + size + pad;
-      disks.push({ ...plan.spec, fileSize: size, populatedSize: stats.dataBytes });
-      const hex = digest.digest("hex");
-      members.push({
-        name: plan.spec.href,
-        size,
-        flavour: h.flavour,
-        digest: resolved.manifest === "none" ? undefined : hex,
-      });
-      if (resolved.manifest !== "none")
-        manifestEntries.push({ name: plan.spec.href, algorithm: resolved.manifest, digest: hex });
-      virtualSize += plan.source.virtualSize;
-      dataBytes += stats.dataBytes;
-    }
-    const ovf = padTo(descriptorFor(resolved, disks), reserved);
-    await output.writeAt(ovf, TAR_BLOCK);
-    if (tarPadding(reserved)) await output.writeAt(Buffer.alloc(tarPadding(reserved)), TAR_BLOCK + reserved);
-    const ovfDigest = resolved.manifest === "none" ? undefined : newDigest(resolved.manifest).update(ovf).digest("hex");
-    members.unshift({ name: ovfName, size: reserved, flavour: ovfHeader.flavour, digest: ovfDigest });
-    if (resolved.manifest !== "none") {
-      manifestEntries.unshift({ name: ovfName, algorithm: resolved.manifest, digest: ovfDigest! });
-      const mfName = `${resolved.baseName}.mf`;
-      const mf = Buffer.from(formatManifest(manifestEntries), "utf8");
-      const h = header(mfName, mf.length, resolved);
-      await output.writeAt(Buffer.concat([h.block, mf, Buffer.alloc(tarPadding(mf.length))]), pos);
-      pos += TAR_BLOCK + mf.length + tarPadding(mf.length);
-      members.push({ name: mfName, size: mf.length, flavour: h.flavour });
-    }
-    await output.writeAt(END_OF_ARCHIVE, pos);
-    await output.commit();
-    return finish(request, resolved, members, virtualSize, dataBytes);
-  } finally {
-    await output.discard();
+  const members: OvaMemberReport[] = [];
+  const manifestEntries: ManifestEntry[] = [];
+  const ovfHeader = header(ovfName, reserved, resolved);
+  await output.writeAt(ovfHeader.block, 0);
+  let pos = TAR_BLOCK + reserved + tarPadding(reserved);
+  const disks: OvfDiskSpec[] = [];
+  let virtualSize = 0;
+  let dataBytes = 0;
+  for (const plan of plans) {
+    const headerAt = pos;
+    const digest = newDigest(resolved.manifest === "none" ? "sha256" : resolved.manifest);
+    const member = new MemberOutput(output, headerAt + TAR_BLOCK, digest, plan.spec.href);
+    const target = await getDriver("vmdk").create!(member, plan.source.virtualSize, resolved.vmdkOptions);
+    const stats = await convertImage(plan.source, target, {
+      ...request,
+      dataTotal: plan.dataTotal ?? request.dataTotal,
+    });
+    const size = member.position;
+    const h = header(plan.spec.href, size, resolved);
+    await output.writeAt(h.block, headerAt);
+    const pad = tarPadding(size);
+    if (pad) await output.writeAt(Buffer.alloc(pad), headerAt + TAR_BLOCK + size);
+    pos = headerAt + TAR_BLOCK + size + pad;
+    disks.push({ ...plan.spec, fileSize: size, populatedSize: stats.dataBytes });
+    const hex = digest.digest("hex");
+    members.push({
+      name: plan.spec.href,
+      size,
+      flavour: h.flavour,
+      digest: resolved.manifest === "none" ? undefined : hex,
+    });
+    if (resolved.manifest !== "none")
+      manifestEntries.push({ name: plan.spec.href, algorithm: resolved.manifest, digest: hex });
+    virtualSize += plan.source.virtualSize;
+    dataBytes += stats.dataBytes;
   }
+  const ovf = padTo(descriptorFor(resolved, disks), reserved);
+  await output.writeAt(ovf, TAR_BLOCK);
+  if (tarPadding(reserved)) await output.writeAt(Buffer.alloc(tarPadding(reserved)), TAR_BLOCK + reserved);
+  const ovfDigest = resolved.manifest === "none" ? undefined : newDigest(resolved.manifest).update(ovf).digest("hex");
+  members.unshift({ name: ovfName, size: reserved, flavour: ovfHeader.flavour, digest: ovfDigest });
+  if (resolved.manifest !== "none") {
+    manifestEntries.unshift({ name: ovfName, algorithm: resolved.manifest, digest: ovfDigest! });
+    const mfName = `${resolved.baseName}.mf`;
+    const mf = Buffer.from(formatManifest(manifestEntries), "utf8");
+    const h = header(mfName, mf.length, resolved);
+    await output.writeAt(Buffer.concat([h.block, mf, Buffer.alloc(tarPadding(mf.length))]), pos);
+    pos += TAR_BLOCK + mf.length + tarPadding(mf.length);
+    members.push({ name: mfName, size: mf.length, flavour: h.flavour });
+  }
+  await output.writeAt(END_OF_ARCHIVE, pos);
+  await output.commit();
+  return finish(request, resolved, members, virtualSize, dataBytes);
 }
 
 /** The final descriptor, padded with spaces (before its last newline) to the length reserved for it. */
@@ -382,7 +402,7 @@ async function writeToStream(
       const disk = disks[i]!;
       const h = header(disk.href, disk.fileSize, resolved);
       await out.append(h.block);
-      await copyFileTo(temps[i]!.tempPath, out);
+      await copyFileTo(temps[i]!.handle, out);
       await out.append(Buffer.alloc(tarPadding(disk.fileSize)));
       const digest = resolved.manifest === "none" ? undefined : digests[i]!;
       members.push({ name: disk.href, size: disk.fileSize, flavour: h.flavour, digest });
@@ -404,17 +424,14 @@ async function writeToStream(
   }
 }
 
-async function copyFileTo(path: string, out: StreamOutputFile): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      await out.append(Buffer.from(chunk.subarray(0, bytesRead)));
-    }
-  } finally {
-    await handle.close();
+/** Streams the whole of a temporary file, read through its own handle (it may have no name), into `out`. */
+async function copyFileTo(handle: FileHandle, out: StreamOutputFile): Promise<void> {
+  const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
+  for (let position = 0; ;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    await out.append(Buffer.from(chunk.subarray(0, bytesRead)));
   }
 }
 

@@ -5,7 +5,7 @@ import { openImage } from "../../formats/engine/open-image.js";
 import type { ProgressListener } from "../../util/events.js";
 import { AbortedError, UsageError } from "../../formats/errors.js";
 import { recogniseInput } from "../../formats/engine/recognise-input.js";
-import { TemporaryOutputFile } from "../../formats/io/output-file.js";
+import { TemporaryOutputFile } from "../../formats/io/replacing-output.js";
 import type { ReferencePolicy } from "../../formats/types.js";
 import type { GuestJournal } from "../journal/guest-journal.js";
 import type { Partition, PartitionTable } from "../partitions/partition.js";

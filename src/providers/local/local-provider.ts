@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { AbortedError, ChromogenicError, UnsupportedFeatureError } from "../../formats/errors.js";
 import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { FileInput } from "../../formats/inputs/file-input.js";
+import { PRIVATE_OUTPUT_MODE } from "../../formats/io/output-mode.js";
 import { readableFormats } from "../../formats/registry.js";
 import type {
   CreateImageFromInstanceRequest,
@@ -170,7 +171,9 @@ export class LocalProvider implements ImageProvider {
     await mkdir(this.root, { recursive: true });
     const id = randomUUID();
     const partial = this.partialPath(id);
-    const handle = await open(partial, "wx", 0o644);
+    // Readable by the store's owner only, like its records: a store's images are private unless shared, and a
+    // disk image holds everything its guest held.
+    const handle = await open(partial, "wx", PRIVATE_OUTPUT_MODE);
     let committed = false;
     try {
       await options.onCreated?.(id);

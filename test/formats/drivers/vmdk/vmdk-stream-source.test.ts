@@ -14,7 +14,7 @@ import { convertFile, convertImage } from "../../../../src/formats/engine/conver
 import { openImage } from "../../../../src/formats/engine/open-image.js";
 import { getDriver } from "../../../../src/formats/registry.js";
 import { StreamInput } from "../../../../src/formats/inputs/stream-input.js";
-import { TemporaryOutputFile } from "../../../../src/formats/io/output-file.js";
+import { TemporaryOutputFile } from "../../../../src/formats/io/replacing-output.js";
 import { runCliFromStdin } from "../../../helpers/cli-stdin.js";
 import { qemuSampleImage } from "../../../helpers/qemu-samples.js";
 import {
