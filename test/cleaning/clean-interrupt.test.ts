@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CLI, guestScratch, leftovers, runCli, sha256File } from "../helpers/clean-proof.js";
 import { debianGuest } from "../helpers/debian-guest.js";
@@ -73,9 +73,15 @@ const whileMounted = (dir: string) => async (pid: number) => {
   return held.some((m) => m.startsWith(join(dir, "state"))) && held.some((l) => l.startsWith("/dev/loop"));
 };
 
-/** The output being written under its temporary name (`.NAME.XXXX.partial`): the commit phase. */
-const whileCommitting = (dir: string) => async () =>
-  (await readdir(dir)).some((f) => f.startsWith(".cleaned.qcow2.") && f.endsWith(".partial"));
+/**
+ * The output being written, unnamed until complete (the process holds `DIR/#N (deleted)` open, an O_TMPFILE in
+ * the output's folder): the commit phase.
+ */
+const whileCommitting = (dir: string) => async (pid: number) => {
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => "")));
+  return targets.some((t) => t.startsWith(`${dir}/#`));
+};
 
 for (const [phase, ready] of [
   ["with the guest mounted", whileMounted],
