@@ -55,20 +55,6 @@ export class FileInput extends BoundedInput {
     }
   }
 
-  /**
-   * Opens `path` and hands it to `build`, which makes what keeps the file open (an image source, an extent);
-   * if `build` fails, the file is closed before the error propagates.
-   */
-  static async openFor<T>(path: string, build: (file: FileInput) => Promise<T>): Promise<T> {
-    const file = await FileInput.open(path);
-    try {
-      return await build(file);
-    } catch (e) {
-      await file.close().catch(() => undefined);
-      throw e;
-    }
-  }
-
   get fd(): number {
     return this.handle.fd;
   }

@@ -21,8 +21,8 @@
  */
 import { InputChangedError, UsageError } from "../errors.js";
 import { BlockCache } from "./block-cache.js";
-import { HttpInputBase } from "./http-input-base.js";
-import { HttpRequester, type HttpReply, type HttpRequestOptions } from "./http-request.js";
+import { BoundedInput } from "./image-input.js";
+import { HttpRequester, type HttpInputStats, type HttpReply, type HttpRequestOptions } from "./http-request.js";
 import { SequentialHttpInput } from "./http-sequential-input.js";
 
 export type { HttpInputStats } from "./http-request.js";
@@ -111,7 +111,8 @@ export async function openHttpInput(
 }
 
 /** A remote image read in blocks with Range requests. Opened by openHttpInput. */
-export class HttpInput extends HttpInputBase {
+export class HttpInput extends BoundedInput {
+  readonly path: string;
   private readonly blocks: BlockCache;
   private readonly blockCount: number;
   /** Block requests under way (retries' waits included). */
@@ -121,13 +122,14 @@ export class HttpInput extends HttpInputBase {
 
   /** @internal */
   constructor(
-    requester: HttpRequester,
-    size: number,
+    private readonly requester: HttpRequester,
+    readonly size: number,
     private readonly validator: Validator | null,
     firstBlock: Buffer,
     private readonly tuning: Tuning,
   ) {
-    super(requester, size);
+    super();
+    this.path = requester.name;
     const { blockSize } = tuning;
     this.blockCount = Math.ceil(size / blockSize);
     this.blocks = new BlockCache(
@@ -139,7 +141,18 @@ export class HttpInput extends HttpInputBase {
     if (size > 0) this.blocks.adopt(0, firstBlock);
   }
 
-  protected release(): void {
+  get stats(): Readonly<HttpInputStats> {
+    return this.requester.stats;
+  }
+
+  /** Not on this host: the remote bytes' length stands in. */
+  get allocatedSize(): number {
+    return this.size;
+  }
+
+  /** Cancels the requests in flight (later reads fail) and lets go of the cached blocks. */
+  async close(): Promise<void> {
+    this.requester.close();
     this.blocks.clear();
   }
 
