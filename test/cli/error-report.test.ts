@@ -45,7 +45,18 @@ test("usage errors, ours and commander's: EUSAGE, exit 2", async (t) => {
 
 test("a missing file, a corrupt image, a foreign format and a refused reference: their codes, exit 1", async (t) => {
   const dir = await scratch(t);
-  await failsWith("ENOENT", 1, ["info", "--json", join(dir, "missing.img")]);
+  const missing = await failsWith("ENOENT", 1, ["info", "--json", join(dir, "missing.img")]);
+  // One sentence naming the user's file, not Node's "ENOENT: …, open '…'".
+  assert.equal(missing.message, `${join(dir, "missing.img")}: no such file or directory`);
+  const missingInput = await failsWith("ENOENT", 1, [
+    "convert",
+    "--json",
+    "-O",
+    "raw",
+    join(dir, "gone.raw"),
+    join(dir, "o"),
+  ]);
+  assert.equal(missingInput.message, `${join(dir, "gone.raw")}: no such file or directory`);
 
   const corrupt = join(dir, "corrupt.qcow2");
   await run("qemu-img", ["create", "-q", "-f", "qcow2", corrupt, "16M"]);
