@@ -12,6 +12,7 @@ import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
 import { decompressCluster } from "./qcow2-decompress.js";
 import { readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
+import { SpareBuffers } from "../../io/spare-buffers.js";
 
 /** Decompressed clusters kept for reads that cover a cluster in several pieces. */
 const DECOMPRESSED_CACHE_BYTES = 8 * 2 ** 20;
@@ -19,11 +20,14 @@ const DECOMPRESSED_CACHE_BYTES = 8 * 2 ** 20;
 const COMPRESSED_READ_SPAN = 8 * 2 ** 20;
 /** Gap between two compressed clusters' data that one read still bridges rather than issuing two. */
 const COMPRESSED_READ_GAP = 4096;
+/** Span buffers kept for the next reads: the engine keeps 2 reads in flight, a third covers overlap. */
+const SPARE_SPANS = 3;
 
 export class Qcow2Source implements ImageSource {
   readonly format = "qcow2";
   readonly virtualSize: number;
   private readonly decompressed: LruLoadCache<number, Buffer>;
+  private readonly spans = new SpareBuffers(SPARE_SPANS, COMPRESSED_READ_SPAN);
   private detailsPromise: Promise<ImageDetails> | undefined;
   private closed = false;
 
@@ -118,26 +122,36 @@ export class Qcow2Source implements ImageSource {
   /**
    * Decompresses the compressed clusters behind `group` (runs whose streams lie close together in the file)
    * and copies the requested parts into `out` (which starts at guest offset `base`). The streams come from one
-   * read; clusters still in the cache skip decompression.
+   * read, into a span buffer kept for the next group; clusters still in the cache skip decompression.
    */
   private async readCompressed(group: readonly CompressedRun[], out: Buffer, base: number): Promise<void> {
     const first = group[0]!;
     const spanEnd = Math.max(...group.map((r) => r.hostOffset + r.hostBytes));
-    let span: Promise<Buffer> | undefined;
-    const readSpan = () => (span ??= this.file.readPadded(first.hostOffset, spanEnd - first.hostOffset));
+    let span: { buffer: Buffer; read: Promise<Buffer> } | undefined;
+    const readSpan = () => {
+      if (!span) {
+        const buffer = this.spans.take(spanEnd - first.hostOffset);
+        span = { buffer, read: this.file.readPadded(first.hostOffset, buffer.length, buffer) };
+      }
+      return span.read;
+    };
     const { clusterSize, compression } = this.header;
-    await Promise.all(
-      group.map(async (run) => {
-        const cluster = await this.decompressed.get(run.hostOffset, clusterSize, async () => {
-          const raw = await readSpan();
-          const start = run.hostOffset - first.hostOffset;
-          const where = `${this.path}: qcow2 compressed cluster at guest offset ${run.clusterOffset}`;
-          return decompressCluster(compression, raw.subarray(start, start + run.hostBytes), clusterSize, where);
-        });
-        const from = run.offset - run.clusterOffset;
-        cluster.copy(out, run.offset - base, from, from + run.length);
-      }),
-    );
+    const copyCluster = async (run: CompressedRun) => {
+      const cluster = await this.decompressed.get(run.hostOffset, clusterSize, async () => {
+        const raw = await readSpan();
+        const start = run.hostOffset - first.hostOffset;
+        const where = `${this.path}: qcow2 compressed cluster at guest offset ${run.clusterOffset}`;
+        return decompressCluster(compression, raw.subarray(start, start + run.hostBytes), clusterSize, where);
+      });
+      const from = run.offset - run.clusterOffset;
+      cluster.copy(out, run.offset - base, from, from + run.length);
+    };
+    try {
+      // Decompression reads the span where it lies: it is reused only once every cluster is done, failed or not.
+      await settleAll(group.map(copyCluster));
+    } finally {
+      if (span) this.spans.give(span.buffer);
+    }
   }
 
   async *extents(offset = 0, length = this.virtualSize - offset): AsyncGenerator<Extent> {
@@ -225,6 +239,7 @@ export class Qcow2Source implements ImageSource {
     if (this.closed) return;
     this.closed = true;
     this.decompressed.clear();
+    this.spans.clear();
     await Promise.allSettled([
       this.backing?.close(),
       this.dataFile === this.file ? undefined : this.dataFile.close(),
