@@ -10,6 +10,8 @@
 #                           renamed over the old output, which then frees its blocks on the critical path)
 #   native/zstd-batch.node  zstd frames for a whole batch of clusters per threadpool task (needs libzstd-dev;
 #                           else: node:zlib's zstd streams, one threadpool round trip per cluster)
+#   native/inflate-batch.node  qcow2 zlib clusters inflated a batch per threadpool task, in place (Node's own
+#                           zlib, whose headers come with Node's; else: node:zlib, one call per cluster)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 inc=""
@@ -38,6 +40,12 @@ build fs-extents
 build block-io
 build file-lock
 build file-names
+# Node.js exports its zlib to addons: built against Node's zlib.h and left unlinked, the addon uses it.
+if [ -f "$inc/zlib.h" ]; then
+  build inflate-batch
+elif [ -f /usr/include/zlib.h ]; then
+  build inflate-batch -lz
+fi
 if [ -f /usr/include/zstd.h ]; then
   build zstd-batch -lzstd
 else

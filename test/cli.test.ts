@@ -109,7 +109,7 @@ test("the CLI (its single-file bundle in dist/cli) finds every native helper and
   assert.equal(formats.code, 0, formats.stderr);
   assert.match(
     formats.stdout,
-    /native helpers: SEEK_DATA built; large reads and writes built; zstd batches built; output names built; image locks built\n$/,
+    /native helpers: SEEK_DATA built; large reads and writes built; zstd batches built; zlib inflate batches built; output names built; image locks built\n$/,
   );
   const ops = await cli("clean", "--list-operations");
   assert.equal(ops.code, 0, ops.stderr);

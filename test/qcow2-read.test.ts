@@ -4,12 +4,13 @@
  * hostile images (patched qemu-made files) must be refused with typed errors naming the problem; named
  * files (backing, external data) are opened only when the caller allows them.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, readFile, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { openImage } from "../src/formats/engine/open-image.js";
+import { nativeInflateBatch } from "../src/formats/engine/native-inflate-batch.js";
 import { qcow2Driver } from "../src/formats/drivers/qcow2/qcow2-driver.js";
 import { CorruptImageError, ReferenceRefusedError, UnsupportedFeatureError } from "../src/formats/errors.js";
 import type { Extent, ImageSource, OpenOptions } from "../src/formats/types.js";
@@ -131,6 +132,24 @@ async function openAndReadAll(path: string, options: OpenOptions = {}): Promise<
     await extentsOf(source);
   } finally {
     await source.close();
+  }
+}
+
+/**
+ * Makes the rest of test `t` inflate zlib clusters with the native batch inflater (which must be built here:
+ * scripts/build-native.sh) or with node:zlib, as CHROMOGENIC_NATIVE_INFLATE chooses at each read.
+ */
+function withInflater(t: TestContext, inflater: "batch" | "node:zlib"): void {
+  const before = process.env.CHROMOGENIC_NATIVE_INFLATE;
+  t.after(() => {
+    if (before === undefined) delete process.env.CHROMOGENIC_NATIVE_INFLATE;
+    else process.env.CHROMOGENIC_NATIVE_INFLATE = before;
+  });
+  process.env.CHROMOGENIC_NATIVE_INFLATE = inflater === "batch" ? "on" : "off";
+  if (inflater === "batch") {
+    assert.ok(nativeInflateBatch(), "native/inflate-batch.node is not built (scripts/build-native.sh)");
+  } else {
+    assert.equal(nativeInflateBatch(), null);
   }
 }
 
@@ -312,19 +331,27 @@ test("qcow2 read: extents of a sub-range start mid-cluster and match the full ma
   }
 });
 
-test("qcow2 read: many concurrent unaligned reads of a compressed image match the raw source", async (t) => {
-  const dir = await scratch(t);
-  const raw = join(dir, "source.raw");
-  const size = 12 * MiB;
-  await makeRaw(raw, size, [
-    { offset: 0, data: textPattern(5 * MiB, 5) },
-    { offset: 6 * MiB, data: pattern(MiB, 3) },
-    { offset: 8 * MiB, data: textPattern(3 * MiB, 8) },
-  ]);
-  const expected = await readFile(raw);
-  for (const type of ["zlib", "zstd"]) {
-    const image = join(dir, `c-${type}.qcow2`);
-    await qemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", `compression_type=${type}`, raw, image);
+const compressedReadCases = [
+  { type: "zlib", inflater: "batch" },
+  { type: "zlib", inflater: "node:zlib" },
+  { type: "zstd" },
+] as const;
+
+for (const c of compressedReadCases) {
+  const label = "inflater" in c ? `${c.type}, ${c.inflater}` : c.type;
+  test(`qcow2 read: many concurrent unaligned reads of a compressed image match the raw source (${label})`, async (t) => {
+    if ("inflater" in c) withInflater(t, c.inflater);
+    const dir = await scratch(t);
+    const raw = join(dir, "source.raw");
+    const size = 12 * MiB;
+    await makeRaw(raw, size, [
+      { offset: 0, data: textPattern(5 * MiB, 5) },
+      { offset: 6 * MiB, data: pattern(MiB, 3) },
+      { offset: 8 * MiB, data: textPattern(3 * MiB, 8) },
+    ]);
+    const expected = await readFile(raw);
+    const image = join(dir, `c-${c.type}.qcow2`);
+    await qemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", `compression_type=${c.type}`, raw, image);
     const source = await open(image);
     try {
       let seed = 12345;
@@ -336,15 +363,29 @@ test("qcow2 read: many concurrent unaligned reads of a compressed image match th
         const offset = next(size - 1);
         const length = 1 + next(Math.min(300 * 1024, size - offset));
         return source.read(offset, length).then((got) => {
-          assert.ok(got.equals(expected.subarray(offset, offset + length)), `${type} read ${offset}+${length}`);
+          assert.ok(got.equals(expected.subarray(offset, offset + length)), `read ${offset}+${length}`);
         });
       });
+      // The engine's reads: whole 4 MiB pieces, two at a time, into buffers it reuses.
+      const pieces = [Buffer.alloc(4 * MiB), Buffer.alloc(4 * MiB)];
+      for (let at = 0; at < size; at += 8 * MiB) {
+        const got = await Promise.all(
+          pieces.map((piece, i) => {
+            const offset = at + i * 4 * MiB;
+            return offset < size ? source.read(offset, Math.min(4 * MiB, size - offset), piece) : null;
+          }),
+        );
+        got.forEach((g, i) => {
+          if (g)
+            assert.ok(g.equals(expected.subarray(at + i * 4 * MiB, at + i * 4 * MiB + g.length)), `piece ${at}+${i}`);
+        });
+      }
       await Promise.all(reads);
     } finally {
       await source.close();
     }
-  }
-});
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // backing files and external data files
@@ -759,28 +800,36 @@ const hostileCases: readonly HostileCase[] = [
 ];
 
 for (const c of hostileCases) {
-  test(`qcow2 hostile: ${c.name}`, async (t) => {
-    const dir = await scratch(t);
-    const raw = await mixedRaw(dir);
-    const good = join(dir, "good.qcow2");
-    const args =
-      c.base === "zlib"
-        ? ["-c", "-o", "compression_type=zlib"]
-        : c.base === "zstd"
-          ? ["-c", "-o", "compression_type=zstd"]
-          : ["-o", "compat=1.1"];
-    await qemuImg("convert", "-f", "raw", "-O", "qcow2", ...args, raw, good);
-    const bad = await patched(dir, good, "bad.qcow2", c.patch);
-    await assert.rejects(
-      () => openAndReadAll(bad),
-      (e: unknown) => {
-        assert.ok(e instanceof c.error, `expected ${c.error.name}, got ${String(e)}`);
-        assert.match((e as Error).message, c.message);
-        assert.ok((e as Error).message.startsWith(bad), `message should name the file: ${(e as Error).message}`);
-        return true;
-      },
-    );
-  });
+  // zlib clusters read whole go through the batch inflater when it is built: both paths must refuse alike.
+  for (const inflater of c.base === "zlib" ? (["batch", "node:zlib"] as const) : [undefined]) {
+    test(`qcow2 hostile: ${c.name}${inflater ? ` (${inflater})` : ""}`, async (t) => {
+      if (inflater) withInflater(t, inflater);
+      await refusesHostile(t, c);
+    });
+  }
+}
+
+async function refusesHostile(t: TestContext, c: HostileCase): Promise<void> {
+  const dir = await scratch(t);
+  const raw = await mixedRaw(dir);
+  const good = join(dir, "good.qcow2");
+  const args =
+    c.base === "zlib"
+      ? ["-c", "-o", "compression_type=zlib"]
+      : c.base === "zstd"
+        ? ["-c", "-o", "compression_type=zstd"]
+        : ["-o", "compat=1.1"];
+  await qemuImg("convert", "-f", "raw", "-O", "qcow2", ...args, raw, good);
+  const bad = await patched(dir, good, "bad.qcow2", c.patch);
+  await assert.rejects(
+    () => openAndReadAll(bad),
+    (e: unknown) => {
+      assert.ok(e instanceof c.error, `expected ${c.error.name}, got ${String(e)}`);
+      assert.match((e as Error).message, c.message);
+      assert.ok((e as Error).message.startsWith(bad), `message should name the file: ${(e as Error).message}`);
+      return true;
+    },
+  );
 }
 
 test("qcow2 hostile: a real LUKS-encrypted image is refused as unsupported", async (t) => {

@@ -4,6 +4,7 @@ import { describeCreateOptions } from "../../formats/engine/create-option-docs.j
 import { optionLine } from "../option-listing.js";
 import { seekDataAddonLoaded } from "../../formats/io/seek-data.js";
 import { nativeZstdBatch } from "../../formats/engine/native-zstd-batch.js";
+import { nativeInflateBatch } from "../../formats/engine/native-inflate-batch.js";
 import { largeRequestsAreSplit } from "../../formats/io/positional-io.js";
 import { fileLockAddon } from "../../formats/io/image-locks.js";
 import { fileNamesAddonLoaded } from "../../formats/io/replacing-output.js";
@@ -35,6 +36,7 @@ async function listing() {
     seekData: seekDataAddonLoaded(),
     largeRequests: largeRequestsAreSplit(),
     zstdBatches: nativeZstdBatch() !== null,
+    inflateBatches: nativeInflateBatch() !== null,
     outputNames: fileNamesAddonLoaded(),
     imageLocks: fileLockAddon() !== null,
   };
@@ -55,7 +57,8 @@ function renderFormats({ formats, native }: Awaited<ReturnType<typeof listing>>)
   return (
     text +
     `native helpers: SEEK_DATA ${yesNo(native.seekData)}; large reads and writes ${yesNo(native.largeRequests)}; ` +
-    `zstd batches ${yesNo(native.zstdBatches)}; output names ${yesNo(native.outputNames)}; ` +
+    `zstd batches ${yesNo(native.zstdBatches)}; zlib inflate batches ${yesNo(native.inflateBatches)}; ` +
+    `output names ${yesNo(native.outputNames)}; ` +
     `image locks ${native.imageLocks ? "built" : "not built, images are not locked"}\n`
   );
 }

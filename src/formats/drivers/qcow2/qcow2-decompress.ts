@@ -3,11 +3,19 @@
  * bits 12, no zlib header) or as a zstd frame, and records its length only to 512-byte sector precision: the
  * bytes we hand over may carry trailing padding or the start of the next compressed cluster. Output is capped
  * at the cluster size, so a crafted stream cannot expand beyond it (a "bomb" fails instead). The async zlib
- * calls run on the libuv threadpool, so many clusters decompress in parallel.
+ * calls run on the libuv threadpool, so many clusters decompress in parallel. Whole zlib clusters go to the
+ * native batch inflater when it is built (inflateClustersInto): the same checks, in place, a batch per task.
  */
 import { promisify } from "node:util";
 import type { ZlibOptions, ZstdOptions } from "node:zlib";
 import { CorruptImageError } from "../../errors.js";
+import { settleAll } from "../../engine/source-ranges.js";
+import {
+  INFLATE_MORE_THAN_ROOM,
+  INFLATE_NOT_DEFLATE,
+  INFLATE_TRUNCATED,
+  type InflateBatchAddon,
+} from "../../engine/native-inflate-batch.js";
 import { lazyZlib } from "../../../util/lazy-builtins.js";
 import type { Qcow2Compression } from "./qcow2-header.js";
 
@@ -33,12 +41,59 @@ export async function decompressCluster(
     compression === "zlib"
       ? await inflateDeflate(input, clusterSize, where)
       : await inflateZstd(input, clusterSize, where);
-  if (output.length !== clusterSize) {
-    throw new CorruptImageError(
-      `${where} decompresses to ${output.length} bytes instead of the cluster size ${clusterSize}`,
+  if (output.length !== clusterSize) throw wrongSize(where, output.length, clusterSize);
+  return output;
+}
+
+/** A zlib cluster inflated in place by inflateClustersInto. */
+export interface ClusterInPlace {
+  /** Where its deflate stream lies in the span. */
+  readonly start: number;
+  readonly length: number;
+  /** Where its cluster-size bytes go in the output. */
+  readonly outOffset: number;
+  /** Names it in messages (made only for a cluster that fails). */
+  readonly where: () => string;
+}
+
+/**
+ * zlib clusters per threadpool task: a 4 MiB read of 64 KiB clusters is 4 tasks, so both threads work on it
+ * while its round trips stay few (one per cluster was most of the main thread's time per cluster).
+ */
+const CLUSTERS_PER_TASK = 16;
+
+/**
+ * Inflates zlib clusters whose streams lie in `span` straight into `out` with the native batch inflater:
+ * the same checks as decompressCluster, with no buffer allocated per cluster. Settles only once every batch
+ * has finished, so that neither buffer is in use afterwards; then throws the first cluster's error, if any.
+ */
+export async function inflateClustersInto(
+  addon: InflateBatchAddon,
+  span: Buffer,
+  clusters: readonly ClusterInPlace[],
+  out: Buffer,
+  clusterSize: number,
+): Promise<void> {
+  const batches: Promise<void>[] = [];
+  for (let first = 0; first < clusters.length; first += CLUSTERS_PER_TASK) {
+    const batch = clusters.slice(first, first + CLUSTERS_PER_TASK);
+    const plan = new Float64Array(4 * batch.length);
+    batch.forEach((c, i) => plan.set([c.start, c.length, c.outOffset, clusterSize], 4 * i));
+    const results = new Int32Array(batch.length);
+    batches.push(
+      addon.inflateBatch(span, plan, out, results).then((message) => {
+        results.forEach((result, i) => {
+          if (result === clusterSize) return;
+          const where = batch[i]!.where();
+          if (result === INFLATE_MORE_THAN_ROOM) throw tooLarge(where, clusterSize);
+          if (result === INFLATE_NOT_DEFLATE) throw notValid(where, "deflate", message ?? "invalid data");
+          if (result === INFLATE_TRUNCATED) throw notValid(where, "deflate", "unexpected end of file");
+          throw wrongSize(where, result, clusterSize);
+        });
+      }),
     );
   }
-  return output;
+  await settleAll(batches);
 }
 
 async function inflateDeflate(input: Buffer, clusterSize: number, where: string): Promise<Buffer> {
@@ -89,10 +144,24 @@ function outputChunk(expected: number): number {
 
 function decompressionError(e: unknown, clusterSize: number, where: string, kind: string): CorruptImageError {
   const code = (e as { code?: string }).code;
-  if (code === "ERR_BUFFER_TOO_LARGE") {
-    return new CorruptImageError(`${where} decompresses to more than the cluster size ${clusterSize}`, { cause: e });
-  }
-  return new CorruptImageError(`${where} is not valid ${kind} data: ${(e as Error).message}`, { cause: e });
+  if (code === "ERR_BUFFER_TOO_LARGE") return tooLarge(where, clusterSize, e);
+  return notValid(where, kind, (e as Error).message, e);
+}
+
+function tooLarge(where: string, clusterSize: number, cause?: unknown): CorruptImageError {
+  return new CorruptImageError(`${where} decompresses to more than the cluster size ${clusterSize}`, causedBy(cause));
+}
+
+function wrongSize(where: string, produced: number, clusterSize: number): CorruptImageError {
+  return new CorruptImageError(`${where} decompresses to ${produced} bytes instead of the cluster size ${clusterSize}`);
+}
+
+function notValid(where: string, kind: string, message: string, cause?: unknown): CorruptImageError {
+  return new CorruptImageError(`${where} is not valid ${kind} data: ${message}`, causedBy(cause));
+}
+
+function causedBy(cause: unknown): { cause: unknown } | undefined {
+  return cause === undefined ? undefined : { cause };
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

@@ -9,7 +9,8 @@ import { requireRandomAccess } from "../../inputs/require-random-access.js";
 import type { DriverOpenContext, Extent, ImageDetails, ImageSource } from "../../types.js";
 import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../engine/source-ranges.js";
 import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
-import { decompressCluster } from "./qcow2-decompress.js";
+import { decompressCluster, inflateClustersInto } from "./qcow2-decompress.js";
+import { nativeInflateBatch } from "../../engine/native-inflate-batch.js";
 import { readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { SpareBuffers } from "../../io/spare-buffers.js";
@@ -136,19 +137,33 @@ export class Qcow2Source implements ImageSource {
       return span.read;
     };
     const { clusterSize, compression } = this.header;
+    const where = (run: CompressedRun) => `${this.path}: qcow2 compressed cluster at guest offset ${run.clusterOffset}`;
     const copyCluster = async (run: CompressedRun) => {
       const cluster = await this.decompressed.get(run.hostOffset, clusterSize, async () => {
         const raw = await readSpan();
         const start = run.hostOffset - first.hostOffset;
-        const where = `${this.path}: qcow2 compressed cluster at guest offset ${run.clusterOffset}`;
-        return decompressCluster(compression, raw.subarray(start, start + run.hostBytes), clusterSize, where);
+        return decompressCluster(compression, raw.subarray(start, start + run.hostBytes), clusterSize, where(run));
       });
       const from = run.offset - run.clusterOffset;
       cluster.copy(out, run.offset - base, from, from + run.length);
     };
+    // Whole zlib clusters are inflated where they belong in `out`, by the batch inflater when it is built.
+    // Parts of a cluster go through the cache, for the read that wants the rest of it.
+    const inflater = compression === "zlib" ? nativeInflateBatch() : null;
+    const whole = (run: CompressedRun) => inflater !== null && run.length === clusterSize;
+    const inPlace = group.filter(whole).map((run) => ({
+      start: run.hostOffset - first.hostOffset,
+      length: run.hostBytes,
+      outOffset: run.offset - base,
+      where: () => where(run),
+    }));
+    const jobs = group.filter((run) => !whole(run)).map(copyCluster);
+    if (inflater && inPlace.length > 0) {
+      jobs.push(readSpan().then((raw) => inflateClustersInto(inflater, raw, inPlace, out, clusterSize)));
+    }
     try {
       // Decompression reads the span where it lies: it is reused only once every cluster is done, failed or not.
-      await settleAll(group.map(copyCluster));
+      await settleAll(jobs);
     } finally {
       if (span) this.spans.give(span.buffer);
     }
