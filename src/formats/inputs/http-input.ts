@@ -176,7 +176,11 @@ export class HttpInput extends BoundedInput {
       const pending: Promise<void>[] = [];
       for (let i = group; i <= Math.min(last, group + maxRequests - 1); i++) pending.push(this.blocks.with(i, copy(i)));
       if (group === first && sequential) this.readAhead(last + 1);
-      await Promise.all(pending);
+      // Every block is waited for, even after one has failed: the caller may reuse `buf` once this returns,
+      // and a block arriving later must not copy into it then.
+      const settled = await Promise.allSettled(pending);
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     }
   }
 

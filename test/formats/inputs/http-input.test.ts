@@ -351,6 +351,27 @@ test("404 is a RemoteInputError at once, naming the URL without its query", asyn
   assert.equal(server.received.length, 1, "a 404 is not retried");
 });
 
+test("a read whose first block fails returns only once its other blocks are done with the buffer", async (t) => {
+  const image = pattern(256 * KiB, 3);
+  const server = await RangeServer.start(t, servedBuffer(image, { etag: '"b"' }));
+  server.handle = async (req, res) => {
+    if (req.headers.range === `bytes=${64 * KiB}-${128 * KiB - 1}`) {
+      res.writeHead(404, "Not Found").end();
+      return true;
+    }
+    // The next block comes late, after the read has had its failure.
+    if (req.headers.range === `bytes=${128 * KiB}-${192 * KiB - 1}`) await new Promise((r) => setTimeout(r, 300));
+    return false;
+  };
+  const input = await open(t, server.url(), { blockSize: 64 * KiB, readAhead: 0 });
+  const buf = Buffer.alloc(128 * KiB, 0xee);
+  await assert.rejects(input.readExact(64 * KiB, 128 * KiB, buf), (e: Error) => e instanceof RemoteInputError);
+  const after = Buffer.from(buf);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(buf.equals(after), "nothing was copied into the buffer after the read failed");
+  assert.ok(buf.subarray(64 * KiB).equals(image.subarray(128 * KiB, 192 * KiB)), "the late block was copied before");
+});
+
 test("an abort cancels the request in flight; close() makes later reads fail", async (t) => {
   const image = pattern(256 * KiB, 2);
   const server = await RangeServer.start(t, servedBuffer(image, { etag: '"h"' }));
