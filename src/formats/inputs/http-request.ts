@@ -1,10 +1,9 @@
 /**
  * The GET requests an HTTP input sends, and what they share: the caller's headers (fetched afresh for every
- * request, so a renewed token is used as soon as it exists), redirects, retries, cancellation and the count of
- * requests and bytes. They go through node:http/https and their default agents (kept-alive connections; the
- * same CAs and proxy settings as fetch), as the Glance upload does: a body is copied from the socket's chunks
- * straight into the block waiting for it, with no web-stream layer between, and a connection silent for a
- * minute is given up (then retried) rather than waited on for ever.
+ * request, so a renewed token is used as soon as it exists), redirects, retries, cancellation, the count of
+ * requests and bytes, and a few kept-alive connections per origin (http-connection.ts: a body is read straight
+ * into the block waiting for it). A connection silent for a minute is given up (then retried) rather than
+ * waited on for ever; one the server closed while it was idle is replaced at once, without counting a retry.
  *
  * Redirects are followed by hand, because the caller's headers carry credentials (a Glance X-Auth-Token, an
  * Authorization) meant for the URL's own origin: once a redirect leaves that origin, none of them is sent
@@ -12,10 +11,11 @@
  * then arrive unprotected. Messages name the URL without its query string or user information — a presigned
  * URL carries its signature in the query — and never quote a header.
  */
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { AbortedError, ChromogenicError, RemoteInputError, UsageError } from "../errors.js";
+import { BodyTooLongError, HttpConnection } from "./http-connection.js";
+import { MalformedHeadError, checkRequestField } from "./http-head.js";
 import { DEFAULT_HTTP_RETRY, isPermanentNetworkError, isRetryableStatus, retryDelayMs } from "./http-retry.js";
 import type { HttpRetryPolicy } from "./http-retry.js";
 import { urlForMessages } from "./url-for-messages.js";
@@ -58,13 +58,26 @@ const IDLE_TIMEOUT_MS = 60_000;
 /** Error pages and redirects up to this size are read to their end, so their connection can serve again. */
 const DRAINED_BYTES = 64 * 1024;
 
+/** Idle connections kept per origin: as many as an input runs requests at once, by default. */
+const IDLE_PER_ORIGIN = 8;
+
+/** A reply's body, to be read exactly once in one of three ways. */
+export interface HttpBody {
+  /** Fills the buffer with the body, which must be exactly that long. */
+  readInto(into: Buffer): Promise<void>;
+  /** Drops a short body (the connection then serves again) or closes the connection. */
+  discard(): void;
+  /** The body as a stream of Buffers. */
+  stream(): Readable;
+}
+
 /** A reply's status and headers, its body not yet read. */
 export interface HttpReply {
   readonly status: number;
   readonly statusText: string;
   /** A header's value, or null when the reply has none (repeated headers joined with ", "). */
   header(name: string): string | null;
-  readonly body: IncomingMessage;
+  readonly body: HttpBody;
 }
 
 /** A failure below HTTP (connection refused, reset, dropped mid-body): transient unless it says otherwise. */
@@ -106,6 +119,8 @@ export class HttpRequester {
   private readonly closer = new AbortController();
   private readonly policy: HttpRetryPolicy;
   private readonly maxRedirects: number;
+  /** Kept-alive connections by origin; each closes itself when `signal` aborts. */
+  private readonly idle = new Map<string, HttpConnection[]>();
 
   constructor(
     url: string | URL,
@@ -216,28 +231,16 @@ export class HttpRequester {
    * Fills `into` with the reply's body, which must be exactly that long. A connection that drops part way is a
    * network failure (retried); a body longer than asked for is the server's error.
    */
-  readBody(reply: HttpReply, into: Buffer, what: string): Promise<void> {
-    const body = reply.body;
-    let filled = 0;
-    return new Promise<void>((resolve, reject) => {
-      body.on("data", (chunk: Buffer) => {
-        this.stats.bytesFetched += chunk.length;
-        if (filled + chunk.length > into.length) {
-          body.destroy();
-          reject(this.protocolError(`${what}: the reply holds more than the ${into.length} bytes asked for`));
-          return;
-        }
-        chunk.copy(into, filled);
-        filled += chunk.length;
-      });
-      body.on("end", () => {
-        if (filled === into.length) resolve();
-        else reject(new NetworkFailure(new Error(`the reply ended after ${filled} of ${into.length} bytes`)));
-      });
-      body.on("error", (e) => reject(new NetworkFailure(e)));
-      // A connection closed mid-body may end the stream without an error: whatever came first settled it.
-      body.on("close", () => reject(new NetworkFailure(new Error("the connection closed in the middle of a reply"))));
-    });
+  async readBody(reply: HttpReply, into: Buffer, what: string): Promise<void> {
+    try {
+      await reply.body.readInto(into);
+    } catch (e) {
+      this.throwIfAborted();
+      if (e instanceof BodyTooLongError || e instanceof MalformedHeadError) {
+        throw this.protocolError(`${what}: ${e.message}`);
+      }
+      throw new NetworkFailure(e);
+    }
   }
 
   /** A reply that is neither what was asked for nor transient becomes an error naming its status. */
@@ -262,37 +265,70 @@ export class HttpRequester {
 
   /** Lets go of a reply whose body is not wanted: a short one is read out so that its connection serves again. */
   discard(reply: HttpReply): void {
-    const length = Number(reply.header("content-length") ?? NaN);
-    if (length <= DRAINED_BYTES) reply.body.resume();
-    else reply.body.destroy();
+    reply.body.discard();
   }
 
-  private send(url: URL, headers: Record<string, string>): Promise<HttpReply> {
-    this.throwIfAborted();
-    this.stats.requests++;
-    const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
-      headers,
-      signal: this.signal,
-      timeout: IDLE_TIMEOUT_MS,
-    });
-    return new Promise<HttpReply>((resolve, reject) => {
-      request.on("response", (body) => {
-        resolve({
-          status: body.statusCode ?? 0,
-          statusText: body.statusMessage ?? "",
-          header: (name) => {
-            const value = body.headers[name.toLowerCase()];
-            return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+  private async send(url: URL, headers: Record<string, string>): Promise<HttpReply> {
+    const fields: [string, string][] = [["host", url.host], ...Object.entries(headers)];
+    for (const [name, value] of fields) {
+      try {
+        checkRequestField(name, value);
+      } catch (e) {
+        throw new UsageError(`${this.name}: ${(e as Error).message}`);
+      }
+    }
+    // A kept-alive connection the server closed while it sat idle fails before any byte of the reply: the
+    // request then goes once more on a new connection.
+    for (let fresh = false; ; fresh = true) {
+      this.throwIfAborted();
+      this.stats.requests++;
+      let connection: HttpConnection | undefined;
+      try {
+        connection = fresh ? await this.connect(url) : await this.connectionTo(url);
+        const head = await connection.request("GET", `${url.pathname}${url.search}`, fields);
+        const body = connection;
+        return {
+          status: head.status,
+          statusText: head.statusText,
+          header: (name) => head.headers.get(name.toLowerCase()) ?? null,
+          body: {
+            readInto: (into) => body.readBodyInto(into),
+            discard: () => body.discardBody(DRAINED_BYTES),
+            stream: () => body.bodyStream(),
           },
-          body,
-        });
-      });
-      request.on("timeout", () => request.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
-      request.on("error", (e) => {
-        reject(this.signal.aborted ? e : new NetworkFailure(e));
-      });
-      request.end();
+        };
+      } catch (e) {
+        this.throwIfAborted();
+        if (e instanceof MalformedHeadError) throw this.protocolError(`a malformed reply: ${e.message}`);
+        if (!fresh && connection?.failedStale) continue;
+        throw new NetworkFailure(e);
+      }
+    }
+  }
+
+  private async connectionTo(url: URL): Promise<HttpConnection> {
+    const idle = this.idle.get(url.origin);
+    for (let c = idle?.pop(); c; c = idle?.pop()) if (c.available) return c;
+    return this.connect(url);
+  }
+
+  private connect(url: URL): Promise<HttpConnection> {
+    return HttpConnection.open(url, {
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      signal: this.signal,
+      onReusable: (c) => this.keep(url.origin, c),
+      onBodyBytes: (n) => (this.stats.bytesFetched += n),
     });
+  }
+
+  private keep(origin: string, connection: HttpConnection): void {
+    const idle = this.idle.get(origin) ?? [];
+    if (this.signal.aborted || idle.length >= IDLE_PER_ORIGIN) {
+      connection.close();
+      return;
+    }
+    idle.push(connection);
+    this.idle.set(origin, idle);
   }
 
   private async callerHeaders(): Promise<HttpHeaders> {

@@ -23,7 +23,7 @@ export class SequentialHttpInput extends StreamInput {
     reply: HttpReply,
     size: number,
   ) {
-    super(reply.body, requester.name, { size, headKept: HEAD_KEPT });
+    super(reply.body.stream(), requester.name, { size, headKept: HEAD_KEPT });
   }
 
   get stats(): Readonly<HttpInputStats> {
@@ -44,10 +44,6 @@ export class SequentialHttpInput extends StreamInput {
   protected override streamError(error: unknown): unknown {
     this.requester.throwIfAborted();
     return this.requester.networkError(`the connection failed at byte ${this.consumed} (${CANNOT_RESUME})`, error);
-  }
-
-  protected override received(bytes: number): void {
-    this.requester.stats.bytesFetched += bytes;
   }
 
   override async close(): Promise<void> {
