@@ -3,7 +3,6 @@ import { UsageError } from "../util/errors.js";
 import { reportError } from "./error-report.js";
 import { showProcessWarnings } from "./process-warnings.js";
 import { releaseReplacedFilesAfterExit } from "../formats/io/old-output-release.js";
-import { keepHeapHeadroom } from "./heap-headroom.js";
 
 type Register = (program: Command) => void;
 
@@ -51,7 +50,6 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  * (run-command.ts); this reports the rest: bad arguments, and failures before or outside the work.
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  keepHeapHeadroom();
   showProcessWarnings();
   // The CLI exits once its command is done: a file an output replaced is freed after that, not before.
   releaseReplacedFilesAfterExit();
