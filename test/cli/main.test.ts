@@ -1,0 +1,51 @@
+/**
+ * What the CLI as a whole does with bad arguments and closed pipes, as users of qemu-img and git expect: a
+ * usage error is one line and a pointer to the right help, exit 2; output into a pipe whose reader has gone
+ * ends quietly with SIGPIPE's status.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { CLI, qemuImg, runCli, scratch } from "../helpers/tools.js";
+
+const usageCases: [string[], string, string][] = [
+  [["convert", "--bogus", "a", "b"], "error: unknown option '--bogus'", "(see 'chromogenic convert --help')"],
+  [["nosuch"], "error: unknown command 'nosuch'", "(see 'chromogenic --help')"],
+  [["guest", "nosuch"], "error: unknown command 'nosuch'", "(see 'chromogenic guest --help')"],
+  [["info"], "error: missing required argument 'image'", "(see 'chromogenic info --help')"],
+];
+
+for (const [args, error, hint] of usageCases) {
+  test(`usage error: chromogenic ${args.join(" ")} is one line and a hint, exit 2`, async () => {
+    const r = await runCli(args, process.env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.deepEqual(r.stderr.trimEnd().split("\n"), [error, hint]);
+    assert.equal(r.stdout, "");
+  });
+}
+
+for (const args of [["formats"], ["formats", "--json"], ["convert", "-o", "help", "-O", "qcow2"]]) {
+  test(`chromogenic ${args.join(" ")} into a closed pipe ends quietly with SIGPIPE's status`, async () => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    // The reader is gone before the first byte is written, like `| head -0`.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 141);
+    assert.equal(stderr, "");
+  });
+}
+
+test("convert without -O writes raw, as qemu-img convert does", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.qcow2");
+  const output = join(dir, "out.img");
+  await qemuImg("create", "-q", "-f", "qcow2", input, "4M");
+  const r = await runCli(["convert", "-q", input, output], process.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(await qemuImg("info", output), /file format: raw/);
+  assert.equal((await stat(output)).size, 4 * 2 ** 20);
+});
