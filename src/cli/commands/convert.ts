@@ -34,7 +34,7 @@ export function registerConvert(program: Command): void {
     .usage("[options] <input> <output>")
     .argument("[input]", "source image (format detected from content); - reads standard input")
     .argument("[output]", "destination file or block device")
-    .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
+    .option("-O, --output-format <fmt>", "output format (raw, qcow2, …); raw when not given, as in qemu-img", "raw")
     .option("-f, --format <fmt>", "input format; skips detection")
     .option(
       "-o, --option <key=value,...>",
