@@ -49,3 +49,21 @@ test("convert without -O writes raw, as qemu-img convert does", async (t) => {
   assert.match(await qemuImg("info", output), /file format: raw/);
   assert.equal((await stat(output)).size, 4 * 2 ** 20);
 });
+
+test("a repeatable option takes one value each and leaves the positional arguments alone", async (t) => {
+  const dir = await scratch(t);
+  const base = join(dir, "base.qcow2");
+  const top = join(dir, "top.qcow2");
+  await qemuImg("create", "-q", "-f", "qcow2", base, "4M");
+  await qemuImg("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top);
+  const info = await runCli(["info", "--json", "--allow-reference", base, top], process.env);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /"backingFile":"[^"]*base\.qcow2"/);
+  // Parsed as two properties, a server and a name: what fails is finding the cloud, not the arguments.
+  const create = await runCli(
+    ["image", "create", "--cloud", "no-such-cloud", "--property", "a=1", "--property", "b=2", "server", "name"],
+    { ...process.env, OS_CLIENT_CONFIG_FILE: join(dir, "none.yaml") },
+  );
+  assert.equal(create.code, 1, create.stderr);
+  assert.doesNotMatch(create.stderr, /missing required argument/);
+});

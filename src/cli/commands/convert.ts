@@ -7,6 +7,7 @@ import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
 import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
+import { repeatable } from "../repeatable.js";
 
 interface ConvertFlags {
   outputFormat: string;
@@ -36,16 +37,11 @@ export function registerConvert(program: Command): void {
     .argument("[output]", "destination file or block device")
     .option("-O, --output-format <fmt>", "output format (raw, qcow2, …); raw when not given, as in qemu-img", "raw")
     .option("-f, --format <fmt>", "input format; skips detection")
-    .option(
-      "-o, --option <key=value,...>",
-      "output format options (repeatable; `-o help` lists them)",
-      (v: string, acc: string[]) => [...acc, v],
-      [],
-    )
+    .option("-o, --option <key=value,...>", "output format options (repeatable; `-o help` lists them)", repeatable, [])
     .option(
       "--input-option <key=value,...>",
       "input format options (repeatable; see `chromogenic formats`)",
-      (v: string, acc: string[]) => [...acc, v],
+      repeatable,
       [],
     )
     .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
@@ -54,7 +50,7 @@ export function registerConvert(program: Command): void {
     .option("--no-sync", "do not fsync the output before it takes its name (faster; qemu-img's default)")
     .option("-n, --in-place", "the output exists (a file or block device): write into it where it is, not create it")
     .option("-U, --force-share", "read the input even while another process writes it (no lock taken)")
-    .option("--allow-reference <path...>", "allow the input to open this backing/data file")
+    .option("--allow-reference <path>", "allow the input to open this backing/data file (repeatable)", repeatable, [])
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
     .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
       if (asksForOptionHelp(flags.option)) {

@@ -3,6 +3,7 @@ import { inspectImage, type ImageInspection } from "../../guest/inspect/inspect-
 import { cleanupGuestLeftovers } from "../../guest/journal/leftover-cleanup.js";
 import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
+import { repeatable } from "../repeatable.js";
 
 interface InspectFlags {
   format?: string;
@@ -18,7 +19,7 @@ export function registerGuest(program: Command): void {
     .argument("<image>", "image file (any format chromogenic reads)")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "the description as one JSON line (a `done` event)")
-    .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("--allow-reference <path>", "allow the image to open this backing/data file (repeatable)", repeatable, [])
     .action(async (image: string, opts: InspectFlags) => {
       await runCommand(
         { command: "inspect", json: !!opts.json, quiet: true, summary: renderInspection },

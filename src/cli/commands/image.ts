@@ -14,6 +14,7 @@ import {
   runJobCommand,
   type CloudImageFlags,
 } from "./workflow-output.js";
+import { repeatable } from "../repeatable.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
   cloud: string;
@@ -34,8 +35,8 @@ export function registerImage(program: Command): void {
       .requiredOption("--cloud <cloud>", "where the instance runs (see `chromogenic clouds`)")
       .option("--format <format>", "disk format of the new image (default: the snapshot's)")
       .option("--public", "make the new image public (default private)")
-      .option("--property <key=value...>", "set a property on the new image")
-      .option("--share <project...>", "share the new image with these projects (members)"),
+      .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
+      .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, []),
   ).action(async (instance: string, name: string, flags: ImageCreateFlags) => {
     const { startJob } = await import("../../workflows/image-job.js");
     await runJobCommand("image create", flags, (context) =>
@@ -70,7 +71,7 @@ export function registerImageStoreCommands(image: Command): void {
     .argument("<name>", "the new image's name")
     .requiredOption("--cloud <cloud>", "the cloud or store")
     .option("--public", "make it public (default private)")
-    .option("--property <key=value...>", "set a property")
+    .option("--property <key=value>", "set a property (repeatable)", repeatable, [])
     .option("--json", "the new image as one JSON line (a `done` event)")
     .action(
       async (

@@ -5,6 +5,7 @@ import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { allowedReferences } from "../allowed-references.js";
 import { renderOvaInfo } from "../ova-info-display.js";
 import { printResult } from "../run-command.js";
+import { repeatable } from "../repeatable.js";
 
 interface InfoFlags {
   format?: string;
@@ -14,8 +15,6 @@ interface InfoFlags {
   forceShare?: boolean;
 }
 
-const collect = (v: string, acc: string[]) => [...acc, v];
-
 export function registerInfo(program: Command): void {
   program
     .command("info")
@@ -23,8 +22,8 @@ export function registerInfo(program: Command): void {
     .argument("<image>", "image file; - reads standard input")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "the result as one JSON line (a `done` event)")
-    .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
-    .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", repeatable, [])
+    .option("--allow-reference <path>", "allow the image to open this backing/data file (repeatable)", repeatable, [])
     .option("-U, --force-share", "read the image even while another process writes it (no lock taken)")
     .action(async (image: string, opts: InfoFlags) => {
       const info = await imageInfo(image, {

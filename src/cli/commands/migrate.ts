@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
 import { cloudDestination, jobOptions, jobSettings, runJobCommand, type CloudImageFlags } from "./workflow-output.js";
+import { repeatable } from "../repeatable.js";
 
 interface MigrateFlags extends CloudImageFlags {
   from: string;
@@ -26,8 +27,8 @@ export function registerMigrate(program: Command): void {
       .option("--format <format>", "disk format in the destination")
       .option("--name <name>", "the new image's name (default: the source's)")
       .option("--public", "make the new image public (default private)")
-      .option("--property <key=value...>", "set a property on the new image")
-      .option("--share <project...>", "share the new image with these projects (members)")
+      .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
+      .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, [])
       .option(
         "--server-side",
         "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
