@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CLI, qemuImg, runCli, scratch } from "../helpers/tools.js";
 
@@ -66,4 +66,19 @@ test("a repeatable option takes one value each and leaves the positional argumen
   );
   assert.equal(create.code, 1, create.stderr);
   assert.doesNotMatch(create.stderr, /missing required argument/);
+});
+
+test('"-" as an output is refused, not written as a file called "-"', async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.raw");
+  await qemuImg("create", "-q", "-f", "raw", input, "1M");
+  const r = await runCli(["convert", input, "-"], { ...process.env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /output "-": images are not written to standard output/);
+  assert.equal(r.stdout, "");
+  await assert.rejects(stat("-"));
+  const local = await runCli(["convert", "-q", input, "./-"], { ...process.env });
+  t.after(() => rm("-", { force: true }));
+  assert.equal(local.code, 0, local.stderr);
+  assert.equal((await stat("-")).size, 2 ** 20);
 });
