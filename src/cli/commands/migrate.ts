@@ -42,7 +42,7 @@ export function registerMigrate(program: Command): void {
         {
           kind: "migrate",
           source: { cloud: flags.from, image: flags.image, instance: flags.instance },
-          destination: cloudDestination(flags, flags.to, flags.name ?? flags.image ?? `${flags.instance}-image`),
+          destination: cloudDestination(flags, flags.to, flags.name ?? (flags.instance ? `${flags.instance}-image` : undefined)),
           ...jobSettings(flags),
           serverSide: flags.serverSide,
         },
