@@ -35,6 +35,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const program = new Command("chromogenic")
     .description("cloud imaging in one command: convert, export, migrate and clean disk images")
     .version("0.5.0")
+    // Options after a command are that command's: `jobs prune --json` is prune's --json, not jobs'.
+    .enablePositionalOptions()
     .exitOverride();
   const named = argv[2] !== undefined ? COMMANDS[argv[2]] : undefined;
   const loaders = named ? [named] : [...new Set(Object.values(COMMANDS))];

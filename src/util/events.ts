@@ -36,6 +36,8 @@ export const COMMANDS = [
   "image create",
   "image list",
   "image upload",
+  "jobs rm",
+  "jobs prune",
   "migrate",
   "resume",
   "jobs",

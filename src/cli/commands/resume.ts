@@ -18,8 +18,10 @@ export function registerResume(program: Command): void {
       await runJobCommand("resume", flags, (context) => resumeJob(job, context));
     });
 
-  program
+  const jobs = program
     .command("jobs")
+    // With the program's: `jobs prune --json` is prune's --json, though `jobs` has one of that name.
+    .enablePositionalOptions()
     .description("list jobs and their state (the state directory's jobs/ folder)")
     .option("--json", "the list as one JSON line (a `done` event with `jobs`)")
     .action(async (flags: { json?: boolean }) => {
@@ -37,6 +39,35 @@ export function registerResume(program: Command): void {
       }));
       printResult({ command: "jobs", json: !!flags.json, summary: renderJobs }, { jobs });
     });
+  jobs
+    .command("rm")
+    .description("forget a job: its record, temporary files and work folder (not while it runs)")
+    .argument("<job>", "the job id (see `chromogenic jobs`)")
+    .option("--force", "forget it even though it points at a snapshot or unfinished image in a cloud (kept there)")
+    .option("--json", "the result as one JSON line (a `done` event)")
+    .action(async (job: string, flags: { force?: boolean; json?: boolean }) => {
+      const { removeJob } = await import("../../workflows/job-removal.js");
+      const removal = await removeJob(job, { force: flags.force });
+      printResult({ command: "jobs rm", json: !!flags.json, summary: renderRemoval }, removal);
+    });
+  jobs
+    .command("prune")
+    .description("forget the jobs that succeeded (and with --failed, failed ones that left nothing in a cloud)")
+    .option("--failed", "also failed and interrupted jobs that point at nothing in a cloud")
+    .option("--json", "the result as one JSON line (a `done` event)")
+    .action(async (flags: { failed?: boolean; json?: boolean }) => {
+      const { pruneJobs } = await import("../../workflows/job-removal.js");
+      const pruned = await pruneJobs({ failed: flags.failed });
+      const summary = (p: typeof pruned) =>
+        p.removed.map((r) => `removed ${r.job} (${r.status})\n`).join("") +
+        p.kept.map((k) => `kept ${k.job}: ${k.reason}\n`).join("");
+      printResult({ command: "jobs prune", json: !!flags.json, summary }, pruned);
+    });
+}
+
+function renderRemoval(r: { job: string; forgotten: readonly string[] }): string {
+  const left = r.forgotten.length ? `; left in the cloud: ${r.forgotten.join(", ")}` : "";
+  return `removed ${r.job}${left}\n`;
 }
 
 function renderJobs({ jobs }: { jobs: readonly JobListing[] }): string {
