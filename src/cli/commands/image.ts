@@ -16,6 +16,7 @@ import {
 } from "./workflow-output.js";
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
+import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
   cloud: string;
@@ -53,13 +54,15 @@ export function registerImage(program: Command): void {
 }
 
 export function registerImageStoreCommands(image: Command): void {
-  cloudOptions(image.command("list"), { cloud: "the cloud or store (see `chromogenic clouds`)" })
+  listOptions(cloudOptions(image.command("list"), { cloud: "the cloud or store (see `chromogenic clouds`)" }))
     .description("list the images of a cloud or store")
     .option("--json", "the list as one JSON line (a `done` event with `images`)")
-    .action(async (flags: { cloud: string; json?: boolean }) => {
+    .action(async (flags: { cloud: string; json?: boolean } & ListFlags) => {
       const images: ProviderImage[] = [];
       for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) images.push(i);
-      printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
+      const listed = flags.json ? undefined : renderList(images, IMAGE_COLUMNS, flags);
+      if (listed !== undefined) process.stdout.write(listed);
+      else printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
     });
   cloudOptions(image.command("upload"), { cloud: "the cloud or store" })
     .description("store a local image file as a new image (format detected from its content)")
@@ -108,6 +111,16 @@ export function registerImageStoreCommands(image: Command): void {
       await provider.deleteImage(found.id);
     });
 }
+
+/** The columns of `image list -f …`, titled as `openstack image list --long` titles them. */
+const IMAGE_COLUMNS: Columns<ProviderImage> = {
+  ID: (i) => i.id,
+  Name: (i) => i.name,
+  "Disk Format": (i) => i.diskFormat ?? null,
+  Size: (i) => i.sizeBytes ?? null,
+  Visibility: (i) => i.visibility,
+  Status: (i) => i.rawStatus,
+};
 
 function renderImages({ images }: { images: readonly ProviderImage[] }): string {
   return images

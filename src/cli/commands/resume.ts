@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { runJobCommand, type WorkflowOutputFlags } from "./workflow-output.js";
 import { printResult } from "../run-command.js";
+import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
 import type { JobState } from "../../workflows/job-state.js";
 
 export function registerResume(program: Command): void {
@@ -18,13 +19,12 @@ export function registerResume(program: Command): void {
       await runJobCommand("resume", flags, (context) => resumeJob(job, context));
     });
 
-  const jobs = program
-    .command("jobs")
+  const jobs = listOptions(program.command("jobs"))
     // With the program's: `jobs prune --json` is prune's --json, though `jobs` has one of that name.
     .enablePositionalOptions()
     .description("list jobs and their state (the state directory's jobs/ folder)")
     .option("--json", "the list as one JSON line (a `done` event with `jobs`)")
-    .action(async (flags: { json?: boolean }) => {
+    .action(async (flags: { json?: boolean } & ListFlags) => {
       const { listJobs, currentStatus } = await import("../../workflows/job-state.js");
       const jobs = (await listJobs()).map((j) => ({
         job: j.id,
@@ -37,7 +37,9 @@ export function registerResume(program: Command): void {
         error: j.error,
         errorCode: j.errorCode,
       }));
-      printResult({ command: "jobs", json: !!flags.json, summary: renderJobs }, { jobs });
+      const listed = flags.json ? undefined : renderList(jobs, JOB_COLUMNS, flags);
+      if (listed !== undefined) process.stdout.write(listed);
+      else printResult({ command: "jobs", json: !!flags.json, summary: renderJobs }, { jobs });
     });
   jobs
     .command("rm")
@@ -69,6 +71,15 @@ function renderRemoval(r: { job: string; forgotten: readonly string[] }): string
   const left = r.forgotten.length ? `; left in the cloud: ${r.forgotten.join(", ")}` : "";
   return `removed ${r.job}${left}\n`;
 }
+
+const JOB_COLUMNS: Columns<JobListing> = {
+  ID: (j) => j.job,
+  Status: (j) => j.status,
+  Phase: (j) => j.phase,
+  From: (j) => `${j.from.cloud}:${j.from.image ?? `instance ${j.from.instance}`}`,
+  To: (j) => (j.to.kind === "cloud" ? j.to.cloud : j.to.path),
+  Error: (j) => j.error ?? null,
+};
 
 function renderJobs({ jobs }: { jobs: readonly JobListing[] }): string {
   return jobs
