@@ -82,3 +82,22 @@ test('"-" as an output is refused, not written as a file called "-"', async (t) 
   assert.equal(local.code, 0, local.stderr);
   assert.equal((await stat("-")).size, 2 ** 20);
 });
+
+test("convert takes qemu-img's -p, -t, -T, -S, -W and -m; -t unsafe skips the flush; bad values are usage errors", async (t) => {
+  const dir = await scratch(t);
+  const input = join(dir, "in.qcow2");
+  await qemuImg("create", "-q", "-f", "qcow2", input, "4M");
+  const args = ["-p", "-t", "unsafe", "-T", "none", "-S", "4k", "-W", "-m", "8", "-O", "qcow2", input];
+  const r = await runCli(["convert", ...args, join(dir, "out.qcow2")], process.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(await qemuImg("compare", input, join(dir, "out.qcow2")), /Images are identical/);
+  for (const [flag, value, message] of [
+    ["-t", "fast", /-t fast: the cache modes are none, writeback, writethrough, directsync, unsafe/],
+    ["-S", "lots", /-S lots: not a size/],
+    ["-m", "64", /-m 64: qemu-img takes 1 to 16/],
+  ] as const) {
+    const bad = await runCli(["convert", flag, value, input, join(dir, "bad.raw")], process.env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+});

@@ -22,6 +22,37 @@ interface ConvertFlags {
   disk?: string;
   inPlace?: boolean;
   forceShare?: boolean;
+  progress?: boolean;
+  cache?: string;
+  sourceCache?: string;
+  sparseSize?: string;
+  outOfOrder?: boolean;
+  coroutines?: string;
+}
+
+/** qemu-img's cache modes: only `unsafe` skips the final flush; the others end with the output on disk. */
+const CACHE_MODES = ["none", "writeback", "writethrough", "directsync", "unsafe"];
+
+/**
+ * qemu-img convert's options that concern how qemu does its work rather than what it makes: accepted so that
+ * scripts written for qemu-img run unchanged, each mapped to the nearest behaviour here (said in --help).
+ */
+function qemuHabits(flags: ConvertFlags): { sync: boolean } {
+  for (const [flag, mode] of [
+    ["-t", flags.cache],
+    ["-T", flags.sourceCache],
+  ] as const) {
+    if (mode !== undefined && !CACHE_MODES.includes(mode)) {
+      throw new UsageError(`${flag} ${mode}: the cache modes are ${CACHE_MODES.join(", ")}`);
+    }
+  }
+  if (flags.sparseSize !== undefined && !/^\d+[kKmMgG]?$/.test(flags.sparseSize)) {
+    throw new UsageError(`-S ${flags.sparseSize}: not a size (bytes, or with k, M, G)`);
+  }
+  if (flags.coroutines !== undefined && !/^([1-9]|1[0-6])$/.test(flags.coroutines)) {
+    throw new UsageError(`-m ${flags.coroutines}: qemu-img takes 1 to 16`);
+  }
+  return { sync: flags.sync && flags.cache !== "unsafe" };
 }
 
 export function registerConvert(program: Command): void {
@@ -52,6 +83,12 @@ export function registerConvert(program: Command): void {
     .option("-U, --force-share", "read the input even while another process writes it (no lock taken)")
     .option("--allow-reference <path>", "allow the input to open this backing/data file (repeatable)", repeatable, [])
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
+    .option("-p, --progress", "qemu-img's: show progress (shown by default on a terminal; -q hides it)")
+    .option("-t, --cache <mode>", "qemu-img's output cache mode: unsafe = --no-sync; the others flush at the end")
+    .option("-T, --source-cache <mode>", "qemu-img's input cache mode: accepted, inputs are read through the cache")
+    .option("-S, --sparse-size <size>", "qemu-img's: accepted; zeros are skipped at the output format's granularity")
+    .option("-W, --out-of-order", "qemu-img's: accepted; writes already go out of order where the format allows")
+    .option("-m, --coroutines <n>", "qemu-img's: accepted; parallelism is sized to the CPUs")
     .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
       if (asksForOptionHelp(flags.option)) {
         // Loaded only here: the listing reads the schemas, and zod has no place in a conversion's start-up.
@@ -60,6 +97,7 @@ export function registerConvert(program: Command): void {
         return;
       }
       if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
+      const habits = qemuHabits(flags);
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       await runCommand(
@@ -86,7 +124,7 @@ export function registerConvert(program: Command): void {
             inputFormat: flags.format,
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),
-            sync: flags.sync,
+            sync: habits.sync,
             inPlace: flags.inPlace,
             forceShare: flags.forceShare,
             disk: flags.disk === undefined ? undefined : Number(flags.disk),
