@@ -101,3 +101,28 @@ test("convert takes qemu-img's -p, -t, -T, -S, -W and -m; -t unsafe skips the fl
     assert.match(bad.stderr, message);
   }
 });
+
+test("inspect, clean and guest cleanup without root say they need root, in one line, touching nothing", async (t) => {
+  const dir = await scratch(t);
+  const image = join(dir, "disk.qcow2");
+  await qemuImg("create", "-q", "-f", "qcow2", image, "4M");
+  for (const args of [
+    ["inspect", image],
+    ["clean", "--dry-run", image],
+    ["guest", "cleanup"],
+  ]) {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      uid: 65534,
+      gid: 65534,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 2, stderr);
+    assert.match(
+      stderr.trim(),
+      new RegExp(`^chromogenic: ${args[0] === "guest" ? "guest cleanup" : args[0]} needs root: `),
+    );
+  }
+});
