@@ -5,7 +5,7 @@ import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { allowedReferences } from "../allowed-references.js";
 import { renderOvaInfo } from "../ova-info-display.js";
 import { printResult } from "../run-command.js";
-import { qemuInfoJson } from "../qemu-info-json.js";
+import { qemuInfoJson } from "../../formats/engine/qemu-image-info.js";
 import { UsageError } from "../../util/errors.js";
 import { repeatable } from "../repeatable.js";
 

@@ -2,10 +2,11 @@
  * `info --output=json`: a disk image described with qemu-img info's keys and shapes (qemu 7.2's
  * ImageInfo in qapi/block-core.json), so that scripts written for qemu-img read ours unchanged. Only what
  * our drivers know is written; a key qemu-img would add from data we do not keep (a VMDK's per-extent list)
- * is left out rather than made up. `--json` keeps chromogenic's own event.
+ * is left out rather than made up. It lives with the formats: which fields qemu shows is knowledge of each
+ * format, as qemu's own drivers hold it.
  */
 import { dirname, isAbsolute, join } from "node:path";
-import type { DiskImageInfo } from "../formats/engine/image-info.js";
+import type { DiskImageInfo } from "./image-info.js";
 
 /** qemu's names for the formats that qemu names otherwise. */
 const QEMU_FORMAT_NAMES: Readonly<Record<string, string>> = { vhd: "vpc" };
