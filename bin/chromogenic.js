@@ -9,7 +9,12 @@ const major = Number(process.versions.node.split(".")[0]);
 if (major < 22 || typeof process.getBuiltinModule !== "function") {
   const provisioned = fileURLToPath(new URL("../node_modules/.bin/node", import.meta.url));
   if (!existsSync(provisioned)) {
-    console.error(`chromogenic: Node.js ${process.version} is too old (22.3 or newer needed); run scripts/setup.sh`);
+    // A git checkout has its setup script; an installed package has only npm's ways to get a newer Node.js.
+    const setup = fileURLToPath(new URL("../scripts/setup.sh", import.meta.url));
+    const how = existsSync(setup)
+      ? `run ${setup}, which provisions one`
+      : "install one (your distribution's nodejs, nvm, or `npx -p node@24 -p chromogenic chromogenic ...`)";
+    console.error(`chromogenic: Node.js ${process.version} is too old, 22.3 or newer is needed: ${how}`);
     process.exit(1);
   }
   const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
