@@ -49,3 +49,12 @@ if ! node_modules/.bin/node -e 'process.exit(+process.versions.node.split(".")[0
 fi
 echo "setup: Node.js $(node_modules/.bin/node --version) at node_modules/.bin/node" >&2
 npm run --silent build
+
+# The manual page and the shell completions (generated from the command definitions, kept in git) where man,
+# bash-completion and zsh look, when this user may write there.
+if [ "$(id -u)" = 0 ]; then
+  install -Dm644 man/chromogenic.1 /usr/local/share/man/man1/chromogenic.1
+  install -Dm644 completions/chromogenic.bash /usr/local/share/bash-completion/completions/chromogenic
+  install -Dm644 completions/_chromogenic /usr/local/share/zsh/site-functions/_chromogenic
+  echo "setup: chromogenic(1) and bash/zsh completions installed under /usr/local/share" >&2
+fi

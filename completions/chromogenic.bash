@@ -1,0 +1,47 @@
+# bash completion for chromogenic, generated from its command definitions (src/cli/cli-reference.ts)
+_chromogenic() {
+  local cur=${COMP_WORDS[COMP_CWORD]} path="" subs="" opts=""
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean image migrate resume jobs clouds' -- "$cur"))
+    return
+  fi
+  path=${COMP_WORDS[1]}
+  case "$path" in
+    guest) subs='cleanup' ;;
+    image) subs='list upload delete create' ;;
+    jobs) subs='rm prune' ;;
+  esac
+  if [ -n "$subs" ]; then
+    if [ "$COMP_CWORD" -eq 2 ]; then
+      COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+      return
+    fi
+    path="$path ${COMP_WORDS[2]}"
+  fi
+  case "$path" in
+    'info') opts='-f --format --json --output --input-option --allow-reference -U --force-share' ;;
+    'convert') opts='-O --output-format -f --format -o --option --input-option -c --compress --json -q --quiet --no-sync -n --in-place -U --force-share --allow-reference --disk -p --progress -t --cache -T --source-cache -S --sparse-size -W --out-of-order -m --coroutines' ;;
+    'export') opts='--format --target --cloud --image --instance --clean --operations --work-dir --keep --keep-snapshot --name --description --cpus --memory --nic --controller --os-type --ovf-version --manifest --hw-version -f --input-format --json -q --quiet --allow-reference -U --force-share' ;;
+    'formats') opts='--json' ;;
+    'demo') opts='--dir --no-clean --json -q --quiet' ;;
+    'inspect') opts='-f --format --json --allow-reference' ;;
+    'guest cleanup') opts='--force' ;;
+    'clean') opts='--operations --profile --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
+    'image list') opts='--cloud --os-cloud -f --format -c --column --json' ;;
+    'image upload') opts='--cloud --os-cloud --public --property --json' ;;
+    'image delete') opts='--cloud --os-cloud' ;;
+    'image create') opts='--cloud --os-cloud --format --public --property --share --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet' ;;
+    'migrate') opts='--from --to --os-cloud --image --instance --format --name --public --property --share --server-side --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet' ;;
+    'resume') opts='--json -q --quiet' ;;
+    'jobs') opts='-f --format -c --column --json' ;;
+    'jobs rm') opts='--force --json' ;;
+    'jobs prune') opts='--failed --json' ;;
+    'clouds') opts='-f --format -c --column --json' ;;
+  esac
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -o filenames -F _chromogenic chromogenic
