@@ -5,6 +5,7 @@ import type { GuestTree } from "../cleaning/guest-tree.js";
 import type { BoundedFile } from "./bounded-file.js";
 import type { BootKernel, ConversionChange } from "./conversion-report.js";
 import type { InitramfsCheck } from "./initramfs/check-initramfs.js";
+import type { InitramfsRebuildPlan } from "./initramfs/rebuild-plan.js";
 import type { InitDetection } from "./init-system.js";
 import { installHostFile } from "./install-host-file.js";
 import type { LineChange, LinesEdit } from "./line-changes.js";
@@ -37,6 +38,8 @@ export class ConversionState {
   /** The caller's kernel and ramdisk while they are planned or copied (a dry run reads them from the host). */
   external: { kernel: string; ramdisk: string | null } | null = null;
   initramfs: InitramfsCheck | null = null;
+  /** The initramfs rebuild planned by initramfs-modules, for rebuildConvertedInitramfs to run in the appliance. */
+  rebuild: InitramfsRebuildPlan | null = null;
   /** The edit under way, which changes and warnings are recorded under. */
   edit = "";
   pendingLines: readonly LineChange[] | undefined;

@@ -1,9 +1,29 @@
 import type { InitramfsCheck } from "./initramfs/check-initramfs.js";
+import type { InitramfsRebuildPlan } from "./initramfs/rebuild-plan.js";
 import type { InitDetection } from "./init-system.js";
 import type { LineChange } from "./line-changes.js";
 import type { XenDetection } from "./xen-guest.js";
 
 export type { InitramfsCheck } from "./initramfs/check-initramfs.js";
+export type { InitramfsRebuildPlan } from "./initramfs/rebuild-plan.js";
+
+/**
+ * The initramfs verdict once rebuildConvertedInitramfs has run: the check of the rebuilt image, and how the
+ * rebuild went. A dry run says what would run (`rebuilt: false`, `wouldRun`).
+ */
+export interface InitramfsOutcome extends InitramfsCheck {
+  readonly rebuilt: boolean;
+  readonly tool?: InitramfsRebuildPlan["tool"];
+  /** Wall-clock seconds of the whole rebuild (appliance start, the tool's own run, the appliance's end). */
+  readonly seconds?: number;
+  /** Seconds from virt-customize's start until the tool ran, and the tool's own run, from its timestamps. */
+  readonly applianceSeconds?: number;
+  readonly toolSeconds?: number;
+  /** The last lines the tool printed (credentials masked). */
+  readonly output?: readonly string[];
+  /** Dry run: the command line that would run. */
+  readonly wouldRun?: string;
+}
 
 /** One change a conversion made (or, in a dry run, would make), in the order they happen. */
 export interface ConversionChange {
@@ -44,7 +64,10 @@ export interface XenConversionReport {
   readonly warnings: readonly string[];
   /** The kernel the guest will boot, or null when it has none for a PC (see blockers). */
   readonly boot: BootKernel | null;
-  readonly initramfs: InitramfsCheck | null;
+  /** The check of the boot kernel's initramfs (an InitramfsOutcome once rebuildConvertedInitramfs ran). */
+  readonly initramfs: InitramfsCheck | InitramfsOutcome | null;
+  /** The rebuild the initramfs needs (the guest's tool, kernel, command), run by rebuildConvertedInitramfs. */
+  readonly initramfsRebuild: InitramfsRebuildPlan | null;
   /**
    * What stops the guest from booting on KVM that this conversion could not fix (no kernel for a PC and none
    * given, no UUID for the root filesystem): empty when it should boot, an initramfs rebuild aside.

@@ -125,6 +125,7 @@ export async function convertXenGuest(
     warnings: state.warnings,
     boot,
     initramfs: state.initramfs,
+    initramfsRebuild: state.rebuild,
     blockers: state.blockers,
   };
 }

@@ -3,6 +3,7 @@ import type { ConversionEdit } from "./conversion-edit.js";
 import atmosphereBootHooks from "./edits/atmosphere-boot-hooks.js";
 import externalKernel from "./edits/external-kernel.js";
 import fstabUuid from "./edits/fstab-uuid.js";
+import initramfsModules from "./edits/initramfs-modules.js";
 import initramfsVirtio from "./edits/initramfs-virtio.js";
 import kernelCommandLine from "./edits/kernel-command-line.js";
 import serialConsole from "./edits/serial-console.js";
@@ -10,7 +11,9 @@ import xenModuleAliases from "./edits/xen-module-aliases.js";
 
 /**
  * Every Xen → KVM edit, in the order a conversion runs them: configuration first, then the kernel (installed
- * when the guest has none for a PC), and last the check of the initramfs of the kernel it will boot.
+ * when the guest has none for a PC), then the check of the initramfs of the kernel it will boot, and last,
+ * when that initramfs lacks virtio, the guest's initramfs configuration asking for it (the rebuild itself runs
+ * after the conversion, inside the libguestfs appliance: rebuild-initramfs.ts).
  */
 export const CONVERSION_EDITS: readonly ConversionEdit[] = [
   xenModuleAliases,
@@ -20,6 +23,7 @@ export const CONVERSION_EDITS: readonly ConversionEdit[] = [
   kernelCommandLine,
   externalKernel,
   initramfsVirtio,
+  initramfsModules,
 ];
 
 /** The edits named, in run order; an unknown name is a UsageError listing the known ones. */

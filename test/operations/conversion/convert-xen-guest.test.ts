@@ -4,6 +4,7 @@ import { lstat, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { convertXenGuest, type ConvertXenGuestOptions } from "../../../src/operations/conversion/convert-xen-guest.js";
 import type { XenConversionReport } from "../../../src/operations/conversion/conversion-report.js";
+import { APPLIANCE_WRITTEN_FILES } from "../../../src/operations/conversion/initramfs/rebuild-plan.js";
 import { upstartSerialJob } from "../../../src/operations/conversion/edits/serial-console.js";
 import { NOTE_PREFIX } from "../../../src/operations/conversion/line-changes.js";
 import { scratch } from "../../helpers/tools.js";
@@ -77,6 +78,7 @@ test("Debian 12 Xen guest on systemd: fstab, gettys, command lines, aliases; its
     "serial-console create /etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
     "kernel-command-line edit /etc/default/grub",
     "kernel-command-line edit /boot/grub/grub.cfg",
+    "initramfs-modules edit /etc/initramfs-tools/modules",
   ]);
   assert.equal(
     await text(root, "etc/fstab"),
@@ -138,6 +140,29 @@ test("Debian 12 Xen guest on systemd: fstab, gettys, command lines, aliases; its
   assert.equal(report.initramfs?.drivers.xen_blkfront, "module");
   assert.equal(report.initramfs?.drivers.sd_mod, "built-in");
   assert.deepEqual(report.initramfs?.parts, ["cpio", "zstd"]);
+  // The rebuild is asked for (initramfs.conf is absent: MODULES=most) and planned, not run: no guest program here.
+  assert.equal(
+    await text(root, "etc/initramfs-tools/modules"),
+    [
+      "xen-blkfront",
+      "xen-netfront",
+      `${NOTE_PREFIX} the virtio drivers a KVM machine boots from`,
+      "virtio_pci",
+      "virtio_blk",
+      "virtio_scsi",
+      "virtio_net",
+      "",
+    ].join("\n"),
+  );
+  assert.match(report.changes.at(-1)!.detail!, /^added 5 lines at the end \(MODULES=most/);
+  assert.deepEqual(report.initramfsRebuild, {
+    tool: "update-initramfs",
+    version: DEBIAN_KERNEL,
+    initramfs: `/boot/initrd.img-${DEBIAN_KERNEL}`,
+    command: ["update-initramfs", "-u", "-k", DEBIAN_KERNEL],
+    // None of them is in the planted guest: whatever virt-customize writes there is removed again.
+    restore: { truncate: [], remove: [...APPLIANCE_WRITTEN_FILES] },
+  });
   assert.deepEqual(report.blockers, []);
   assert.deepEqual(JSON.parse(JSON.stringify(report)), report, "the report is plain JSON");
 });
