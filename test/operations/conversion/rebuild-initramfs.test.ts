@@ -50,6 +50,13 @@ async function readGuest(disk: string, paths: readonly string[]): Promise<(strin
   }
 }
 
+/** A copy of the Xen-only-initramfs guest's disk in a scratch folder. */
+async function guestCopy(t: Parameters<typeof scratch>[0], name: string): Promise<string> {
+  const copy = join(await scratch(t, "chromo-rebuild-"), name);
+  await copyFile(await xenOnlyInitramfsGuest(), copy);
+  return copy;
+}
+
 async function processesNaming(text: string): Promise<string[]> {
   const { stdout } = await promisify(execFile)("ps", ["-eo", "pid,args"]);
   return stdout.split("\n").filter((l) => l.includes(text));
@@ -91,12 +98,9 @@ test("virt-customize's timestamps split the appliance's start from the tool's ru
 });
 
 test("Xen-only initramfs, /etc/initramfs-tools linked out of the guest: rebuilt in the appliance, ok after", async (t) => {
-  const fixture = await xenOnlyInitramfsGuest();
-  const dir = await scratch(t, "chromo-rebuild-");
-  const input = join(dir, "input.raw");
-  await copyFile(fixture, input);
+  const input = await guestCopy(t, "input.raw");
   const inputHash = await sha256File(input);
-  const disk = join(dir, "working.raw");
+  const disk = join(input, "..", "working.raw");
   await copyFile(input, disk);
 
   // The host's own folder at the path the guest's link names: it must come through untouched.
@@ -149,10 +153,7 @@ test("Xen-only initramfs, /etc/initramfs-tools linked out of the guest: rebuilt 
 });
 
 test("the time limit stops the appliance with a clear error and leaves no process behind", async (t) => {
-  const fixture = await xenOnlyInitramfsGuest();
-  const dir = await scratch(t, "chromo-rebuild-");
-  const disk = join(dir, "limited.raw");
-  await copyFile(fixture, disk);
+  const disk = await guestCopy(t, "limited.raw");
   const report = await convertDisk(disk);
   assert.ok(report.initramfsRebuild);
   await assert.rejects(
