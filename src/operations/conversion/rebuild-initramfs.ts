@@ -11,11 +11,14 @@
  * full guest boot to a shell is tens of seconds too) and a Xen guest's kernel may not have the drivers for the
  * VM's disk, which is the very thing being fixed.
  *
- * Measured here (2 cores shared, TCG, the bootable Debian 12 test guest, initramfs-tools MODULES=list, zstd),
- * with two to three other TCG VMs running alongside: 185 s in all, of which 40 s until the tool ran (appliance
- * start plus virt-customize's inspection of the guest) and 144 s update-initramfs itself (a first run with
- * MODULES=list on a quieter machine: 45 s and 102 s). The tool's own run dominates and would be the same in
- * any VM of ours; what a VM of our own could save is at most the inspection part of the first 40 s.
+ * Measured here (2 cores shared with other jobs, TCG, the Xen-only-initramfs test guest: Debian 12,
+ * initramfs-tools MODULES=list, zstd): 75 s in all on a quiet moment, 21 s until the tool ran (appliance start
+ * plus virt-customize's inspection) and 54 s update-initramfs itself; with three other TCG VMs running, 185 s
+ * (40 s + 144 s). The bare appliance launch (`guestfish --ro -a DISK run`) took 16 s and launch plus
+ * inspection and mounts (`-i`) 19 s, so inspection is about 3 s. The tool's own run dominates and would be the
+ * same in any VM. A VM of our own with the host's kernel and an init of ours is the appliance again, saving at
+ * most those 3 s and guestfsd's start; booting the guest's own kernel costs a full boot (20 s to the login
+ * prompt for this guest once rebuilt) and, before the rebuild, cannot reach a virtio disk at all.
  */
 import { spawn } from "node:child_process";
 import { openGuest } from "../../guest/guest-session.js";
