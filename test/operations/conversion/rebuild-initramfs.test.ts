@@ -216,3 +216,21 @@ test("the time limit stops the appliance with a clear error and leaves no proces
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(await processesNaming(disk), [], "virt-customize and its qemu are gone");
 });
+
+test("a rebuild that leaves the initramfs without virtio fails, naming the drivers still missing", async (t) => {
+  const disk = await guestCopy(t, "unchanged.raw");
+  const report = await convertDisk(disk);
+  // The guest's tool "runs" but changes nothing, as a tool ignoring its configuration would.
+  const ignored = { ...report, initramfsRebuild: { ...report.initramfsRebuild!, command: ["true"] } };
+  await assert.rejects(
+    rebuildConvertedInitramfs(disk, ignored, { format: "raw", env: await libguestfsEnv() }),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, "EGUEST");
+      assert.match(
+        e.message,
+        /^update-initramfs ran in the libguestfs appliance, but the initramfs \/boot\/initrd\.img-\S+ of kernel \S+ has no virtio_blk and virtio_pci, neither as a module nor built in/,
+      );
+      return true;
+    },
+  );
+});
