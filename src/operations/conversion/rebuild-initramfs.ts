@@ -21,6 +21,9 @@
  * prompt for this guest once rebuilt) and, before the rebuild, cannot reach a virtio disk at all.
  */
 import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openGuest } from "../../guest/guest-session.js";
 import { readGuestText } from "../../guest/guest-files.js";
 import { AbortedError } from "../../formats/errors.js";
@@ -99,6 +102,12 @@ async function runVirtCustomize(args: readonly string[], options: RebuildInitram
   const timeoutMs = options.timeoutMs ?? DEFAULT_REBUILD_TIMEOUT_MS;
   const env = { ...(options.env ?? process.env) };
   env.LIBGUESTFS_BACKEND ??= "direct";
+  // libguestfs's temporary and socket folders in one folder of ours, removed however the run ends (a killed
+  // virt-customize cannot remove its own); its appliance cache stays where it was (it takes a minute to build).
+  env.LIBGUESTFS_CACHEDIR ??= env.TMPDIR ?? "/var/tmp";
+  const scratchDir = await mkdtemp(join(tmpdir(), "chromogenic-guestfs-"));
+  env.TMPDIR = scratchDir;
+  env.XDG_RUNTIME_DIR = scratchDir;
   const started = Date.now();
   const child = spawn("virt-customize", args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
@@ -143,6 +152,7 @@ async function runVirtCustomize(args: readonly string[], options: RebuildInitram
     return { seconds, output };
   } finally {
     clearTimeout(timer);
+    await rm(scratchDir, { recursive: true, force: true });
     options.signal?.removeEventListener("abort", onAbort);
   }
 }
