@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openGuest } from "../../../src/guest/guest-session.js";
 import { convertXenGuest } from "../../../src/operations/conversion/convert-xen-guest.js";
@@ -94,6 +95,11 @@ async function bootOnVirtio(t: Parameters<typeof scratch>[0], disk: string, vers
     qemu.kill("SIGKILL");
   }
   return { seconds: (Date.now() - started) / 1000, console: console_ };
+}
+
+/** The temporary folders rebuildConvertedInitramfs gives libguestfs, still there. */
+async function guestfsLeftovers(): Promise<string[]> {
+  return (await readdir(tmpdir())).filter((n) => n.startsWith("chromogenic-guestfs-"));
 }
 
 /** The command lines of running processes that mention `text` (read from /proc). */
@@ -215,6 +221,18 @@ test("the time limit stops the appliance with a clear error and leaves no proces
   );
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(await processesNaming(disk), [], "virt-customize and its qemu are gone");
+  assert.deepEqual(await guestfsLeftovers(), [], "libguestfs's temporary folders are removed");
+
+  // Cancelling through the signal stops it the same way.
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 2000);
+  await assert.rejects(
+    rebuildConvertedInitramfs(disk, report, { format: "raw", env: await libguestfsEnv(), signal: controller.signal }),
+    (e: Error & { code?: string }) => e.code === "EABORTED",
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(await processesNaming(disk), []);
+  assert.deepEqual(await guestfsLeftovers(), []);
 });
 
 test("a rebuild that leaves the initramfs without virtio fails, naming the drivers still missing", async (t) => {
