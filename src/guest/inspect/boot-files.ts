@@ -3,7 +3,7 @@ import { listGuestDir } from "../guest-files.js";
 export interface InstalledKernel {
   readonly version: string;
   readonly kernel: string;
-  /** The initramfs for this kernel in /boot, if any (initrd.img-V, initramfs-V.img, initrd-V). */
+  /** The initramfs for this kernel in /boot, if any (initrd.img-V, initramfs-V.img, initrd-V.img, initrd-V). */
   readonly initramfs: string | null;
 }
 
@@ -16,7 +16,9 @@ export async function findKernels(root: string): Promise<InstalledKernel[]> {
     if (!m) continue;
     const version = m[1]!;
     const initramfs =
-      [`initrd.img-${version}`, `initramfs-${version}.img`, `initrd-${version}`].find((n) => names.includes(n)) ?? null;
+      [`initrd.img-${version}`, `initramfs-${version}.img`, `initrd-${version}.img`, `initrd-${version}`].find((n) =>
+        names.includes(n),
+      ) ?? null;
     out.push({ version, kernel: `/boot/${name}`, initramfs: initramfs && `/boot/${initramfs}` });
   }
   return out;
