@@ -37,10 +37,15 @@ export function chsBytes(lba: number): [number, number, number] {
 }
 
 /**
- * Writes `entries` (at most four, in slots 1–4 in order; empty slots zeroed), `diskSignature` and the boot mark
- * into `sector`. Ranges are checked: a table this writes is one the reader accepts.
+ * Writes `entries` (at most four, in slots 1–4 in order; a null or missing entry leaves its slot empty),
+ * `diskSignature` and the boot mark into `sector`. Ranges are checked: a table this writes is one the reader
+ * accepts.
  */
-export function writeMbrTable(sector: Buffer, entries: readonly MbrPartitionSpec[], diskSignature: number): void {
+export function writeMbrTable(
+  sector: Buffer,
+  entries: readonly (MbrPartitionSpec | null)[],
+  diskSignature: number,
+): void {
   if (sector.length !== SECTOR) throw new RangeError(`an MBR is one ${SECTOR}-byte sector, not ${sector.length}`);
   if (entries.length > 4) throw new RangeError(`an MBR holds 4 primary partitions, not ${entries.length}`);
   if (!Number.isInteger(diskSignature) || diskSignature < 0 || diskSignature > 0xffffffff)
@@ -49,6 +54,7 @@ export function writeMbrTable(sector: Buffer, entries: readonly MbrPartitionSpec
   sector.writeUInt16LE(0, SIGNATURE_AT + 4);
   sector.fill(0, TABLE_AT, TABLE_AT + 64);
   for (const [i, e] of entries.entries()) {
+    if (!e) continue;
     const end = e.startLba + e.sectors - 1;
     if (!Number.isInteger(e.startLba) || !Number.isInteger(e.sectors) || e.startLba < 1 || e.sectors < 1)
       throw new RangeError(`partition ${i + 1}: start ${e.startLba}, ${e.sectors} sectors`);
@@ -64,4 +70,15 @@ export function writeMbrTable(sector: Buffer, entries: readonly MbrPartitionSpec
     sector.writeUInt32LE(e.sectors, at + 12);
   }
   sector.writeUInt16LE(0xaa55, 510);
+}
+
+/** The four primary slots of `sector` as specs (null where empty), to be changed and written back. */
+export function readMbrSlots(sector: Buffer): (MbrPartitionSpec | null)[] {
+  return [0, 1, 2, 3].map((i) => {
+    const at = TABLE_AT + i * 16;
+    const type = sector[at + 4]!;
+    const sectors = sector.readUInt32LE(at + 12);
+    if (type === 0 || sectors === 0) return null;
+    return { startLba: sector.readUInt32LE(at + 8), sectors, type, bootable: sector[at] === 0x80 };
+  });
 }
