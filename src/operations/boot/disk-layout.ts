@@ -76,7 +76,7 @@ function chosenSize(input: InputDiskFacts, needed: number, options: LayoutOption
   if (options.size === undefined) return needed;
   if (options.size < needed)
     throw new UsageError(
-      `${input.where}: ${what} needs a disk of at least ${formatBytes(needed)} (${needed} bytes); ` +
+      `${input.where}: ${what} a disk of at least ${formatBytes(needed)} (${needed} bytes); ` +
         `--size ${formatBytes(options.size)} (${options.size} bytes) is too small`,
     );
   if (options.size % SECTOR !== 0) throw new UsageError(`--size ${options.size} is not a whole number of sectors`);
@@ -97,7 +97,7 @@ function newLayout(input: InputDiskFacts, options: LayoutOptions): DiskLayout {
   const fsBytes = alignUp(input.size, SECTOR);
   const start = MiB;
   if (table === "mbr") {
-    const size = chosenSize(input, alignUp(start + fsBytes, MiB), options, "its filesystem");
+    const size = chosenSize(input, alignUp(start + fsBytes, MiB), options, "its filesystem needs");
     const sectors = (size - start) / SECTOR;
     if (start / SECTOR + sectors - 1 > MBR_MAX_SECTORS)
       throw new UsageError(`a disk of ${formatBytes(size)} is past what an MBR describes (2 TiB): use --table gpt`);
@@ -120,7 +120,7 @@ function newLayout(input: InputDiskFacts, options: LayoutOptions): DiskLayout {
     input,
     alignUp(start + fsBytes + GPT_BACKUP_SECTORS * SECTOR, MiB),
     options,
-    "its filesystem",
+    "its filesystem needs",
   );
   const diskSectors = size / SECTOR;
   const lastUsable = diskSectors - 1 - GPT_BACKUP_SECTORS;
@@ -185,7 +185,7 @@ function keptMbr(input: InputDiskFacts, table: PartitionTable, options: LayoutOp
   const first = Math.min(...table.partitions.map((p) => p.offset));
   const gap = first / SECTOR - 1;
   checkCoreFits(input, gap, options, `the gap before the first partition (it starts at sector ${first / SECTOR})`);
-  const size = chosenSize(input, input.size, options, "the disk");
+  const size = chosenSize(input, input.size, options, "its partitions need");
   const slots = readMbrSlots(input.sector0);
   const grow = size > input.size ? growable(table) : undefined;
   const partitions = keptPartitions(table);
@@ -216,7 +216,7 @@ function keptMbr(input: InputDiskFacts, table: PartitionTable, options: LayoutOp
 }
 
 function keptGpt(input: InputDiskFacts, table: PartitionTable, options: LayoutOptions): DiskLayout {
-  const size = chosenSize(input, input.size, options, "the disk");
+  const size = chosenSize(input, input.size, options, "its partitions need");
   const diskSectors = size / SECTOR;
   const lastUsable = diskSectors - 1 - GPT_BACKUP_SECTORS;
   const grow = size > input.size ? growable(table) : undefined;
