@@ -16,13 +16,14 @@ done
 
 # qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
 # gcc, libc6-dev and libzstd-dev build the native helpers (SEEK_DATA, batched zstd); zstd is for compression checks.
-runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev)
+# grub-pc-bin: `bootable` writes GRUB for BIOS PCs from it (grub-mkimage, boot.img, the i386-pc modules).
+runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev grub-pc-bin)
 # virt-v2v imports our OVAs in test/formats/ova; it depends on neither nbdkit (its output side) nor libnbd-bin
 # (nbdcopy, its copier), so they are listed too. lz4, zip, cloop-utils and cryptsetup-bin make the foreign
 # formats that detection must refuse by name. The boot proofs (test/helpers/boot-in-qemu.ts) start disks in
 # qemu-system-x86 under SeaBIOS or ovmf; grub-*-bin, syslinux, mtools and dosfstools make boot code without a
 # mount; initramfs-tools-core's lsinitramfs lists what an initramfs holds.
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core)
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core gdisk)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")
