@@ -32,7 +32,7 @@ import { findExistingBoot, type ExistingBoot } from "../operations/boot/existing
 import { recogniseBootCode } from "../operations/boot/grub-boot-sectors.js";
 import { buildCoreImage, grubFilesystemModule, type GrubFilesystemModule } from "../operations/boot/grub-core-image.js";
 import { runGuestEdits, type GuestEdits } from "../operations/boot/guest-edits.js";
-import { installGrubFiles } from "../operations/boot/guest-grub-files.js";
+import { installLoaderFiles } from "../operations/boot/install-loader-files.js";
 import { AbortedError, UsageError } from "../util/errors.js";
 import type { WorkListener } from "../util/events.js";
 
@@ -159,14 +159,11 @@ async function dryRun(request: BootableRequest, layout: DiskLayout, input: Input
   try {
     const { mounted } = session;
     const edits = await runGuestEdits(request.guestEdits, mounted, true, request.signal);
-    const plan = await planBootLoader(mounted, layout.table, edits);
-    const changes = [
-      ...(edits?.changes ?? []),
-      ...(await installGrubFiles({ root: mounted.root, grubDir: plan.grubDir, config: plan.config, dryRun: true })),
-    ];
-    const core = await buildCoreImage(plan.core);
+    const plan = await planBootLoader(mounted, layout, edits);
+    const changes = [...(edits?.changes ?? []), ...(await installLoaderFiles(mounted.root, plan, true))];
+    const core = plan.loader === "grub" ? await buildCoreImage(plan.core) : undefined;
     return {
-      ...describePlan(plan, layout, core.length),
+      ...describePlan(plan, layout, core?.length),
       changes,
       warnings: [...plan.warnings, ...(edits?.warnings ?? [])],
     };

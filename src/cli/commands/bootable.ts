@@ -84,10 +84,13 @@ export function renderSummary(r: BootableReport): string {
           (p.grownFrom !== undefined && p.grownFrom !== p.size ? ` (grown from ${formatBytes(p.grownFrom)})` : ""),
       );
   }
-  if (r.loader)
-    lines.push(
-      `loader: GRUB, core ${formatBytes(r.loader.coreBytes)} at sector ${r.loader.coreLba} (${r.loader.modules.join(" ")}), ${r.loader.config}`,
-    );
+  if (r.loader) {
+    const core =
+      r.loader.coreBytes !== undefined
+        ? `, core ${formatBytes(r.loader.coreBytes)} at sector ${r.loader.coreLba} (${r.loader.modules?.join(" ")})`
+        : "";
+    lines.push(`loader: ${r.loader.name}${core}, ${r.loader.config}`);
+  }
   if (r.kernel)
     lines.push(
       `kernel: ${r.kernel.kernel}${r.kernel.initramfs ? ` + ${r.kernel.initramfs}` : ""} ${r.kernel.arguments.join(" ")}`,

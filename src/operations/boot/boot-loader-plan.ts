@@ -10,6 +10,8 @@ import { NotBootableError } from "./boot-errors.js";
 import { grubFilesystemModule, type CoreImageRequest } from "./grub-core-image.js";
 import { defaultKernelArguments, grubConfig } from "./grub-config.js";
 import { chooseKernel } from "./kernel-choice.js";
+import type { DiskLayout, BootLoaderKind } from "./disk-layout.js";
+import { extlinuxConfig } from "./extlinux.js";
 import type { GuestEditResult } from "./guest-edits.js";
 
 export interface FilesystemFacts {
@@ -19,26 +21,39 @@ export interface FilesystemFacts {
 }
 
 export interface BootLoaderPlan {
+  readonly loader: BootLoaderKind;
   readonly root: FilesystemFacts;
-  /** The filesystem holding /boot: the root's, or its own. */
-  readonly boot: FilesystemFacts & { readonly separate: boolean; readonly lvm: boolean };
+  /** The filesystem holding /boot: the root's, or its own; `partition` is its number when it is one. */
+  readonly boot: FilesystemFacts & { readonly separate: boolean; readonly lvm: boolean; readonly partition?: number };
   readonly kernel: InstalledKernel;
   readonly kernelArguments: readonly string[];
-  /** The guest's grub folder ("/boot/grub"), and the core image that finds it. */
+  /** The guest's grub folder ("/boot/grub"), and the core image that finds it (GRUB only). */
   readonly grubDir: string;
   readonly core: CoreImageRequest;
+  /** The loader's configuration file as the guest sees it, and its text. */
+  readonly configPath: string;
   readonly config: string;
   readonly warnings: readonly string[];
 }
 
-function facts(mounted: MountedGuest, guestPath: string): (FilesystemFacts & { lvm: boolean }) | null {
+function facts(
+  mounted: MountedGuest,
+  guestPath: string,
+): (FilesystemFacts & { lvm: boolean; partition?: number }) | null {
   const mount = mounted.mounts.find((m) => m.guestPath === guestPath);
   if (!mount) return null;
   const device = mounted.devices.find((d) => d.device === mount.device);
   const uuid = device?.filesystem?.uuid;
   if (!uuid)
     throw new NotBootableError(`the guest's ${guestPath} filesystem (${mount.type}) has no UUID to be found by`);
-  return { device: mount.device, type: mount.type, uuid, lvm: device.logicalVolume !== undefined };
+  const partition = device.partition?.number;
+  return {
+    device: mount.device,
+    type: mount.type,
+    uuid,
+    lvm: device.logicalVolume !== undefined,
+    ...(partition !== undefined ? { partition } : {}),
+  };
 }
 
 /** The guest's name for a menu: os-release's PRETTY_NAME. */
@@ -51,15 +66,22 @@ async function guestTitle(root: string): Promise<string> {
 
 export async function planBootLoader(
   mounted: MountedGuest,
-  table: "mbr" | "gpt",
+  layout: Pick<DiskLayout, "table" | "loader">,
   edits: GuestEditResult | void,
 ): Promise<BootLoaderPlan> {
+  const { table, loader } = layout;
   const root = facts(mounted, "/");
   if (!root) throw new NotBootableError("the guest's root filesystem is not mounted");
   const ownBoot = facts(mounted, "/boot");
   const boot = { ...(ownBoot ?? root), separate: ownBoot !== null };
   const filesystem = grubFilesystemModule(boot.type);
   if (!filesystem) throw new NotBootableError(`the guest's /boot is on ${boot.type}, which GRUB cannot boot from here`);
+  if (loader === "extlinux" && (!boot.type.startsWith("ext") || boot.lvm || !boot.partition || boot.partition > 4))
+    throw new NotBootableError(
+      "GRUB's core image does not fit before the disk's first partition, and extlinux (which needs no room " +
+        `there) boots only from ext2/3/4 on a primary partition: the guest's /boot is ${boot.type}` +
+        (boot.lvm ? " on LVM" : boot.partition ? ` on partition ${boot.partition}` : ""),
+    );
   const kernel = edits?.kernel ?? (await chooseKernel(mounted.root));
   if (!kernel)
     throw new NotBootableError("the guest has no kernel in /boot (vmlinuz-VERSION) to boot: give it one first");
@@ -71,20 +93,21 @@ export async function planBootLoader(
   // GRUB names files inside the boot filesystem: /boot/… when /boot is the root's folder, /… when it has its own.
   const inBoot = (guestPath: string) => (boot.separate ? guestPath.replace(/^\/boot(?=\/)/, "") : guestPath);
   const kernelArguments = [...defaultKernelArguments(root.uuid), ...(edits?.kernelArguments ?? [])];
-  const config = grubConfig({
-    title: await guestTitle(mounted.root),
-    bootFilesystemUuid: boot.uuid,
-    kernel: inBoot(kernel.kernel),
-    initramfs: kernel.initramfs && inBoot(kernel.initramfs),
-    kernelArguments,
-  });
+  const title = await guestTitle(mounted.root);
+  const bootFiles = { kernel: inBoot(kernel.kernel), initramfs: kernel.initramfs && inBoot(kernel.initramfs) };
+  const config =
+    loader === "grub"
+      ? grubConfig({ title, bootFilesystemUuid: boot.uuid, ...bootFiles, kernelArguments })
+      : extlinuxConfig({ title, ...bootFiles, kernelArguments });
   return {
+    loader,
     root,
     boot,
     kernel,
     kernelArguments,
     grubDir: "/boot/grub",
     core: { table, filesystem, filesystemUuid: boot.uuid, prefix: inBoot("/boot/grub"), lvm: boot.lvm },
+    configPath: loader === "grub" ? "/boot/grub/grub.cfg" : "/boot/extlinux/extlinux.conf",
     config,
     warnings,
   };

@@ -1,4 +1,4 @@
-import type { DiskLayout, PlannedPartition } from "./disk-layout.js";
+import type { BootLoaderKind, DiskLayout, PlannedPartition } from "./disk-layout.js";
 import type { ExistingBoot } from "./existing-boot.js";
 import type { GuestEditChange } from "./guest-edits.js";
 
@@ -17,13 +17,14 @@ export interface BootableReport {
     readonly partitions: readonly PlannedPartition[];
   };
   readonly loader?: {
-    readonly name: "grub";
-    /** Where GRUB's core image is written, and its size. */
-    readonly coreLba: number;
-    readonly coreBytes: number;
-    readonly modules: readonly string[];
+    readonly name: BootLoaderKind;
+    /** The loader's configuration, as the guest sees it. */
     readonly config: string;
-    readonly prefix: string;
+    /** GRUB's core image: where it is written, its size, its modules, the prefix it loads the rest from. */
+    readonly coreLba?: number;
+    readonly coreBytes?: number;
+    readonly modules?: readonly string[];
+    readonly prefix?: string;
   };
   readonly filesystems?: {
     readonly root: { readonly type: string; readonly uuid: string };

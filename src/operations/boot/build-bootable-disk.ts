@@ -31,7 +31,8 @@ import { grubBootSector, placedCoreImage } from "./grub-boot-sectors.js";
 import { buildCoreImage, coreImageModules, GRUB_I386_PC_DIR } from "./grub-core-image.js";
 import { runGuestEdits, type GuestEditChange, type GuestEdits } from "./guest-edits.js";
 import { growMounted, growOffline, growsOffline } from "./grow-filesystem.js";
-import { installGrubFiles } from "./guest-grub-files.js";
+import { installLoaderFiles } from "./install-loader-files.js";
+import { extlinuxBootSector } from "./extlinux.js";
 
 const SECTOR = 512;
 
@@ -94,7 +95,7 @@ async function attachDisk(request: BuildBootableDiskRequest): Promise<AttachedIm
 }
 
 /** Writes boot.img into sector 0 (table kept) and the core image where the layout keeps room for it. */
-async function writeBootCode(workRaw: string, layout: DiskLayout, core: Buffer): Promise<void> {
+async function writeGrubBootCode(workRaw: string, layout: DiskLayout, core: Buffer): Promise<void> {
   const placed = placedCoreImage(core, layout.coreLba);
   if (placed.length / SECTOR > layout.coreSectorsAvailable)
     throw new NotBootableError(
@@ -102,12 +103,35 @@ async function writeBootCode(workRaw: string, layout: DiskLayout, core: Buffer):
         "sectors the layout keeps for it",
     );
   const bootImage = await readFile(join(GRUB_I386_PC_DIR, "boot.img"));
+  await editDisk(workRaw, async (sector0) => {
+    return {
+      sector0: grubBootSector(bootImage, sector0, layout.coreLba),
+      more: { at: layout.coreLba * SECTOR, data: placed },
+    };
+  });
+}
+
+/** Writes syslinux's MBR code into sector 0, the boot filesystem's partition the active one. */
+async function writeExtlinuxBootCode(workRaw: string, layout: DiskLayout, bootPartition: number): Promise<void> {
+  const slots = layout.mbr!.slots.map((s, i) => s && { ...s, bootable: i + 1 === bootPartition });
+  await editDisk(workRaw, async (sector0) => {
+    writeMbrTable(sector0, slots, layout.mbr!.signature);
+    return { sector0: await extlinuxBootSector(sector0) };
+  });
+}
+
+/** Reads sector 0, writes back what `edit` makes of it (and any more bytes it gives), synced. */
+async function editDisk(
+  workRaw: string,
+  edit: (sector0: Buffer) => Promise<{ sector0: Buffer; more?: { at: number; data: Buffer } }>,
+): Promise<void> {
   const handle = await open(workRaw, "r+");
   try {
     const sector0 = Buffer.alloc(SECTOR);
     await readAt(handle, sector0, SECTOR, 0);
-    await writeAt(handle, grubBootSector(bootImage, sector0, layout.coreLba), 0);
-    await writeAt(handle, placed, layout.coreLba * SECTOR);
+    const edited = await edit(sector0);
+    await writeAt(handle, edited.sector0, 0);
+    if (edited.more) await writeAt(handle, edited.more.data, edited.more.at);
     await handle.datasync();
   } finally {
     await closeHandle(handle);
@@ -158,16 +182,17 @@ export async function buildBootableDisk(request: BuildBootableDiskRequest): Prom
 
   const edits = await runGuestEdits(request.guestEdits, mounted, false, signal);
   checkAborted(signal);
-  const plan = await planBootLoader(mounted, layout.table, edits);
+  const plan = await planBootLoader(mounted, layout, edits);
   const changes: GuestEditChange[] = [
     ...(edits?.changes ?? []),
-    ...(await installGrubFiles({ root: mounted.root, grubDir: plan.grubDir, config: plan.config, dryRun: false })),
+    ...(await installLoaderFiles(mounted.root, plan, false)),
   ];
-  const core = await buildCoreImage(plan.core);
+  const core = plan.loader === "grub" ? await buildCoreImage(plan.core) : undefined;
   await detachAll(journal);
-  await writeBootCode(request.workRaw, layout, core);
-  onEvent?.({ event: "phase", phase: "boot", state: "end", detail: `GRUB, kernel ${plan.kernel.version}` });
-  const described = describePlan(plan, layout, core.length);
+  if (core) await writeGrubBootCode(request.workRaw, layout, core);
+  else await writeExtlinuxBootCode(request.workRaw, layout, plan.boot.partition!);
+  onEvent?.({ event: "phase", phase: "boot", state: "end", detail: `${plan.loader}, kernel ${plan.kernel.version}` });
+  const described = describePlan(plan, layout, core?.length);
   return {
     ...described,
     filesystems: { ...described.filesystems, grown },
@@ -180,16 +205,15 @@ export async function buildBootableDisk(request: BuildBootableDiskRequest): Prom
 export function describePlan(
   plan: BootLoaderPlan,
   layout: DiskLayout,
-  coreBytes: number,
+  coreBytes: number | undefined,
 ): Required<Pick<BuiltDisk, "loader" | "filesystems" | "kernel">> {
   return {
     loader: {
-      name: "grub",
-      coreLba: layout.coreLba,
-      coreBytes,
-      modules: coreImageModules(plan.core),
-      config: `${plan.grubDir}/grub.cfg`,
-      prefix: plan.core.prefix,
+      name: plan.loader,
+      config: plan.configPath,
+      ...(plan.loader === "grub" && coreBytes !== undefined
+        ? { coreLba: layout.coreLba, coreBytes, modules: coreImageModules(plan.core), prefix: plan.core.prefix }
+        : {}),
     },
     filesystems: {
       root: { type: plan.root.type, uuid: plan.root.uuid },

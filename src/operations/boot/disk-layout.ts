@@ -54,9 +54,19 @@ export interface PlannedPartition {
   readonly grownFrom?: number;
 }
 
+/**
+ * The boot loader, chosen per disk. GRUB wherever its core image has room (every new layout, every GPT): it reads
+ * every filesystem here and LVM, finds its filesystem by UUID however the BIOS numbers the disk, and grub.cfg is
+ * what Debian's and RHEL's own tools keep up to date when the guest later installs grub. extlinux where GRUB's
+ * core has no room and the table is kept: an MBR disk whose first partition starts too early (the DOS-era
+ * sector 63 with an LVM or btrfs /boot, or fewer sectors with anything), since extlinux needs no gap at all.
+ */
+export type BootLoaderKind = "grub" | "extlinux";
+
 export interface DiskLayout {
   /** "new": a bare filesystem put into a new table; "kept": the input's own table kept. */
   readonly mode: "new" | "kept";
+  readonly loader: BootLoaderKind;
   readonly table: TableKind;
   readonly diskSize: number;
   readonly partitions: readonly PlannedPartition[];
@@ -65,7 +75,7 @@ export interface DiskLayout {
   /** The MBR's slots (and signature) to write; for GPT, the partitions and disk GUID. */
   readonly mbr?: { readonly slots: readonly (MbrPartitionSpec | null)[]; readonly signature: number };
   readonly gpt?: { readonly partitions: readonly GptPartitionSpec[]; readonly diskGuid: string };
-  /** Where GRUB's core image goes, and how many sectors are free there. */
+  /** Where GRUB's core image goes, and how many sectors are free there (for extlinux: the gap, unused). */
   readonly coreLba: number;
   readonly coreSectorsAvailable: number;
 }
@@ -104,6 +114,7 @@ function newLayout(input: InputDiskFacts, options: LayoutOptions): DiskLayout {
     checkCoreFits(input, start / SECTOR - 1, options, "the gap before the partition");
     return {
       mode: "new",
+      loader: "grub",
       table,
       diskSize: size,
       partitions: [{ number: 1, offset: start, size: size - start, role: "filesystem", grownFrom: fsBytes }],
@@ -129,6 +140,7 @@ function newLayout(input: InputDiskFacts, options: LayoutOptions): DiskLayout {
   checkCoreFits(input, biosBoot.last - biosBoot.first + 1, options, "the BIOS boot partition");
   return {
     mode: "new",
+    loader: "grub",
     table,
     diskSize: size,
     partitions: [
@@ -184,7 +196,6 @@ function keptPartitions(table: PartitionTable): PlannedPartition[] {
 function keptMbr(input: InputDiskFacts, table: PartitionTable, options: LayoutOptions): DiskLayout {
   const first = Math.min(...table.partitions.map((p) => p.offset));
   const gap = first / SECTOR - 1;
-  checkCoreFits(input, gap, options, `the gap before the first partition (it starts at sector ${first / SECTOR})`);
   const size = chosenSize(input, input.size, options, "its partitions need");
   const slots = readMbrSlots(input.sector0);
   const grow = size > input.size ? growable(table) : undefined;
@@ -205,6 +216,7 @@ function keptMbr(input: InputDiskFacts, table: PartitionTable, options: LayoutOp
   }
   return {
     mode: "kept",
+    loader: options.coreSectors <= gap ? "grub" : "extlinux",
     table: "mbr",
     diskSize: size,
     partitions,
@@ -265,6 +277,7 @@ function keptGpt(input: InputDiskFacts, table: PartitionTable, options: LayoutOp
   const dataEnd = Math.max(...table.partitions.map((p) => p.offset + p.size));
   return {
     mode: "kept",
+    loader: "grub",
     table: "gpt",
     diskSize: size,
     partitions,

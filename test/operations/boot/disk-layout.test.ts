@@ -47,6 +47,7 @@ function gptDisk(size: number, partitions: Array<Pick<Partition, "number" | "off
 test("a bare filesystem: MBR, one bootable Linux partition from 1 MiB, core image in the gap", () => {
   const layout = planLayout(bare(512 * MiB), { coreSectors: CORE });
   assert.equal(layout.mode, "new");
+  assert.equal(layout.loader, "grub");
   assert.equal(layout.table, "mbr");
   assert.equal(layout.diskSize, 513 * MiB);
   assert.deepEqual(layout.copies, [{ from: 0, to: MiB, length: 512 * MiB }]);
@@ -111,13 +112,12 @@ test("an MBR disk with a 1 MiB gap is kept: signature, slots, copied whole; the 
   );
 });
 
-test("an MBR disk whose first partition starts at sector 63 is refused when the core does not fit", () => {
+test("an MBR disk whose first partition starts at sector 63: GRUB if its core fits, else extlinux", () => {
   const input = mbrDisk(64 * MiB, [{ number: 1, offset: 63 * 512, size: 32 * MiB }]);
-  assert.equal(planLayout(input, { coreSectors: 57 }).coreSectorsAvailable, 62);
-  assert.throws(
-    () => planLayout(input, { coreSectors: 100 }),
-    (e: Error & { code?: string }) => e.code === "ENOTBOOTABLE" && /100 sectors.*62 sectors/.test(e.message),
-  );
+  const grub = planLayout(input, { coreSectors: 57 });
+  assert.deepEqual([grub.loader, grub.coreLba, grub.coreSectorsAvailable], ["grub", 1, 62]);
+  // An LVM or btrfs /boot makes GRUB's core too large for the 62 sectors: extlinux needs none of them.
+  assert.equal(planLayout(input, { coreSectors: 71 }).loader, "extlinux");
 });
 
 test("a GPT disk is kept: ids and names stay, a BIOS boot partition is added in the gap, the backup moves", () => {
