@@ -16,8 +16,9 @@ done
 
 # qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
 # gcc, libc6-dev and libzstd-dev build the native helpers (SEEK_DATA, batched zstd); zstd is for compression checks.
-# grub-pc-bin: `bootable` writes GRUB for BIOS PCs from it (grub-mkimage, boot.img, the i386-pc modules).
-runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev grub-pc-bin)
+# grub-pc-bin and extlinux: `bootable` writes GRUB for BIOS PCs from the first (grub-mkimage, boot.img, the i386-pc
+# modules), and extlinux where GRUB's core image has no room.
+runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev grub-pc-bin extlinux)
 # virt-v2v imports our OVAs in test/formats/ova; it depends on neither nbdkit (its output side) nor libnbd-bin
 # (nbdcopy, its copier), so they are listed too. lz4, zip, cloop-utils and cryptsetup-bin make the foreign
 # formats that detection must refuse by name. The boot proofs (test/helpers/boot-in-qemu.ts) start disks in
