@@ -52,9 +52,9 @@ export function coreImageModules(request: CoreImageRequest): string[] {
 export function earlyConfig(request: CoreImageRequest): string {
   if (!/^[0-9a-fA-F-]+$/.test(request.filesystemUuid))
     throw new RangeError(`filesystem UUID ${request.filesystemUuid} is not hexadecimal`);
-  return (
-    `search --no-floppy --fs-uuid --set=root ${request.filesystemUuid}\n` + `set prefix=($root)'${request.prefix}'\n`
-  );
+  // search_fs_uuid provides `search.fs_uuid UUID VARIABLE` (`search` itself is the larger search module), as in
+  // the load.cfg grub-install embeds.
+  return `search.fs_uuid ${request.filesystemUuid} root\n` + `set prefix=($root)'${request.prefix}'\n`;
 }
 
 export async function requireGrubFiles(): Promise<void> {
