@@ -36,13 +36,38 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const program = new Command("chromogenic")
     .description("cloud imaging in one command: convert, export, migrate and clean disk images")
     .version("0.5.0")
-    .showHelpAfterError()
+    // Options after a command are that command's: `jobs prune --json` is prune's --json, not jobs'.
+    .enablePositionalOptions()
     .exitOverride();
   const named = argv[2] !== undefined ? COMMANDS[argv[2]] : undefined;
   const loaders = named ? [named] : [...new Set(Object.values(COMMANDS))];
   const registers = await Promise.all(loaders.map((load) => load()));
   for (const register of new Set(registers)) register(program);
+  hintAfterUsageErrors(program);
   return program;
+}
+
+/**
+ * A usage error is one line and a pointer to the help of the command it concerns, as qemu-img and git do, not
+ * the whole help text (40 lines, the error scrolled out of sight above it).
+ */
+function hintAfterUsageErrors(command: Command, path = "chromogenic"): void {
+  command.showHelpAfterError(`(see '${path} --help')`);
+  for (const sub of command.commands) hintAfterUsageErrors(sub, `${path} ${sub.name()}`);
+}
+
+/**
+ * Output into a pipe whose reader has gone (`chromogenic formats | head -1`) ends the program quietly, with
+ * the status a process killed by SIGPIPE has (128 + 13), as C programs end there; Node ignores SIGPIPE and
+ * would otherwise report the EPIPE write error with a stack trace.
+ */
+function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") throw e;
+      process.exit(141);
+    });
+  }
 }
 
 /**
@@ -52,6 +77,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  */
 export async function main(argv: readonly string[]): Promise<void> {
   showProcessWarnings();
+  endQuietlyOnClosedPipe();
   // The CLI exits once its command is done: a file an output replaced is freed after that, not before.
   releaseReplacedFilesAfterExit();
   // Whether the command runs with --json, as commander parsed it; a guess from the words while it has not.

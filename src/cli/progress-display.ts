@@ -60,7 +60,7 @@ export function eventDisplay(mode: DisplayMode): EventDisplay {
           }
           return;
         case "step":
-          if (tty) redraw(`${e.phase} ${e.name} (${e.index}/${e.count})`);
+          if (tty) redraw(fitLine(`${e.phase} ${e.name} (${e.index}/${e.count})`, process.stderr.columns ?? 80));
           return;
         case "progress":
           if (tty) redraw(renderProgress(e, process.stderr.columns ?? 80));
@@ -86,10 +86,21 @@ export function renderProgress(e: ProgressEvent, columns: number): string {
   }
   const fraction = e.total !== null ? (e.total > 0 ? Math.min(1, e.bytes / e.total) : 1) : e.position! / e.virtualSize!;
   const moved = e.total !== null ? `${formatBytes(e.bytes)}/${formatBytes(e.total)}` : `${formatBytes(e.bytes)} data`;
-  const info =
-    ` ${(fraction * 100).toFixed(1).padStart(5)}% ${moved} ${formatBytes(Math.round(e.rate))}/s ` +
-    `ETA ${formatDuration(e.eta ?? NaN)}`;
-  const width = Math.max(10, Math.min(30, columns - info.length - label.length - 3));
-  const filled = Math.round(fraction * width);
-  return `${label}[${"#".repeat(filled)}${"-".repeat(width - filled)}]${info}`;
+  const percent = ` ${(fraction * 100).toFixed(1).padStart(5)}%`;
+  const info = `${percent} ${moved} ${formatBytes(Math.round(e.rate))}/s ETA ${formatDuration(e.eta ?? NaN)}`;
+  // The widest of these that fits: a line longer than the terminal wraps, and `\r` then redraws only its last
+  // row, so every update would leave a row behind.
+  const room = columns - 1 - label.length - info.length - 2;
+  if (room >= 10) {
+    const width = Math.min(30, room);
+    const filled = Math.round(fraction * width);
+    return `${label}[${"#".repeat(filled)}${"-".repeat(width - filled)}]${info}`;
+  }
+  return fitLine(`${label.trimEnd()}${info}`, columns);
+}
+
+/** `text` cut to one row of a `columns`-wide terminal (one column spare, so the cursor never wraps). */
+export function fitLine(text: string, columns: number): string {
+  const max = Math.max(1, columns - 1);
+  return text.length <= max ? text : text.slice(0, max);
 }

@@ -107,6 +107,12 @@ export interface ReferencePolicy {
    * an image naming any other file is refused.
    */
   readonly allowedPaths: readonly string[];
+  /**
+   * "name-only": a parent image (a qcow2 backing file) is named but not opened, as qemu-img info does
+   * (BDRV_O_NO_BACKING): the image's own metadata is all that is read, and a read of a range only the parent
+   * could supply fails with ReferenceRefusedError. Default "open".
+   */
+  readonly parents?: "open" | "name-only";
 }
 
 export interface OpenOptions {

@@ -39,6 +39,8 @@ export const COMMANDS = [
   "image create",
   "image list",
   "image upload",
+  "jobs rm",
+  "jobs prune",
   "migrate",
   "resume",
   "jobs",

@@ -20,7 +20,8 @@ const DestinationSchema = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("cloud"),
     cloud: z.string(),
-    name: z.string(),
+    /** The new image's name; the source image's name when not given. */
+    name: z.string().optional(),
     format: z.string().optional(),
     visibility: z.enum(["private", "public"]).optional(),
     properties: z.record(z.string(), z.string()).optional(),

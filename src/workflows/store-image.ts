@@ -65,11 +65,12 @@ export async function storeImage(
   };
   run.state.phase = phase;
   await run.save();
-  run.phase(phase, "start", `${dst.label} as "${dest.name}" (${format})`);
+  const name = destinationName(run);
+  run.phase(phase, "start", `${dst.label} as "${name}" (${format})`);
   const meter = run.meter(phase, sizeBytes ?? null);
   const image = await put(
     {
-      name: dest.name,
+      name,
       diskFormat: format,
       visibility: dest.visibility ?? "private",
       properties,
@@ -99,6 +100,12 @@ export async function storeImage(
 }
 
 /** Removes what an earlier, unfinished upload of this job left in the destination (no duplicates). */
+/** The new image's name: the one asked for, else the source image's, as `openstack image create` users expect. */
+function destinationName(run: JobRun): string {
+  const dest = run.request.destination;
+  return (dest.kind === "cloud" ? dest.name : undefined) ?? run.state.source!.name;
+}
+
 async function removeStaleUploads(run: JobRun): Promise<void> {
   const dst = run.destination!;
   if (run.state.destination && !run.state.destination.completed) {
@@ -107,7 +114,7 @@ async function removeStaleUploads(run: JobRun): Promise<void> {
     run.state.destination = undefined;
     await run.save();
   }
-  const name = (run.request.destination as { name: string }).name;
+  const name = destinationName(run);
   // Glance filters by name itself: a large cloud's whole image list is not walked.
   const candidates =
     dst instanceof OpenStackProvider ? mapAsync(dst.glance.listImages({ name }), toProviderImage) : dst.listImages();

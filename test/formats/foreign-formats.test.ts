@@ -26,13 +26,18 @@ const cli = (...args: string[]) => run(process.execPath, [BIN, ...args]);
 /** Runs a tool that must be installed and succeed; a missing one fails naming the Debian package to install. */
 async function tool(pkg: string, cmd: string, ...args: string[]): Promise<string> {
   let r;
-  try {
-    r = await run(cmd, args);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new Error(`${cmd} is missing: install the Debian package ${pkg} (scripts/setup.sh --test does)`);
+  // qemu-img's LUKS key derivation times itself first and gives up ("Unable to get accurate CPU usage") when
+  // its thread's CPU clock has not moved, as on a busy machine: that measurement, not the image, is retried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      r = await run(cmd, args);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new Error(`${cmd} is missing: install the Debian package ${pkg} (scripts/setup.sh --test does)`);
+      }
+      throw e;
     }
-    throw e;
+    if (attempt >= 3 || !/Unable to get accurate CPU usage/.test(r.stderr)) break;
   }
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr || r.stdout}`);
   return r.stdout;

@@ -159,3 +159,18 @@ test("a failing job removes its temporary files (kept with --keep), leaves no ou
     ],
   );
 });
+
+test("migrate --image ID names the new image after the source image, not its id", async (t) => {
+  const dir = await scratch(t);
+  const env = { clouds: join(dir, "none.yaml"), state: join(dir, "state") };
+  const sample = join(dir, "sample.raw");
+  await makeSampleImage(sample, 8 * 2 ** 20);
+  const up = await cli(env, "image", "upload", "--json", "--cloud", `local:${dir}/s1`, sample, "Debian 12 base");
+  assert.equal(up.code, 0, up.stderr);
+  const id = doneOf(up.stdout, "image upload").id as string;
+  const m = await cli(env, "migrate", "--from", `local:${dir}/s1`, "--to", `local:${dir}/s2`, "--image", id, "--json");
+  assert.equal(m.code, 0, m.stderr);
+  const done = jsonLines(m.stdout).at(-1) as { image: { id: string; name: string } };
+  assert.equal(done.image.name, "Debian 12 base");
+  assert.notEqual(done.image.id, id);
+});

@@ -6,6 +6,7 @@ import { CLEANING_OPERATIONS } from "../../operations/cleaning/operation-registr
 import { formatBytes } from "../../util/human.js";
 import { printResult, runCommand } from "../run-command.js";
 import { writeReportFile } from "../report-file.js";
+import { requireRoot } from "../require-root.js";
 
 interface CleanFlags {
   operations?: string;
@@ -52,8 +53,7 @@ export function registerClean(program: Command): void {
         return;
       }
       if (!image) throw new UsageError("clean needs an IMAGE (or --list-operations)");
-      if (process.getuid?.() !== 0)
-        throw new UsageError("clean needs root: it attaches loop devices and mounts the guest's filesystems");
+      requireRoot("clean");
       if (opts.dryRun && output) throw new UsageError("--dry-run writes nothing: leave out OUTPUT");
       await runCommand(
         { command: "clean", json: !!opts.json, quiet: !!opts.quiet, summary: renderSummary },

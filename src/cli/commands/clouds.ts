@@ -1,20 +1,31 @@
 import type { Command } from "commander";
 import type { ConfiguredCloud } from "../../workflows/cloud-names.js";
 import { printResult } from "../run-command.js";
+import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
 
 export function registerClouds(program: Command): void {
-  program
-    .command("clouds")
+  listOptions(program.command("clouds"))
     .description(
       "list the image stores a --cloud/--from/--to name can reach: the local store, clouds.yaml entries, OS_* " +
         "variables (never their secrets)",
     )
     .option("--json", "the list as one JSON line (a `done` event with `clouds`)")
-    .action(async (flags: { json?: boolean }) => {
+    .action(async (flags: { json?: boolean } & ListFlags) => {
       const { listClouds } = await import("../../workflows/cloud-names.js");
-      printResult({ command: "clouds", json: !!flags.json, summary: renderClouds }, { clouds: listClouds() });
+      const clouds = listClouds();
+      const listed = flags.json ? undefined : renderList(clouds, CLOUD_COLUMNS, flags);
+      if (listed !== undefined) process.stdout.write(listed);
+      else printResult({ command: "clouds", json: !!flags.json, summary: renderClouds }, { clouds });
     });
 }
+
+const CLOUD_COLUMNS: Columns<ConfiguredCloud> = {
+  Name: (c) => c.name,
+  Kind: (c) => c.kind,
+  Where: (c) => (c.kind === "local" ? c.directory : c.authUrl) ?? null,
+  Region: (c) => (c.kind === "local" ? null : (c.region ?? null)),
+  Source: (c) => c.source,
+};
 
 function renderClouds({ clouds }: { clouds: readonly ConfiguredCloud[] }): string {
   const lines = clouds.map((c) => {

@@ -7,6 +7,7 @@ import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
 import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
+import { repeatable } from "../repeatable.js";
 
 interface ConvertFlags {
   outputFormat: string;
@@ -21,6 +22,37 @@ interface ConvertFlags {
   disk?: string;
   inPlace?: boolean;
   forceShare?: boolean;
+  progress?: boolean;
+  cache?: string;
+  sourceCache?: string;
+  sparseSize?: string;
+  outOfOrder?: boolean;
+  coroutines?: string;
+}
+
+/** qemu-img's cache modes: only `unsafe` skips the final flush; the others end with the output on disk. */
+const CACHE_MODES = ["none", "writeback", "writethrough", "directsync", "unsafe"];
+
+/**
+ * qemu-img convert's options that concern how qemu does its work rather than what it makes: accepted so that
+ * scripts written for qemu-img run unchanged, each mapped to the nearest behaviour here (said in --help).
+ */
+function qemuHabits(flags: ConvertFlags): { sync: boolean } {
+  for (const [flag, mode] of [
+    ["-t", flags.cache],
+    ["-T", flags.sourceCache],
+  ] as const) {
+    if (mode !== undefined && !CACHE_MODES.includes(mode)) {
+      throw new UsageError(`${flag} ${mode}: the cache modes are ${CACHE_MODES.join(", ")}`);
+    }
+  }
+  if (flags.sparseSize !== undefined && !/^\d+[kKmMgG]?$/.test(flags.sparseSize)) {
+    throw new UsageError(`-S ${flags.sparseSize}: not a size (bytes, or with k, M, G)`);
+  }
+  if (flags.coroutines !== undefined && !/^([1-9]|1[0-6])$/.test(flags.coroutines)) {
+    throw new UsageError(`-m ${flags.coroutines}: qemu-img takes 1 to 16`);
+  }
+  return { sync: flags.sync && flags.cache !== "unsafe" };
 }
 
 export function registerConvert(program: Command): void {
@@ -34,18 +66,13 @@ export function registerConvert(program: Command): void {
     .usage("[options] <input> <output>")
     .argument("[input]", "source image (format detected from content); - reads standard input")
     .argument("[output]", "destination file or block device")
-    .requiredOption("-O, --output-format <fmt>", "output format (raw, qcow2, …)")
+    .option("-O, --output-format <fmt>", "output format (raw, qcow2, …); raw when not given, as in qemu-img", "raw")
     .option("-f, --format <fmt>", "input format; skips detection")
-    .option(
-      "-o, --option <key=value,...>",
-      "output format options (repeatable; `-o help` lists them)",
-      (v: string, acc: string[]) => [...acc, v],
-      [],
-    )
+    .option("-o, --option <key=value,...>", "output format options (repeatable; `-o help` lists them)", repeatable, [])
     .option(
       "--input-option <key=value,...>",
       "input format options (repeatable; see `chromogenic formats`)",
-      (v: string, acc: string[]) => [...acc, v],
+      repeatable,
       [],
     )
     .option("-c, --compress", "compress the output (qcow2: compression_type=zlib unless given)")
@@ -54,8 +81,14 @@ export function registerConvert(program: Command): void {
     .option("--no-sync", "do not fsync the output before it takes its name (faster; qemu-img's default)")
     .option("-n, --in-place", "the output exists (a file or block device): write into it where it is, not create it")
     .option("-U, --force-share", "read the input even while another process writes it (no lock taken)")
-    .option("--allow-reference <path...>", "allow the input to open this backing/data file")
+    .option("--allow-reference <path>", "allow the input to open this backing/data file (repeatable)", repeatable, [])
     .option("--disk <n>", "with an OVA input: which disk of the appliance to convert (default 1)")
+    .option("-p, --progress", "qemu-img's: show progress (shown by default on a terminal; -q hides it)")
+    .option("-t, --cache <mode>", "qemu-img's output cache mode: unsafe = --no-sync; the others flush at the end")
+    .option("-T, --source-cache <mode>", "qemu-img's input cache mode: accepted, inputs are read through the cache")
+    .option("-S, --sparse-size <size>", "qemu-img's: accepted; zeros are skipped at the output format's granularity")
+    .option("-W, --out-of-order", "qemu-img's: accepted; writes already go out of order where the format allows")
+    .option("-m, --coroutines <n>", "qemu-img's: accepted; parallelism is sized to the CPUs")
     .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
       if (asksForOptionHelp(flags.option)) {
         // Loaded only here: the listing reads the schemas, and zod has no place in a conversion's start-up.
@@ -64,6 +97,7 @@ export function registerConvert(program: Command): void {
         return;
       }
       if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
+      const habits = qemuHabits(flags);
       const createOptions = { ...parseCreateOptions(flags.option) };
       if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
       await runCommand(
@@ -90,7 +124,7 @@ export function registerConvert(program: Command): void {
             inputFormat: flags.format,
             inputOptions: parseCreateOptions(flags.inputOption),
             references: allowedReferences(flags.allowReference),
-            sync: flags.sync,
+            sync: habits.sync,
             inPlace: flags.inPlace,
             forceShare: flags.forceShare,
             disk: flags.disk === undefined ? undefined : Number(flags.disk),

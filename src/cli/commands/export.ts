@@ -18,6 +18,7 @@ import { formatBytes } from "../../util/human.js";
 import { jobSettings, runJobCommand } from "./workflow-output.js";
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
+import { repeatable } from "../repeatable.js";
 
 /** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
 function cloudExportFormats(): string[] {
@@ -101,7 +102,7 @@ export function registerExport(program: Command): void {
     .option("-f, --input-format <fmt>", "input format; skips detection")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
-    .option("--allow-reference <path...>", "allow an input to open this backing/data file")
+    .option("--allow-reference <path>", "allow an input to open this backing/data file (repeatable)", repeatable, [])
     .option("-U, --force-share", "read the inputs even while another process writes them (no lock taken)")
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);

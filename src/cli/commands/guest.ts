@@ -3,6 +3,8 @@ import { inspectImage, type ImageInspection } from "../../guest/inspect/inspect-
 import { cleanupGuestLeftovers } from "../../guest/journal/leftover-cleanup.js";
 import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
+import { repeatable } from "../repeatable.js";
+import { requireRoot } from "../require-root.js";
 
 interface InspectFlags {
   format?: string;
@@ -18,8 +20,9 @@ export function registerGuest(program: Command): void {
     .argument("<image>", "image file (any format chromogenic reads)")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "the description as one JSON line (a `done` event)")
-    .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("--allow-reference <path>", "allow the image to open this backing/data file (repeatable)", repeatable, [])
     .action(async (image: string, opts: InspectFlags) => {
+      requireRoot("inspect");
       await runCommand(
         { command: "inspect", json: !!opts.json, quiet: true, summary: renderInspection },
         ({ signal }) =>
@@ -38,6 +41,7 @@ export function registerGuest(program: Command): void {
     .description("undo the mounts, LVM activations and loop devices a crashed run left (from its journal)")
     .option("--force", "also undo journals of runs that still seem alive")
     .action(async (opts: { force?: boolean }) => {
+      requireRoot("guest cleanup");
       for (const j of await cleanupGuestLeftovers(opts)) {
         if (j.outcome === "skipped")
           process.stderr.write(`skipping ${j.journal}: process ${j.pid} is still running (--force to undo anyway)\n`);

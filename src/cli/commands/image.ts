@@ -14,6 +14,9 @@ import {
   runJobCommand,
   type CloudImageFlags,
 } from "./workflow-output.js";
+import { repeatable } from "../repeatable.js";
+import { cloudOptions } from "../cloud-options.js";
+import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
   cloud: string;
@@ -23,19 +26,17 @@ export function registerImage(program: Command): void {
   const image = program.command("image").description("images in a cloud or the local store");
   registerImageStoreCommands(image);
   jobOptions(
-    image
-      .command("create")
+    cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" })
       .description(
         "make a new image from an instance: snapshot → download → (clean) → upload, private unless --public, " +
           "then delete the temporary snapshot",
       )
       .argument("<instance>", "the instance's id or name")
       .argument("<name>", "the new image's name")
-      .requiredOption("--cloud <cloud>", "where the instance runs (see `chromogenic clouds`)")
       .option("--format <format>", "disk format of the new image (default: the snapshot's)")
       .option("--public", "make the new image public (default private)")
-      .option("--property <key=value...>", "set a property on the new image")
-      .option("--share <project...>", "share the new image with these projects (members)"),
+      .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
+      .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, []),
   ).action(async (instance: string, name: string, flags: ImageCreateFlags) => {
     const { startJob } = await import("../../workflows/image-job.js");
     await runJobCommand("image create", flags, (context) =>
@@ -53,24 +54,22 @@ export function registerImage(program: Command): void {
 }
 
 export function registerImageStoreCommands(image: Command): void {
-  image
-    .command("list")
+  listOptions(cloudOptions(image.command("list"), { cloud: "the cloud or store (see `chromogenic clouds`)" }))
     .description("list the images of a cloud or store")
-    .requiredOption("--cloud <cloud>", "the cloud or store (see `chromogenic clouds`)")
     .option("--json", "the list as one JSON line (a `done` event with `images`)")
-    .action(async (flags: { cloud: string; json?: boolean }) => {
+    .action(async (flags: { cloud: string; json?: boolean } & ListFlags) => {
       const images: ProviderImage[] = [];
       for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) images.push(i);
-      printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
+      const listed = flags.json ? undefined : renderList(images, IMAGE_COLUMNS, flags);
+      if (listed !== undefined) process.stdout.write(listed);
+      else printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
     });
-  image
-    .command("upload")
+  cloudOptions(image.command("upload"), { cloud: "the cloud or store" })
     .description("store a local image file as a new image (format detected from its content)")
     .argument("<file>", "the image file")
     .argument("<name>", "the new image's name")
-    .requiredOption("--cloud <cloud>", "the cloud or store")
     .option("--public", "make it public (default private)")
-    .option("--property <key=value...>", "set a property")
+    .option("--property <key=value>", "set a property (repeatable)", repeatable, [])
     .option("--json", "the new image as one JSON line (a `done` event)")
     .action(
       async (
@@ -102,11 +101,9 @@ export function registerImageStoreCommands(image: Command): void {
         );
       },
     );
-  image
-    .command("delete")
+  cloudOptions(image.command("delete"), { cloud: "the cloud or store" })
     .description("delete an image")
     .argument("<image>", "the image's id or name")
-    .requiredOption("--cloud <cloud>", "the cloud or store")
     .action(async (idOrName: string, flags: { cloud: string }) => {
       const provider = (await cloudNames()).resolveCloud(flags.cloud);
       const found = await provider.getImage(idOrName);
@@ -114,6 +111,16 @@ export function registerImageStoreCommands(image: Command): void {
       await provider.deleteImage(found.id);
     });
 }
+
+/** The columns of `image list -f …`, titled as `openstack image list --long` titles them. */
+const IMAGE_COLUMNS: Columns<ProviderImage> = {
+  ID: (i) => i.id,
+  Name: (i) => i.name,
+  "Disk Format": (i) => i.diskFormat ?? null,
+  Size: (i) => i.sizeBytes ?? null,
+  Visibility: (i) => i.visibility,
+  Status: (i) => i.rawStatus,
+};
 
 function renderImages({ images }: { images: readonly ProviderImage[] }): string {
   return images

@@ -5,6 +5,9 @@ import { parseCreateOptions } from "../../formats/engine/create-options.js";
 import { allowedReferences } from "../allowed-references.js";
 import { renderOvaInfo } from "../ova-info-display.js";
 import { printResult } from "../run-command.js";
+import { qemuInfoJson } from "../qemu-info-json.js";
+import { UsageError } from "../../util/errors.js";
+import { repeatable } from "../repeatable.js";
 
 interface InfoFlags {
   format?: string;
@@ -12,9 +15,8 @@ interface InfoFlags {
   allowReference?: string[];
   inputOption: string[];
   forceShare?: boolean;
+  output: string;
 }
-
-const collect = (v: string, acc: string[]) => [...acc, v];
 
 export function registerInfo(program: Command): void {
   program
@@ -23,10 +25,14 @@ export function registerInfo(program: Command): void {
     .argument("<image>", "image file; - reads standard input")
     .option("-f, --format <fmt>", "skip detection and open as this format")
     .option("--json", "the result as one JSON line (a `done` event)")
-    .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", collect, [])
-    .option("--allow-reference <path...>", "allow the image to open this backing/data file")
+    .option("--output <human|json>", "json: qemu-img info's JSON (its key names), for scripts written for it", "human")
+    .option("--input-option <key=value,...>", "format options for opening the image (repeatable)", repeatable, [])
+    .option("--allow-reference <path>", "allow the image to open this backing/data file (repeatable)", repeatable, [])
     .option("-U, --force-share", "read the image even while another process writes it (no lock taken)")
     .action(async (image: string, opts: InfoFlags) => {
+      if (opts.output !== "human" && opts.output !== "json") {
+        throw new UsageError(`--output ${opts.output}: the choices are human and json`);
+      }
       const info = await imageInfo(image, {
         format: opts.format,
         driverOptions: parseCreateOptions(opts.inputOption),
@@ -35,6 +41,13 @@ export function registerInfo(program: Command): void {
       });
       // An OVA is an appliance (descriptor + disks), not a disk: shown as one.
       const summary = (i: typeof info) => (i.kind === "appliance" ? renderOvaInfo(i) : renderInfo(i));
+      if (opts.output === "json" && !opts.json) {
+        if (info.kind === "appliance") {
+          throw new UsageError(`${info.path} is an OVA appliance, not a disk image: --json describes it`);
+        }
+        process.stdout.write(`${JSON.stringify(qemuInfoJson(info, image), null, 4)}\n`);
+        return;
+      }
       printResult({ command: "info", json: !!opts.json, summary }, info);
     });
 }

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
 import { cloudDestination, jobOptions, jobSettings, runJobCommand, type CloudImageFlags } from "./workflow-output.js";
+import { repeatable } from "../repeatable.js";
+import { cloudOptions } from "../cloud-options.js";
 
 interface MigrateFlags extends CloudImageFlags {
   from: string;
@@ -13,21 +15,21 @@ interface MigrateFlags extends CloudImageFlags {
 
 export function registerMigrate(program: Command): void {
   jobOptions(
-    program
-      .command("migrate")
+    cloudOptions(program.command("migrate"), {
+      from: "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir",
+      to: "destination, named the same way",
+    })
       .description(
         "copy an image (or a snapshot of an instance) from one cloud, region, project or local store to another, " +
           "streaming where it can, in the destination's preferred disk format unless --format",
       )
-      .requiredOption("--from <cloud>", "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir")
-      .requiredOption("--to <cloud>", "destination, named the same way")
       .option("--image <image>", "the source image's id or name")
       .option("--instance <instance>", "snapshot this instance and migrate the snapshot (deleted afterwards)")
       .option("--format <format>", "disk format in the destination")
       .option("--name <name>", "the new image's name (default: the source's)")
       .option("--public", "make the new image public (default private)")
-      .option("--property <key=value...>", "set a property on the new image")
-      .option("--share <project...>", "share the new image with these projects (members)")
+      .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
+      .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, [])
       .option(
         "--server-side",
         "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
@@ -41,7 +43,11 @@ export function registerMigrate(program: Command): void {
         {
           kind: "migrate",
           source: { cloud: flags.from, image: flags.image, instance: flags.instance },
-          destination: cloudDestination(flags, flags.to, flags.name ?? flags.image ?? `${flags.instance}-image`),
+          destination: cloudDestination(
+            flags,
+            flags.to,
+            flags.name ?? (flags.instance ? `${flags.instance}-image` : undefined),
+          ),
           ...jobSettings(flags),
           serverSide: flags.serverSide,
         },

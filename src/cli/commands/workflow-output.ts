@@ -91,7 +91,7 @@ export interface CloudImageFlags extends CommonJobFlags {
 }
 
 /** The new image `name` in `cloud`: private unless `--public`, with `--property` values and `--share` members. */
-export function cloudDestination(flags: CloudImageFlags, cloud: string, name: string) {
+export function cloudDestination(flags: CloudImageFlags, cloud: string, name: string | undefined) {
   return {
     kind: "cloud" as const,
     cloud,

@@ -39,7 +39,9 @@ async function describe(location: ImageLocation, options: OpenImageOptions): Pro
     const { ovaInfo } = await import("../ova/ova-info.js");
     return ovaInfo(recognised.ova);
   }
-  const { source } = await openImage(recognised.input, options);
+  // As qemu-img info: the image's own metadata, its backing file named but not opened (nor required to exist).
+  const references = { allowedPaths: options.references?.allowedPaths ?? [], parents: "name-only" as const };
+  const { source } = await openImage(recognised.input, { ...options, references });
   try {
     const details = await source.details();
     let allocatedBytes = details.allocatedBytes;

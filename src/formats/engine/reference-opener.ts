@@ -12,6 +12,7 @@ import { FileInput } from "../inputs/file-input.js";
 import type { ImageInput } from "../inputs/image-input.js";
 import { resolveReferencePath } from "../io/reference-paths.js";
 import { findDriver } from "../registry.js";
+import { UnopenedParent } from "./unopened-parent.js";
 import type { FormatDriver, ImageSource, OpenOptions, ReferenceOpener, ReferencePolicy } from "../types.js";
 
 /** qemu's own limit on backing chains is far deeper; 16 is plenty for real images and stops runaway chains. */
@@ -42,6 +43,7 @@ export class PolicyReferenceOpener implements ReferenceOpener {
   }
 
   async openImage(from: ImageInput, name: string, format: string | undefined, role: string): Promise<ImageSource> {
+    if (this.policy?.parents === "name-only") return new UnopenedParent(from.path, name, role);
     const path = await this.resolve(from, name, role, {});
     const chain = [...this.chain, await realpath(from.localPath!)];
     if (chain.includes(path)) throw new CorruptImageError(`${from.path}: the backing chain loops back to ${path}`);

@@ -33,6 +33,12 @@ export interface OpenOutputOptions extends Pick<TemporaryOutputOptions, "tempora
 
 /** Opens `path` as an output, locked for this writer; refuses, before anything is written, what cannot be one. */
 export async function openOutputFile(path: string, options: OpenOutputOptions = {}): Promise<FileOutput> {
+  if (path === "-") {
+    // Everywhere else "-" is a stream; a file called "-" in the working folder would only ever be a surprise.
+    throw new UsageError(
+      'output "-": images are not written to standard output; name a file (./- for a file called "-")',
+    );
+  }
   const existing = await examineOutput(path);
   if (!existing) {
     if (options.inPlace) {

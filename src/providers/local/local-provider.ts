@@ -127,8 +127,14 @@ export class LocalProvider implements ImageProvider {
   }
 
   async localImagePath(id: string): Promise<string | undefined> {
-    await this.requireImage(id);
+    const record = await this.requireImage(id);
+    const size = (await stat(this.dataPath(id))).size;
+    if (size !== record.sizeBytes) throw this.sizeMismatch(id, size, record.sizeBytes);
     return this.dataPath(id);
+  }
+
+  private sizeMismatch(id: string, bytes: number, recorded: number): LocalImageError {
+    return new LocalImageError(`${this.label}: image ${id} has ${bytes} bytes, its record says ${recorded}`);
   }
 
   async *downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
@@ -147,17 +153,26 @@ export class LocalProvider implements ImageProvider {
       options.onProgress?.(bytes, record.sizeBytes);
       yield chunk;
     }
-    if (bytes !== record.sizeBytes) {
-      throw new LocalImageError(`${this.label}: image ${id} has ${bytes} bytes, its record says ${record.sizeBytes}`);
-    }
+    if (bytes !== record.sizeBytes) throw this.sizeMismatch(id, bytes, record.sizeBytes);
     if (hash && hash.digest("hex") !== record.sha256) {
       throw new LocalImageError(`${this.label}: image ${id}'s data no longer matches its recorded SHA-256`);
     }
   }
 
+  /**
+   * The image's data read in place. Its size is checked against the record (its SHA-256 is checked by the
+   * reads that go through it whole, downloadImage's): a store file cut short or grown must not pass for the image.
+   */
   async openImageInput(id: string): Promise<ImageInput> {
-    await this.requireImage(id);
-    return FileInput.open(this.dataPath(id));
+    const record = await this.requireImage(id);
+    const input = await FileInput.open(this.dataPath(id));
+    if (input.size !== record.sizeBytes) {
+      await input.close();
+      throw new LocalImageError(
+        `${this.label}: image ${id} has ${input.size} bytes, its record says ${record.sizeBytes}`,
+      );
+    }
+    return input;
   }
 
   async uploadImage(

@@ -11,7 +11,7 @@ import { ExtentMerger, checkDiskRange, readDestination, settleAll } from "../../
 import { Qcow2ClusterMap, type MappedRun } from "./qcow2-cluster-map.js";
 import { decompressCluster, inflateClustersInto } from "./qcow2-decompress.js";
 import { nativeInflateBatch } from "../../engine/native-inflate-batch.js";
-import { readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
+import { INCOMPATIBLE, readQcow2Header, type Qcow2Header } from "./qcow2-header.js";
 import { LruLoadCache } from "../../io/lru-load-cache.js";
 import { SpareBuffers } from "../../io/spare-buffers.js";
 
@@ -231,6 +231,8 @@ export class Qcow2Source implements ImageSource {
       extendedL2: h.extendedL2,
       lazyRefcounts: h.lazyRefcounts,
       dirty: h.dirty,
+      // Set by qemu when it finds the metadata inconsistent; reading is still allowed, as in qemu.
+      corrupt: (h.incompatibleFeatures & INCOMPATIBLE.corrupt) !== 0n,
       compressedClusters,
       snapshots: h.snapshotCount,
     };
