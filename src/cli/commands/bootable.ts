@@ -5,6 +5,7 @@ import { formatBytes } from "../../util/human.js";
 import { makeBootable, type BootableReport } from "../../workflows/bootable.js";
 import { runCommand } from "../run-command.js";
 import { writeReportFile } from "../report-file.js";
+import { requireRoot } from "../require-root.js";
 
 interface BootableFlags {
   outputFormat?: string;
@@ -38,8 +39,7 @@ export function registerBootable(program: Command): void {
     .option("--json", "events and the report as JSON lines on stdout (the report is the `done` event)")
     .option("-q, --quiet", "no progress")
     .action(async (input: string, output: string | undefined, opts: BootableFlags) => {
-      if (process.getuid?.() !== 0)
-        throw new UsageError("bootable needs root: it attaches loop devices and mounts the guest's filesystems");
+      requireRoot("bootable");
       const size = opts.size === undefined ? undefined : sizeInBytes(opts.size);
       if (opts.size !== undefined && !size) throw new UsageError(`--size ${opts.size} is not a size (e.g. 8G, 512M)`);
       if (opts.table !== undefined && opts.table !== "mbr" && opts.table !== "gpt")
