@@ -33,7 +33,7 @@ import {
  * virtio block, SCSI, network, console, balloon and RNG for KVM; LSI Logic SCSI (mptspi) and VMXNET3 for
  * VMware; PIIX IDE for older hypervisors; ext4 and the checksums it uses.
  */
-const KEPT_MODULES = [
+export const KEPT_MODULES = [
   "arch/x86/crypto/crc32c-intel.ko",
   "arch/x86/crypto/crct10dif-pclmul.ko",
   "block/t10-pi.ko",
@@ -75,21 +75,36 @@ const KEPT_MODULES = [
   "net/core/failover.ko",
 ];
 
-const BOOTABLE_BASE: DebianBaseRecipe = {
-  suite: "bookworm",
-  variant: "minbase",
-  // zstd is initramfs-tools' recommended compressor: without it the initramfs is gzipped, which takes virt-v2v
-  // about 10 s longer to rebuild under TCG.
-  include: ["linux-image-amd64", "grub2-common", "systemd-sysv", "e2fsprogs", "zstd"],
-  // Other recommends would bring firmware and apparmor: nothing the conversion looks at.
-  aptopts: ['APT::Install-Recommends "false"'],
-  // dpkg applies the last filter that matches a path: every module is excluded, then the kept ones included.
-  dpkgopts: [
-    ...DEBIAN_LEAN_DPKGOPTS,
-    "path-exclude=/lib/modules/*/kernel/*",
-    ...KEPT_MODULES.map((m) => `path-include=/lib/modules/*/kernel/${m}`),
-  ],
-};
+/**
+ * A minbase bookworm root with a kernel: `include` installed without recommends (they would bring firmware and
+ * apparmor, nothing a conversion looks at), and of the kernel's modules only `modules` (paths under kernel/).
+ */
+export function kernelGuestRecipe(
+  include: readonly string[],
+  modules: readonly string[],
+  customize?: readonly string[],
+): DebianBaseRecipe {
+  return {
+    suite: "bookworm",
+    variant: "minbase",
+    include,
+    aptopts: ['APT::Install-Recommends "false"'],
+    // dpkg applies the last filter that matches a path: every module is excluded, then the kept ones included.
+    dpkgopts: [
+      ...DEBIAN_LEAN_DPKGOPTS,
+      "path-exclude=/lib/modules/*/kernel/*",
+      ...modules.map((m) => `path-include=/lib/modules/*/kernel/${m}`),
+    ],
+    ...(customize ? { customize } : {}),
+  };
+}
+
+// zstd is initramfs-tools' recommended compressor: without it the initramfs is gzipped, which takes virt-v2v
+// about 10 s longer to rebuild under TCG.
+const BOOTABLE_BASE = kernelGuestRecipe(
+  ["linux-image-amd64", "grub2-common", "systemd-sysv", "e2fsprogs", "zstd"],
+  KEPT_MODULES,
+);
 
 /** A file planted into the guest so a reader of the imported disk can tell it is this guest's filesystem. */
 export const BOOTABLE_GUEST_MARKER = {
@@ -118,7 +133,7 @@ function grubConfig(version: string): string {
 }
 
 /** The one kernel version under /boot of an extracted root. */
-async function kernelVersionOf(tree: string): Promise<string> {
+export async function kernelVersionOf(tree: string): Promise<string> {
   const versions = (await readdir(join(tree, "boot")))
     .filter((n) => n.startsWith("vmlinuz-"))
     .map((n) => n.slice("vmlinuz-".length));

@@ -65,6 +65,8 @@ export interface BuiltGuest {
   readonly expectations: readonly Expectation[];
   /** Every guest path planted or edited, in planting order. */
   readonly planted: readonly string[];
+  /** What the builder recorded about the guest (BuiltTree.details); empty for most guests. */
+  readonly details: Readonly<Record<string, string>>;
   /** Seconds the build took (0 when it came from the cache). */
   readonly buildSeconds: number;
 }
@@ -223,25 +225,75 @@ async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * A GPT disk of `sizeMiB` + 2 MiB with one Linux partition at 1 MiB holding an ext4 filesystem made from
- * `tree` by mkfs.ext4 -d (ownership, modes, xattrs, symlinks, FIFOs and holes are copied).
+ * How a cached guest's disk is laid out. The cleaning guests use GPT with ext4; the Xen guests a bare
+ * filesystem (a Xen root disk has no partition table) or an MBR disk (what pygrub reads), and XFS.
  */
-export async function diskFromTree(tree: string, output: string, sizeMiB: number, label: string): Promise<void> {
+export interface DiskLayout {
+  /** "gpt" or "mbr": one Linux partition from 1 MiB to 1 MiB before the end; "none": the filesystem alone. */
+  readonly table: "gpt" | "mbr" | "none";
+  readonly fs: "ext4" | "xfs";
+}
+
+export const GPT_EXT4: DiskLayout = { table: "gpt", fs: "ext4" };
+
+/**
+ * A filesystem image of `sizeMiB` holding `tree`, with the root UUID fstab names. ext4 is made by mkfs.ext4 -d
+ * (ownership, modes, xattrs, symlinks, FIFOs and holes are copied, nothing is mounted); mkfs.xfs cannot take a
+ * directory, so XFS is filled through a loop mount with cp -a.
+ */
+async function filesystemFromTree(tree: string, output: string, sizeMiB: number, label: string, fs: DiskLayout["fs"]) {
+  const h = await open(output, "w");
+  await h.truncate(sizeMiB * MiB).finally(() => h.close());
+  if (fs === "ext4") {
+    await runOk("mkfs.ext4", ["-q", "-F", "-b", "4096", "-L", label, "-U", ROOT_UUID, "-d", tree, output]);
+    await runOk("e2fsck", ["-fn", output]);
+    return;
+  }
+  // XFS labels hold at most 12 characters.
+  await runOk("mkfs.xfs", ["-q", "-f", "-L", label.slice(0, 12), "-m", `uuid=${ROOT_UUID}`, output]);
+  const mnt = `${output}.mnt`;
+  await mkdir(mnt);
+  try {
+    await runOk("mount", ["-o", "loop", output, mnt]);
+    try {
+      await runOk("cp", ["-a", `${tree}/.`, mnt]);
+    } finally {
+      await runOk("umount", [mnt]);
+    }
+  } finally {
+    await rm(mnt, { recursive: true, force: true });
+  }
+  await runOk("xfs_repair", ["-n", output]);
+}
+
+/**
+ * A disk holding `tree` in one filesystem of `sizeMiB`: with a partition table (`sizeMiB` + 2 MiB, the
+ * partition at 1 MiB) or, for `table: "none"`, the filesystem alone.
+ */
+export async function diskFromTree(
+  tree: string,
+  output: string,
+  sizeMiB: number,
+  label: string,
+  layout: DiskLayout = GPT_EXT4,
+): Promise<void> {
   const part = `${output}.part`;
   const tmp = `${output}.tmp`;
   await rm(part, { force: true });
   await rm(tmp, { force: true });
   try {
+    await filesystemFromTree(tree, part, sizeMiB, label, layout.fs);
+    if (layout.table === "none") {
+      await rename(part, output);
+      return;
+    }
     const h = await open(tmp, "w");
     await h.truncate((sizeMiB + 2) * MiB).finally(() => h.close());
-    await runOk("sh", [
-      "-c",
-      `printf 'label: gpt\\nstart=2048, size=${(sizeMiB * MiB) / 512}, type=linux, name="root"\\n' | sfdisk --quiet '${tmp}'`,
-    ]);
-    const p = await open(part, "w");
-    await p.truncate(sizeMiB * MiB).finally(() => p.close());
-    await runOk("mkfs.ext4", ["-q", "-F", "-b", "4096", "-L", label, "-U", ROOT_UUID, "-d", tree, part]);
-    await runOk("e2fsck", ["-fn", part]);
+    const table =
+      layout.table === "gpt"
+        ? `label: gpt\\nstart=2048, size=${(sizeMiB * MiB) / 512}, type=linux, name="root"\\n`
+        : `label: dos\\nstart=2048, size=${(sizeMiB * MiB) / 512}, type=83\\n`;
+    await runOk("sh", ["-c", `printf '${table}' | sfdisk --quiet '${tmp}'`]);
     await runOk("dd", [
       `if=${part}`,
       `of=${tmp}`,
@@ -271,6 +323,8 @@ export interface DebianBaseRecipe {
   readonly dpkgopts: readonly string[];
   /** apt options beyond the retries every build gets. */
   readonly aptopts?: readonly string[];
+  /** Shell commands mmdebstrap runs after installing, with the root in $1 (--customize-hook). */
+  readonly customize?: readonly string[];
 }
 
 const DEBIAN_BASE: DebianBaseRecipe = {
@@ -305,6 +359,7 @@ export async function debianBaseTar(
       '--aptopt=Acquire::Retries "3"',
       ...(recipe.aptopts ?? []).map((o) => `--aptopt=${o}`),
       ...recipe.dpkgopts.map((o) => `--dpkgopt=${o}`),
+      ...(recipe.customize ?? []).map((hook) => `--customize-hook=${hook}`),
       recipe.suite,
       tmp,
       MIRROR,
@@ -733,16 +788,31 @@ export async function debianGuest(variant: DebianVariant = "planted"): Promise<B
   });
 }
 
+/** What a guest builder made of its tree: the disk is then made from the tree by diskFromTree. */
+export interface BuiltTree {
+  readonly expectations: Expectation[];
+  readonly planted: string[];
+  readonly sizeMiB: number;
+  /** Default GPT with ext4. */
+  readonly layout?: DiskLayout;
+  /** Facts about the guest a test needs (a kernel version, say), kept in the cache beside the disk. */
+  readonly details?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The guest `name` from the cache, or built by `build` into a fresh tree and cached. Whatever else `build`
+ * puts in the cache must be in place before it returns: the disk and its JSON appear last.
+ */
 export async function cachedGuest(
   name: string,
   started: number,
-  build: (tree: string) => Promise<{ expectations: Expectation[]; planted: string[]; sizeMiB: number }>,
+  build: (tree: string) => Promise<BuiltTree>,
 ): Promise<BuiltGuest> {
   const raw = join(guestCacheDir(), `${name}.raw`);
   const meta = join(guestCacheDir(), `${name}.json`);
   const load = async (buildSeconds: number): Promise<BuiltGuest> => {
-    const m = JSON.parse(await readFile(meta, "utf8")) as { expectations: Expectation[]; planted: string[] };
-    return { raw, name, expectations: m.expectations, planted: m.planted, buildSeconds };
+    const m = JSON.parse(await readFile(meta, "utf8")) as Pick<BuiltGuest, "expectations" | "planted" | "details">;
+    return { raw, name, expectations: m.expectations, planted: m.planted, details: m.details ?? {}, buildSeconds };
   };
   if ((await exists(raw)) && (await exists(meta))) return load(0);
   await mkdir(guestCacheDir(), { recursive: true });
@@ -754,9 +824,9 @@ export async function cachedGuest(
       const built = await build(tree);
       await writeFile(
         `${meta}.tmp`,
-        JSON.stringify({ expectations: built.expectations, planted: built.planted }, null, 1),
+        JSON.stringify({ expectations: built.expectations, planted: built.planted, details: built.details }, null, 1),
       );
-      await diskFromTree(tree, raw + ".build", built.sizeMiB, name.slice(0, 16));
+      await diskFromTree(tree, raw + ".build", built.sizeMiB, name.slice(0, 16), built.layout);
       await rename(`${meta}.tmp`, meta);
       await rename(raw + ".build", raw);
     } finally {
