@@ -26,7 +26,7 @@ if (major < 22 || typeof process.getBuiltinModule !== "function") {
 // replaced (execve keeps the PID), so signals and exit codes reach the caller exactly as before. Loop devices
 // and LVM activations are global, and stay in the journal for `guest cleanup` (which itself must run in the
 // host's namespace, so it is not in this list).
-const MOUNTING_COMMANDS = new Set(["inspect", "clean", "demo", "image", "export", "migrate", "resume"]);
+const MOUNTING_COMMANDS = new Set(["inspect", "clean", "bootable", "demo", "image", "export", "migrate", "resume"]);
 if (
   MOUNTING_COMMANDS.has(process.argv[2] ?? "") &&
   process.platform === "linux" &&

@@ -17,14 +17,16 @@ done
 # qemu-utils is the reference every format is checked against; e2fsprogs/fdisk build sample guests;
 # gcc, libc6-dev and libzstd-dev build the native helpers (SEEK_DATA, batched zstd); zstd is for compression checks.
 # xz-utils, zstd, lz4 and bzip2 decompress the initramfs images the Xen to KVM conversion checks for virtio.
-runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd lz4 bzip2)
+# grub-pc-bin and extlinux: `bootable` writes GRUB for BIOS PCs from the first (grub-mkimage, boot.img, the i386-pc
+# modules), and extlinux where GRUB's core image has no room.
+runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd lz4 bzip2 grub-pc-bin extlinux)
 # virt-v2v imports our OVAs in test/formats/ova; it depends on neither nbdkit (its output side) nor libnbd-bin
 # (nbdcopy, its copier), so they are listed too. lz4, zip, cloop-utils and cryptsetup-bin make the foreign
 # formats that detection must refuse by name. The boot proofs (test/helpers/boot-in-qemu.ts) start disks in
 # qemu-system-x86 under SeaBIOS or ovmf; grub-*-bin, syslinux, mtools and dosfstools make boot code without a
 # mount; initramfs-tools-core's lsinitramfs lists what an initramfs holds. cpio makes and lists the initramfs
-# images of the conversion's tests; file reads a kernel's header independently of us.
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file)
+# images of the conversion's tests; file reads a kernel's header independently of us; gdisk checks our GPTs.
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file gdisk)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")

@@ -102,6 +102,11 @@ export { CLEANING_OPERATIONS } from "./operations/cleaning/operation-registry.js
 export { planCleaning, runCleaning, type CleaningPlan, type CleaningRun } from "./operations/cleaning/run-cleaning.js";
 export { loadProfile, type CleaningProfile } from "./operations/cleaning/cleaning-profile.js";
 
+// ── Bootable disks ───────────────────────────────────────────────────────────────────────────────────────
+export { makeBootable, type BootableRequest, type BootableReport } from "./workflows/bootable.js";
+export type { GuestEdits, GuestEditContext, GuestEditResult, GuestEditChange } from "./operations/boot/guest-edits.js";
+export { NotBootableError } from "./operations/boot/boot-errors.js";
+
 // ── Image stores: OpenStack and the local store ──────────────────────────────────────────────────────────
 export type * from "./providers/provider.js";
 export { loadCloudConfig, type CloudConfig, type LoadCloudConfigOptions } from "./providers/openstack/cloud-config.js";

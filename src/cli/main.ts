@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   guest: async () => (await import("./commands/guest.js")).registerGuest,
   inspect: async () => (await import("./commands/guest.js")).registerGuest,
   clean: async () => (await import("./commands/clean.js")).registerClean,
+  bootable: async () => (await import("./commands/bootable.js")).registerBootable,
   image: async () => (await import("./commands/image.js")).registerImage,
   migrate: async () => (await import("./commands/migrate.js")).registerMigrate,
   resume: async () => (await import("./commands/resume.js")).registerResume,

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   EGUEST: 1,
   EGUESTPATH: 1,
   ENOROOT: 1,
+  ENOTBOOTABLE: 1,
   EINTERNAL: 1,
 } as const satisfies Record<string, number>;
 

@@ -15,9 +15,11 @@ export const PHASES = [
   "snapshot-wait",
   "download",
   "convert",
+  "copy",
   "attach",
   "clean",
   "commit",
+  "boot",
   "upload",
   "import",
   "verify",
@@ -33,6 +35,7 @@ export const COMMANDS = [
   "demo",
   "inspect",
   "clean",
+  "bootable",
   "image create",
   "image list",
   "image upload",
@@ -47,9 +50,10 @@ const phase = z
   .enum(PHASES)
   .describe(
     "snapshot-wait: an instance's snapshot being saved; download: bytes received; convert: a disk read and " +
-      "rewritten in another format; attach: a guest's disk attached and mounted; clean: cleaning operations run; " +
-      "commit: the cleaned working copy written out; upload: bytes sent; import: the store importing what was " +
-      "sent; verify: the result checked against its source",
+      "rewritten in another format; copy: a guest's filesystems copied into a new disk's partitions; attach: a " +
+      "guest's disk attached and mounted; clean: cleaning operations run; commit: a working copy (cleaned, or " +
+      "made bootable) written out; boot: a boot loader written into a disk and its guest; upload: bytes sent; " +
+      "import: the store importing what was sent; verify: the result checked against its source",
   );
 const job = z
   .string()

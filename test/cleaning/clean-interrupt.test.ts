@@ -9,69 +9,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { CLI, guestScratch, leftovers, runCli, sha256File } from "../helpers/clean-proof.js";
+import { guestScratch, leftovers, runCli, sha256File } from "../helpers/clean-proof.js";
+import { interruptWhen, whileMounted, type Interrupted } from "../helpers/interrupt-run.js";
 import { debianGuest } from "../helpers/debian-guest.js";
 import { isRoot } from "../helpers/guest-images.js";
 import { runOk } from "../helpers/tools.js";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
-
-interface Interrupted {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stderr: string;
-  /** Mounts and loop devices of the run at the moment it was frozen. */
-  readonly heldAtStop: number;
-}
-
-/**
- * Starts `clean ARGS`, freezes it (SIGSTOP) as soon as `ready()` says so, sends `signal`, resumes it and waits
- * for it to end. Returns null if the run finished before it could be caught.
- */
-async function interruptWhen(
-  dir: string,
-  env: NodeJS.ProcessEnv,
-  args: readonly string[],
-  signal: NodeJS.Signals,
-  ready: (pid: number) => Promise<boolean>,
-): Promise<Interrupted | null> {
-  const child = spawn(process.execPath, [CLI, "clean", ...args], { env, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, sig) => resolve({ code, signal: sig })),
-  );
-  let done = false;
-  void exited.then(() => (done = true));
-  let heldAtStop = 0;
-  let stopped = false;
-  while (!done) {
-    if (await ready(child.pid!)) {
-      child.kill("SIGSTOP");
-      stopped = true;
-      heldAtStop = (await leftovers(dir, child.pid)).length;
-      child.kill(signal);
-      child.kill("SIGCONT");
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  const result = await exited;
-  if (!stopped) return null;
-  return { ...result, stderr, heldAtStop };
-}
-
-/**
- * The guest's root mounted under the run's state dir (in the run's own mount namespace, where the CLI puts
- * itself) and its loop device attached: the guest is open.
- */
-const whileMounted = (dir: string) => async (pid: number) => {
-  const held = await leftovers(dir, pid);
-  return held.some((m) => m.startsWith(join(dir, "state"))) && held.some((l) => l.startsWith("/dev/loop"));
-};
 
 /**
  * The output being written, unnamed until complete (the process holds `DIR/#N (deleted)` open, an O_TMPFILE in
@@ -101,7 +47,7 @@ for (const [phase, ready] of [
       for (const signal of ["SIGINT", "SIGTERM", "SIGKILL"] as const) {
         let run: Interrupted | null = null;
         for (let attempt = 0; attempt < 5 && !run; attempt++) {
-          run = await interruptWhen(s.dir, s.env, [input, output], signal, ready(s.dir));
+          run = await interruptWhen(s.dir, s.env, ["clean", input, output], signal, ready(s.dir));
           if (!run) await runOk("rm", ["-f", output]); // it finished first: try again
         }
         assert.ok(run, `${signal}: the run was never caught ${phase}`);

@@ -40,7 +40,10 @@ export const KEPT_MODULES = [
   "crypto/crc32c_generic.ko",
   "crypto/crct10dif_common.ko",
   "crypto/crct10dif_generic.ko",
+  // AHCI: the SATA controller VirtualBox and VMware give a Linux guest (the bootable proof boots on it too).
+  "drivers/ata/ahci.ko",
   "drivers/ata/ata_piix.ko",
+  "drivers/ata/libahci.ko",
   "drivers/ata/libata.ko",
   "drivers/block/virtio_blk.ko",
   "drivers/char/hw_random/virtio-rng.ko",

@@ -1,4 +1,3 @@
-import { rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { UsageError } from "../../util/errors.js";
 import { cleanImage } from "../../operations/cleaning/clean-image.js";
@@ -6,6 +5,7 @@ import type { CleaningReport } from "../../operations/cleaning/cleaning-report.j
 import { CLEANING_OPERATIONS } from "../../operations/cleaning/operation-registry.js";
 import { formatBytes } from "../../util/human.js";
 import { printResult, runCommand } from "../run-command.js";
+import { writeReportFile } from "../report-file.js";
 import { requireRoot } from "../require-root.js";
 
 interface CleanFlags {
@@ -70,12 +70,7 @@ export function registerClean(program: Command): void {
             signal,
             onEvent,
           });
-          if (opts.report) {
-            // Written under a temporary name and renamed: a reader never sees half a report.
-            const partial = `${opts.report}.${process.pid}.partial`;
-            await writeFile(partial, JSON.stringify(report, null, 2) + "\n");
-            await rename(partial, opts.report);
-          }
+          if (opts.report) await writeReportFile(opts.report, report);
           return report;
         },
       );

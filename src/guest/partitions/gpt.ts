@@ -118,6 +118,7 @@ function gptEntries(bytes: Buffer, header: GptHeader): Partition[] {
     const first = Number(e.readBigUInt64LE(32));
     const last = Number(e.readBigUInt64LE(40));
     const name = e.subarray(56, 128).toString("utf16le").replace(/\0.*$/s, "");
+    const attributes = e.readBigUInt64LE(48);
     out.push({
       number: i + 1,
       offset: first * SECTOR,
@@ -125,6 +126,7 @@ function gptEntries(bytes: Buffer, header: GptHeader): Partition[] {
       type,
       partUuid: formatGuid(e.subarray(16, 32)),
       ...(name ? { name } : {}),
+      ...(attributes ? { attributes: attributes.toString(16).padStart(16, "0") } : {}),
       role: ROLES[type] ?? "other",
     });
   }

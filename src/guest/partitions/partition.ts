@@ -15,6 +15,8 @@ export interface Partition {
   readonly partUuid?: string;
   /** GPT partition name (PARTLABEL=). */
   readonly name?: string;
+  /** GPT attribute bits as 16 hex digits, when any is set (bit 2: legacy BIOS bootable). */
+  readonly attributes?: string;
   /** What the type says the partition holds, so callers can skip swap and look into LVM. */
   readonly role: "filesystem" | "lvm" | "swap" | "efi" | "bios-boot" | "other";
 }
