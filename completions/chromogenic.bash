@@ -2,7 +2,7 @@
 _chromogenic() {
   local cur=${COMP_WORDS[COMP_CWORD]} path="" subs="" opts=""
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean image migrate resume jobs clouds' -- "$cur"))
+    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean bootable image migrate resume jobs clouds' -- "$cur"))
     return
   fi
   path=${COMP_WORDS[1]}
@@ -27,6 +27,7 @@ _chromogenic() {
     'inspect') opts='-f --format --json --allow-reference' ;;
     'guest cleanup') opts='--force' ;;
     'clean') opts='--operations --profile --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
+    'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --json -q --quiet' ;;
     'image list') opts='--cloud --os-cloud -f --format -c --column --json' ;;
     'image upload') opts='--cloud --os-cloud --public --property --json' ;;
     'image delete') opts='--cloud --os-cloud' ;;
