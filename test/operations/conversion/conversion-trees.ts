@@ -179,6 +179,7 @@ export function debianXenPlants(): Plant[] {
     // What the initramfs rebuild needs: the guest's tool and the kernel's modules.
     file("/usr/sbin/update-initramfs", "stub: update-initramfs\n", 0o755),
     file(`/lib/modules/${DEBIAN_KERNEL}/modules.order`, "kernel/drivers/block/xen-blkfront.ko\n"),
+    file(`/boot/config-${DEBIAN_KERNEL}`, "CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n"),
     file("/etc/modprobe.d/xen.conf", "# Xen front ends\nalias eth0 xen-netfront\noptions loop max_loop=8\n"),
     file("/etc/rc.local", "#!/bin/sh -e\n/usr/local/bin/site-start\nexit 0\n", 0o755),
   ];

@@ -106,9 +106,15 @@ export default defineEdit({
     const boot = ctx.state.boot;
     if (!check || !boot) return "no kernel to rebuild an initramfs for";
     if (check.verdict !== "must-rebuild") return `the initramfs needs no rebuild (${check.verdict})`;
-    if (boot.origin === "external") return "the kernel and its ramdisk are the caller's, not the guest's to rebuild";
+    // A ramdisk the caller gave (an ERI/ARI) is rebuilt like the guest's own when the guest holds the modules
+    // of that kernel, as a Eucalyptus guest made from the same distribution does; otherwise it must be replaced.
     if ((await ctx.tree.kind(`/lib/modules/${boot.version}`)) !== "directory") {
-      ctx.block(`the guest has no /lib/modules/${boot.version}, so its initramfs cannot be rebuilt with virtio`);
+      ctx.block(
+        boot.origin === "external"
+          ? `the ramdisk given lacks virtio and the guest has no /lib/modules/${boot.version} to rebuild it from: ` +
+              "give a ramdisk with virtio_blk and virtio_pci"
+          : `the guest has no /lib/modules/${boot.version}, so its initramfs cannot be rebuilt with virtio`,
+      );
       return "no modules for the kernel";
     }
     if (!isSafeRelease(boot.version)) {
@@ -119,6 +125,15 @@ export default defineEdit({
     if (!tool) {
       ctx.block("the guest has no update-initramfs, dracut or mkinitrd to rebuild its initramfs with virtio");
       return "no initramfs tool in the guest";
+    }
+    // initramfs-tools reads the kernel's build configuration to choose a compression it can unpack, and fails
+    // without it: a kernel given from outside (EKI/AKI) comes without its /boot/config-VERSION.
+    if (tool === "update-initramfs" && (await ctx.tree.kind(`/boot/config-${boot.version}`)) !== "file") {
+      ctx.block(
+        `the guest has no /boot/config-${boot.version}, which update-initramfs needs to rebuild the initramfs ` +
+          "with virtio: give a ramdisk with virtio_blk and virtio_pci, or the kernel package's config file in /boot",
+      );
+      return "no kernel configuration for update-initramfs";
     }
     const asked =
       tool === "update-initramfs" ? await askInitramfsTools(ctx) : tool === "dracut" ? await askDracut(ctx) : true;

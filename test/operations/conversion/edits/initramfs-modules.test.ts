@@ -34,6 +34,8 @@ interface GuestShape {
 async function guest(t: Parameters<typeof plantedRoot>[0], shape: GuestShape): Promise<string> {
   const root = await plantedRoot(t, [
     file(`/lib/modules/${shape.release}/modules.order`, ""),
+    // The kernel package's build configuration, which update-initramfs reads.
+    file(`/boot/config-${shape.release}`, "CONFIG_RD_GZIP=y\n"),
     ...(shape.tool ? [file(shape.tool, "stub\n", 0o755)] : []),
     ...(shape.plants ?? []),
   ]);
