@@ -107,6 +107,12 @@ export { makeBootable, type BootableRequest, type BootableReport } from "./workf
 export type { GuestEdits, GuestEditContext, GuestEditResult, GuestEditChange } from "./operations/boot/guest-edits.js";
 export { NotBootableError } from "./operations/boot/boot-errors.js";
 
+// ── Xen → KVM ────────────────────────────────────────────────────────────────────────────────────────────
+export { xenToKvmStep, type XenToKvmOptions, type XenToKvmStep } from "./workflows/xen-to-kvm-step.js";
+export { convertXenGuest, type XenConversionReport } from "./operations/conversion/convert-xen-guest.js";
+export { rebuildConvertedInitramfs } from "./operations/conversion/rebuild-initramfs.js";
+export { detectXenGuest } from "./operations/conversion/xen-guest.js";
+
 // ── Image stores: OpenStack and the local store ──────────────────────────────────────────────────────────
 export type * from "./providers/provider.js";
 export { loadCloudConfig, type CloudConfig, type LoadCloudConfigOptions } from "./providers/openstack/cloud-config.js";

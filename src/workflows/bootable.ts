@@ -56,6 +56,11 @@ export interface BootableRequest {
   readonly workDir?: string;
   /** Edits made in the guest while the new disk is mounted (the Xen → KVM conversion's). */
   readonly guestEdits?: GuestEdits;
+  /**
+   * Runs on the built working disk once it is unmounted and before it is written out (the Xen conversion's
+   * initramfs rebuild in the libguestfs appliance). Not in a dry run.
+   */
+  readonly afterBuild?: (disk: { readonly path: string; readonly format: string }) => Promise<void>;
   readonly signal?: AbortSignal;
   /** Phases copy, attach, boot, commit, with the copy's and commit's progress. */
   readonly onEvent?: WorkListener;
@@ -263,6 +268,12 @@ export async function makeBootable(request: BootableRequest): Promise<BootableRe
       });
       timings.build = performance.now() - t;
       if (signal?.aborted) throw new AbortedError();
+      if (request.afterBuild) {
+        t = performance.now();
+        await request.afterBuild({ path: workRaw, format: "raw" });
+        timings.afterBuild = performance.now() - t;
+        if (signal?.aborted) throw new AbortedError();
+      }
 
       t = performance.now();
       // The working disk is private (0600) while built; the output takes the input's mode, as convert's would.

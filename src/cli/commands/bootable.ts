@@ -3,6 +3,8 @@ import { sizeInBytes } from "../../formats/engine/create-options.js";
 import { UsageError } from "../../util/errors.js";
 import { formatBytes } from "../../util/human.js";
 import { makeBootable, type BootableReport } from "../../workflows/bootable.js";
+import { xenToKvmStep } from "../../workflows/xen-to-kvm-step.js";
+import type { XenConversionReport } from "../../operations/conversion/convert-xen-guest.js";
 import { runCommand } from "../run-command.js";
 import { writeReportFile } from "../report-file.js";
 import { requireRoot } from "../require-root.js";
@@ -17,6 +19,9 @@ interface BootableFlags {
   workDir?: string;
   json?: boolean;
   quiet?: boolean;
+  xenToKvm?: boolean;
+  kernel?: string;
+  ramdisk?: string;
 }
 
 /** `bootable INPUT OUTPUT`: a disk that boots on a BIOS PC from an image whose root has a kernel but no boot code. */
@@ -36,6 +41,9 @@ export function registerBootable(program: Command): void {
     .option("-n, --dry-run", "report the plan; nothing is written (the input is mounted read-only)")
     .option("--report <file.json>", "write the full report as JSON")
     .option("--work-dir <dir>", "folder for the raw working disk (default: the output's folder)")
+    .option("--xen-to-kvm", "convert the guest from Xen to KVM even if it does not look like a Xen guest")
+    .option("--kernel <file>", "an external kernel (EKI/AKI) installed into the guest when it has none for a PC")
+    .option("--ramdisk <file>", "the external kernel's ramdisk (ERI/ARI)")
     .option("--json", "events and the report as JSON lines on stdout (the report is the `done` event)")
     .option("-q, --quiet", "no progress")
     .action(async (input: string, output: string | undefined, opts: BootableFlags) => {
@@ -47,7 +55,9 @@ export function registerBootable(program: Command): void {
       await runCommand(
         { command: "bootable", json: !!opts.json, quiet: !!opts.quiet, summary: renderSummary },
         async ({ signal, onEvent }) => {
-          const report = await makeBootable({
+          // Xen guests are detected and converted on the way (--xen-to-kvm forces it).
+          const xen = xenToKvmStep({ force: opts.xenToKvm, kernel: opts.kernel, ramdisk: opts.ramdisk, onEvent });
+          const made = await makeBootable({
             input,
             output,
             outputFormat: opts.outputFormat,
@@ -56,9 +66,13 @@ export function registerBootable(program: Command): void {
             table: opts.table as "mbr" | "gpt" | undefined,
             dryRun: opts.dryRun,
             workDir: opts.workDir,
+            guestEdits: xen.guestEdits,
+            afterBuild: (disk) => xen.afterBuild(disk, signal),
             signal,
             onEvent,
           });
+          const xenReport = xen.report();
+          const report = xenReport ? { ...made, xenToKvm: xenReport } : made;
           if (opts.report) await writeReportFile(opts.report, report);
           return report;
         },
@@ -95,6 +109,14 @@ export function renderSummary(r: BootableReport): string {
     lines.push(
       `kernel: ${r.kernel.kernel}${r.kernel.initramfs ? ` + ${r.kernel.initramfs}` : ""} ${r.kernel.arguments.join(" ")}`,
     );
+  const xen = (r as BootableReport & { xenToKvm?: XenConversionReport }).xenToKvm;
+  if (xen) {
+    const initramfs = xen.initramfs && "rebuilt" in xen.initramfs && xen.initramfs.rebuilt ? xen.initramfs : undefined;
+    lines.push(
+      `Xen → KVM (${xen.xen.xen ? "a Xen guest" : "asked"}): ${xen.changes.length} change(s)` +
+        (initramfs ? `; initramfs rebuilt by ${initramfs.tool} in the appliance (${initramfs.seconds} s)` : ""),
+    );
+  }
   const verb = r.dryRun ? "would " : "";
   for (const c of r.changes) lines.push(`  ${verb}${c.action} ${c.path}: ${c.detail}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

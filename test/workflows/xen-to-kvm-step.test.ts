@@ -1,0 +1,87 @@
+/**
+ * `chromogenic bootable` on Xen guests (test/helpers/xen-guests.ts: Debian 12 made as Eucalyptus and old AWS
+ * images are), through the CLI: detected and converted on the way — fstab and the command line by UUID, the
+ * serial console for hvc0, the external kernel installed, a Xen-only initramfs rebuilt with virtio inside the
+ * libguestfs appliance — and each output booted under qemu (TCG, SeaBIOS, virtio disk) to its login prompt.
+ * The input is never changed. Needs root (loop devices, mounts) and the appliance (libguestfs-tools).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { XenConversionReport } from "../../src/operations/conversion/convert-xen-guest.js";
+import type { BootableReport } from "../../src/workflows/bootable.js";
+import { bootToLogin } from "../helpers/boot-in-qemu.js";
+import { guestScratch } from "../helpers/clean-proof.js";
+import { doneOf } from "../helpers/event-lines.js";
+import { runCli } from "../helpers/tools.js";
+import { XEN_GUEST_HOSTNAME, xenBareExt4Guest, xenOnlyInitramfsGuest, xenPygrubGuest } from "../helpers/xen-guests.js";
+
+type Report = BootableReport & { xenToKvm?: XenConversionReport };
+
+async function sha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+const LOGIN = new RegExp(`${XEN_GUEST_HOSTNAME} login:`);
+
+test("a bare Xen root with its kernel outside (EKI/ERI) becomes a disk that boots on virtio", async (t) => {
+  const guest = await xenBareExt4Guest();
+  const s = await guestScratch(t);
+  const before = await sha256(guest.disk);
+  const out = join(s.dir, "xen.qcow2");
+  const r = await runCli(
+    ["bootable", "--json", "-O", "qcow2", "--kernel", guest.kernel!, "--ramdisk", guest.initrd!, guest.disk, out],
+    s.env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const report = doneOf(r.stdout, "bootable") as unknown as Report;
+  assert.ok(report.xenToKvm, "the conversion ran");
+  const edits = new Set(report.xenToKvm.changes.map((c) => c.edit));
+  for (const edit of ["fstab-uuid", "serial-console", "external-kernel"]) assert.ok(edits.has(edit), `${edit} ran`);
+  assert.deepEqual(report.xenToKvm.blockers, []);
+  assert.equal(report.kernel?.version, guest.kernelVersion);
+  assert.equal(await sha256(guest.disk), before, "the input was changed");
+  const boot = await bootToLogin(out, { format: "qcow2", bus: "virtio" });
+  assert.match(boot.serial, LOGIN);
+});
+
+test("a pygrub disk (menu.lst, no boot code) is detected as Xen without being told, and boots", async (t) => {
+  const guest = await xenPygrubGuest();
+  const s = await guestScratch(t);
+  const out = join(s.dir, "pygrub.raw");
+  const r = await runCli(["bootable", "--json", guest.disk, out], s.env);
+  assert.equal(r.code, 0, r.stderr);
+  const report = doneOf(r.stdout, "bootable") as unknown as Report;
+  assert.equal(report.xenToKvm?.xen.xen, true, "detected as a Xen guest");
+  const boot = await bootToLogin(out, { format: "raw", bus: "virtio" });
+  assert.match(boot.serial, LOGIN);
+});
+
+test("a Xen-only ramdisk given from outside, with no kernel config in the guest: refused, saying what to give", async (t) => {
+  // The rebuild itself (the guest's update-initramfs inside the appliance, then a boot on virtio) is proved on a
+  // guest that holds its kernel: test/operations/conversion/rebuild-initramfs.test.ts.
+  const guest = await xenOnlyInitramfsGuest();
+  const s = await guestScratch(t);
+  const args = ["--kernel", guest.kernel!, "--ramdisk", guest.initrd!, guest.disk];
+  const plan = await runCli(["bootable", "--json", "--dry-run", ...args], s.env);
+  assert.equal(plan.code, 0, plan.stderr);
+  const planned = doneOf(plan.stdout, "bootable") as unknown as Report;
+  assert.equal(planned.xenToKvm?.initramfs?.verdict, "must-rebuild");
+  assert.ok(
+    planned.warnings.some((w) => /would not boot: .*\/boot\/config-/.test(w)),
+    planned.warnings.join("\n"),
+  );
+  const out = join(s.dir, "refused.qcow2");
+  const r = await runCli(["bootable", "-O", "qcow2", ...args, out], s.env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot make this guest boot: .*give a ramdisk with virtio_blk and virtio_pci/);
+  assert.deepEqual(
+    (await readdir(s.dir)).filter((n) => n !== "state"),
+    [],
+  );
+});
