@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { stringify as toYaml } from "yaml";
 import { UsageError } from "../util/errors.js";
 import { repeatable } from "./repeatable.js";
+import { printResult, type ResultOutput } from "./run-command.js";
 
 export type Cell = string | number | boolean | null;
 /** Each column's title and how a row gives its value. */
@@ -36,6 +37,22 @@ export function listOptions<T extends Command>(command: T): T {
       const opts = self.opts<{ format?: string }>();
       self.setOptionValue("listFormat", opts.format);
     }) as T;
+}
+
+/**
+ * Prints a listing command's result: the openstack-style list of `rows` when -f or -c asks for one (not with
+ * --json), else the command's own summary or `done` event.
+ */
+export function printListing<R extends object, Row>(
+  output: ResultOutput<R>,
+  result: R,
+  rows: readonly Row[],
+  columns: Columns<Row>,
+  flags: ListFlags,
+): void {
+  const listed = output.json ? undefined : renderList(rows, columns, flags);
+  if (listed !== undefined) process.stdout.write(listed);
+  else printResult(output, result);
 }
 
 /** The list as asked by -f and -c, or undefined when -f was not given (the command prints its own summary). */

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import type { ConfiguredCloud } from "../../workflows/cloud-names.js";
-import { printResult } from "../run-command.js";
-import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
+import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 
 export function registerClouds(program: Command): void {
   listOptions(program.command("clouds"))
@@ -13,9 +12,8 @@ export function registerClouds(program: Command): void {
     .action(async (flags: { json?: boolean } & ListFlags) => {
       const { listClouds } = await import("../../workflows/cloud-names.js");
       const clouds = listClouds();
-      const listed = flags.json ? undefined : renderList(clouds, CLOUD_COLUMNS, flags);
-      if (listed !== undefined) process.stdout.write(listed);
-      else printResult({ command: "clouds", json: !!flags.json, summary: renderClouds }, { clouds });
+      const output = { command: "clouds", json: !!flags.json, summary: renderClouds } as const;
+      printListing(output, { clouds }, clouds, CLOUD_COLUMNS, flags);
     });
 }
 

@@ -5,7 +5,7 @@ import { UsageError } from "../../util/errors.js";
 import { detectFormat } from "../../formats/registry.js";
 import { formatBytes } from "../../util/human.js";
 import type { ProviderImage } from "../../providers/provider.js";
-import { printResult, runCommand } from "../run-command.js";
+import { runCommand } from "../run-command.js";
 import {
   cloudDestination,
   jobOptions,
@@ -16,7 +16,7 @@ import {
 } from "./workflow-output.js";
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
-import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
+import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
   cloud: string;
@@ -60,9 +60,8 @@ export function registerImageStoreCommands(image: Command): void {
     .action(async (flags: { cloud: string; json?: boolean } & ListFlags) => {
       const images: ProviderImage[] = [];
       for await (const i of (await cloudNames()).resolveCloud(flags.cloud).listImages()) images.push(i);
-      const listed = flags.json ? undefined : renderList(images, IMAGE_COLUMNS, flags);
-      if (listed !== undefined) process.stdout.write(listed);
-      else printResult({ command: "image list", json: !!flags.json, summary: renderImages }, { images });
+      const output = { command: "image list", json: !!flags.json, summary: renderImages } as const;
+      printListing(output, { images }, images, IMAGE_COLUMNS, flags);
     });
   cloudOptions(image.command("upload"), { cloud: "the cloud or store" })
     .description("store a local image file as a new image (format detected from its content)")

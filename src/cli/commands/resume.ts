@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { runJobCommand, type WorkflowOutputFlags } from "./workflow-output.js";
 import { printResult } from "../run-command.js";
-import { listOptions, renderList, type Columns, type ListFlags } from "../list-output.js";
+import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 import type { JobState } from "../../workflows/job-state.js";
 
 export function registerResume(program: Command): void {
@@ -37,9 +37,8 @@ export function registerResume(program: Command): void {
         error: j.error,
         errorCode: j.errorCode,
       }));
-      const listed = flags.json ? undefined : renderList(jobs, JOB_COLUMNS, flags);
-      if (listed !== undefined) process.stdout.write(listed);
-      else printResult({ command: "jobs", json: !!flags.json, summary: renderJobs }, { jobs });
+      const output = { command: "jobs", json: !!flags.json, summary: renderJobs } as const;
+      printListing(output, { jobs }, jobs, JOB_COLUMNS, flags);
     });
   jobs
     .command("rm")
