@@ -1,7 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,18 +7,12 @@ import { convertFile } from "../../src/formats/engine/convert.js";
 import { openGuest } from "../../src/guest/guest-session.js";
 import { cleanImage } from "../../src/operations/cleaning/clean-image.js";
 import { GUEST_UUIDS, debianRootFiles, isRoot, makeGuestDisk } from "../helpers/guest-images.js";
-import { pattern, qemuCheck, qemuInfo, run, runOk } from "../helpers/tools.js";
+import { pattern, qemuCheck, qemuInfo, run, runOk, sha256File } from "../helpers/tools.js";
 import { exists } from "./guest-trees.js";
 import { writeFile } from "node:fs/promises";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
 const MiB = 2 ** 20;
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /** Scratch folder with its own guest state dir; journals left by a failing test are undone first. */
 async function cleanScratch(t: { after(fn: () => Promise<void> | void): void }): Promise<string> {
@@ -108,11 +100,11 @@ test(
   async (t) => {
     const dir = await cleanScratch(t);
     const source = await makeGuest(dir);
-    const before = await sha256(source);
+    const before = await sha256File(source);
 
     const dry = await cleanImage(source, { operations: "defaults,user-account", dryRun: true, workDir: dir });
     assert.equal(dry.dryRun, true);
-    assert.equal(await sha256(source), before);
+    assert.equal(await sha256File(source), before);
     assert.deepEqual(
       (await readdir(dir)).filter((n) => n.endsWith(".qcow2")),
       ["guest.qcow2"],
@@ -129,7 +121,7 @@ test(
     assert.deepEqual([...phases], ["attach", "clean", "commit"]);
     assert.equal(report.output, output);
     assert.deepEqual(report.guest, { distribution: "debian", family: "debian", version: "12" });
-    assert.equal(await sha256(source), before, "the source image is untouched");
+    assert.equal(await sha256File(source), before, "the source image is untouched");
     assert.equal((await qemuCheck(output)).code, 0);
     assert.equal((await qemuInfo(output)).format, "qcow2");
     await fsckClean(output, dir);
@@ -173,7 +165,7 @@ test(
     const small = Number((await qemuInfo(trimmed))["actual-size"]);
     assert.ok(plain - small > 16 * MiB, `trimmed output ${small} should be well below ${plain}`);
     await fsckClean(trimmed, dir);
-    assert.equal(await sha256(source), before);
+    assert.equal(await sha256File(source), before);
   },
 );
 

@@ -1,8 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,16 +11,10 @@ import { GuestJournal } from "../../src/guest/journal/guest-journal.js";
 import { lvmConfig } from "../../src/guest/attach/lvm-config.js";
 import { attachLoop } from "../../src/guest/attach/loop-device.js";
 import { GUEST_UUIDS, debianRootFiles, isRoot, makeGuestDisk } from "../helpers/guest-images.js";
-import { run, runOk } from "../helpers/tools.js";
+import { run, runOk, sha256File } from "../helpers/tools.js";
 import { doneOf } from "../helpers/event-lines.js";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /**
  * A scratch folder whose guest journals (in `state/`) are undone before the folder is removed, so a failing
@@ -111,7 +103,7 @@ test(
     const raw = await makeMultiPartitionGuest(dir);
     const qcow2 = join(dir, "multi.qcow2");
     await convertFile({ input: raw, output: qcow2, outputFormat: "qcow2" });
-    const before = await sha256(qcow2);
+    const before = await sha256File(qcow2);
 
     const guest = await openGuest(qcow2, { readOnly: true });
     let inspection;
@@ -160,7 +152,7 @@ test(
     );
     assert.deepEqual(await leftovers(dir), []);
     assert.deepEqual(await GuestJournal.list(), []);
-    assert.equal(await sha256(qcow2), before, "the source image is untouched");
+    assert.equal(await sha256File(qcow2), before, "the source image is untouched");
   },
 );
 
@@ -172,8 +164,8 @@ test(
     const raw = await makeMultiPartitionGuest(dir);
     const qcow2 = join(dir, "multi.qcow2");
     await convertFile({ input: raw, output: qcow2, outputFormat: "qcow2" });
-    const before = await sha256(qcow2);
-    const rawBefore = await sha256(raw);
+    const before = await sha256File(qcow2);
+    const rawBefore = await sha256File(raw);
 
     const guest = await openGuest(qcow2, { readOnly: false, workDir: dir });
     try {
@@ -185,7 +177,7 @@ test(
     }
     const output = join(dir, "edited.qcow2");
     await guest.commit(output);
-    assert.equal(await sha256(qcow2), before);
+    assert.equal(await sha256File(qcow2), before);
     assert.equal((await run("qemu-img", ["check", output])).code, 0);
 
     // A raw image opened read-only is used in place, and stays byte-identical.
@@ -202,7 +194,7 @@ test(
     const readOnlyRaw = await openGuest(raw, { readOnly: true });
     assert.equal(readOnlyRaw.attached.rawPath, raw);
     await readOnlyRaw.close();
-    assert.equal(await sha256(raw), rawBefore);
+    assert.equal(await sha256File(raw), rawBefore);
 
     // Read-write in place on a raw image: no working copy, the edit lands in the image itself.
     const inPlace = await openGuest(raw, { readOnly: false, inPlace: true });
@@ -218,7 +210,7 @@ test(
     } finally {
       await check.close();
     }
-    assert.notEqual(await sha256(raw), rawBefore);
+    assert.notEqual(await sha256File(raw), rawBefore);
     assert.deepEqual(await leftovers(dir), []);
   },
 );
@@ -343,7 +335,7 @@ test("SIGINT, SIGTERM and kill -9 + `guest cleanup` leave no mount or loop devic
   const raw = await makeMultiPartitionGuest(dir);
   const qcow2 = join(dir, "multi.qcow2");
   await convertFile({ input: raw, output: qcow2, outputFormat: "qcow2" });
-  const before = await sha256(qcow2);
+  const before = await sha256File(qcow2);
   const env = { ...process.env, CHROMOGENIC_STATE_DIR: join(dir, "state") };
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -364,7 +356,7 @@ test("SIGINT, SIGTERM and kill -9 + `guest cleanup` leave no mount or loop devic
   });
   assert.equal(r, 0);
   assert.deepEqual(await leftovers(dir), []);
-  assert.equal(await sha256(qcow2), before);
+  assert.equal(await sha256File(qcow2), before);
 });
 
 test(

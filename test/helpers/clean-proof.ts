@@ -4,8 +4,7 @@
  * opened read-only through the project's own guest layer, `e2fsck -fn` of an output's root filesystem, the
  * check of each planted path's outcome, and the comparison of a run's report with what really changed.
  */
-import { createHash } from "node:crypto";
-import { constants, createReadStream } from "node:fs";
+import { constants } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,11 +15,7 @@ import { PARTITION_OFFSET, type Expectation, type Outcome } from "./debian-guest
 import { run, runCli, runOk, type CliResult } from "./tools.js";
 import { takeManifest, touchedPaths, type Manifest, type ManifestDiff, type ManifestEntry } from "./tree-manifest.js";
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
+export { sha256File } from "./tools.js";
 
 /**
  * Mounts and loop devices mentioning `dir` (there must be none once a run is over): mounts as the host sees them, or as process `pid` sees them (the

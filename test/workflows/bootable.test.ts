@@ -5,8 +5,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openImage } from "../../src/formats/engine/open-image.js";
@@ -18,15 +16,9 @@ import { HOST_CANARY_DIR, PARTITION_OFFSET } from "../helpers/debian-guest.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
 import { guestScratch, leftovers, type GuestScratch } from "../helpers/clean-proof.js";
 import { interruptWhen, whileMounted, type Interrupted } from "../helpers/interrupt-run.js";
-import { qemuCompare, qemuInfo, run, runCli, runOk } from "../helpers/tools.js";
+import { qemuCompare, qemuInfo, run, runCli, runOk, sha256File } from "../helpers/tools.js";
 
 const MiB = 2 ** 20;
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /** The CLI's bootable with --json, its state dir (journals, mounts) in the test's scratch folder. */
 async function bootable(
@@ -80,7 +72,7 @@ test("bootable: a partitioned guest without boot code boots on virtio and SATA; 
   const guest = await bootableDebianGuest();
   const s = await guestScratch(t);
   const dir = s.dir;
-  const before = await sha256(guest.raw);
+  const before = await sha256File(guest.raw);
   const out = join(dir, "bootable.qcow2");
 
   const r = await bootable(s, ["-O", "qcow2", guest.raw, out]);
@@ -98,7 +90,7 @@ test("bootable: a partitioned guest without boot code boots on virtio and SATA; 
       ["create", "/boot/grub/grub.cfg"],
     ],
   );
-  assert.equal(await sha256(guest.raw), before, "the input is never modified");
+  assert.equal(await sha256File(guest.raw), before, "the input is never modified");
   assert.equal((await qemuInfo(out)).format, "qcow2");
   await assertNothingLeft(dir);
 
@@ -137,7 +129,7 @@ test("bootable: a bare filesystem gets an MBR, is grown to --size and boots", as
   const dir = s.dir;
   const bare = join(dir, "root.ext4");
   await bareRoot(guest.raw, bare);
-  const before = await sha256(bare);
+  const before = await sha256File(bare);
   const out = join(dir, "bootable.raw");
 
   const plan = await bootable(s, ["--dry-run", "--table", "gpt", bare]);
@@ -154,7 +146,7 @@ test("bootable: a bare filesystem gets an MBR, is grown to --size and boots", as
   assert.deepEqual(report, done, "--report holds the result the done event carries");
   assert.equal(report.layout?.table, "mbr");
   assert.deepEqual(report.filesystems?.grown, [{ partition: 1, type: "ext4", from: 512 * MiB, to: 1023 * MiB }]);
-  assert.equal(await sha256(bare), before);
+  assert.equal(await sha256File(bare), before);
 
   const dump = await runOk("sfdisk", ["--dump", out]);
   assert.match(dump, /^label: dos$/m);
@@ -253,7 +245,7 @@ test("bootable: SIGTERM with the new disk mounted, and kill -9 + guest cleanup: 
   const s = await guestScratch(t);
   const bare = join(s.dir, "root.ext4");
   await bareRoot(guest.raw, bare);
-  const before = await sha256(bare);
+  const before = await sha256File(bare);
   const out = join(s.dir, "out.qcow2");
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     let run: Interrupted | null = null;
@@ -270,5 +262,5 @@ test("bootable: SIGTERM with the new disk mounted, and kill -9 + guest cleanup: 
     await assertNothingLeft(s.dir);
     assert.deepEqual(await filesIn(s.dir), ["root.ext4"], `${signal}: stray files`);
   }
-  assert.equal(await sha256(bare), before);
+  assert.equal(await sha256File(bare), before);
 });

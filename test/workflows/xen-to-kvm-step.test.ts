@@ -7,8 +7,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { XenConversionReport } from "../../src/operations/conversion/convert-xen-guest.js";
@@ -16,23 +14,17 @@ import type { BootableReport } from "../../src/workflows/bootable.js";
 import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { guestScratch } from "../helpers/clean-proof.js";
 import { doneOf } from "../helpers/event-lines.js";
-import { runCli } from "../helpers/tools.js";
+import { runCli, sha256File } from "../helpers/tools.js";
 import { XEN_GUEST_HOSTNAME, xenBareExt4Guest, xenOnlyInitramfsGuest, xenPygrubGuest } from "../helpers/xen-guests.js";
 
 type Report = BootableReport & { xenToKvm?: XenConversionReport };
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 const LOGIN = new RegExp(`${XEN_GUEST_HOSTNAME} login:`);
 
 test("a bare Xen root with its kernel outside (EKI/ERI) becomes a disk that boots on virtio", async (t) => {
   const guest = await xenBareExt4Guest();
   const s = await guestScratch(t);
-  const before = await sha256(guest.disk);
+  const before = await sha256File(guest.disk);
   const out = join(s.dir, "xen.qcow2");
   const r = await runCli(
     ["bootable", "--json", "-O", "qcow2", "--kernel", guest.kernel!, "--ramdisk", guest.initrd!, guest.disk, out],
@@ -45,7 +37,7 @@ test("a bare Xen root with its kernel outside (EKI/ERI) becomes a disk that boot
   for (const edit of ["fstab-uuid", "serial-console", "external-kernel"]) assert.ok(edits.has(edit), `${edit} ran`);
   assert.deepEqual(report.xenToKvm.blockers, []);
   assert.equal(report.kernel?.version, guest.kernelVersion);
-  assert.equal(await sha256(guest.disk), before, "the input was changed");
+  assert.equal(await sha256File(guest.disk), before, "the input was changed");
   const boot = await bootToLogin(out, { format: "qcow2", bus: "virtio" });
   assert.match(boot.serial, LOGIN);
 });

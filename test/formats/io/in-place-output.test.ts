@@ -5,10 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { makeRaw, mixedRegions, pattern, qemuCheck, run, runCli, scratch } from "../../helpers/tools.js";
+import { makeRaw, mixedRegions, pattern, qemuCheck, run, runCli, scratch, sha256File } from "../../helpers/tools.js";
 
 const MiB = 2 ** 20;
 const IMAGE = 24 * MiB + 4096;
@@ -27,12 +26,6 @@ async function loopDevice(t: { after(fn: () => Promise<void>): void }, file: str
     await run("losetup", ["--detach", device]);
   });
   return device;
-}
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256")
-    .update(await readFile(path))
-    .digest("hex");
 }
 
 for (const format of ["raw", "qcow2"]) {
@@ -63,13 +56,13 @@ test("a device smaller than the raw image is refused before anything is written 
   await makeRaw(input, IMAGE, mixedRegions(IMAGE));
   const backing = join(dir, "small.img");
   await oldBytes(backing, 16 * MiB, 16 * MiB);
-  const before = await sha256(backing);
+  const before = await sha256File(backing);
   const device = await loopDevice(t, backing);
   const r = await runCli(["convert", "-q", "-O", "raw", input, device], process.env);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, new RegExp(`${device} is too small for the image: the device holds 16\\.0 MiB`));
   assert.ok((await stat(device)).isBlockDevice());
-  assert.equal(await sha256(backing), before, "the device was written");
+  assert.equal(await sha256File(backing), before, "the device was written");
 });
 
 for (const format of ["raw", "qcow2", "vhd"]) {

@@ -6,11 +6,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { chmod, chown, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RangeServer, servedBuffer } from "../../helpers/range-server.js";
-import { makeRaw, mixedRegions, qemuCompare, runCli, runOk, scratch } from "../../helpers/tools.js";
+import { makeRaw, mixedRegions, qemuCompare, runCli, runOk, scratch, sha256File } from "../../helpers/tools.js";
 
 const MiB = 2 ** 20;
 const SIZE = 8 * MiB;
@@ -26,12 +25,6 @@ async function admGid(): Promise<number> {
 async function umask(): Promise<number> {
   const line = (await readFile("/proc/self/status", "utf8")).split("\n").find((l) => l.startsWith("Umask:"));
   return parseInt(line!.split(/\s+/)[1]!, 8);
-}
-
-async function sha256(path: string): Promise<string> {
-  return createHash("sha256")
-    .update(await readFile(path))
-    .digest("hex");
 }
 
 /** The CLI's environment with the file-names addon on (the default) or off (the fallback path). */
@@ -85,7 +78,7 @@ for (const { name, env } of MODES) {
     assert.equal(r.code, 0, r.stderr);
     await chown(output, 0, await admGid());
     await chmod(output, 0o640);
-    const before = { hash: await sha256(output), stat: await stat(output) };
+    const before = { hash: await sha256File(output), stat: await stat(output) };
     // A qcow2 cut short: its data clusters lie past its end, found only once the conversion reads them.
     const broken = join(dir, "broken.qcow2");
     await runOk("qemu-img", ["convert", "-O", "qcow2", good, broken]);
@@ -93,7 +86,7 @@ for (const { name, env } of MODES) {
     r = await runCli(["convert", "-q", "-O", "qcow2", broken, output], env);
     assert.equal(r.code, 1, r.stderr);
     assert.doesNotMatch(r.stderr, /partial/);
-    assert.equal(await sha256(output), before.hash, "the old output changed");
+    assert.equal(await sha256File(output), before.hash, "the old output changed");
     const after = await stat(output);
     assert.deepEqual(
       [after.ino, after.mode, after.uid, after.gid],
