@@ -18,7 +18,7 @@ type ListFormat = (typeof FORMATS)[number];
 
 export interface ListFlags {
   /** -f: set only when the user asked for an openstack-style list. */
-  listFormat?: string;
+  format?: string;
   column: string[];
 }
 
@@ -31,12 +31,7 @@ export function listOptions<T extends Command>(command: T): T {
       "print this column only (repeatable; names as in the table's header)",
       repeatable,
       [],
-    )
-    .hook("preAction", (self) => {
-      // Stored under its own name: `format` means a disk format elsewhere.
-      const opts = self.opts<{ format?: string }>();
-      self.setOptionValue("listFormat", opts.format);
-    }) as T;
+    ) as T;
 }
 
 /**
@@ -57,7 +52,7 @@ export function printListing<R extends object, Row>(
 
 /** The list as asked by -f and -c, or undefined when -f was not given (the command prints its own summary). */
 export function renderList<R>(rows: readonly R[], columns: Columns<R>, flags: ListFlags): string | undefined {
-  const format = flags.listFormat;
+  const format = flags.format;
   if (format === undefined) {
     if (flags.column.length > 0) return render(rows, pick(columns, flags.column), "table");
     return undefined;
