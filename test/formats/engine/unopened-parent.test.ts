@@ -12,12 +12,18 @@ import { imageInfo } from "../../../src/formats/engine/image-info.js";
 import { openImage } from "../../../src/formats/engine/open-image.js";
 import { qemuImg, scratch } from "../../helpers/tools.js";
 
-test("info names a backing file that does not exist; reading through it fails, naming it", async (t) => {
+/** A qcow2 whose backing file, gone.qcow2 beside it, has been deleted. */
+async function orphan(t: Parameters<typeof scratch>[0]): Promise<{ dir: string; top: string }> {
   const dir = await scratch(t);
   const top = join(dir, "top.qcow2");
   await qemuImg("create", "-q", "-f", "qcow2", join(dir, "gone.qcow2"), "8M");
   await qemuImg("create", "-q", "-f", "qcow2", "-b", join(dir, "gone.qcow2"), "-F", "qcow2", top);
   await rm(join(dir, "gone.qcow2"));
+  return { dir, top };
+}
+
+test("info names a backing file that does not exist; reading through it fails, naming it", async (t) => {
+  const { dir, top } = await orphan(t);
   const info = await imageInfo(top);
   assert.equal(info.kind, "disk");
   assert.equal(info.kind === "disk" && info.backingFile, join(dir, "gone.qcow2"));
@@ -35,10 +41,6 @@ test("info names a backing file that does not exist; reading through it fails, n
 });
 
 test("without the name-only policy the same image is still refused at open, as before", async (t) => {
-  const dir = await scratch(t);
-  const top = join(dir, "top.qcow2");
-  await qemuImg("create", "-q", "-f", "qcow2", join(dir, "gone.qcow2"), "8M");
-  await qemuImg("create", "-q", "-f", "qcow2", "-b", join(dir, "gone.qcow2"), "-F", "qcow2", top);
-  await rm(join(dir, "gone.qcow2"));
+  const { top } = await orphan(t);
   await assert.rejects(openImage(top), ReferenceRefusedError);
 });
