@@ -857,6 +857,9 @@ my_ip = 127.0.0.1
 host = aio
 transport_url = rabbit://guest:guest@127.0.0.1:5672/
 auth_strategy = keystone
+# The volume service tells the scheduler its capacity every periodic_interval; a scheduler that missed the
+# first report (both start together) refuses every volume until the next one, 60 s by default.
+periodic_interval = 5
 osapi_volume_listen = 127.0.0.1
 osapi_volume_listen_port = 8776
 osapi_volume_workers = 1
@@ -912,13 +915,24 @@ volume_server() {
   if openstack server show vol-backed -f value -c status >/dev/null 2>&1; then
     log "vol-backed already exists"; return 0
   fi
-  if ! openstack volume show vol-backed-root >/dev/null 2>&1; then
-    openstack volume create --size 1 --type fake vol-backed-root >/dev/null || die "volume create"
-  fi
-  vid=$(openstack volume show vol-backed-root -f value -c id)
-  for _ in $(seq 1 30); do
-    [ "$(openstack volume show "$vid" -f value -c status)" = available ] && break; sleep 1
+  # A volume the scheduler could not place yet (no capacity report received) ends in "error": make it again.
+  local vstatus=""
+  for _ in $(seq 1 6); do
+    if ! openstack volume show vol-backed-root >/dev/null 2>&1; then
+      openstack volume create --size 1 --type fake vol-backed-root >/dev/null || die "volume create"
+    fi
+    vid=$(openstack volume show vol-backed-root -f value -c id)
+    for _ in $(seq 1 30); do
+      vstatus=$(openstack volume show "$vid" -f value -c status)
+      case $vstatus in available|error) break ;; esac; sleep 1
+    done
+    [ "$vstatus" = error ] || break
+    log "vol-backed-root went to error (scheduler had no backend yet): making it again"
+    openstack volume delete "$vid" >/dev/null 2>&1
+    for _ in $(seq 1 30); do openstack volume show "$vid" >/dev/null 2>&1 || break; sleep 1; done
+    sleep 5
   done
+  [ "$vstatus" = available ] || die "vol-backed-root is '$vstatus', not available (see $LOG/cinder-scheduler.log)"
   openstack volume set --bootable "$vid" || die "volume set bootable"
   sed -e 's/^compute_driver = .*/compute_driver = fake.FakeDriver/' \
       -e 's/^host = aio$/host = aio-fake/' /etc/nova/nova-cpu.conf > /etc/nova/nova-fake.conf
