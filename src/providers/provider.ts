@@ -23,6 +23,11 @@ export interface ProviderImage {
   readonly hash?: { readonly algorithm: string; readonly value: string };
   readonly properties: Readonly<Record<string, string>>;
   readonly createdAt?: string;
+  /**
+   * The store's metadata says this is a Xen guest (xen-guest-image.ts: `hypervisor_type`/`vm_mode` xen): a
+   * migration makes it bootable on a PC unless told not to.
+   */
+  readonly xenGuest?: boolean;
 }
 
 export interface TransferOptions {
@@ -95,6 +100,8 @@ export interface ProviderCapabilities {
   readonly randomAccess: boolean;
   /** The hash the store records of each image it stores (Glance: its configured multihash, sha512 by default). */
   readonly hashAlgorithm?: string;
+  /** Every image of this store is a Xen guest (Eucalyptus, EC2's paravirtual AMIs), whatever its metadata says. */
+  readonly xenGuests?: boolean;
 }
 
 export interface ImageProvider {

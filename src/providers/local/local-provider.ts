@@ -23,6 +23,7 @@ import type {
   UploadOptions,
 } from "../provider.js";
 import { LocalImageRecordSchema, type LocalImageRecord } from "./local-image-record.js";
+import { isXenGuestImage } from "../xen-guest-image.js";
 
 /** Blocks of zeros this long (aligned to the position in the image) are left as holes. */
 const SPARSE_BLOCK = 64 * 1024;
@@ -313,5 +314,6 @@ function toProviderImage(r: LocalImageRecord): ProviderImage {
     hash: { algorithm: "sha256", value: r.sha256 },
     properties: r.properties,
     createdAt: r.createdAt,
+    ...(isXenGuestImage(r.properties) ? { xenGuest: true } : {}),
   };
 }

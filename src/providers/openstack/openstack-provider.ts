@@ -20,6 +20,7 @@ import type { CloudConfig } from "./cloud-config.js";
 import { KeystoneSession, type SessionOptions } from "./keystone-session.js";
 import { GlanceClient } from "./glance-client.js";
 import { customProperties, type GlanceImage } from "./glance-image.js";
+import { isXenGuestImage } from "../xen-guest-image.js";
 import { expectedHash } from "./image-hash.js";
 import { downloadImage } from "./image-download.js";
 import { NovaClient } from "./nova-client.js";
@@ -226,5 +227,6 @@ export function toProviderImage(image: GlanceImage): ProviderImage {
     hash: expectedHash(image),
     properties: customProperties(image),
     createdAt: image.created_at,
+    ...(isXenGuestImage(customProperties(image)) ? { xenGuest: true } : {}),
   };
 }
