@@ -61,6 +61,11 @@ export interface BootableRequest {
    * initramfs rebuild in the libguestfs appliance). Not in a dry run.
    */
   readonly afterBuild?: (disk: { readonly path: string; readonly format: string }) => Promise<void>;
+  /**
+   * false: a disk that already boots is only reported, not copied to OUTPUT (a job then delivers its input as it
+   * is, sparing a copy). Default true.
+   */
+  readonly copyIfBootable?: boolean;
   readonly signal?: AbortSignal;
   /** Phases copy, attach, boot, commit, with the copy's and commit's progress. */
   readonly onEvent?: WorkListener;
@@ -211,7 +216,7 @@ export async function makeBootable(request: BootableRequest): Promise<BootableRe
     const existing = await existingBoot(request, input, workDir);
     timings.inspect = performance.now() - started;
     if (existing) {
-      if (!dry) {
+      if (!dry && request.copyIfBootable !== false) {
         onEvent?.({ event: "phase", phase: "commit", state: "start", detail: `${output} (copied unchanged)` });
         await convertFile({
           input: request.input,

@@ -16,6 +16,9 @@
  *                VDI: their writers seek), then uploaded.
  *   clean        exactly one sparse raw working copy (downloaded or converted into), cleaned in place, then
  *                converted out as above.
+ *   bootable     (a step of convert or clean, bootable-step.ts) the disk as a local file — the working copy,
+ *                the local store's file or the downloaded source — made to boot on a PC in a raw working disk,
+ *                then converted out as above; a disk that already boots is converted out as it is.
  * Before any byte moves, a preflight compares the temporary space the plan needs with the space free; a source
  * read in place is opened first and sized by the guest data it holds (a compressed qcow2 holds several times its
  * stored size), and a downloaded one has its output checked again once it is open, before the output is written.
@@ -28,6 +31,7 @@ import type { ImageSource } from "../formats/types.js";
 import type { ProviderImage } from "../providers/provider.js";
 import { cleaningUnavailable, type CleanSummary } from "./clean-step.js";
 import { cleanOnce, makeWorkingCopy } from "./clean-transfer.js";
+import { bootableUnavailable, makeJobBootable, type JobDisk } from "./bootable-step.js";
 import { deliverImage } from "./deliver-image.js";
 import { deleteSnapshot, removeLeftovers, removeTemporaryFiles } from "./job-cleanup.js";
 import { makePlan, preflight } from "./job-preflight.js";
@@ -38,12 +42,13 @@ import {
   loadJob,
   processAlive,
   saveJob,
+  type BootableSummary,
   type JobPlan,
   type JobRequest,
   type JobState,
 } from "./job-state.js";
 import { verifyResult } from "./job-verify.js";
-import { openSource, readsInPlaceNow } from "./open-source.js";
+import { openSource, readsInPlaceNow, sourceFile } from "./open-source.js";
 import { passthrough } from "./passthrough.js";
 
 export type { JobContext } from "./job-run.js";
@@ -69,6 +74,8 @@ export interface JobResult {
   /** The instance's snapshot, when one was made (its id stays valid only with keepSnapshot). */
   readonly snapshot?: { readonly id: string; readonly name: string };
   readonly cleaning?: CleanSummary;
+  /** What the bootable step did (made it bootable, or found that it already boots), when the plan had one. */
+  readonly bootable?: BootableSummary;
   readonly seconds: number;
 }
 
@@ -83,6 +90,10 @@ export async function startJob(request: JobRequest, context: JobContext = {}): P
   if (request.clean) {
     const why = cleaningUnavailable();
     if (why) throw new UsageError(`--clean: ${why}`);
+  }
+  if (request.bootable?.when === "always") {
+    const why = bootableUnavailable();
+    if (why) throw new UsageError(`--bootable: ${why}`);
   }
   if (!request.source.image === !request.source.instance) {
     throw new UsageError("name exactly one source: an image or an instance");
@@ -161,14 +172,23 @@ async function runSteps(run: JobRun): Promise<JobResult> {
   let cleaning: CleanSummary | undefined;
   if (plan.mode === "passthrough") {
     image = await passthrough(run);
-  } else if (plan.mode === "convert") {
+  } else if (plan.mode === "convert" && !plan.bootable) {
     image = await deliverImage(run, inPlace ?? (await openSource(run)), run.sourceDataBytes);
   } else {
-    const work = await makeWorkingCopy(run, inPlace);
-    cleaning = await cleanOnce(run, work);
-    const { source: workSource } = await openImage(work, { format: "raw" });
-    // The working copy is a local sparse file: its map is walked alongside for the conversion's total.
-    image = await deliverImage(run, workSource, countData(workSource));
+    // A disk on this host: the cleaned working copy, or the source as a file (the local store's, or downloaded).
+    let disk: JobDisk;
+    if (plan.mode === "clean") {
+      const work = await makeWorkingCopy(run, inPlace);
+      cleaning = await cleanOnce(run, work);
+      disk = { path: work, format: "raw" };
+    } else {
+      await inPlace?.close();
+      disk = { path: await sourceFile(run), format: source.format };
+    }
+    if (plan.bootable) disk = await makeJobBootable(run, disk);
+    const { source: diskSource } = await openImage(disk.path, { format: disk.format });
+    // A local file: its map is walked alongside for the conversion's total.
+    image = await deliverImage(run, diskSource, countData(diskSource));
   }
   run.phase("verify", "start");
   await verifyResult(run, image);
@@ -198,6 +218,7 @@ async function runSteps(run: JobRun): Promise<JobResult> {
     snapshotDeleted: state.snapshot ? snapshotDeleted : undefined,
     snapshot: state.snapshot?.id ? { id: state.snapshot.id, name: state.snapshot.name } : undefined,
     cleaning,
+    bootable: state.bootable,
     seconds: (performance.now() - run.started) / 1000,
   };
   state.status = "done";

@@ -11,7 +11,8 @@ import type { JobPlan, JobRequest } from "./job-state.js";
 
 export interface PlanFacts {
   readonly request: JobRequest;
-  readonly source: { readonly format: string; readonly size: number };
+  /** `xenGuest`: the source store says the image is a Xen guest (migrate then makes it bootable by default). */
+  readonly source: { readonly format: string; readonly size: number; readonly xenGuest?: boolean };
   /** Bytes the source occupies on this host, when the store keeps it as a local file (read in place). */
   readonly sourceLocalAllocated?: number;
   /** Whether the source store offers positional reads. */
@@ -45,12 +46,17 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   }
   // An unknown format is refused before anything moves.
   const driver = isOvaFormat(targetFormat) ? undefined : getDriver(targetFormat);
-  const mode = request.clean ? "clean" : targetFormat === src.format ? "passthrough" : "convert";
+  const bootable =
+    request.bootable?.when === "always" || (request.bootable?.when === "xen-source" && src.xenGuest === true);
+  // A disk made bootable is rewritten, so it is never passed through even in its own format.
+  const mode = request.clean ? "clean" : targetFormat === src.format && !bootable ? "passthrough" : "convert";
   const local = facts.sourceLocalAllocated !== undefined;
   let sourceAccess: JobPlan["sourceAccess"];
   if (local) sourceAccess = "local-file";
   else if (mode === "passthrough") sourceAccess = "stream";
   else if (mode === "clean" && isPlainDisk(src.format)) sourceAccess = "stream";
+  // The bootable step reads a file (it mounts the guest): without cleaning's working copy, the source is one.
+  else if (bootable && mode !== "clean") sourceAccess = "download";
   // Every target, an OVA's VMDK included (exportOva takes an open source), reads the source where it is: every
   // driver reads through an input, HTTP Range included, so no temporary copy is made and the preflight asks
   // for none. A format no driver reads is downloaded as stored (and refused when opened).
@@ -66,7 +72,7 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   // else estimated by the stored size (a compact format's size is its data; a raw image's is an upper bound; a
   // compressed qcow2's is less: the preflight asks the open source for its guest data and uses temporarySpace).
   const allocated = facts.sourceLocalAllocated ?? src.size;
-  const temporaryBytes = temporarySpace({ mode, sourceAccess, targetAccess }, src.size, allocated);
+  const temporaryBytes = temporarySpace({ mode, sourceAccess, targetAccess, bootable }, src.size, allocated);
   if (sourceAccess === "download" || (mode === "clean" && sourceAccess === "stream")) {
     notes.push(
       mode === "clean" && isPlainDisk(src.format)
@@ -80,6 +86,13 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   }
   if (targetAccess === "stream" && mode !== "passthrough")
     notes.push(`${targetFormat} written straight into the upload`);
+  if (bootable) {
+    notes.push(
+      request.bootable?.when === "xen-source"
+        ? "the source is a Xen guest: made bootable on a PC first (--no-bootable copies it as it is)"
+        : "made bootable on a PC first, in a raw working disk",
+    );
+  }
   if (mode === "passthrough") notes.push("bytes passed straight through, no temporary copy");
   if (sourceAccess === "random-access") notes.push(`${src.format} source read in place with positional (Range) reads`);
   if (sourceAccess === "local-file") notes.push("source read in place from the local store");
@@ -91,16 +104,18 @@ export function planTransfer(facts: PlanFacts): JobPlan {
     targetAccess,
     temporaryBytes,
     workDir: facts.workDir,
+    ...(bootable ? { bootable } : {}),
     notes,
   };
 }
 
 /**
  * The temporary space a plan takes for a source stored in `storedBytes` that holds `dataBytes` of guest data:
- * a download keeps the stored bytes; a sparse raw working copy and a compact temporary output hold the data.
+ * a download keeps the stored bytes; a sparse raw working copy, the bootable step's two disks and a compact
+ * temporary output hold the data.
  */
 export function temporarySpace(
-  plan: Pick<JobPlan, "mode" | "sourceAccess" | "targetAccess">,
+  plan: Pick<JobPlan, "mode" | "sourceAccess" | "targetAccess" | "bootable">,
   storedBytes: number,
   dataBytes: number,
 ): number {
@@ -110,5 +125,7 @@ export function temporarySpace(
   }
   if (plan.mode === "clean" && plan.sourceAccess !== "stream") bytes += dataBytes;
   if (plan.targetAccess === "temporary-file") bytes += dataBytes;
+  // The bootable step's raw working disk and the disk it writes out (a little more than the data: the layout).
+  if (plan.bootable) bytes += 2 * dataBytes;
   return bytes;
 }

@@ -7,7 +7,7 @@ import { AbortedError, UsageError, WaitFailedError } from "../util/errors.js";
 import type { ImageProvider, ProviderImage } from "../providers/provider.js";
 import type { JobRun } from "./job-run.js";
 
-/** Finds (or snapshots) the source and records it in the state: id, name, format, size, hash. */
+/** Finds (or snapshots) the source and records it in the state: id, name, format, size, hash, a Xen guest? */
 export async function findSource(run: JobRun): Promise<void> {
   const req = run.request.source;
   let image: ProviderImage | undefined;
@@ -29,6 +29,7 @@ export async function findSource(run: JobRun): Promise<void> {
     format: image.diskFormat,
     size: image.sizeBytes,
     hash: image.hash,
+    ...(image.xenGuest || (await run.source.capabilities()).xenGuests ? { xenGuest: true } : {}),
   };
   if (image.hash) run.state.checksums.source = image.hash;
   run.sourceProperties = image.properties;

@@ -37,11 +37,34 @@ const DestinationSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 
+export const BootableSummarySchema = z.object({
+  /** The disk already booted (its loader, configuration and kernel): delivered unchanged. */
+  alreadyBootable: z.object({ loader: z.string(), config: z.string(), kernel: z.string() }).optional(),
+  loader: z.string().optional(),
+  kernel: z.string().optional(),
+  /** Files changed in the guest (the boot loader's and the Xen conversion's). */
+  changes: z.number(),
+  xenToKvm: z.object({ xenGuest: z.boolean(), changes: z.number(), initramfsRebuilt: z.boolean() }).optional(),
+  warnings: z.array(z.string()),
+});
+
 export const JobRequestSchema = z.object({
   kind: z.enum(["image-create", "export", "migrate"]),
   source: z.object({ cloud: z.string(), image: z.string().optional(), instance: z.string().optional() }),
   destination: DestinationSchema,
   clean: z.object({ profile: z.string().optional(), operations: z.string().optional() }).optional(),
+  /**
+   * Make the image boot on a PC before it leaves (bootable-step.ts): "always" (--bootable), or only when the
+   * source store says it is a Xen guest ("xen-source", migrate's default). Kernel and ramdisk: absolute paths.
+   */
+  bootable: z
+    .object({
+      when: z.enum(["always", "xen-source"]),
+      xenToKvm: z.boolean().optional(),
+      kernel: z.string().optional(),
+      ramdisk: z.string().optional(),
+    })
+    .optional(),
   /** Where temporary data goes (default: the job's state directory). */
   workDir: z.string().optional(),
   /**
@@ -67,6 +90,8 @@ export const JobPlanSchema = z.object({
   targetAccess: z.enum(["stream", "temporary-file", "file"]),
   temporaryBytes: z.number(),
   workDir: z.string(),
+  /** The image is made bootable on a PC (bootable-step.ts) before it is delivered. */
+  bootable: z.boolean().optional(),
   notes: z.array(z.string()),
 });
 
@@ -90,6 +115,8 @@ export const JobStateSchema = z.object({
       format: z.string(),
       size: z.number(),
       hash: HashSchema.optional(),
+      /** The source store says it is a Xen guest (its metadata, or the store itself). */
+      xenGuest: z.boolean().optional(),
     })
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */
@@ -99,7 +126,11 @@ export const JobStateSchema = z.object({
     download: z.string().optional(),
     work: z.string().optional(),
     converted: z.string().optional(),
+    /** The disk made bootable (raw), when the bootable step wrote one. */
+    bootable: z.string().optional(),
   }),
+  /** What the bootable step did, once it is done (a resume reports it without running it again). */
+  bootable: BootableSummarySchema.optional(),
   /** Steps finished, so a resume skips them. */
   done: z.array(z.string()),
   bytes: z.object({ download: z.number(), upload: z.number() }),
@@ -113,6 +144,7 @@ export const JobStateSchema = z.object({
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 export type JobPlan = z.infer<typeof JobPlanSchema>;
 export type JobState = z.infer<typeof JobStateSchema>;
+export type BootableSummary = z.infer<typeof BootableSummarySchema>;
 
 /**
  * Where jobs and the default local store live: `$CHROMOGENIC_STATE_DIR`, else the system state directory

@@ -21,15 +21,18 @@ export function readsInPlaceNow(run: JobRun, plan: JobPlan): boolean {
 export async function openSource(run: JobRun): Promise<ImageSource> {
   const src = run.state.source!;
   const plan = run.state.plan!;
-  if (plan.sourceAccess === "local-file") {
-    const path = (await run.source.localImagePath!(src.id))!;
-    return (await openImage(path, { format: src.format })).source;
-  }
   if (plan.sourceAccess === "random-access") {
     const input = await run.source.openImageInput!(src.id, { signal: run.signal });
     return (await openImage(input, { format: src.format })).source;
   }
+  return (await openImage(await sourceFile(run), { format: src.format })).source;
+}
+
+/** The source as a file on this host: the local store's own (read in place), else downloaded into the work dir. */
+export async function sourceFile(run: JobRun): Promise<string> {
+  const src = run.state.source!;
+  if (run.state.plan!.sourceAccess === "local-file") return (await run.source.localImagePath!(src.id))!;
   const path = join(run.workDir, `source.${src.format}`);
   await downloadToFile(run, path, isPlainDisk(src.format));
-  return (await openImage(path, { format: src.format })).source;
+  return path;
 }

@@ -8,6 +8,7 @@ import { OpenStackProvider, toProviderImage } from "../providers/openstack/opens
 import { UsageError } from "../formats/errors.js";
 import type { JobRun } from "./job-run.js";
 import { createOptionsFor } from "./output-options.js";
+import { withoutXenProperties } from "../providers/xen-guest-image.js";
 
 /** Properties a snapshot carries that describe the snapshot itself, not the disk: not copied to a new image. */
 const SNAPSHOT_ONLY_PROPERTIES = new Set([
@@ -40,7 +41,8 @@ export function uploadImage(
 /**
  * Makes the destination image through `put` (an upload, or a server-side import), with the job's bookkeeping
  * around it: leftovers of earlier runs removed first, the new record's id saved before any byte moves,
- * properties (inherited from the source, minus what describes a snapshot; then the user's), members.
+ * properties (inherited from the source, minus what describes a snapshot — and a Xen guest's marks once it is
+ * made bootable; then the user's), members.
  */
 export async function storeImage(
   run: JobRun,
@@ -53,11 +55,13 @@ export async function storeImage(
   if (dest.kind !== "cloud") throw new Error("upload without a destination store");
   await removeStaleUploads(run);
   const format = run.state.plan!.targetFormat;
-  const inherited = Object.fromEntries(
+  const kept = Object.fromEntries(
     Object.entries(run.sourceProperties ?? {}).filter(
       ([k]) => !SNAPSHOT_ONLY_PROPERTIES.has(k) && !k.startsWith("os_glance"),
     ),
   );
+  // A disk made bootable on a PC needs neither Xen nor an external kernel: the scheduler must not ask for them.
+  const inherited = run.state.plan!.bootable ? withoutXenProperties(kept) : kept;
   const properties: Record<string, string> = {
     ...inherited,
     ...dest.properties,

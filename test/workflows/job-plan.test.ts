@@ -163,3 +163,32 @@ test("whether the output streams into the upload is the driver's answer for the 
   assert.deepEqual(createOptionsFor("vmdk", "virtualbox"), {});
   assert.deepEqual(createOptionsFor("vmdk", undefined), {});
 });
+
+test("bootable: never a passthrough, the source as a file, two raw disks of temporary space", () => {
+  const always: JobRequest = { ...migrate(), bootable: { when: "always" } };
+  // Same format, but the disk is rewritten: a conversion from a downloaded file (the step mounts a file).
+  const p = planTransfer(facts(always, "qcow2"));
+  assert.deepEqual(
+    [p.mode, p.bootable, p.sourceAccess, p.targetAccess, p.temporaryBytes],
+    ["convert", true, "download", "temporary-file", GiB + 2 * GiB + GiB],
+  );
+  assert.ok(p.notes.includes("made bootable on a PC first, in a raw working disk"));
+  // The local store's file is read in place: only the two raw disks and the compact output.
+  const local = planTransfer(facts(always, "qcow2", { sourceLocalAllocated: 100 * MiB }));
+  assert.deepEqual([local.sourceAccess, local.temporaryBytes], ["local-file", 3 * 100 * MiB]);
+  // With cleaning, the cleaned working copy is the step's input.
+  const cleaned = planTransfer(facts({ ...always, clean: {} }, "raw"));
+  assert.deepEqual([cleaned.mode, cleaned.sourceAccess, cleaned.bootable], ["clean", "stream", true]);
+});
+
+test("migrate's default: bootable only when the source store marks the image as a Xen guest", () => {
+  const auto: JobRequest = { ...migrate(), bootable: { when: "xen-source" } };
+  const plain = planTransfer(facts(auto, "qcow2"));
+  assert.deepEqual([plain.mode, plain.bootable], ["passthrough", undefined]);
+  const xen = planTransfer({ ...facts(auto, "qcow2"), source: { format: "qcow2", size: GiB, xenGuest: true } });
+  assert.deepEqual([xen.mode, xen.bootable], ["convert", true]);
+  assert.ok(xen.notes.some((n) => /Xen guest: made bootable on a PC first \(--no-bootable/.test(n)));
+  // --no-bootable: no bootable request at all.
+  const off = planTransfer({ ...facts(migrate(), "qcow2"), source: { format: "qcow2", size: GiB, xenGuest: true } });
+  assert.equal(off.mode, "passthrough");
+});
