@@ -15,7 +15,13 @@ import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
 import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
-import { jobSettings, runJobCommand } from "./workflow-output.js";
+import {
+  bootableOptions,
+  bootableRequest,
+  jobSettings,
+  runJobCommand,
+  type BootableJobFlags,
+} from "./workflow-output.js";
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
 import { repeatable } from "../repeatable.js";
@@ -25,7 +31,7 @@ function cloudExportFormats(): string[] {
   return [OVA_FORMAT, ...writableFormats()];
 }
 
-interface ExportFlags {
+interface ExportFlags extends BootableJobFlags {
   format?: string;
   target?: string;
   cloud?: string;
@@ -67,7 +73,7 @@ function manifestChoice(text: string | undefined): ManifestAlgorithm | "none" | 
 }
 
 export function registerExport(program: Command): void {
-  program
+  const command = program
     .command("export")
     .description(
       "package disk images as an appliance another platform imports: an OVA of streamOptimized VMDKs with a " +
@@ -88,7 +94,9 @@ export function registerExport(program: Command): void {
     .option("--operations <list>", "with --cloud: cleaning operations (implies --clean)")
     .option("--work-dir <dir>", "with --cloud: where temporary data goes")
     .option("--keep", "with --cloud: keep leftovers after a failure")
-    .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too")
+    .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
+  // with --cloud: the job makes the image bootable before it is written.
+  bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")
     .option("--description <text>", "annotation shown by the importer")
     .option("--cpus <n>", "virtual CPUs (default 2)")
@@ -107,6 +115,10 @@ export function registerExport(program: Command): void {
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
       if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
+      if (flags.bootable || flags.xenToKvm || flags.kernel !== undefined || flags.ramdisk !== undefined)
+        throw new UsageError(
+          "--bootable needs --cloud (for a local disk, run `chromogenic bootable` first, then export its output)",
+        );
       if (!isOvaFormat(flags.format ?? OVA_FORMAT))
         throw new UsageError(`--format "${flags.format}" is not supported (${OVA_FORMAT} is)`);
       if (!flags.target) throw new UsageError(`export needs --target (${OVA_TARGETS.join("|")})`);
@@ -169,6 +181,7 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
   if (flags.target && isOvaFormat(format) && !(OVA_TARGETS as readonly string[]).includes(flags.target)) {
     throw new UsageError(`--target "${flags.target}" is not one of ${OVA_TARGETS.join(", ")}`);
   }
+  const bootable = bootableRequest("export", flags);
   const { startJob } = await import("../../workflows/image-job.js");
   await runJobCommand("export", flags, (context) =>
     startJob(
@@ -177,6 +190,7 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
         source: { cloud: flags.cloud!, image: flags.image, instance: flags.instance },
         destination: { kind: "file", path: paths[0]!, format, target: flags.target, name: flags.name },
         ...jobSettings(flags),
+        bootable,
       },
       context,
     ),

@@ -1,10 +1,19 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
-import { cloudDestination, jobOptions, jobSettings, runJobCommand, type CloudImageFlags } from "./workflow-output.js";
+import {
+  bootableOptions,
+  bootableRequest,
+  cloudDestination,
+  jobOptions,
+  jobSettings,
+  runJobCommand,
+  type BootableJobFlags,
+  type CloudImageFlags,
+} from "./workflow-output.js";
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
 
-interface MigrateFlags extends CloudImageFlags {
+interface MigrateFlags extends CloudImageFlags, BootableJobFlags {
   from: string;
   to: string;
   image?: string;
@@ -14,7 +23,7 @@ interface MigrateFlags extends CloudImageFlags {
 }
 
 export function registerMigrate(program: Command): void {
-  jobOptions(
+  const command = jobOptions(
     cloudOptions(program.command("migrate"), {
       from: "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir",
       to: "destination, named the same way",
@@ -35,8 +44,13 @@ export function registerMigrate(program: Command): void {
         "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
           "when it offers that, else stream",
       ),
+  );
+  bootableOptions(
+    command,
+    "copy a Xen source as it is (by default a source its store marks as a Xen guest is made bootable on a PC)",
   ).action(async (flags: MigrateFlags) => {
     if (!flags.image === !flags.instance) throw new UsageError("migrate needs exactly one of --image and --instance");
+    const bootable = bootableRequest("migrate", flags, "xen-source");
     const { startJob } = await import("../../workflows/image-job.js");
     await runJobCommand("migrate", flags, (context) =>
       startJob(
@@ -49,6 +63,7 @@ export function registerMigrate(program: Command): void {
             flags.name ?? (flags.instance ? `${flags.instance}-image` : undefined),
           ),
           ...jobSettings(flags),
+          bootable,
           serverSide: flags.serverSide,
         },
         context,

@@ -4,11 +4,15 @@
  * (so an interrupted job can be resumed), a line per phase in a log, Ctrl-C/SIGTERM cancelling into a
  * resumable state, and the result on stdout (a `done` event with --json, else a short summary).
  */
+import { resolve } from "node:path";
 import type { JobContext, JobResult } from "../../workflows/image-job.js";
+import type { JobRequest } from "../../workflows/job-state.js";
 import type { CommandName } from "../../util/events.js";
 import { formatBytes } from "../../util/human.js";
+import { describe as describeBootable } from "../../workflows/bootable-step.js";
 import { runCommand } from "../run-command.js";
 import { UsageError } from "../../util/errors.js";
+import { requireRoot } from "../require-root.js";
 
 export interface WorkflowOutputFlags {
   readonly json?: boolean;
@@ -39,6 +43,7 @@ function summary(r: JobResult): string {
   if (r.output) lines.push(`output ${r.output}`);
   if (r.snapshotDeleted) lines.push("temporary snapshot deleted");
   if (r.cleaning) lines.push(`cleaned: ${r.cleaning.changes} change(s) by ${r.cleaning.operations.join(", ")}`);
+  if (r.bootable) lines.push(describeBootable(r.bootable));
   return lines.join("\n");
 }
 
@@ -117,4 +122,53 @@ export function jobOptions<T extends import("commander").Command>(command: T): T
     .option("--keep-snapshot", "keep the instance's snapshot after success too")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress") as T;
+}
+
+export interface BootableJobFlags {
+  /** true: --bootable; false: --no-bootable (migrate); undefined: neither. */
+  readonly bootable?: boolean;
+  readonly xenToKvm?: boolean;
+  readonly kernel?: string;
+  readonly ramdisk?: string;
+}
+
+/** Adds `--bootable` and what `bootable` itself takes for a Xen guest; `negatable`: also `--no-bootable`. */
+export function bootableOptions<T extends import("commander").Command>(command: T, negatable: string | false): T {
+  command.option(
+    "--bootable",
+    "make the image boot on a PC (BIOS: KVM, VirtualBox, VMware) first, converting a Xen guest to KVM; " +
+      "a disk that already boots goes unchanged (needs root)",
+  );
+  if (negatable) command.option("--no-bootable", negatable);
+  return command
+    .option("--xen-to-kvm", "convert the guest from Xen to KVM even if it does not look like one (implies --bootable)")
+    .option("--kernel <file>", "an external kernel (EKI/AKI) installed into the guest (implies --bootable)")
+    .option("--ramdisk <file>", "the external kernel's ramdisk (ERI/ARI)") as T;
+}
+
+/**
+ * The job's bootable step from `--bootable` and its modifiers (which imply it), or `byDefault` when neither it nor
+ * `--no-bootable` was given (migrate: when the source is a Xen guest). Explicitly asked, root is needed at once.
+ */
+export function bootableRequest(
+  command: string,
+  flags: BootableJobFlags,
+  byDefault?: "xen-source",
+): JobRequest["bootable"] {
+  const modifiers = flags.xenToKvm || flags.kernel !== undefined || flags.ramdisk !== undefined;
+  if (flags.ramdisk !== undefined && flags.kernel === undefined)
+    throw new UsageError("--ramdisk was given without --kernel");
+  if (flags.bootable === false) {
+    if (modifiers) throw new UsageError("--no-bootable cannot go with --xen-to-kvm, --kernel or --ramdisk");
+    return undefined;
+  }
+  if (!flags.bootable && !modifiers) return byDefault ? { when: byDefault } : undefined;
+  requireRoot(`${command} --bootable`);
+  return {
+    when: "always",
+    ...(flags.xenToKvm ? { xenToKvm: true } : {}),
+    // Saved in the job's state: a resume from another folder finds the same files.
+    ...(flags.kernel !== undefined ? { kernel: resolve(flags.kernel) } : {}),
+    ...(flags.ramdisk !== undefined ? { ramdisk: resolve(flags.ramdisk) } : {}),
+  };
 }
