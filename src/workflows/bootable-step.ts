@@ -14,7 +14,9 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { XenConversionReport } from "../operations/conversion/convert-xen-guest.js";
+import type { ReferencePolicy } from "../formats/types.js";
 import { UsageError } from "../util/errors.js";
+import type { WorkListener } from "../util/events.js";
 import type { BootableReport } from "./bootable.js";
 import type { JobRun } from "./job-run.js";
 import type { BootableSummary } from "./job-state.js";
@@ -55,32 +57,13 @@ export async function makeJobBootable(run: JobRun, disk: JobDisk): Promise<JobDi
   run.state.phase = "bootable";
   await run.save();
 
-  // Literal specifiers: the CLI's bundle carries these modules as chunks of their own.
-  const [{ makeBootable }, { xenToKvmStep }] = await Promise.all([
-    import("./bootable.js"),
-    import("./xen-to-kvm-step.js"),
-  ]);
-  const forward = run.forward();
-  const xen = xenToKvmStep({
-    force: options.xenToKvm,
-    kernel: options.kernel,
-    ramdisk: options.ramdisk,
-    onEvent: forward,
-  });
-  const report = await makeBootable({
-    input: disk.path,
-    inputFormat: disk.format,
-    output,
-    outputFormat: "raw",
+  const summary = await bootableRaw(disk, output, {
+    ...options,
     workDir: run.workDir,
-    guestEdits: xen.guestEdits,
-    afterBuild: (built) => xen.afterBuild(built, run.signal),
-    copyIfBootable: false,
     signal: run.signal,
-    onEvent: forward,
+    onEvent: run.forward(),
   });
   run.checkAborted();
-  const summary = summarise(report, xen.report());
   for (const w of summary.warnings) run.message(w, "warning");
   run.message(describe(summary));
 
@@ -100,6 +83,57 @@ export async function makeJobBootable(run: JobRun, disk: JobDisk): Promise<JobDi
     await run.save();
   }
   return { path: output, format: "raw" };
+}
+
+/** What the step takes from the user: `bootable`'s Xen → KVM options. */
+export interface BootableOptions {
+  readonly xenToKvm?: boolean;
+  readonly kernel?: string;
+  readonly ramdisk?: string;
+}
+
+export interface BootableRawRequest extends BootableOptions {
+  /** Where makeBootable keeps its raw working disk. */
+  readonly workDir: string;
+  readonly references?: ReferencePolicy;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: WorkListener;
+}
+
+/**
+ * `disk` made bootable into the raw file `output` by makeBootable with the Xen → KVM step (converting when the
+ * guest looks like a Xen guest, or when asked); nothing is written when the disk already boots.
+ */
+export async function bootableRaw(
+  disk: { readonly path: string; readonly format?: string },
+  output: string,
+  request: BootableRawRequest,
+): Promise<BootableSummary> {
+  // Literal specifiers: the CLI's bundle carries these modules as chunks of their own.
+  const [{ makeBootable }, { xenToKvmStep }] = await Promise.all([
+    import("./bootable.js"),
+    import("./xen-to-kvm-step.js"),
+  ]);
+  const xen = xenToKvmStep({
+    force: request.xenToKvm,
+    kernel: request.kernel,
+    ramdisk: request.ramdisk,
+    onEvent: request.onEvent,
+  });
+  const report = await makeBootable({
+    input: disk.path,
+    inputFormat: disk.format,
+    references: request.references,
+    output,
+    outputFormat: "raw",
+    workDir: request.workDir,
+    guestEdits: xen.guestEdits,
+    afterBuild: (built) => xen.afterBuild(built, request.signal),
+    copyIfBootable: false,
+    signal: request.signal,
+    onEvent: request.onEvent,
+  });
+  return summarise(report, xen.report());
 }
 
 async function record(run: JobRun, summary: BootableSummary): Promise<void> {

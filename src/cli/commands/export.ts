@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../../formats/errors.js";
-import { exportOva, type OvaExportResult } from "../../formats/ova/ova-writer.js";
+import { exportOva, type OvaExportRequest, type OvaExportResult } from "../../formats/ova/ova-writer.js";
+import type { BootableSummary } from "../../workflows/job-state.js";
+import { describe as describeBootable } from "../../workflows/bootable-step.js";
 import { MANIFEST_ALGORITHMS, type ManifestAlgorithm } from "../../formats/ova/manifest.js";
 import { OVA_TARGETS, parseHwVersion, parseOvfVersion, type OvaTargetName } from "../../formats/ova/ova-targets.js";
 import {
@@ -95,7 +97,7 @@ export function registerExport(program: Command): void {
     .option("--work-dir <dir>", "with --cloud: where temporary data goes")
     .option("--keep", "with --cloud: keep leftovers after a failure")
     .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
-  // with --cloud: the job makes the image bootable before it is written.
+  // The boot disk (with --cloud: the job's image) made bootable before it is written.
   bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")
     .option("--description <text>", "annotation shown by the importer")
@@ -115,10 +117,6 @@ export function registerExport(program: Command): void {
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
       if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
-      if (flags.bootable || flags.xenToKvm || flags.kernel !== undefined || flags.ramdisk !== undefined)
-        throw new UsageError(
-          "--bootable needs --cloud (for a local disk, run `chromogenic bootable` first, then export its output)",
-        );
       if (!isOvaFormat(flags.format ?? OVA_FORMAT))
         throw new UsageError(`--format "${flags.format}" is not supported (${OVA_FORMAT} is)`);
       if (!flags.target) throw new UsageError(`export needs --target (${OVA_TARGETS.join("|")})`);
@@ -126,6 +124,8 @@ export function registerExport(program: Command): void {
       const output = paths[paths.length - 1]!;
       const inputs = paths.slice(0, -1);
       if (output === "-" && flags.json) throw new UsageError("--json and output - both use standard output");
+      // The boot disk (the first input) made bootable first: the request says how (paths absolute).
+      const bootable = bootableRequest("export", flags);
       await runCommand(
         {
           command: "export",
@@ -134,17 +134,18 @@ export function registerExport(program: Command): void {
           quiet: !!flags.quiet,
           hideProgress: output === "-",
           summaryTo: "stderr",
-          summary: (result: OvaExportResult) => {
+          summary: (result: OvaExportResult & { bootable?: BootableSummary }) => {
             const disks = result.members.length - (result.manifest === "none" ? 1 : 2);
             return (
               `ova for ${result.target} (OVF ${result.ovfVersion}, manifest ${result.manifest}): ${disks} disk(s), ` +
               `${formatBytes(result.virtualSize)} virtual, ${formatBytes(result.dataBytes)} data, ` +
-              `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}`
+              `${result.seconds.toFixed(2)} s${output === "-" ? "" : ` → ${output}`}` +
+              (result.bootable ? `\n${describeBootable(result.bootable)}` : "")
             );
           },
         },
-        ({ signal, onProgress }) =>
-          exportOva({
+        async ({ signal, onProgress, onEvent }) => {
+          const request: OvaExportRequest = {
             inputs,
             output,
             target: flags.target as OvaTargetName,
@@ -163,7 +164,11 @@ export function registerExport(program: Command): void {
             forceShare: flags.forceShare,
             signal,
             onProgress,
-          }),
+          };
+          if (!bootable) return exportOva(request);
+          const { exportBootableOva } = await import("../../workflows/bootable-export.js");
+          return exportBootableOva({ ...request, bootable, onEvent });
+        },
       );
     });
 }

@@ -185,7 +185,8 @@ function resolveExport(request: OvaExportRequest): ResolvedExport {
   };
 }
 
-function defaultName(input: OvaInput): string {
+/** The appliance's name when none is given: the first input's file name without its extension. */
+export function defaultName(input: OvaInput): string {
   if (typeof input !== "string") return "appliance";
   const base = basename(input, extname(input));
   return base || "appliance";
