@@ -7,7 +7,8 @@
  * - `migrate` of a pygrub disk its store marks `hypervisor_type=xen`: made bootable without being asked, the
  *   Xen marks not carried over, the new image boots on virtio; `--no-bootable` copies the same image as it is;
  * - `export --bootable` of a disk that already boots: delivered unchanged, and the result says so;
- * - a guest the step cannot make boot: the job fails and leaves no file, mount or loop device behind.
+ * - a guest the step cannot make boot: the job fails and leaves no file, mount or loop device behind;
+ * - Ctrl-C while the guest is mounted: nothing held or left, and `resume` finishes the job.
  * Needs root (loop devices, mounts) and qemu-system-x86.
  */
 import { test } from "node:test";
@@ -20,7 +21,8 @@ import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { guestScratch, leftovers, type GuestScratch } from "../helpers/clean-proof.js";
 import { doneOf, eventLines } from "../helpers/event-lines.js";
 import { extractAll } from "../helpers/ova-tools.js";
-import { qemuCompare, runCli, runOk, sha256File } from "../helpers/tools.js";
+import { qemuCheck, qemuCompare, runCli, runOk, sha256File } from "../helpers/tools.js";
+import { interruptWhen, whileMounted } from "../helpers/interrupt-run.js";
 import { XEN_GUEST_HOSTNAME, xenBareExt4Guest, xenOnlyInitramfsGuest, xenPygrubGuest } from "../helpers/xen-guests.js";
 
 const LOGIN = new RegExp(`${XEN_GUEST_HOSTNAME} login:`);
@@ -202,4 +204,36 @@ test("a guest the step cannot make boot: the job fails, and leaves no output, te
     [],
     "no output or temporary output",
   );
+});
+
+test("Ctrl-C while the disk is being made bootable: nothing held or left, and `resume` makes it", async (t) => {
+  const guest = await xenBareExt4Guest();
+  const s = await guestScratch(t);
+  const store = join(s.dir, "store");
+  await upload(s, store, guest.disk, "eucalyptus-root");
+  const out = join(s.dir, "resumed.qcow2");
+  const args = ["--format", "qcow2", "--kernel", guest.kernel!, "--ramdisk", guest.initrd!];
+  const stopped = await interruptWhen(
+    s.dir,
+    s.env,
+    ["export", "--cloud", `local:${store}`, "--image", "eucalyptus-root", ...args, out],
+    "SIGINT",
+    whileMounted(s.dir),
+  );
+  assert.ok(stopped, "the run ended before the guest was mounted");
+  assert.equal(stopped.code, 130, stopped.stderr);
+  assert.ok(stopped.heldAtStop > 0, "caught while the guest was mounted");
+  assert.deepEqual(await leftovers(s.dir), [], "mounts or loop devices left");
+  const [jobId, ...others] = await readdir(join(s.dir, "state", "jobs"));
+  assert.deepEqual(others, []);
+  const folder = join(s.dir, "state", "jobs", jobId!);
+  assert.deepEqual(await readdir(folder), ["state.json"], "the working disk and temporary output are gone");
+  assert.deepEqual(await readdir(s.dir).then((n) => n.filter((f) => f.startsWith("resumed"))), []);
+
+  const r = await runCli(["resume", "--json", jobId!], s.env);
+  assert.equal(r.code, 0, r.stderr);
+  const done = doneOf(r.stdout, "resume") as unknown as Done;
+  assert.equal(done.bootable?.xenToKvm?.xenGuest, true);
+  assert.equal((await qemuCheck(out)).code, 0);
+  await assertJobClean(s, jobId!);
 });
