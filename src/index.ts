@@ -112,6 +112,8 @@ export { xenToKvmStep, type XenToKvmOptions, type XenToKvmStep } from "./workflo
 export { convertXenGuest, type XenConversionReport } from "./operations/conversion/convert-xen-guest.js";
 export { rebuildConvertedInitramfs } from "./operations/conversion/rebuild-initramfs.js";
 export { detectXenGuest } from "./operations/conversion/xen-guest.js";
+export { exportBootableOva, type BootableOvaRequest, type BootableOvaResult } from "./workflows/bootable-export.js";
+export type { BootableOptions } from "./workflows/bootable-step.js";
 
 // ── Image stores: OpenStack and the local store ──────────────────────────────────────────────────────────
 export type * from "./providers/provider.js";
@@ -123,6 +125,7 @@ export { OpenStackProvider } from "./providers/openstack/openstack-provider.js";
 export * from "./providers/openstack/errors.js";
 export { ImportMethodUnavailableError, ImportFailedError } from "./providers/openstack/glance-image-import.js";
 export { LocalProvider, LocalImageError } from "./providers/local/local-provider.js";
+export { isXenGuestImage, withoutXenProperties } from "./providers/xen-guest-image.js";
 
 // ── Workflows: jobs (image create, export from a store, migrate), resume, the stores a name reaches ───────
 export { startJob, resumeJob, JobInterruptedError, type JobContext, type JobResult } from "./workflows/image-job.js";
@@ -130,6 +133,7 @@ export {
   listJobs,
   loadJob,
   currentStatus,
+  type BootableSummary,
   type JobRequest,
   type JobPlan,
   type JobState,
