@@ -17,7 +17,7 @@ import { workflowStateDir } from "./job-state.js";
 import type { ImageProvider } from "../providers/provider.js";
 import { LocalProvider } from "../providers/local/local-provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
-import { defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
+import { configFileCandidates, defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
 
 export interface CloudNameOptions {
   /** The environment to read (default process.env). */
@@ -69,9 +69,7 @@ export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
   const out: ConfiguredCloud[] = [
     { name: "local", kind: "local", source: "default local store", directory: defaultLocalStore() },
   ];
-  const candidates = env.OS_CLIENT_CONFIG_FILE
-    ? [env.OS_CLIENT_CONFIG_FILE]
-    : defaultSearchDirs(env).flatMap((d) => ["clouds.yaml", "clouds.yml"].map((f) => join(d, f)));
+  const candidates = configFileCandidates(env.OS_CLIENT_CONFIG_FILE, defaultSearchDirs(env), "clouds");
   const file = candidates.find((p) => existsSync(p));
   if (file) {
     const parsed = parseYaml(readFileSync(file, "utf8")) as { clouds?: Record<string, unknown> } | null;

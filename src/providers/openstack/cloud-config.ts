@@ -1,9 +1,14 @@
 /**
  * Cloud configuration read the way openstacksdk reads it, so a user's existing setup works unchanged:
- * `clouds.yaml` and `secure.yaml` (secrets kept apart, merged over the cloud of the same name) from the
- * current directory, `$XDG_CONFIG_HOME/openstack` (default `~/.config/openstack`) and `/etc/openstack`, the
- * first file found winning; `OS_CLIENT_CONFIG_FILE` / `OS_CLIENT_SECURE_FILE` name the files directly;
+ * `clouds.yaml` and `secure.yaml` (secrets kept apart, merged over the cloud of the same name; `.yml` and
+ * `.json` too) from the current directory, `$XDG_CONFIG_HOME/openstack`, `~/.config/openstack`,
+ * `$XDG_CONFIG_DIRS/openstack` (default `/etc/xdg`) and `/etc/openstack`, the first file found winning;
+ * `OS_CLIENT_CONFIG_FILE` / `OS_CLIENT_SECURE_FILE` put a file in front of that list (one that does not exist
+ * is passed over, as openstacksdk does);
  * `OS_CLOUD` picks the cloud; without a cloud name, plain `OS_*` variables describe one ("envvars").
+ * The connection settings (`cacert`, `verify`, `cert`, `key`, `api_timeout`) are read from the cloud's entry,
+ * and `OS_CACERT`, `OS_CERT`, `OS_KEY`, `OS_INSECURE`, `OS_API_TIMEOUT` override them, as the openstack CLI
+ * lets its `--os-cacert`-style options (whose defaults those variables are) override clouds.yaml.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -44,6 +49,21 @@ export interface CloudConfig {
   readonly interface: "public" | "internal" | "admin";
   /** `<service-type>_endpoint_override` entries, e.g. { image: "http://127.0.0.1:9999" }. */
   readonly endpointOverrides: Readonly<Record<string, string>>;
+  /** How connections to this cloud are made: TLS trust, client certificate, timeouts. */
+  readonly network: NetworkSettings;
+}
+
+/** Where each setting came from is kept, so that an error can say which file or variable to fix. */
+export interface NetworkSettings {
+  /** A PEM file of the CAs trusted instead of Node's bundled ones, and where it was named. */
+  readonly cacert?: { readonly path: string; readonly from: string };
+  /** False: certificates are not checked at all (`verify: false`, `insecure: true`, OS_INSECURE, --insecure). */
+  readonly verify: boolean;
+  /** A client certificate (PEM) and its key, for clouds whose TLS front asks for one. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** No byte moving for this long ends a request (`api_timeout`, OS_API_TIMEOUT, --api-timeout); seconds. */
+  readonly apiTimeoutSeconds?: number;
 }
 
 export interface LoadCloudConfigOptions {
@@ -58,8 +78,27 @@ export interface LoadCloudConfigOptions {
 }
 
 export function defaultSearchDirs(env: Readonly<Record<string, string | undefined>>): string[] {
+  const home = join(env.SNAP_REAL_HOME || env.HOME || homedir(), ".config");
   const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), ".config");
-  return [process.cwd(), join(xdg, "openstack"), "/etc/openstack"];
+  const site = (env.XDG_CONFIG_DIRS || "/etc/xdg").split(":")[0] || "/etc/xdg";
+  const dirs = [
+    process.cwd(),
+    join(xdg, "openstack"),
+    join(home, "openstack"),
+    join(site, "openstack"),
+    "/etc/openstack",
+  ];
+  return [...new Set(dirs)];
+}
+
+/** The files searched for `clouds` (or `secure`), in order: the variable's file first, then the folders'. */
+export function configFileCandidates(
+  explicit: string | undefined,
+  dirs: readonly string[],
+  base: "clouds" | "secure",
+): string[] {
+  const found = dirs.flatMap((d) => [".yaml", ".yml", ".json"].map((suffix) => join(d, base + suffix)));
+  return explicit ? [explicit, ...found] : found;
 }
 
 export function loadCloudConfig(options: LoadCloudConfigOptions = {}): CloudConfig {
@@ -88,6 +127,7 @@ export function loadCloudConfig(options: LoadCloudConfigOptions = {}): CloudConf
   }
   return {
     ...config,
+    network: networkFromEnvironment(config.name, config.network, env),
     regionName: options.overrides?.regionName ?? config.regionName,
     interface: options.overrides?.interface ?? config.interface,
   };
@@ -98,14 +138,12 @@ interface CloudsFile {
   readonly clouds: Record<string, Record<string, unknown>>;
 }
 
-function readCloudsFile(explicit: string | undefined, dirs: readonly string[], base: string): CloudsFile {
-  const candidates = explicit
-    ? [explicit]
-    : dirs.flatMap((d) => [`${base}.yaml`, `${base}.yml`].map((f) => join(d, f)));
-  for (const path of candidates) {
+function readCloudsFile(explicit: string | undefined, dirs: readonly string[], base: "clouds" | "secure"): CloudsFile {
+  for (const path of configFileCandidates(explicit, dirs, base)) {
     if (!existsSync(path)) continue;
     let parsed: unknown;
     try {
+      // YAML is a superset of JSON: clouds.json parses the same way.
       parsed = parseYaml(readFileSync(path, "utf8"));
     } catch (e) {
       throw new OpenStackConfigError(`${path} is not valid YAML: ${(e as Error).message}`);
@@ -150,7 +188,60 @@ function fromCloudsEntry(name: string, entry: Record<string, unknown>): CloudCon
     regionName: typeof entry.region_name === "string" ? entry.region_name : undefined,
     interface: typeof entry.interface === "string" ? entry.interface : undefined,
     endpointOverrides: overrides,
+    network: networkFromEntry(name, entry),
   });
+}
+
+function networkFromEntry(name: string, entry: Record<string, unknown>): NetworkSettings {
+  const path = (key: string): string | undefined => {
+    const v = entry[key];
+    if (v === undefined || v === null || v === "") return undefined;
+    if (typeof v !== "string") throw new OpenStackConfigError(`cloud "${name}": ${key} must be a file path`);
+    return v;
+  };
+  const cacert = path("cacert");
+  const verify = entry.verify === undefined ? true : flag(name, "verify", entry.verify);
+  const insecure = entry.insecure === undefined ? false : flag(name, "insecure", entry.insecure);
+  return {
+    ...(cacert ? { cacert: { path: cacert, from: `clouds.yaml "cacert" of cloud "${name}"` } } : {}),
+    verify: verify && !insecure,
+    cert: path("cert"),
+    key: path("key"),
+    apiTimeoutSeconds: seconds(name, "api_timeout", entry.api_timeout),
+  };
+}
+
+/** The OS_* connection variables over what the cloud's entry says. */
+function networkFromEnvironment(
+  name: string,
+  base: NetworkSettings,
+  env: Readonly<Record<string, string | undefined>>,
+): NetworkSettings {
+  return {
+    cacert: env.OS_CACERT ? { path: env.OS_CACERT, from: "OS_CACERT (or --os-cacert)" } : base.cacert,
+    verify: env.OS_INSECURE && flag(name, "OS_INSECURE", env.OS_INSECURE) ? false : base.verify,
+    cert: env.OS_CERT || base.cert,
+    key: env.OS_KEY || base.key,
+    apiTimeoutSeconds: seconds(name, "OS_API_TIMEOUT", env.OS_API_TIMEOUT) ?? base.apiTimeoutSeconds,
+  };
+}
+
+/** A YAML boolean, or the strings an environment variable carries. */
+function flag(name: string, key: string, v: unknown): boolean {
+  if (typeof v === "boolean") return v;
+  const s = String(v).toLowerCase();
+  if (["true", "yes", "1", "on"].includes(s)) return true;
+  if (["false", "no", "0", "off"].includes(s)) return false;
+  throw new OpenStackConfigError(`cloud "${name}": ${key} must be true or false, not "${String(v)}"`);
+}
+
+function seconds(name: string, key: string, v: unknown): number | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) {
+    throw new OpenStackConfigError(`cloud "${name}": ${key} must be a number of seconds (0 < n <= 86400)`);
+  }
+  return n;
 }
 
 const ENV_AUTH_KEYS = [
@@ -192,6 +283,8 @@ function fromEnvironment(env: Readonly<Record<string, string | undefined>>): Clo
     regionName: env.OS_REGION_NAME,
     interface: env.OS_INTERFACE,
     endpointOverrides: overrides,
+    // The OS_* connection variables are applied to every cloud by loadCloudConfig.
+    network: { verify: true },
   });
 }
 
@@ -203,6 +296,7 @@ function build(
     regionName: string | undefined;
     interface: string | undefined;
     endpointOverrides: Record<string, string>;
+    network: NetworkSettings;
   },
 ): CloudConfig {
   if (!raw.auth.auth_url) throw new OpenStackConfigError(`cloud "${name}": no auth_url`);
@@ -229,6 +323,7 @@ function build(
     regionName: raw.regionName || undefined,
     interface: iface,
     endpointOverrides: raw.endpointOverrides,
+    network: raw.network,
   };
 }
 
