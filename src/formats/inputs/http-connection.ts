@@ -41,9 +41,18 @@ interface BodySink {
   fail(error: Error): void;
 }
 
+/** What an https connection trusts and presents, beyond Node's defaults. */
+export interface HttpTlsOptions {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly rejectUnauthorized?: boolean;
+}
+
 export interface ConnectionOptions {
-  /** A connection that moves no byte for this long while a request is under way is closed. */
+  /** A connection that moves no byte for this long while a request is under way (or connecting) is closed. */
   idleTimeoutMs: number;
+  tls?: HttpTlsOptions;
   /** Closes the connection (a request under way fails with the signal's reason). */
   signal: AbortSignal;
   /** Called when a reply has been read to its end and the connection can carry another request. */
@@ -95,7 +104,7 @@ export class HttpConnection {
     options.signal.addEventListener("abort", this.onAbort, { once: true });
   }
 
-  /** Connects to `url`'s host (TLS for https, checked against the system's CAs and NODE_EXTRA_CA_CERTS). */
+  /** Connects to `url`'s host (TLS for https, checked against `tls.ca`, else Node's CAs and NODE_EXTRA_CA_CERTS). */
   static open(url: URL, options: ConnectionOptions): Promise<HttpConnection> {
     options.signal.throwIfAborted();
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -106,6 +115,7 @@ export class HttpConnection {
         tls
           ? // Node's TLS sockets take onread (documented for tls.connect) though its types omit it.
             tlsConnect({
+              ...options.tls,
               host,
               port,
               servername: isIP(host) ? undefined : host,

@@ -14,7 +14,7 @@
 import type { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { AbortedError, ChromogenicError, RemoteInputError, UsageError } from "../errors.js";
-import { BodyTooLongError, HttpConnection } from "./http-connection.js";
+import { BodyTooLongError, HttpConnection, type HttpTlsOptions } from "./http-connection.js";
 import { MalformedHeadError, checkRequestField } from "./http-head.js";
 import { DEFAULT_HTTP_RETRY, isPermanentNetworkError, isRetryableStatus, retryDelayMs } from "./http-retry.js";
 import type { HttpRetryPolicy } from "./http-retry.js";
@@ -38,6 +38,10 @@ export interface HttpRequestOptions {
   /** Redirects followed per request (default 5). */
   maxRedirects?: number;
   retry?: Partial<HttpRetryPolicy>;
+  /** TLS settings for https (a private CA, a client certificate, or no check); default: Node's CAs. */
+  tls?: HttpTlsOptions;
+  /** A connection that moves no byte for this long is given up (default one minute). */
+  idleTimeoutMs?: number;
 }
 
 /** What an input has cost so far, to judge a format's access pattern over HTTP. */
@@ -314,7 +318,8 @@ export class HttpRequester {
 
   private connect(url: URL): Promise<HttpConnection> {
     return HttpConnection.open(url, {
-      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      idleTimeoutMs: this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+      tls: this.options.tls,
       signal: this.signal,
       onReusable: (c) => this.keep(url.origin, c),
       onBodyBytes: (n) => (this.stats.bytesFetched += n),

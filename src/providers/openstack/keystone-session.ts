@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { CloudConfig } from "./cloud-config.js";
 import { AuthenticationError, OpenStackError } from "./errors.js";
+import { CloudNetwork } from "./cloud-network.js";
 import { selectEndpoint, type CatalogService } from "./service-catalog.js";
 import {
   DEFAULT_RETRY_POLICY,
@@ -71,6 +72,7 @@ export class KeystoneSession {
   readonly config: CloudConfig;
   private readonly retryPolicy: RetryPolicy;
   private readonly renewBeforeMs: number | undefined;
+  private connections: CloudNetwork | undefined;
   private current: CurrentToken | undefined;
   private pending: Promise<CurrentToken> | undefined;
   /** How many times a token was obtained; tests use it to see a renewal happen. */
@@ -84,6 +86,12 @@ export class KeystoneSession {
 
   get cloud(): string {
     return this.config.name;
+  }
+
+  /** How this cloud is reached (TLS, proxy, timeouts), made on first use: every request goes through it. */
+  get network(): CloudNetwork {
+    this.connections ??= new CloudNetwork(this.config.name, this.config.network);
+    return this.connections;
   }
 
   /** A token valid for a while yet; authenticates or renews as needed (one request even if many ask at once). */
@@ -133,13 +141,23 @@ export class KeystoneSession {
       let response: Response;
       try {
         // Authentication is safe to repeat: it creates nothing but a token.
-        response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+        response = await this.network.fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        });
       } catch (e) {
         if (attempt < this.retryPolicy.maxAttempts && isTransientNetworkError(e)) {
           await sleep(retryDelayMs(this.retryPolicy, attempt));
           continue;
         }
-        throw new OpenStackError({ cloud: this.cloud, call }, `cannot reach ${url}: ${describeCause(e)}`, { cause: e });
+        throw new OpenStackError(
+          { cloud: this.cloud, call },
+          `cannot reach ${url}: ${this.network.describeFailure(e, url)}`,
+          {
+            cause: e,
+          },
+        );
       }
       if (isTransientStatus(response.status) && attempt < this.retryPolicy.maxAttempts) {
         await response.body?.cancel();

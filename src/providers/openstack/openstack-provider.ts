@@ -56,7 +56,8 @@ export class OpenStackProvider implements ImageProvider {
       canCreateImageFromInstance: true,
       resumableDownload: true,
       sharing: true,
-      randomAccess: true,
+      // The random-access input makes its own connections, direct ones only: through a proxy, download.
+      randomAccess: !this.session.network.proxyFor(new URL(await this.glance.service.baseUrl())),
       // Glance's default `hashing_algorithm`; an upload still checks what the stored image actually records.
       hashAlgorithm: "sha512",
     };
@@ -97,6 +98,8 @@ export class OpenStackProvider implements ImageProvider {
       onUnauthorized: (sent) => this.session.invalidate(sent["x-auth-token"] ?? ""),
       expectedSize: image.size ?? undefined,
       signal: options.signal,
+      tls: this.session.network.tls,
+      idleTimeoutMs: this.session.network.idleTimeoutMs,
     });
   }
 

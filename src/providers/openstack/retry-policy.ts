@@ -3,6 +3,7 @@
  * repeated POST could create a second image), and only on failures that say "try later" or that happened
  * before any reply: 408, 429, 502, 503, 504 and connection errors. A 500 is a server bug, not transient.
  */
+import { retryAfterMs } from "../../formats/inputs/http-retry.js";
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -49,10 +50,18 @@ export function isTransientNetworkError(error: unknown): boolean {
   return false;
 }
 
-/** The wait before attempt `attempt + 1` (attempt counts from 1); honours a Retry-After in seconds. */
-export function retryDelayMs(policy: RetryPolicy, attempt: number, retryAfter?: string | null): number {
-  const seconds = retryAfter ? Number(retryAfter) : NaN;
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, policy.maxDelayMs);
+/**
+ * The wait before attempt `attempt + 1` (attempt counts from 1); honours a Retry-After in either of its forms
+ * (RFC 9110 §10.2.3): a number of seconds, or an HTTP date (the wait is then until that moment).
+ */
+export function retryDelayMs(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfter?: string | null,
+  now: number = Date.now(),
+): number {
+  const asked = retryAfterMs(retryAfter, now);
+  if (asked !== undefined) return Math.min(asked, policy.maxDelayMs);
   const exponential = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
   return exponential * (0.75 + Math.random() * 0.5);
 }

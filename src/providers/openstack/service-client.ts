@@ -5,7 +5,7 @@
  * that name the cloud, the call and the status.
  */
 import type { KeystoneSession } from "./keystone-session.js";
-import { describeCause, keystoneMessage, sleep } from "./keystone-session.js";
+import { keystoneMessage, sleep } from "./keystone-session.js";
 import { OpenStackError } from "./errors.js";
 import {
   isIdempotent,
@@ -77,7 +77,7 @@ export class ServiceClient {
       if (req.json !== undefined) headers["content-type"] ??= "application/json";
       let response: Response;
       try {
-        response = await fetch(url, {
+        response = await this.session.network.fetch(url, {
           method: req.method,
           headers,
           body: req.json !== undefined ? JSON.stringify(req.json) : req.body,
@@ -90,7 +90,9 @@ export class ServiceClient {
           await sleep(retryDelayMs(this.retryPolicy, attempt), req.signal);
           continue;
         }
-        throw new OpenStackError({ cloud, call }, `no reply: ${describeCause(e)}`, { cause: e });
+        throw new OpenStackError({ cloud, call }, `no reply: ${this.session.network.describeFailure(e, url)}`, {
+          cause: e,
+        });
       }
       if (req.expect.includes(response.status)) return response;
       // A 401 with a token we believed valid: it was revoked or expired early. Authenticate once more and

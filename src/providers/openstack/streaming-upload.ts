@@ -10,15 +10,13 @@
  * not re-authenticated; the caller cleans up. If the source fails, the request is destroyed rather than ended:
  * an ended chunked body would be a complete (truncated) image as far as Glance can tell.
  *
- * TLS: https endpoints use Node's default agent, hence the same CAs as fetch (Node's bundled ones, plus
- * NODE_EXTRA_CA_CERTS, plus the system store with --use-system-ca); proxies likewise follow the same
- * NODE_USE_ENV_PROXY / HTTPS_PROXY / NO_PROXY settings as fetch in Node 24.
+ * The connection comes from the cloud's CloudNetwork, as for every other request: its CA, client certificate,
+ * proxy and connect timeout; no byte moving either way for its idle timeout (`api_timeout`) ends the upload.
  */
 import { createHash, type Hash } from "node:crypto";
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { pipeline } from "node:stream/promises";
-import { describeCause } from "./keystone-session.js";
 import { OpenStackError } from "./errors.js";
 import { serviceMessage, type ServiceClient } from "./service-client.js";
 
@@ -42,9 +40,6 @@ export interface StreamedUploadResult {
   /** Present when `sha512` was asked. */
   readonly sha512?: string;
 }
-
-/** No byte moving either way for this long ends the upload as "no reply" (undici's default body timeout). */
-const IDLE_TIMEOUT_MS = 300_000;
 
 export async function uploadStream(service: ServiceClient, upload: StreamedUpload): Promise<StreamedUploadResult> {
   const cloud = service.session.cloud;
@@ -80,10 +75,18 @@ export async function uploadStream(service: ServiceClient, upload: StreamedUploa
   const stop = new AbortController();
   const signal = upload.signal ? AbortSignal.any([upload.signal, stop.signal]) : stop.signal;
   const expect = upload.expect ?? [204];
+  const network = service.session.network;
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  const req: ClientRequest = send(url, { method: "PUT", headers, signal: upload.signal });
-  req.setTimeout(IDLE_TIMEOUT_MS, () =>
-    req.destroy(Object.assign(new Error(`nothing moved for ${IDLE_TIMEOUT_MS / 1000} s`), { code: "ETIMEDOUT" })),
+  const req: ClientRequest = send(url, {
+    method: "PUT",
+    headers,
+    signal: upload.signal,
+    createConnection: network.createConnection(url) as never,
+  });
+  const idleMs = network.idleTimeoutMs;
+  // The code undici gives its own idle timeout, so that the message names the setting the same way.
+  req.setTimeout(idleMs, () =>
+    req.destroy(Object.assign(new Error(`nothing moved for ${idleMs / 1000} s`), { code: "UND_ERR_BODY_TIMEOUT" })),
   );
   let refused: Promise<{ status: number; text: string }> | undefined;
   const reply = new Promise<IncomingMessage>((resolve, reject) => {
@@ -127,7 +130,7 @@ export async function uploadStream(service: ServiceClient, upload: StreamedUploa
     res = await reply;
   } catch (e) {
     if (upload.signal?.aborted) throw upload.signal.reason;
-    throw new OpenStackError({ cloud, call }, `no reply: ${describeCause(e)}`, { cause: e });
+    throw new OpenStackError({ cloud, call }, `no reply: ${network.describeFailure(e, url)}`, { cause: e });
   }
   const status = res.statusCode ?? 0;
   const text = await readText(res);
