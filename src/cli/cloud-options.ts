@@ -3,6 +3,15 @@ import { UsageError } from "../util/errors.js";
 
 type CloudFlag = "cloud" | "from" | "to";
 
+/** Connection options and the OS_* variable each one sets. */
+const NETWORK_OPTIONS = [
+  ["osCacert", "OS_CACERT"],
+  ["osCert", "OS_CERT"],
+  ["osKey", "OS_KEY"],
+  ["insecure", "OS_INSECURE"],
+  ["apiTimeout", "OS_API_TIMEOUT"],
+] as const;
+
 /**
  * Adds `--cloud` (or `--from` and `--to`) with the defaults the openstack CLI has taught its users: the cloud
  * named by `--os-cloud`, else by OS_CLOUD. One of them must name it; which flag was missing is said in one line.
@@ -11,8 +20,22 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
   const names = Object.keys(flags) as CloudFlag[];
   for (const name of names) command.option(`--${name} <cloud>`, `${flags[name]} (default: --os-cloud, then OS_CLOUD)`);
   command.option("--os-cloud <cloud>", "the cloud by its clouds.yaml name, as the openstack CLI takes it");
+  command.option("--os-cacert <file>", "trust the CAs in this PEM file for the cloud's TLS (default: OS_CACERT)");
+  command.option("--os-cert <file>", "client certificate (PEM) for clouds that ask for one (default: OS_CERT)");
+  command.option("--os-key <file>", "the client certificate's key (PEM) (default: OS_KEY)");
+  command.option("--insecure", "do not check the cloud's TLS certificates (a warning says so)");
+  command.option(
+    "--api-timeout <seconds>",
+    "fail a request on which nothing moves for this long (default: api_timeout, OS_API_TIMEOUT, 300)",
+  );
   command.hook("preAction", (self) => {
     const given = self.opts<Record<string, string | undefined>>();
+    // The openstack CLI's way: these options override clouds.yaml through the variables that are their
+    // defaults, which also carry them into a job's worker and to every cloud the command names.
+    for (const [flag, variable] of NETWORK_OPTIONS) {
+      const value = given[flag];
+      if (value !== undefined) process.env[variable] = String(value);
+    }
     for (const name of names) {
       const cloud = given[name] ?? given.osCloud ?? process.env.OS_CLOUD;
       if (!cloud) throw new UsageError(`--${name} is required (or --os-cloud NAME, or OS_CLOUD)`);
