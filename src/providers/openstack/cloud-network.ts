@@ -20,8 +20,7 @@ import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
 import { Agent, buildConnector, fetch as undiciFetch } from "undici";
 import type { NetworkSettings } from "./cloud-config.js";
-import { OpenStackConfigError } from "./errors.js";
-import { describeCause } from "./keystone-session.js";
+import { describeCause, OpenStackConfigError } from "./errors.js";
 
 /** Without `api_timeout`: undici's own body timeout, long enough for a Glance busy hashing a large image. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;

@@ -66,3 +66,15 @@ const SECRET_FIELD = /("(?:password|secret|token|application_credential_secret)"
 export function redactSecrets(text: string): string {
   return text.replace(FERNET_TOKEN, "***").replace(SECRET_FIELD, (_m, key: string) => `${key}"***"`);
 }
+
+/** The messages of an error and its causes, each with its code: "fetch failed: connect ECONNREFUSED … (ECONNREFUSED)". */
+export function describeCause(e: unknown): string {
+  const parts: string[] = [];
+  let c: unknown = e;
+  for (let i = 0; i < 4 && c instanceof Error; i++) {
+    const code = (c as { code?: unknown }).code;
+    parts.push(typeof code === "string" ? `${c.message} (${code})` : c.message);
+    c = (c as { cause?: unknown }).cause;
+  }
+  return parts.join(": ") || String(e);
+}

@@ -9,8 +9,8 @@
 import type { GlanceClient, TransferProgress } from "./glance-client.js";
 import type { GlanceImage } from "./glance-image.js";
 import { expectedHash, createImageHasher } from "./image-hash.js";
-import { ImageVerificationError, OpenStackError } from "./errors.js";
-import { describeCause, sleep } from "./keystone-session.js";
+import { describeCause, ImageVerificationError, OpenStackError } from "./errors.js";
+import { sleep } from "./keystone-session.js";
 import { DEFAULT_RETRY_POLICY, retryDelayMs } from "./retry-policy.js";
 
 export interface DownloadOptions {

@@ -303,17 +303,6 @@ function decodeEntities(s: string): string {
   });
 }
 
-export function describeCause(e: unknown): string {
-  const parts: string[] = [];
-  let c: unknown = e;
-  for (let i = 0; i < 4 && c instanceof Error; i++) {
-    const code = (c as { code?: unknown }).code;
-    parts.push(typeof code === "string" ? `${c.message} (${code})` : c.message);
-    c = (c as { cause?: unknown }).cause;
-  }
-  return parts.join(": ") || String(e);
-}
-
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
