@@ -219,10 +219,10 @@ function networkFromEnvironment(
 ): NetworkSettings {
   return {
     cacert: env.OS_CACERT ? { path: env.OS_CACERT, from: "OS_CACERT (or --os-cacert)" } : base.cacert,
-    verify: env.OS_INSECURE && flag(name, "OS_INSECURE", env.OS_INSECURE) ? false : base.verify,
+    verify: env.OS_INSECURE && flag(name, "OS_INSECURE (--insecure)", env.OS_INSECURE) ? false : base.verify,
     cert: env.OS_CERT || base.cert,
     key: env.OS_KEY || base.key,
-    apiTimeoutSeconds: seconds(name, "OS_API_TIMEOUT", env.OS_API_TIMEOUT) ?? base.apiTimeoutSeconds,
+    apiTimeoutSeconds: seconds(name, "OS_API_TIMEOUT (--api-timeout)", env.OS_API_TIMEOUT) ?? base.apiTimeoutSeconds,
   };
 }
 

@@ -81,7 +81,8 @@ export class CloudNetwork {
       headersTimeout: this.idleTimeoutMs,
       bodyTimeout: this.idleTimeoutMs,
     });
-    if (!settings.verify) {
+    if (!settings.verify && !warnedInsecure.has(cloud)) {
+      warnedInsecure.add(cloud);
       process.emitWarning(
         `cloud "${cloud}": TLS certificates are not checked (verify: false, OS_INSECURE or --insecure); ` +
           "anyone on the path can read and change what is sent, credentials included",
@@ -179,6 +180,9 @@ export class CloudNetwork {
     return this.settings.apiTimeoutSeconds ? "api_timeout" : "the default; set api_timeout to change it";
   }
 }
+
+/** Clouds already warned about: a migrate within one cloud opens it twice, the user needs telling once. */
+const warnedInsecure = new Set<string>();
 
 /** Certificate-chain failures, as OpenSSL names them through Node. */
 const CERTIFICATE_CODES = new Set([

@@ -97,7 +97,7 @@ test("cacert, cert, key and api_timeout come from the cloud's entry; verify: fal
   await writeFile(file, CLOUD.replace("auth: {", "auth: {password: s, "));
   assert.throws(
     () => loadCloudConfig({ cloud: "prod", env: { ...env, OS_INSECURE: "maybe" } }),
-    /OS_INSECURE must be true or false/,
+    /OS_INSECURE \(--insecure\) must be true or false/,
   );
 });
 
