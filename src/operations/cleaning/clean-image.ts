@@ -1,11 +1,12 @@
 import { realpath, stat, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
-import { AbortedError, UsageError } from "../../formats/errors.js";
+import { AbortedError, ChromogenicError, UsageError } from "../../formats/errors.js";
 import { resolveGuestPath } from "../../guest/guest-path.js";
 import { openGuest } from "../../guest/guest-session.js";
 import { inspectGuest } from "../../guest/inspect/inspect-guest.js";
 import type { WorkListener } from "../../util/events.js";
 import type { CleaningMount } from "./cleaning-context.js";
+import { describeDisk } from "./describe-disk.js";
 import type { CleaningChange, CleaningReport } from "./cleaning-report.js";
 import { planCleaning, runCleaning } from "./run-cleaning.js";
 
@@ -84,11 +85,27 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
       dryRun,
       inspection,
       mounts,
+      disk: await describeDisk(session),
       signal,
       onOperation: (name, done, count) => {
         if (done < count) onEvent?.({ event: "step", phase: "clean", name, index: done + 1, count });
       },
     });
+    if (run.deviceChanges.length) {
+      // New filesystem UUIDs need the filesystems offline; the devices stay attached until the commit.
+      await session.unmount();
+      for (const change of run.deviceChanges) {
+        if (signal?.aborted) throw new AbortedError();
+        try {
+          await change.apply();
+        } catch (e) {
+          const hint = change.ifFailed ? ` (${change.ifFailed})` : "";
+          throw new ChromogenicError(`${change.path}: ${change.detail} failed: ${commandOutput(e)}${hint}`, "EGUEST", {
+            cause: e,
+          });
+        }
+      }
+    }
     const cleanMs = performance.now() - started;
     onEvent?.({ event: "phase", phase: "clean", state: "end", detail: `${run.changes.length} change(s)` });
     if (signal?.aborted) throw new AbortedError();
@@ -126,4 +143,15 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
   } finally {
     await session.close();
   }
+}
+
+/** What a failed command said (tune2fs explains itself on stdout), else the error's message. */
+function commandOutput(e: unknown): string {
+  const { stdout, stderr } = e as { stdout?: string; stderr?: string };
+  return (
+    [stderr, stdout]
+      .filter((s) => s?.trim())
+      .join("; ")
+      .trim() || (e as Error).message
+  );
 }

@@ -2,6 +2,7 @@ import { inspectGuest, type GuestInspection } from "../../guest/inspect/inspect-
 import { AbortedError } from "../../formats/errors.js";
 import { CleaningContext, type CleaningMount } from "./cleaning-context.js";
 import type { CleaningOperation } from "./cleaning-operation.js";
+import type { CleaningDisk, DeviceChange } from "./cleaning-disk.js";
 import type { CleaningChange } from "./cleaning-report.js";
 import { loadProfile } from "./cleaning-profile.js";
 import { applySelection, orderedOperations } from "./operation-selection.js";
@@ -43,6 +44,8 @@ export interface RunCleaningOptions {
   readonly inspection?: GuestInspection;
   /** The guest's mounted filesystems (empty for a plain folder). */
   readonly mounts?: readonly CleaningMount[];
+  /** The guest's devices, for operations on them (fs-uuids); absent for a plain folder. */
+  readonly disk?: CleaningDisk;
   readonly signal?: AbortSignal;
   readonly onOperation?: (name: string, done: number, total: number) => void;
 }
@@ -52,6 +55,8 @@ export interface CleaningRun {
   readonly operations: readonly { name: string; skipped?: string }[];
   readonly changes: readonly CleaningChange[];
   readonly warnings: readonly string[];
+  /** Changes to block devices the operations asked for, to make once the guest is unmounted (none in a dry run). */
+  readonly deviceChanges: readonly DeviceChange[];
 }
 
 /**
@@ -64,6 +69,7 @@ export async function runCleaning(root: string, plan: CleaningPlan, options: Run
   const changes: CleaningChange[] = [];
   const warnings: string[] = [];
   const operations: { name: string; skipped?: string }[] = [];
+  const deviceChanges: DeviceChange[] = [];
   let current = "";
   const warned = new Set<string>();
   const tree = new GuestTree(
@@ -93,10 +99,12 @@ export async function runCleaning(root: string, plan: CleaningPlan, options: Run
       (m) => warnings.push(`${op.name}: ${m}`),
       options.signal,
       (c) => changes.push({ operation: op.name, ...c }),
+      options.disk,
+      (c) => deviceChanges.push(c),
     );
     await op.perform(ctx);
     operations.push({ name: op.name });
   }
   options.onOperation?.("", plan.operations.length, plan.operations.length);
-  return { inspection, operations, changes, warnings };
+  return { inspection, operations, changes, warnings, deviceChanges };
 }

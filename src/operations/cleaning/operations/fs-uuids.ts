@@ -1,0 +1,143 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { defineOperation } from "../cleaning-operation.js";
+import type { CleaningContext } from "../cleaning-context.js";
+import { areaMentions, type CleaningDisk, type GuestFilesystem } from "../cleaning-disk.js";
+
+const execFileP = promisify(execFile);
+
+/** How each filesystem type gets a new UUID, on its unmounted device (what libguestfs's set_uuid runs). */
+const SETTERS: Readonly<Record<string, (uuid: string, device: string) => readonly [string, string[]]>> = {
+  ext2: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
+  ext3: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
+  ext4: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
+  xfs: (uuid, device) => ["xfs_admin", ["-U", uuid, device]],
+  // -f: btrfstune otherwise asks for confirmation on the terminal.
+  btrfs: (uuid, device) => ["btrfstune", ["-f", "-U", uuid, device]],
+};
+
+/** Not filesystems: nothing to change and nothing to warn about. */
+const CONTAINERS = new Set(["LVM2_member", "crypto_LUKS", "swap"]);
+
+/**
+ * Files that name filesystems by UUID for mounting and booting: fstab and crypttab, GRUB's configuration and
+ * environment block (Red Hat keeps kernelopts there), BLS entries, the kernel command line, and the resume
+ * device of initramfs-tools.
+ */
+const REFERENCES = [
+  "/etc/fstab",
+  "/etc/crypttab",
+  "/etc/default/grub",
+  "/etc/default/grub.d/*.cfg",
+  "/etc/kernel/cmdline",
+  "/etc/initramfs-tools/conf.d/resume",
+  "/boot/grub/grub.cfg",
+  "/boot/grub/grubenv",
+  "/boot/grub/menu.lst",
+  "/boot/grub/grub.conf",
+  "/boot/grub2/grub.cfg",
+  "/boot/grub2/grubenv",
+  "/boot/loader/entries/*.conf",
+];
+
+const ATTEMPTS = 5;
+const RETRY_MS = 300;
+
+/**
+ * Runs a UUID setter on a just-unmounted device. The unmount makes udev probe the device (blkid), and a
+ * probe holding it open makes tune2fs take it for mounted: a failure is retried a few times before it counts.
+ */
+async function runWhenFree(command: string, args: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await execFileP(command, [...args]);
+      return;
+    } catch (e) {
+      if (attempt >= ATTEMPTS) throw e;
+      await sleep(RETRY_MS);
+    }
+  }
+}
+
+interface Renaming {
+  readonly filesystem: GuestFilesystem & { readonly uuid: string };
+  readonly next: string;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Where outside the guest's files the UUID is named (so changing it would break the boot), if anywhere. */
+async function namedOutsideFiles(disk: CleaningDisk, uuid: string): Promise<string | undefined> {
+  for (const area of disk.uneditable) if (await areaMentions(area, [uuid])) return area.description;
+  return undefined;
+}
+
+async function planRenamings(ctx: CleaningContext, disk: CleaningDisk): Promise<Renaming[]> {
+  const plans: Renaming[] = [];
+  for (const fs of disk.filesystems) {
+    const label = `${fs.guestPath ?? fs.device} (${fs.type})`;
+    if (!fs.uuid || CONTAINERS.has(fs.type)) continue;
+    if (!SETTERS[fs.type]) {
+      ctx.warn(`${label}: cannot give this filesystem type a new UUID; kept`);
+      continue;
+    }
+    const where = await namedOutsideFiles(disk, fs.uuid);
+    if (where) {
+      ctx.warn(
+        `${label}: UUID ${fs.uuid} is named in ${where}, which cannot be edited here; kept so the guest still boots`,
+      );
+      continue;
+    }
+    plans.push({ filesystem: { ...fs, uuid: fs.uuid }, next: randomUUID() });
+  }
+  return plans;
+}
+
+export default defineOperation({
+  name: "fs-uuids",
+  description:
+    "Give each filesystem (ext2/3/4, xfs, btrfs) a new random UUID and update fstab, crypttab, GRUB and BLS files that name the old one",
+  defaultEnabled: false,
+  families: "all",
+  async perform(ctx) {
+    const disk = ctx.disk;
+    if (!disk) {
+      ctx.warn("a guest folder has no filesystems of its own: nothing to change");
+      return;
+    }
+    const plans = await planRenamings(ctx, disk);
+    if (!plans.length) return;
+    // virt-sysprep changes the UUIDs only (its manual warns the guest will likely not boot); the files that
+    // name them change with them here, before the UUIDs do, since the filesystems are mounted now.
+    for (const pattern of REFERENCES)
+      for (const path of await ctx.glob(pattern))
+        await ctx.editText(path, (text) => {
+          let out = text;
+          const renamed: string[] = [];
+          for (const { filesystem, next } of plans) {
+            const re = new RegExp(escape(filesystem.uuid), "gi");
+            if (re.test(out)) {
+              out = out.replace(re, (found) => (found === found.toUpperCase() ? next.toUpperCase() : next));
+              renamed.push(filesystem.guestPath ?? filesystem.device);
+            }
+          }
+          return renamed.length ? { text: out, detail: `new UUID of ${renamed.join(", ")}` } : null;
+        });
+    if (ctx.inspection.distribution.family === "redhat" || ctx.inspection.distribution.family === "suse")
+      ctx.warn("a host-only dracut initramfs may name the old UUIDs: rebuild it in the guest (dracut -f)");
+    for (const { filesystem, next } of plans) {
+      const [command, args] = SETTERS[filesystem.type]!(next, filesystem.device);
+      ctx.deferDeviceChange({
+        device: filesystem.device,
+        path: filesystem.guestPath ?? filesystem.device,
+        detail: `UUID ${filesystem.uuid} -> ${next}`,
+        ifFailed: `the guest's fstab and boot files already name ${next}: give the filesystem that UUID (${command}) before booting it`,
+        apply: () => runWhenFree(command, args),
+      });
+    }
+  },
+});
