@@ -1,22 +1,8 @@
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { defineOperation } from "../cleaning-operation.js";
 import type { CleaningContext } from "../cleaning-context.js";
 import { areaMentions, type CleaningDisk, type GuestFilesystem } from "../cleaning-disk.js";
-
-const execFileP = promisify(execFile);
-
-/** How each filesystem type gets a new UUID, on its unmounted device (what libguestfs's set_uuid runs). */
-const SETTERS: Readonly<Record<string, (uuid: string, device: string) => readonly [string, string[]]>> = {
-  ext2: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
-  ext3: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
-  ext4: (uuid, device) => ["tune2fs", ["-U", uuid, device]],
-  xfs: (uuid, device) => ["xfs_admin", ["-U", uuid, device]],
-  // -f: btrfstune otherwise asks for confirmation on the terminal.
-  btrfs: (uuid, device) => ["btrfstune", ["-f", "-U", uuid, device]],
-};
+import { canSetUuid, setFilesystemUuid, uuidTool } from "../set-filesystem-uuid.js";
 
 /** Not filesystems: nothing to change and nothing to warn about. */
 const CONTAINERS = new Set(["LVM2_member", "crypto_LUKS", "swap"]);
@@ -42,25 +28,6 @@ const REFERENCES = [
   "/boot/loader/entries/*.conf",
 ];
 
-const ATTEMPTS = 5;
-const RETRY_MS = 300;
-
-/**
- * Runs a UUID setter on a just-unmounted device. The unmount makes udev probe the device (blkid), and a
- * probe holding it open makes tune2fs take it for mounted: a failure is retried a few times before it counts.
- */
-async function runWhenFree(command: string, args: readonly string[]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await execFileP(command, [...args]);
-      return;
-    } catch (e) {
-      if (attempt >= ATTEMPTS) throw e;
-      await sleep(RETRY_MS);
-    }
-  }
-}
-
 interface Renaming {
   readonly filesystem: GuestFilesystem & { readonly uuid: string };
   readonly next: string;
@@ -81,7 +48,7 @@ async function planRenamings(ctx: CleaningContext, disk: CleaningDisk): Promise<
   for (const fs of disk.filesystems) {
     const label = `${fs.guestPath ?? fs.device} (${fs.type})`;
     if (!fs.uuid || CONTAINERS.has(fs.type)) continue;
-    if (!SETTERS[fs.type]) {
+    if (!canSetUuid(fs.type)) {
       ctx.warn(`${label}: cannot give this filesystem type a new UUID; kept`);
       continue;
     }
@@ -130,13 +97,12 @@ export default defineOperation({
     if (ctx.inspection.distribution.family === "redhat" || ctx.inspection.distribution.family === "suse")
       ctx.warn("a host-only dracut initramfs may name the old UUIDs: rebuild it in the guest (dracut -f)");
     for (const { filesystem, next } of plans) {
-      const [command, args] = SETTERS[filesystem.type]!(next, filesystem.device);
       ctx.deferDeviceChange({
         device: filesystem.device,
         path: filesystem.guestPath ?? filesystem.device,
         detail: `UUID ${filesystem.uuid} -> ${next}`,
-        ifFailed: `the guest's fstab and boot files already name ${next}: give the filesystem that UUID (${command}) before booting it`,
-        apply: () => runWhenFree(command, args),
+        ifFailed: `the guest's fstab and boot files already name ${next}: give the filesystem that UUID (${uuidTool(filesystem.type)}) before booting it`,
+        apply: () => setFilesystemUuid(filesystem.device, filesystem.type, next),
       });
     }
   },
