@@ -17,12 +17,22 @@ export interface CleanImageOptions {
   readonly operations?: string;
   /** A built-in profile name ("default", "atmosphere") or a path to a YAML profile. */
   readonly profile?: string;
-  /** Accounts the user-account operation keeps. */
+  /** Accounts the user-account operation keeps (virt-sysprep's --keep-user-accounts). */
   readonly keepUsers?: readonly string[];
+  /** When given, the only accounts user-account removes (virt-sysprep's --remove-user-accounts). */
+  readonly removeUsers?: readonly string[];
+  /** virt-sysprep's --enable: exactly these operations (before `operations` adjusts them). */
+  readonly enable?: string;
   /** Plan only: nothing in the guest changes, the image is opened read-only. */
   readonly dryRun?: boolean;
-  /** Change `image` itself (a raw image is then attached directly: no copy at all). */
+  /**
+   * Change `image` itself, as virt-sysprep does. A raw image is attached directly (no copy at all): a failure
+   * part-way leaves it partly cleaned, and the error says so. Another format is cleaned in a working copy
+   * written back over the image under a temporary name and renamed: a failure leaves the image as it was.
+   */
   readonly inPlace?: boolean;
+  /** The input's format (virt-sysprep's --format); default: recognised from the file. */
+  readonly format?: string;
   /** Required unless inPlace or dryRun; written under a temporary name, renamed on success. */
   readonly output?: string;
   /** Default: the input's format. */
@@ -67,9 +77,13 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
   const session = await openGuest(image, {
     readOnly: dryRun,
     inPlace: options.inPlace,
+    format: options.format,
     workDir: options.workDir,
     signal,
   });
+  // Only a raw image cleaned in place is changed before the end: say what state a failure leaves it in.
+  const direct = !dryRun && session.attached.rawPath === image;
+  let changing = false;
   try {
     const root = session.mounted.root;
     const inspection = await inspectGuest(root);
@@ -81,6 +95,7 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
 
     started = performance.now();
     onEvent?.({ event: "phase", phase: "clean", state: "start", ...(dryRun ? { detail: "dry run" } : {}) });
+    changing = direct;
     const run = await runCleaning(root, plan, {
       dryRun,
       inspection,
@@ -140,6 +155,14 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
       warnings: run.warnings,
       timingsMs: { attach: Math.round(attachMs), clean: Math.round(cleanMs), commit: Math.round(commitMs) },
     };
+  } catch (e) {
+    if (!changing) throw e;
+    const code = e instanceof ChromogenicError ? e.code : "EGUEST";
+    const state =
+      `${image} was being cleaned in place (a raw image is changed directly, as virt-sysprep does): it is now ` +
+      `partly cleaned. Its filesystems are unmounted cleanly as the run ends, so they stay consistent; run the ` +
+      `same clean again to finish, or restore the image from a copy`;
+    throw new ChromogenicError(`${(e as Error).message}\n${state}`, code, { cause: e });
   } finally {
     await session.close();
   }
