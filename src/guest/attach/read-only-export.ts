@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
-import { execFile } from "node:child_process";
-import { mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdir, open, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -43,37 +42,54 @@ export async function exportReadOnly(
     "read-only": true,
     "node-name": "disk0",
   });
-  const child = spawn(
-    "qemu-storage-daemon",
-    [
-      "--blockdev",
-      file,
-      "--blockdev",
-      disk,
-      "--export",
-      `type=fuse,id=export0,node-name=disk0,mountpoint=${mountpoint},writable=off`,
-      "--pidfile",
-      pidFile,
-    ],
-    { stdio: ["ignore", "ignore", "pipe"], detached: false },
-  );
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4096)));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  child.on("error", (e) => void (stderr += e.message));
+  const exportSpec = JSON.stringify({
+    type: "fuse",
+    id: "export0",
+    "node-name": "disk0",
+    mountpoint,
+    writable: false,
+  });
+  // The daemon outlives this call (and, after a kill -9, this process): its messages go to a file of its own.
+  const log = await open(logPathFor(mountpoint), "w", 0o600);
+  let child: ChildProcess;
+  try {
+    // setpriv --pdeathsig: should this process die (kill -9), the daemon goes with it, and with the last
+    // process in the CLI's private mount namespace gone, the guest mounts in it go too (for `guest cleanup`).
+    child = spawn(
+      "setpriv",
+      [
+        "--pdeathsig",
+        "TERM",
+        "--",
+        "qemu-storage-daemon",
+        ...["--blockdev", file, "--blockdev", disk, "--export", exportSpec, "--pidfile", pidFile],
+      ],
+      { stdio: ["ignore", "ignore", log.fd] },
+    );
+  } finally {
+    await log.close();
+  }
+  let failure = "";
+  child.on("error", (e) => void (failure = e.message));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const deadline = Date.now() + START_WAIT_MS;
-  for (;;) {
-    if (await isMountPoint(mountpoint)) break;
-    const code = await Promise.race([exited, sleep(50).then(() => undefined)]);
-    if (code !== undefined || Date.now() > deadline)
+  while (!(await isMountPoint(mountpoint))) {
+    const ended = await Promise.race([exited.then(() => true), sleep(50).then(() => false)]);
+    if (ended || Date.now() > deadline) {
+      child.kill();
+      const said = (await readFile(logPathFor(mountpoint), "utf8").catch(() => "")).trim();
       throw new GuestAccessError(
-        `cannot open ${image} read-only through qemu-storage-daemon: ${stderr.trim() || `no export after ${START_WAIT_MS / 1000} s`}`,
+        `cannot open ${image} read-only through qemu-storage-daemon: ${said || failure || `no export after ${START_WAIT_MS / 1000} s`}`,
       );
+    }
   }
   // The daemon lives until the journal stops it, not until this process's event loop ends.
-  child.stderr.destroy();
   child.unref();
   return mountpoint;
+}
+
+function logPathFor(mountpoint: string): string {
+  return mountpoint.replace(/\.raw$/, ".log");
 }
 
 /** Stops an export (the daemon by its pid file, checked to be the one serving `mountpoint`) and removes its files. */
@@ -91,7 +107,7 @@ export async function stopExport(mountpoint: string, pidFile: string): Promise<v
     }
   }
   if (await isMountPoint(mountpoint)) await execFileP("fusermount3", ["-u", mountpoint]);
-  for (const path of [mountpoint, pidFile])
+  for (const path of [mountpoint, pidFile, logPathFor(mountpoint)])
     await unlink(path).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOENT") throw e;
     });

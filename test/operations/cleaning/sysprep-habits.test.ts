@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { convertFile } from "../../../src/formats/engine/convert.js";
+import { leftovers } from "../../helpers/clean-proof.js";
 import { debianRootFiles, isRoot, makeGuestDisk } from "../../helpers/guest-images.js";
+import { interruptWhen, whileMounted, type Interrupted } from "../../helpers/interrupt-run.js";
 import { makeRaw, qemuCheck, run, runCli, runOk, sha256File } from "../../helpers/tools.js";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
@@ -270,5 +272,35 @@ test(
     assert.deepEqual(await readdir(join(state, "exports")), [], "no export left");
     const loops = await runOk("losetup", ["--all"]);
     assert.ok(!loops.includes(state), loops);
+  },
+);
+
+test(
+  "clean --dry-run of a qcow2 killed with -9: the qemu export goes with it, guest cleanup leaves nothing",
+  { skip },
+  async (t) => {
+    const { dir, env } = await scratchWithState(t);
+    const image = join(dir, "guest.qcow2");
+    await convertFile({ input: await makeGuest(dir), output: image, outputFormat: "qcow2" });
+    let run: Interrupted | null = null;
+    for (let attempt = 0; attempt < 5 && !run; attempt++)
+      run = await interruptWhen(dir, env, ["clean", "--dry-run", image], "SIGKILL", whileMounted(dir));
+    assert.ok(run, "the run was never caught with the guest mounted");
+    assert.equal(run.signal, "SIGKILL");
+    const exportsDir = join(dir, "state", "exports");
+    const daemons = async () => {
+      const found: string[] = [];
+      for (const pid of await readdir("/proc"))
+        if (/^\d+$/.test(pid) && (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).includes(exportsDir))
+          found.push(pid);
+      return found;
+    };
+    for (let waited = 0; (await daemons()).length && waited < 5000; waited += 50) await sleep(50);
+    assert.deepEqual(await daemons(), [], "the export daemon outlived the run");
+    const cleanup = await runCli(["guest", "cleanup"], env);
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+    assert.deepEqual(await leftovers(dir), [], "mounts or loop devices left");
+    assert.deepEqual(await readdir(exportsDir), []);
+    assert.deepEqual(await readdir(join(dir, "state", "guest-journals")), []);
   },
 );
