@@ -11,9 +11,8 @@ export interface GuestFilesystem {
 }
 
 /**
- * A stretch of the disk that may name a filesystem by UUID but that cleaning cannot edit as files: the gap
- * before the first partition and a BIOS boot partition (GRUB's core image), a filesystem we do not mount
- * (the vfat EFI system partition with GRUB's grub.cfg or embedded config).
+ * A stretch of the disk that may name a filesystem by UUID but that cleaning cannot edit as files: a
+ * filesystem we do not mount (the vfat EFI system partition with GRUB's grub.cfg or its embedded config).
  */
 export interface UneditableArea {
   readonly description: string;
@@ -34,10 +33,20 @@ export interface DeviceChange {
   apply(): Promise<void>;
 }
 
+/** The BIOS boot code (the gap after the MBR, BIOS boot partitions), as far as it can be read. */
+export interface BootCode {
+  /** Its bytes, and the inflated kernel and configuration of a GRUB core image found in it. */
+  readonly text: Buffer;
+  /** GRUB boots the disk (boot.img in the MBR) but its core image could not be read (another GRUB version). */
+  readonly unreadableGrub: boolean;
+}
+
 /** The guest's disk as cleaning sees it; absent when a run cleans a plain folder. */
 export interface CleaningDisk {
   readonly filesystems: readonly GuestFilesystem[];
   readonly uneditable: readonly UneditableArea[];
+  /** Read on first use (only fs-uuids needs it). */
+  bootCode(): Promise<BootCode>;
 }
 
 /** Larger areas are not searched (an answer we cannot give counts as "named there"). */

@@ -15,6 +15,7 @@ import { leftovers } from "../../helpers/clean-proof.js";
 import { debianRootFiles, isRoot, makeGuestDisk } from "../../helpers/guest-images.js";
 import { interruptWhen, whileMounted, type Interrupted } from "../../helpers/interrupt-run.js";
 import { makeRaw, qemuCheck, run, runCli, runOk, sha256File } from "../../helpers/tools.js";
+import { filesystemUuid, inFilesystem } from "./partition-checks.js";
 
 const skip = !(await isRoot()) ? "needs root (loop devices and mounts)" : false;
 const MiB = 2 ** 20;
@@ -79,27 +80,11 @@ async function makeGuest(dir: string, name = "guest.raw"): Promise<string> {
   return raw;
 }
 
-/** Runs `check` with the guest's root of a raw image mounted read-only. */
-async function inGuest<T>(raw: string, dir: string, check: (root: string) => Promise<T>): Promise<T> {
-  const mnt = await mkdtemp(join(dir, "look-"));
-  await runOk("mount", ["-o", `ro,loop,offset=${MiB}`, raw, mnt]);
-  try {
-    return await check(mnt);
-  } finally {
-    await runOk("umount", [mnt]);
-    await rm(mnt, { recursive: true });
-  }
-}
-
 const exists = (path: string) =>
   stat(path).then(
     () => true,
     () => false,
   );
-
-async function rootUuid(raw: string): Promise<string> {
-  return (await runOk("blkid", ["-p", "-o", "value", "-s", "UUID", "--offset", String(MiB), raw])).trim();
-}
 
 test("clean --list-operations: every virt-sysprep operation, by its name, with its default", async () => {
   const ours = await runCli(["clean", "--list-operations", "--json"], process.env);
@@ -136,11 +121,11 @@ test(
       env,
     );
     assert.equal(r.code, 0, r.stderr);
-    const uuid = await rootUuid(output);
+    const uuid = await filesystemUuid(output);
     assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.notEqual(uuid, ROOT_UUID);
-    assert.equal(await rootUuid(source), ROOT_UUID, "the source is not changed");
-    await inGuest(output, dir, async (root) => {
+    assert.equal(await filesystemUuid(source), ROOT_UUID, "the source is not changed");
+    await inFilesystem(output, dir, async (root) => {
       assert.equal(await readFile(join(root, "etc/fstab"), "utf8"), `UUID=${uuid} / ext4 errors=remount-ro 0 1\n`);
       const grub = await readFile(join(root, "boot/grub/grub.cfg"), "utf8");
       assert.ok(!grub.includes(ROOT_UUID) && grub.split(uuid).length === 3, grub);
@@ -169,7 +154,7 @@ test("clean -a DISK cleans in place (raw directly, qcow2 through a copy renamed 
   const raw = await makeGuest(dir);
   const r = await runCli(["clean", "-a", raw, "--enable", "machine-id,flag-reconfiguration"], env);
   assert.equal(r.code, 0, r.stderr);
-  await inGuest(raw, dir, async (root) => {
+  await inFilesystem(raw, dir, async (root) => {
     assert.equal(await readFile(join(root, "etc/machine-id"), "utf8"), "");
     assert.ok(await exists(join(root, ".unconfigured")));
   });
@@ -182,7 +167,7 @@ test("clean -a DISK cleans in place (raw directly, qcow2 through a copy renamed 
   assert.equal((await qemuCheck(qcow2)).code, 0);
   const back = join(dir, "back.raw");
   await convertFile({ input: qcow2, output: back, outputFormat: "raw" });
-  await inGuest(back, dir, async (root) => assert.equal(await readFile(join(root, "etc/machine-id"), "utf8"), ""));
+  await inFilesystem(back, dir, async (root) => assert.equal(await readFile(join(root, "etc/machine-id"), "utf8"), ""));
   const both = await runCli(["clean", "-a", raw, raw, join(dir, "out.raw")], env);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /-a DISK cleans DISK in place/);
@@ -222,7 +207,7 @@ test("clean --keep-user-accounts / --remove-user-accounts: virt-sysprep's semant
     env,
   );
   assert.equal(r.code, 0, r.stderr);
-  await inGuest(raw, dir, async (root) => {
+  await inFilesystem(raw, dir, async (root) => {
     const users = (await readFile(join(root, "etc/passwd"), "utf8")).split("\n").map((l) => l.split(":")[0]);
     // alice: on the remove list; bob: on both, keeping wins; carol: not on the remove list.
     assert.deepEqual(users.filter(Boolean), ["root", "bob", "carol"]);

@@ -37,9 +37,19 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Where outside the guest's files the UUID is named (so changing it would break the boot), if anywhere. */
-async function namedOutsideFiles(disk: CleaningDisk, uuid: string): Promise<string | undefined> {
-  for (const area of disk.uneditable) if (await areaMentions(area, [uuid])) return area.description;
+/** Why the filesystem's UUID must stay: where outside the guest's files it is (or may be) named, if anywhere. */
+async function namedOutsideFiles(
+  disk: CleaningDisk,
+  fs: GuestFilesystem & { uuid: string },
+): Promise<string | undefined> {
+  const boot = await disk.bootCode();
+  if (boot.text.toString("latin1").toLowerCase().includes(fs.uuid.toLowerCase()))
+    return "the BIOS boot code (GRUB's core image) names it";
+  // GRUB's prefix is on the filesystem mounted at /boot, else on the root's.
+  const holdsGrub = fs.guestPath === (disk.filesystems.some((f) => f.guestPath === "/boot") ? "/boot" : "/");
+  if (boot.unreadableGrub && holdsGrub)
+    return "GRUB's core image may name it (a GRUB version whose core cannot be read here)";
+  for (const area of disk.uneditable) if (await areaMentions(area, [fs.uuid])) return `${area.description} names it`;
   return undefined;
 }
 
@@ -52,11 +62,9 @@ async function planRenamings(ctx: CleaningContext, disk: CleaningDisk): Promise<
       ctx.warn(`${label}: cannot give this filesystem type a new UUID; kept`);
       continue;
     }
-    const where = await namedOutsideFiles(disk, fs.uuid);
+    const where = await namedOutsideFiles(disk, { ...fs, uuid: fs.uuid });
     if (where) {
-      ctx.warn(
-        `${label}: UUID ${fs.uuid} is named in ${where}, which cannot be edited here; kept so the guest still boots`,
-      );
+      ctx.warn(`${label}: UUID ${fs.uuid} kept so the guest still boots: ${where}, and cleaning cannot edit that`);
       continue;
     }
     plans.push({ filesystem: { ...fs, uuid: fs.uuid }, next: randomUUID() });
