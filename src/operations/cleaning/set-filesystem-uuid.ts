@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 
@@ -16,6 +19,24 @@ const TOOLS: Readonly<Record<string, (uuid: string, device: string) => readonly 
 
 export function canSetUuid(type: string): boolean {
   return type in TOOLS;
+}
+
+/**
+ * The tool a type's UUID change needs when it is not installed here (checked while planning, so a missing
+ * tool keeps the UUID rather than failing after the files naming it were edited).
+ */
+export async function missingUuidTool(type: string): Promise<string | undefined> {
+  const tool = uuidTool(type);
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":"))
+    if (
+      dir &&
+      (await access(join(dir, tool), constants.X_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return undefined;
+  return tool;
 }
 
 /** The command that sets it, for messages ("tune2fs"). */

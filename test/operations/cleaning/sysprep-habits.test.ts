@@ -149,6 +149,75 @@ test(
   },
 );
 
+test(
+  "clean --enable fs-uuids on ext4, XFS and btrfs: each gets a new UUID, fstab follows, each still mounts",
+  { skip },
+  async (t) => {
+    const { dir, env } = await scratchWithState(t);
+    const raw = join(dir, "three.raw");
+    const build = await mkdtemp(join(dir, "build-"));
+    const uuids = { xfs: "0a0a0000-1111-4222-8333-444455556666", btrfs: "0b0b0000-1111-4222-8333-444455556666" };
+    const fstab =
+      `UUID=${ROOT_UUID} / ext4 defaults 0 1\nUUID=${uuids.xfs} /var/lib/data xfs defaults 0 2\n` +
+      `UUID=${uuids.btrfs} /srv btrfs defaults 0 2\n`;
+    await makeGuestDisk(
+      raw,
+      "gpt",
+      [
+        {
+          type: "L",
+          sizeMiB: 64,
+          fs: {
+            type: "ext4",
+            sizeMiB: 64,
+            uuid: ROOT_UUID,
+            files: { ...debianRootFiles(fstab), "var/lib/data": { dir: true } },
+          },
+        },
+        { type: "L", sizeMiB: 300, fs: { type: "xfs", sizeMiB: 300, uuid: uuids.xfs, files: { "data.txt": "x\n" } } },
+        {
+          type: "L",
+          sizeMiB: 128,
+          fs: { type: "btrfs", sizeMiB: 128, uuid: uuids.btrfs, files: { "srv.txt": "s\n" } },
+        },
+      ],
+      build,
+    );
+    await rm(build, { recursive: true, force: true });
+    const r = await runCli(["clean", "-a", raw, "--enable", "fs-uuids"], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /fs-uuids: edit 1, set-uuid 3/);
+    const offsets = { root: 2 ** 20, xfs: 65 * 2 ** 20, btrfs: 365 * 2 ** 20 };
+    const now = {
+      root: await filesystemUuid(raw, offsets.root),
+      xfs: await filesystemUuid(raw, offsets.xfs),
+      btrfs: await filesystemUuid(raw, offsets.btrfs),
+    };
+    assert.notEqual(now.root, ROOT_UUID);
+    assert.notEqual(now.xfs, uuids.xfs);
+    assert.notEqual(now.btrfs, uuids.btrfs);
+    await inFilesystem(raw, dir, async (root) => {
+      assert.equal(
+        await readFile(join(root, "etc/fstab"), "utf8"),
+        `UUID=${now.root} / ext4 defaults 0 1\nUUID=${now.xfs} /var/lib/data xfs defaults 0 2\n` +
+          `UUID=${now.btrfs} /srv btrfs defaults 0 2\n`,
+      );
+    });
+    await inFilesystem(
+      raw,
+      dir,
+      async (root) => assert.equal(await readFile(join(root, "data.txt"), "utf8"), "x\n"),
+      offsets.xfs,
+    );
+    await inFilesystem(
+      raw,
+      dir,
+      async (root) => assert.equal(await readFile(join(root, "srv.txt"), "utf8"), "s\n"),
+      offsets.btrfs,
+    );
+  },
+);
+
 test("clean -a DISK cleans in place (raw directly, qcow2 through a copy renamed over it)", { skip }, async (t) => {
   const { dir, env } = await scratchWithState(t);
   const raw = await makeGuest(dir);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { defineOperation } from "../cleaning-operation.js";
 import type { CleaningContext } from "../cleaning-context.js";
 import { areaMentions, type CleaningDisk, type GuestFilesystem } from "../cleaning-disk.js";
-import { canSetUuid, setFilesystemUuid, uuidTool } from "../set-filesystem-uuid.js";
+import { canSetUuid, missingUuidTool, setFilesystemUuid, uuidTool } from "../set-filesystem-uuid.js";
 
 /** Not filesystems: nothing to change and nothing to warn about. */
 const CONTAINERS = new Set(["LVM2_member", "crypto_LUKS", "swap"]);
@@ -60,6 +60,11 @@ async function planRenamings(ctx: CleaningContext, disk: CleaningDisk): Promise<
     if (!fs.uuid || CONTAINERS.has(fs.type)) continue;
     if (!canSetUuid(fs.type)) {
       ctx.warn(`${label}: cannot give this filesystem type a new UUID; kept`);
+      continue;
+    }
+    const missing = await missingUuidTool(fs.type);
+    if (missing) {
+      ctx.warn(`${label}: UUID kept: changing it needs ${missing}, which is not installed on this host`);
       continue;
     }
     const where = await namedOutsideFiles(disk, { ...fs, uuid: fs.uuid });
