@@ -115,7 +115,7 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
           await change.apply();
         } catch (e) {
           const hint = change.ifFailed ? ` (${change.ifFailed})` : "";
-          throw new ChromogenicError(`${change.path}: ${change.detail} failed: ${commandOutput(e)}${hint}`, "EGUEST", {
+          throw new DeviceChangeError(`${change.path}: ${change.detail} failed: ${commandOutput(e)}${hint}`, {
             cause: e,
           });
         }
@@ -158,13 +158,24 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
   } catch (e) {
     if (!changing) throw e;
     const code = e instanceof ChromogenicError ? e.code : "EGUEST";
+    // Running again redoes file operations harmlessly, but would give a filesystem yet another UUID.
+    const advice =
+      e instanceof DeviceChangeError
+        ? "finish the change as said above, or restore the image from a copy"
+        : "run the same clean again to finish, or restore the image from a copy";
     const state =
       `${image} was being cleaned in place (a raw image is changed directly, as virt-sysprep does): it is now ` +
-      `partly cleaned. Its filesystems are unmounted cleanly as the run ends, so they stay consistent; run the ` +
-      `same clean again to finish, or restore the image from a copy`;
+      `partly cleaned. Its filesystems are unmounted cleanly as the run ends, so they stay consistent; ${advice}`;
     throw new ChromogenicError(`${(e as Error).message}\n${state}`, code, { cause: e });
   } finally {
     await session.close();
+  }
+}
+
+/** A change to a device (a new UUID) failed after the files naming it were edited. */
+class DeviceChangeError extends ChromogenicError {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, "EGUEST", options);
   }
 }
 

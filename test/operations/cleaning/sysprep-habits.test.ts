@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -241,6 +241,48 @@ test("clean -a DISK cleans in place (raw directly, qcow2 through a copy renamed 
   assert.equal(both.code, 2);
   assert.match(both.stderr, /-a DISK cleans DISK in place/);
 });
+
+test(
+  "clean -a DISK failing part-way: a raw DISK is reported partly cleaned, a qcow2 DISK is left as it was",
+  { skip },
+  async (t) => {
+    const { dir, env } = await scratchWithState(t);
+    // A tune2fs that always fails: the device phase, after every file operation, breaks.
+    const bin = join(dir, "bin");
+    await mkdir(bin);
+    await writeFile(join(bin, "tune2fs"), "#!/bin/sh\necho 'tune2fs: simulated failure' >&2\nexit 1\n", {
+      mode: 0o755,
+    });
+    const failing = { ...env, PATH: `${bin}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };
+
+    const raw = await makeGuest(dir);
+    const r = await runCli(["clean", "-a", raw, "--enable", "machine-id,fs-uuids"], failing);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /simulated failure/);
+    assert.match(r.stderr, /was being cleaned in place .* it is now partly cleaned.*finish the change as said above/s);
+    const named = /already name ([0-9a-f-]{36})/.exec(r.stderr)?.[1];
+    assert.ok(named, r.stderr);
+    // Exactly the state the message describes: machine-id emptied, fstab on the new UUID, the filesystem on the old.
+    assert.equal(await filesystemUuid(raw), ROOT_UUID);
+    await inFilesystem(raw, dir, async (root) => {
+      assert.equal(await readFile(join(root, "etc/machine-id"), "utf8"), "");
+      assert.match(await readFile(join(root, "etc/fstab"), "utf8"), new RegExp(`^UUID=${named} `));
+    });
+
+    const qcow2 = join(dir, "guest.qcow2");
+    await convertFile({ input: await makeGuest(dir, "second.raw"), output: qcow2, outputFormat: "qcow2" });
+    const before = await sha256File(qcow2);
+    const q = await runCli(["clean", "-a", qcow2, "--enable", "machine-id,fs-uuids"], failing);
+    assert.equal(q.code, 1, q.stdout);
+    assert.doesNotMatch(q.stderr, /partly cleaned/);
+    assert.equal(await sha256File(qcow2), before, "the qcow2 is as it was");
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.includes("chromogenic")),
+      [],
+      "no working copy left",
+    );
+  },
+);
 
 test("clean --format: the input is read as the format given, as virt-sysprep's --format", { skip }, async (t) => {
   const { dir, env } = await scratchWithState(t);
