@@ -18,8 +18,9 @@ done
 # gcc, libc6-dev and libzstd-dev build the native helpers (SEEK_DATA, batched zstd); zstd is for compression checks.
 # xz-utils, zstd, lz4 and bzip2 decompress the initramfs images the Xen to KVM conversion checks for virtio.
 # grub-pc-bin and extlinux: `bootable` writes GRUB for BIOS PCs from the first (grub-mkimage, boot.img, the i386-pc
-# modules), and extlinux where GRUB's core image has no room.
-runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd lz4 bzip2 grub-pc-bin extlinux)
+# modules), and extlinux where GRUB's core image has no room. qemu-system-common's qemu-storage-daemon shows a
+# non-raw image read-only for `clean --dry-run` and inspection (no working copy).
+runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd lz4 bzip2 grub-pc-bin extlinux qemu-system-common)
 # virt-v2v imports our OVAs in test/formats/ova; it depends on neither nbdkit (its output side) nor libnbd-bin
 # (nbdcopy, its copier), so they are listed too. lz4, zip, cloop-utils and cryptsetup-bin make the foreign
 # formats that detection must refuse by name. The boot proofs (test/helpers/boot-in-qemu.ts) start disks in

@@ -30,6 +30,11 @@ export interface GuestSession {
    * under a temporary name until complete: cancelling through `signal` leaves nothing under `output`.
    */
   commit(output?: string, format?: string, options?: CommitOptions): Promise<void>;
+  /**
+   * Unmounts every guest filesystem, keeping the block devices attached: for changes that need the
+   * filesystems offline (new UUIDs). `commit` or `close` follows.
+   */
+  unmount(): Promise<void>;
   /** Unmounts, deactivates and detaches everything this session made, and removes the working copy. */
   close(): Promise<void>;
 }
@@ -60,6 +65,10 @@ export async function openGuest(image: string, options: OpenGuestOptions): Promi
     return {
       attached,
       mounted,
+      async unmount() {
+        for (const entry of [...journal.pending].reverse())
+          if (entry.action.kind === "mount") await journal.undo(entry.id);
+      },
       async commit(output = image, format?: string, commitOptions: CommitOptions = {}) {
         // Unmount and detach first, keeping the working copy until it has been converted back.
         const keep = journal.pending.filter((e) => e.action.kind === "file").map((e) => e.id);

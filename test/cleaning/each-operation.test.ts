@@ -95,6 +95,10 @@ const EXPECTED: Readonly<Record<string, { debian: Expected; rhel: Expected }>> =
     debian: ["remove /etc/blkid.tab"],
     rhel: ["remove /etc/blkid/blkid.tab"],
   },
+  "ca-certificates": {
+    debian: [],
+    rhel: ["remove /etc/pki/tls/private/localhost.key", "remove /etc/pki/tls/certs/localhost.crt"],
+  },
   "crash-data": {
     debian: ["remove /var/crash/202401010000"],
     rhel: ["remove /var/crash/127.0.0.1-2024-01-01"],
@@ -117,6 +121,18 @@ const EXPECTED: Readonly<Record<string, { debian: Expected; rhel: Expected }>> =
   },
   "dovecot-data": {
     debian: ["remove /var/lib/dovecot/instances"],
+    rhel: [],
+  },
+  "firewall-rules": {
+    debian: [],
+    rhel: ["remove /etc/sysconfig/iptables", "remove /etc/firewalld/zones/public.xml"],
+  },
+  "flag-reconfiguration": {
+    debian: ["create /.unconfigured"],
+    rhel: ["create /.unconfigured"],
+  },
+  "fs-uuids": {
+    debian: [],
     rhel: [],
   },
   "ipa-client": {
@@ -292,8 +308,8 @@ const EXPECTED: Readonly<Record<string, { debian: Expected; rhel: Expected }>> =
   },
 };
 
-/** Operations that change nothing on a folder by design. */
-const NO_OPS = new Set(["lvm-uuids", "script", "zero-free-space"]);
+/** Operations that change nothing on a folder by design (fs-uuids and zero-free-space work on a session's devices). */
+const NO_OPS = new Set(["fs-uuids", "lvm-uuids", "script", "zero-free-space"]);
 
 test("the table covers every operation, and every operation but the no-ops acts on one of the trees", () => {
   assert.deepEqual(Object.keys(EXPECTED).sort(), CLEANING_OPERATIONS.map((o) => o.name).sort());

@@ -9,9 +9,14 @@ import { writeReportFile } from "../report-file.js";
 import { requireRoot } from "../require-root.js";
 
 interface CleanFlags {
-  operations?: string;
+  operations: string[];
+  enable?: string;
   profile?: string;
   keepUser: string[];
+  keepUserAccounts: string[];
+  removeUserAccounts: string[];
+  add?: string;
+  format?: string;
   dryRun?: boolean;
   report?: string;
   inPlace?: boolean;
@@ -26,6 +31,24 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, ...value.split(",").filter((v) => v.length > 0)];
 }
 
+/** virt-sysprep's user lists: comma-separated, repeatable, and an empty name is a mistake, not nothing. */
+function collectUsers(value: string, previous: string[]): string[] {
+  const names = value.split(",");
+  if (names.some((n) => n.trim() === "")) throw new UsageError(`empty user name in "${value}"`);
+  return [...previous, ...names.map((n) => n.trim())];
+}
+
+function appendValue(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function once(flag: string) {
+  return (value: string, previous: string | undefined): string => {
+    if (previous !== undefined) throw new UsageError(`${flag} can only be given once`);
+    return value;
+  };
+}
+
 /** `clean IMAGE [OUTPUT]` and `clean --list-operations`. */
 export function registerClean(program: Command): void {
   program
@@ -34,10 +57,34 @@ export function registerClean(program: Command): void {
       "clean a guest image for publishing: accounts, keys, logs, histories, machine identity, cloud-init state",
     )
     .argument("[image]", "image file (any format chromogenic reads)")
-    .argument("[output]", "cleaned image to write (not needed with --in-place or --dry-run)")
-    .option("--operations <list>", 'virt-sysprep-style selection, e.g. "defaults,-ssh-hostkeys,user-account"')
+    .argument("[output]", "cleaned image to write (not needed with -a, --in-place or --dry-run)")
+    .option("-a, --add <disk>", "clean DISK in place, as virt-sysprep -a does (instead of IMAGE OUTPUT)", once("-a"))
+    .option("--format <fmt>", 'format of the input (virt-sysprep\'s --format; default or "auto": recognised)')
+    .option(
+      "--operations <list>",
+      'virt-sysprep-style selection, e.g. "defaults,-ssh-hostkeys,user-account" (repeatable: applied in turn)',
+      appendValue,
+      [],
+    )
+    .option(
+      "--enable <list>",
+      'exactly these operations, e.g. "ssh-hostkeys,machine-id" (virt-sysprep\'s --enable)',
+      once("--enable"),
+    )
     .option("--profile <name|file>", "built-in profile (default, atmosphere) or a YAML profile file")
-    .option("--keep-user <name>", "account user-account keeps (repeatable, or comma-separated)", collect, [])
+    .option(
+      "--keep-user-accounts <users>",
+      "accounts user-account keeps (comma-separated, repeatable)",
+      collectUsers,
+      [],
+    )
+    .option(
+      "--remove-user-accounts <users>",
+      "the only accounts user-account removes (comma-separated, repeatable)",
+      collectUsers,
+      [],
+    )
+    .option("--keep-user <name>", "same as --keep-user-accounts", collect, [])
     .option("-n, --dry-run", "list what would change; nothing is written (the image is opened read-only)")
     .option("--report <file.json>", "write the full report as JSON")
     .option("--in-place", "clean IMAGE itself instead of writing OUTPUT")
@@ -52,18 +99,26 @@ export function registerClean(program: Command): void {
         printResult({ command: "clean", json: !!opts.json, summary: renderOperationList }, { operations });
         return;
       }
-      if (!image) throw new UsageError("clean needs an IMAGE (or --list-operations)");
+      if (opts.add !== undefined) {
+        if (image) throw new UsageError("-a DISK cleans DISK in place: leave out IMAGE and OUTPUT");
+        image = opts.add;
+      }
+      if (!image) throw new UsageError("clean needs an IMAGE, or -a DISK (or --list-operations)");
       requireRoot("clean");
       if (opts.dryRun && output) throw new UsageError("--dry-run writes nothing: leave out OUTPUT");
+      const inPlace = opts.inPlace || (opts.add !== undefined && !opts.dryRun);
       await runCommand(
         { command: "clean", json: !!opts.json, quiet: !!opts.quiet, summary: renderSummary },
         async ({ signal, onEvent }) => {
-          const report = await cleanImage(image, {
-            operations: opts.operations,
+          const report = await cleanImage(image!, {
+            operations: opts.operations.length ? opts.operations.join(",") : undefined,
+            enable: opts.enable,
             profile: opts.profile,
-            keepUsers: opts.keepUser,
+            keepUsers: [...opts.keepUser, ...opts.keepUserAccounts],
+            removeUsers: opts.removeUserAccounts,
             dryRun: opts.dryRun,
-            inPlace: opts.inPlace,
+            inPlace,
+            format: opts.format === "auto" ? undefined : opts.format,
             output,
             outputFormat: opts.outputFormat,
             workDir: opts.workDir,

@@ -7,10 +7,11 @@ import { AbortedError, UsageError } from "../../formats/errors.js";
 import { recogniseInput } from "../../formats/engine/recognise-input.js";
 import { TemporaryOutputFile } from "../../formats/io/replacing-output.js";
 import type { ReferencePolicy } from "../../formats/types.js";
-import type { GuestJournal } from "../journal/guest-journal.js";
+import { stateDir, type GuestJournal } from "../journal/guest-journal.js";
 import type { Partition, PartitionTable } from "../partitions/partition.js";
 import { readPartitionTable } from "../partitions/read-partition-table.js";
 import { attachLoop } from "./loop-device.js";
+import { exportReadOnly } from "./read-only-export.js";
 import { activateVolumeGroups, type LogicalVolume } from "./volume-groups.js";
 
 export interface AttachOptions {
@@ -51,7 +52,8 @@ function checkAborted(signal: AbortSignal | undefined): void {
 
 /**
  * Makes an image's partitions available as block devices. A raw image is used in place when asked (or when
- * read-only, since nothing can change it); otherwise it is converted to a sparse raw working copy, which costs
+ * read-only, since nothing can change it); another format read-only is shown as a raw file by a read-only
+ * qemu-storage-daemon export (no copy); otherwise it is converted to a sparse raw working copy, which costs
  * only the allocated data in temporary space. Everything made is in the journal, so the caller undoes it with
  * `journal.undoAll()` on every exit path.
  */
@@ -80,7 +82,10 @@ export async function attachImage(image: string, options: AttachOptions): Promis
   checkAborted(signal);
 
   let rawPath = image;
-  if (!driver.plainDisk || !(options.inPlace || options.readOnly)) {
+  if (!driver.plainDisk && options.readOnly) {
+    // Read-only access to a non-raw image needs no copy (and works on read-only storage): qemu shows its disk.
+    rawPath = await exportReadOnly(journal, image, driver.name, join(stateDir(), "exports"));
+  } else if (!driver.plainDisk || !(options.inPlace || options.readOnly)) {
     rawPath = join(options.workDir ?? join(image, ".."), `.${basename(image)}.chromogenic-work-${process.pid}.raw`);
     await journal.record({ kind: "file", path: rawPath });
     await convertFile({

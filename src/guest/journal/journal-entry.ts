@@ -12,7 +12,12 @@ export type JournalAction =
   /** An empty directory we created (mount points); removed with rmdir only, never recursively. */
   | { readonly kind: "directory"; readonly path: string }
   /** A scratch file of ours (the raw working copy). */
-  | { readonly kind: "file"; readonly path: string };
+  | { readonly kind: "file"; readonly path: string }
+  /**
+   * qemu-storage-daemon showing an image's disk read-only as a raw file at `mountpoint` (a FUSE export), its
+   * pid in `pidFile`.
+   */
+  | { readonly kind: "export"; readonly mountpoint: string; readonly pidFile: string };
 
 export interface JournalEntry {
   readonly id: number;

@@ -1,19 +1,14 @@
 import { execFile } from "node:child_process";
-import { readFile, rmdir, unlink } from "node:fs/promises";
+import { rmdir, unlink } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { LVM_ENV, lvmConfig } from "../attach/lvm-config.js";
 import type { JournalEntry } from "./journal-entry.js";
+import { stopExport } from "../attach/read-only-export.js";
+import { isMountPoint } from "./mount-table.js";
 import { GuestAccessError } from "../guest-access-error.js";
 
 const execFileP = promisify(execFile);
-
-/** Whether `target` is a mount point right now, from the kernel's own table (not from a stat trick). */
-export async function isMountPoint(target: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const escaped = target.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-  return info.split("\n").some((line) => line.split(" ")[4] === escaped);
-}
 
 /** Loop devices currently backed by `file` at `offset` (what a run that died before recording the name left). */
 export async function loopDevicesFor(file: string, offset: number): Promise<string[]> {
@@ -88,6 +83,9 @@ export async function undoAction(entry: JournalEntry): Promise<void> {
       await rmdir(a.path).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== "ENOENT") throw e;
       });
+      return;
+    case "export":
+      await stopExport(a.mountpoint, a.pidFile);
       return;
     case "file":
       await unlink(a.path).catch((e: NodeJS.ErrnoException) => {

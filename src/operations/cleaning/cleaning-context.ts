@@ -1,6 +1,7 @@
 import type { Stats } from "node:fs";
 import { AbortedError } from "../../formats/errors.js";
 import type { GuestInspection } from "../../guest/inspect/inspect-guest.js";
+import type { CleaningDisk, DeviceChange } from "./cleaning-disk.js";
 import { globToRegExp, hasWildcard } from "./guest-glob.js";
 import type { EntryKind, GuestTree, TextEdit } from "./guest-tree.js";
 
@@ -26,12 +27,24 @@ export class CleaningContext {
     private readonly signal: AbortSignal | undefined,
     /** Records a change that is not a file primitive (zero-free-space). */
     readonly recordOther: (change: {
-      action: "zero-free-space";
+      action: "zero-free-space" | "set-uuid";
       path: string;
       detail?: string;
       bytes?: number;
     }) => void,
+    /** The guest's devices (absent for a plain folder). */
+    readonly disk?: CleaningDisk,
+    private readonly onDeviceChange?: (change: DeviceChange) => void,
   ) {}
+
+  /**
+   * Queues a change to a block device for when every guest filesystem is unmounted (after all operations);
+   * a dry run only reports it.
+   */
+  deferDeviceChange(change: DeviceChange): void {
+    this.recordOther({ action: "set-uuid", path: change.path, detail: change.detail });
+    if (!this.dryRun) this.onDeviceChange?.(change);
+  }
 
   get dryRun(): boolean {
     return this.tree.dryRun;

@@ -1,5 +1,5 @@
 /** What a cleaning run did (or, in a dry run, would do): one record per change, in the order they happen. */
-export type CleaningAction = "remove" | "truncate" | "edit" | "create" | "zero-free-space";
+export type CleaningAction = "remove" | "truncate" | "edit" | "create" | "zero-free-space" | "set-uuid";
 
 export interface CleaningChange {
   readonly operation: string;

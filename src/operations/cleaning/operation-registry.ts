@@ -7,6 +7,7 @@ import atmosphereFiles from "./operations/atmosphere-files.js";
 import backupFiles from "./operations/backup-files.js";
 import bashHistory from "./operations/bash-history.js";
 import blkidTab from "./operations/blkid-tab.js";
+import caCertificates from "./operations/ca-certificates.js";
 import cloudInitConfig from "./operations/cloud-init-config.js";
 import cloudInitState from "./operations/cloud-init-state.js";
 import crashData from "./operations/crash-data.js";
@@ -15,7 +16,10 @@ import customize from "./operations/customize.js";
 import dhcpClientState from "./operations/dhcp-client-state.js";
 import dhcpServerState from "./operations/dhcp-server-state.js";
 import dovecotData from "./operations/dovecot-data.js";
+import firewallRules from "./operations/firewall-rules.js";
+import flagReconfiguration from "./operations/flag-reconfiguration.js";
 import fstabExtraVolumes from "./operations/fstab-extra-volumes.js";
+import fsUuids from "./operations/fs-uuids.js";
 import ipaClient from "./operations/ipa-client.js";
 import kerberosData from "./operations/kerberos-data.js";
 import kerberosHostkeytab from "./operations/kerberos-hostkeytab.js";
@@ -53,7 +57,8 @@ import zshHistory from "./operations/zsh-history.js";
 /**
  * Every cleaning operation, in the order a run performs them: accounts first (so nothing later reports files
  * inside a home that is going anyway), then deployment files and edits, cloud-init, the temporary folders,
- * the rest by name, and trimming free space last, once everything else is gone.
+ * the rest by name, and trimming free space last, once everything else is gone. (fs-uuids edits the files that
+ * name the UUIDs in its turn; the UUIDs themselves change after every operation, once the guest is unmounted.)
  */
 export const CLEANING_OPERATIONS: readonly CleaningOperation[] = [
   userAccount,
@@ -68,12 +73,16 @@ export const CLEANING_OPERATIONS: readonly CleaningOperation[] = [
   backupFiles,
   bashHistory,
   blkidTab,
+  caCertificates,
   crashData,
   cronSpool,
   customize,
   dhcpClientState,
   dhcpServerState,
   dovecotData,
+  firewallRules,
+  flagReconfiguration,
+  fsUuids,
   ipaClient,
   kerberosData,
   kerberosHostkeytab,

@@ -36,6 +36,21 @@ export function applySelection(text: string, start: ReadonlySet<string> = new Se
   return selected;
 }
 
+/**
+ * virt-sysprep's `--enable`: a comma-separated list of operation names, exactly the set to run (no
+ * `defaults`, `all` or `-name`); an empty list or an unknown name is a usage error.
+ */
+export function exactSelection(text: string): Set<string> {
+  const names = text.split(",").map((t) => t.trim());
+  if (names.every((n) => n === "")) throw new UsageError("--enable needs a list of operations");
+  const unknown = names.filter((n) => n !== "" && !findOperation(n));
+  if (unknown.length)
+    throw new UsageError(
+      `--enable: ${unknown.map((u) => `"${u}"`).join(", ")} ${unknown.length > 1 ? "are not known operations" : "is not a known operation"} (see clean --list-operations)`,
+    );
+  return new Set(names.filter((n) => n !== ""));
+}
+
 /** The selected operations in run order. */
 export function orderedOperations(selected: ReadonlySet<string>): CleaningOperation[] {
   return CLEANING_OPERATIONS.filter((op) => selected.has(op.name));

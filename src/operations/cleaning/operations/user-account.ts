@@ -4,8 +4,10 @@ import type { CleaningContext } from "../cleaning-context.js";
 import { removeLines, splitLines, bare } from "../line-edits.js";
 
 const Params = z.strictObject({
-  /** Accounts to keep (by name). */
+  /** Accounts to keep (by name); a kept account is never removed. */
   keep: z.array(z.string().min(1)).optional(),
+  /** When given, the only accounts removed (by name; still only ordinary ones): virt-sysprep's --remove-user-accounts. */
+  remove: z.array(z.string().min(1)).optional(),
 });
 
 interface Account {
@@ -75,12 +77,14 @@ async function editAccountFile(
 export default defineOperation({
   name: "user-account",
   description:
-    "Remove ordinary accounts (UID_MIN..UID_MAX, except a keep list) from passwd, shadow, group, gshadow, subuid, subgid, and their homes and mail",
+    "Remove ordinary accounts (UID_MIN..UID_MAX; all, or only a remove list, never a keep list) from passwd, shadow, group, gshadow, subuid, subgid, and their homes and mail",
   defaultEnabled: false,
   families: "all",
   parameters: Params,
   async perform(ctx) {
-    const keep = new Set(Params.parse(ctx.params).keep ?? []);
+    const params = Params.parse(ctx.params);
+    const keep = new Set(params.keep ?? []);
+    const only = params.remove?.length ? new Set(params.remove) : null;
     const { min, max } = await loginRange(ctx);
     const accounts: Account[] = [];
     const kept: Account[] = [];
@@ -89,8 +93,8 @@ export default defineOperation({
       if (f.length < 7) continue;
       const uid = Number(f[2]);
       const account = { name: f[0]!, uid, gid: f[3]!, home: f[5]! };
-      if (Number.isInteger(uid) && uid >= min && uid <= max && uid !== 0 && !keep.has(account.name))
-        accounts.push(account);
+      const chosen = !keep.has(account.name) && (!only || only.has(account.name));
+      if (Number.isInteger(uid) && uid >= min && uid <= max && uid !== 0 && chosen) accounts.push(account);
       else kept.push(account);
     }
     if (!accounts.length) return;
