@@ -17,20 +17,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { CLI, NODE_BIN, ROOT, WORK, machineLine } from "./bench-context.js";
 
-/** Repository root: this file runs as dist/bench/clean-bench.js. */
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WORK = join(ROOT, "bench", "work");
 const DIR = join(WORK, "clean");
 const RAW = join(WORK, "debian.raw");
 const INPUT = join(DIR, "debian.qcow2");
-const NODE_BIN = existsSync(join(ROOT, "node_modules", ".bin", "node"))
-  ? join(ROOT, "node_modules", ".bin", "node")
-  : process.execPath;
-const CLI = join(ROOT, "bin", "chromogenic.js");
 const CLEAN_STEP_TARGET_MS = 5000;
 
 function fail(message: string): never {
@@ -91,13 +83,7 @@ function main(): number {
   if (run("sh", ["-c", "command -v virt-sysprep"]).status !== 0)
     fail("virt-sysprep is missing: apt-get install libguestfs-tools (scripts/setup.sh --test installs it)");
   mkdirSync(DIR, { recursive: true });
-  const cpu = cpus();
-  console.log(
-    `machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM; ` +
-      `load average at start: ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" ")}; repeat ${opts.repeat}`,
-  );
+  console.log(machineLine(opts.repeat));
 
   console.log(`untimed: qemu-img convert -O qcow2 ${RAW} -> ${INPUT}`);
   rmSync(INPUT, { force: true });

@@ -18,22 +18,15 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { CLI, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
 // ---------------------------------------------------------------------------------------------
 // paths and options
 
-/** Repository root: this file runs as dist/bench/convert-bench.js. */
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WORK = join(ROOT, "bench", "work");
 const OUT_DIR = join(WORK, "out");
 const RESULTS_MD = join(WORK, "results.md");
 const RESULTS_JSON = join(WORK, "results.json");
 const TIME_BIN = "/usr/bin/time";
-const NODE_BIN = existsSync(join(ROOT, "node_modules", ".bin", "node"))
-  ? join(ROOT, "node_modules", ".bin", "node")
-  : process.execPath;
-const CLI = join(ROOT, "bin", "chromogenic.js");
 const MiB = 1024 * 1024;
 
 interface Options {

@@ -39,15 +39,9 @@ import {
 import { readdir, lstat } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
+import { CLI, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WORK = join(ROOT, "bench", "work");
-const NODE_BIN = existsSync(join(ROOT, "node_modules", ".bin", "node"))
-  ? join(ROOT, "node_modules", ".bin", "node")
-  : process.execPath;
-const CLI = join(ROOT, "bin", "chromogenic.js");
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 

@@ -1,0 +1,28 @@
+/**
+ * What every benchmark shares: where it finds the repository, its cached inputs and the chromogenic it times
+ * (the CLI under the Node.js the project provisioned, else the Node running the bench), and the machine line
+ * its figures start with.
+ */
+import { existsSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Repository root: the benchmarks run as dist/bench/*.js. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** bench/work/: inputs made by make-test-disks.sh, outputs, results (gitignored). */
+export const WORK = join(ROOT, "bench", "work");
+export const NODE_BIN = existsSync(join(ROOT, "node_modules", ".bin", "node"))
+  ? join(ROOT, "node_modules", ".bin", "node")
+  : process.execPath;
+export const CLI = join(ROOT, "bin", "chromogenic.js");
+
+/** The line every benchmark starts with: the machine and how busy it was, the figures' context. */
+export function machineLine(repeat: number): string {
+  const cpu = cpus();
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  const model = cpu[0]?.model.trim() ?? "unknown CPU";
+  return `machine: ${cpu.length} × ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM; load average at start: ${load}; repeat ${repeat}`;
+}
