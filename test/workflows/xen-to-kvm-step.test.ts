@@ -15,9 +15,17 @@ import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { guestScratch } from "../helpers/clean-proof.js";
 import { doneOf } from "../helpers/event-lines.js";
 import { runCli, sha256File } from "../helpers/tools.js";
-import { XEN_GUEST_HOSTNAME, xenBareExt4Guest, xenOnlyInitramfsGuest, xenPygrubGuest } from "../helpers/xen-guests.js";
+import {
+  XEN_GUEST_HOSTNAME,
+  xenBareExt4Guest,
+  xenBareXfsGuest,
+  xenOnlyInitramfsGuest,
+  xenPygrubGuest,
+} from "../helpers/xen-guests.js";
 
 type Report = BootableReport & { xenToKvm?: XenConversionReport };
+
+const MiB = 2 ** 20;
 
 const LOGIN = new RegExp(`${XEN_GUEST_HOSTNAME} login:`);
 
@@ -39,6 +47,47 @@ test("a bare Xen root with its kernel outside (EKI/ERI) becomes a disk that boot
   assert.equal(report.kernel?.version, guest.kernelVersion);
   assert.equal(await sha256File(guest.disk), before, "the input was changed");
   const boot = await bootToLogin(out, { format: "qcow2", bus: "virtio" });
+  assert.match(boot.serial, LOGIN);
+});
+
+test("a bare XFS Xen root with its kernel outside, grown to --size, boots on virtio", async (t) => {
+  const guest = await xenBareXfsGuest();
+  const s = await guestScratch(t);
+  const before = await sha256File(guest.disk);
+  const out = join(s.dir, "xfs.qcow2");
+  const r = await runCli(
+    [
+      "bootable",
+      "--json",
+      "-O",
+      "qcow2",
+      "--size",
+      "1G",
+      "--kernel",
+      guest.kernel!,
+      "--ramdisk",
+      guest.initrd!,
+      guest.disk,
+      out,
+    ],
+    s.env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const report = doneOf(r.stdout, "bootable") as unknown as Report;
+  assert.equal(report.layout?.table, "mbr");
+  assert.equal(report.filesystems?.root.type, "xfs");
+  assert.ok(report.loader?.modules?.includes("xfs"), `GRUB's core reads XFS: ${report.loader?.modules?.join(" ")}`);
+  // XFS grows only mounted (xfs_growfs on the mount point): the partition is 1 GiB less the 1 MiB before it.
+  assert.deepEqual(report.filesystems?.grown, [{ partition: 1, type: "xfs", from: 512 * MiB, to: 1023 * MiB }]);
+  assert.ok(report.xenToKvm, "the conversion ran");
+  const fstab = report.xenToKvm.changes.find((c) => c.edit === "fstab-uuid");
+  assert.ok(fstab, "fstab-uuid ran");
+  assert.match(JSON.stringify(fstab), new RegExp(`UUID=${guest.rootUuid}`));
+  assert.deepEqual(report.xenToKvm.blockers, []);
+  assert.equal(report.kernel?.version, guest.kernelVersion);
+  assert.equal(await sha256File(guest.disk), before, "the input was changed");
+  const boot = await bootToLogin(out, { format: "qcow2", bus: "virtio", signal: t.signal });
+  t.diagnostic(`XFS root: login prompt after ${boot.seconds.toFixed(1)} s`);
   assert.match(boot.serial, LOGIN);
 });
 
