@@ -1,7 +1,8 @@
-import { lstat, mkdir, mkdtemp, readFile, stat } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AbortedError, ChromogenicError } from "../../formats/errors.js";
 import type { AttachedImage } from "../attach/attach-image.js";
+import { readGuestText } from "../guest-files.js";
 import { resolveGuestPath } from "../guest-path.js";
 import type { GuestJournal } from "../journal/guest-journal.js";
 import { probeFilesystem, MOUNTABLE_TYPES } from "./filesystem-probe.js";
@@ -106,7 +107,9 @@ export async function mountGuest(attached: AttachedImage, options: MountOptions)
   await mountFilesystem(journal, rootDevice.device, root, rootType, mountOptions(rootType, options.readOnly));
   mounts.push({ guestPath: "/", device: rootDevice.device, type: rootType });
 
-  const fstab = parseFstab(await readFile(await resolveGuestPath(root, "/etc/fstab"), "utf8").catch(() => ""));
+  // Read bounded and never opened unless a regular file: a FIFO fstab would block us, a huge one exhaust us.
+  // Such a guest gets its root mounted alone; the edits that read fstab report it in their own words.
+  const fstab = parseFstab((await readGuestText(root, "/etc/fstab")) ?? "");
   const wanted = fstab
     .filter((e) => e.mountPoint.startsWith("/") && e.mountPoint !== "/")
     .sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
