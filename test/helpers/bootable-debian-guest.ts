@@ -16,6 +16,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   DEBIAN_LEAN_DPKGOPTS,
+  PARTITION_OFFSET,
   ROOT_UUID,
   cachedGuest,
   debianBaseTar,
@@ -27,6 +28,7 @@ import {
   type DebianBaseRecipe,
   type Plant,
 } from "./debian-guest.js";
+import { runOk } from "./tools.js";
 
 /**
  * The modules kept, each with every module it needs (modprobe --show-depends on bookworm's 6.1 kernel):
@@ -167,4 +169,18 @@ export async function bootableDebianGuest(): Promise<BuiltGuest> {
     await plant(tree, plants);
     return { expectations: [], planted: plants.map((p) => p.path), sizeMiB: 512 };
   });
+}
+
+/** The guest's root partition alone, copied into `into`: a bare ext4 filesystem (what a Xen or Eucalyptus image is). */
+export async function bareRootOf(guestRaw: string, into: string): Promise<void> {
+  await runOk("dd", [
+    `if=${guestRaw}`,
+    `of=${into}`,
+    "bs=1M",
+    `skip=${PARTITION_OFFSET}`,
+    "iflag=skip_bytes",
+    "count=512",
+    "conv=sparse",
+    "status=none",
+  ]);
 }

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { openImage } from "../../src/formats/engine/open-image.js";
 import { readPartitionTable } from "../../src/guest/partitions/read-partition-table.js";
 import type { BootableReport } from "../../src/workflows/bootable.js";
-import { bootableDebianGuest } from "../helpers/bootable-debian-guest.js";
+import { bareRootOf, bootableDebianGuest } from "../helpers/bootable-debian-guest.js";
 import { bootToLogin } from "../helpers/boot-in-qemu.js";
-import { HOST_CANARY_DIR, PARTITION_OFFSET } from "../helpers/debian-guest.js";
+import { HOST_CANARY_DIR } from "../helpers/debian-guest.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
 import { guestScratch, leftovers, type GuestScratch } from "../helpers/clean-proof.js";
 import { interruptWhen, whileMounted, type Interrupted } from "../helpers/interrupt-run.js";
@@ -42,20 +42,6 @@ async function assertNothingLeft(dir: string): Promise<void> {
     [],
     `leftovers in ${dir}: ${names.join(", ")}`,
   );
-}
-
-/** The guest's root partition alone: a bare ext4 filesystem (what a Xen or Eucalyptus image is). */
-async function bareRoot(guestRaw: string, into: string): Promise<void> {
-  await runOk("dd", [
-    `if=${guestRaw}`,
-    `of=${into}`,
-    "bs=1M",
-    `skip=${PARTITION_OFFSET}`,
-    "iflag=skip_bytes",
-    "count=512",
-    "conv=sparse",
-    "status=none",
-  ]);
 }
 
 /** An ext filesystem's size in bytes, from its superblock at `offset` in a raw file. */
@@ -128,7 +114,7 @@ test("bootable: a bare filesystem gets an MBR, is grown to --size and boots", as
   const s = await guestScratch(t);
   const dir = s.dir;
   const bare = join(dir, "root.ext4");
-  await bareRoot(guest.raw, bare);
+  await bareRootOf(guest.raw, bare);
   const before = await sha256File(bare);
   const out = join(dir, "bootable.raw");
 
@@ -170,7 +156,7 @@ test("bootable: an MBR disk with no room for GRUB's core before its partition ge
   const s = await guestScratch(t);
   const dir = s.dir;
   const bare = join(dir, "root.ext4");
-  await bareRoot(guest.raw, bare);
+  await bareRootOf(guest.raw, bare);
   // A partition at sector 32: 31 sectors before it, where GRUB's core (55 sectors for ext4) cannot go.
   const disk = join(dir, "dos32.raw");
   await writeFile(join(dir, "table"), "label: dos\nstart=32, type=83\n");
@@ -199,7 +185,7 @@ test("bootable: a filesystem that does not fit --size is a clear error; nothing 
   const s = await guestScratch(t);
   const dir = s.dir;
   const bare = join(dir, "root.ext4");
-  await bareRoot(guest.raw, bare);
+  await bareRootOf(guest.raw, bare);
   const out = join(dir, "small.qcow2");
   const r = await bootable(s, ["-O", "qcow2", "--size", "256M", bare, out]);
   assert.equal(r.code, 2);
@@ -214,7 +200,7 @@ test("bootable: a guest whose /boot/grub is a link out of the guest is refused; 
   const s = await guestScratch(t);
   const dir = s.dir;
   const bare = join(dir, "hostile.ext4");
-  await bareRoot(guest.raw, bare);
+  await bareRootOf(guest.raw, bare);
   // Made with debugfs on the image itself: nothing is mounted, no guest path is followed on the host.
   const edits = ["rm /boot/grub/grub.cfg", "rmdir /boot/grub", `symlink /boot/grub ${HOST_CANARY_DIR}`].join("\n");
   await writeFile(join(dir, "edits"), edits + "\n");
@@ -244,7 +230,7 @@ test("bootable: SIGTERM with the new disk mounted, and kill -9 + guest cleanup: 
   const guest = await bootableDebianGuest();
   const s = await guestScratch(t);
   const bare = join(s.dir, "root.ext4");
-  await bareRoot(guest.raw, bare);
+  await bareRootOf(guest.raw, bare);
   const before = await sha256File(bare);
   const out = join(s.dir, "out.qcow2");
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
