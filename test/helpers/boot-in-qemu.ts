@@ -1,9 +1,10 @@
 /**
- * The boot proof: a disk image started headless in `qemu-system-x86_64 -accel tcg` until its serial console
- * shows a login prompt. Every disk the conversion and the bootable-disk writer produce is held to this.
+ * The boot proof: a disk image started headless in `qemu-system-x86_64` until its serial console shows a login
+ * prompt. Every disk the conversion and the bootable-disk writer produce is held to this.
  *
- * - TCG always: KVM on these machines fails on real-mode code (the BIOS boot path), and a proof that passes
- *   only with KVM proves nothing for the machines that lack it.
+ * - TCG unless a probe shows KVM works (kvm-probe.ts): KVM on these machines fails on real-mode code (the BIOS
+ *   boot path) though /dev/kvm is there, so the probe boots a real-mode sector under KVM first; the verdict is
+ *   taken once per process and each result says which accelerator ran.
  * - The disk is opened with snapshot=on: the guest's writes go to a temporary overlay qemu deletes, so the
  *   image under test (often a cached test guest) is never modified.
  * - 1 GiB of memory, one CPU, no network, `-no-reboot` (a panic or a firmware giving up ends qemu instead of
@@ -28,6 +29,7 @@ import { constants } from "node:fs";
 import { access, copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { chooseAccelerator, type Accelerator } from "./kvm-probe.js";
 
 export type DiskBus = "virtio" | "ide" | "sata";
 export type Firmware = "bios" | "uefi";
@@ -37,6 +39,8 @@ export interface BootOptions {
   readonly format?: string;
   /** Default virtio. */
   readonly bus?: DiskBus;
+  /** Default: what the KVM probe allows (chooseAccelerator), TCG when in doubt. */
+  readonly accel?: Accelerator;
   /** Default bios (SeaBIOS). */
   readonly firmware?: Firmware;
   /** Default 240 s: four times the slowest Debian 12 boot under TCG seen here. */
@@ -54,6 +58,8 @@ export interface BootResult {
   readonly seconds: number;
   /** The serial console up to the prompt (its tail, if it was longer than SERIAL_KEPT). */
   readonly serial: string;
+  /** The accelerator qemu ran with. */
+  readonly accel: Accelerator;
 }
 
 const QEMU = "qemu-system-x86_64";
@@ -129,11 +135,12 @@ export async function bootToLogin(disk: string, options: BootOptions = {}): Prom
   if (!/^[a-z0-9]+$/.test(format)) throw new Error(`boot-in-qemu: ${JSON.stringify(format)} is not a qemu format name`);
   options.signal?.throwIfAborted();
   await requireFile(disk, "the disk to boot");
+  const accel = options.accel ?? (await chooseAccelerator()).accel;
   const scratch = await mkdtemp(join(process.env.CHROMOGENIC_TEST_TMP ?? tmpdir(), "chromo-boot-"));
   try {
     const args = [
       "-accel",
-      "tcg",
+      accel,
       "-machine",
       "pc",
       "-m",
@@ -167,8 +174,8 @@ export async function bootToLogin(disk: string, options: BootOptions = {}): Prom
       args.push("-kernel", options.direct.kernel, "-append", options.direct.append);
       if (options.direct.initrd) args.push("-initrd", options.direct.initrd);
     }
-    const what = `${disk} (${format}, ${bus}, ${firmware}${options.direct ? ", direct kernel" : ""})`;
-    return await watchConsole(args, what, timeoutMs, options);
+    const what = `${disk} (${format}, ${bus}, ${firmware}, ${accel}${options.direct ? ", direct kernel" : ""})`;
+    return { ...(await watchConsole(args, what, timeoutMs, options)), accel };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -180,7 +187,7 @@ function watchConsole(
   what: string,
   timeoutMs: number,
   { signal, serialLog }: Pick<BootOptions, "signal" | "serialLog">,
-): Promise<BootResult> {
+): Promise<Omit<BootResult, "accel">> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(QEMU, args, { stdio: ["ignore", "pipe", "pipe"] });
