@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, lchown, lstat, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { lvmDiskHolding, type LvmNames } from "./lvm-disk.js";
 import { runOk } from "./tools.js";
 
 const MiB = 2 ** 20;
@@ -229,9 +230,14 @@ async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
  * filesystem (a Xen root disk has no partition table) or an MBR disk (what pygrub reads), and XFS.
  */
 export interface DiskLayout {
-  /** "gpt" or "mbr": one Linux partition from 1 MiB to 1 MiB before the end; "none": the filesystem alone. */
-  readonly table: "gpt" | "mbr" | "none";
-  readonly fs: "ext4" | "xfs";
+  /**
+   * "gpt" or "mbr": one Linux partition from 1 MiB to 1 MiB before the end; "none": the filesystem alone;
+   * "lvm": an MBR partition from 1 MiB holding an LVM group whose one volume holds the filesystem (lvm-disk.ts).
+   */
+  readonly table: "gpt" | "mbr" | "none" | "lvm";
+  readonly fs: "ext4" | "xfs" | "btrfs";
+  /** The group and volume names for "lvm". */
+  readonly lvm?: LvmNames;
 }
 
 export const GPT_EXT4: DiskLayout = { table: "gpt", fs: "ext4" };
@@ -247,6 +253,12 @@ async function filesystemFromTree(tree: string, output: string, sizeMiB: number,
   if (fs === "ext4") {
     await runOk("mkfs.ext4", ["-q", "-F", "-b", "4096", "-L", label, "-U", ROOT_UUID, "-d", tree, output]);
     await runOk("e2fsck", ["-fn", output]);
+    return;
+  }
+  if (fs === "btrfs") {
+    // --rootdir copies the tree (owners, modes, xattrs, links) without mounting anything.
+    await runOk("mkfs.btrfs", ["-q", "-f", "-L", label, "-U", ROOT_UUID, "--rootdir", tree, output]);
+    await runOk("btrfs", ["check", "--readonly", output]);
     return;
   }
   // XFS labels hold at most 12 characters.
@@ -285,6 +297,12 @@ export async function diskFromTree(
     await filesystemFromTree(tree, part, sizeMiB, label, layout.fs);
     if (layout.table === "none") {
       await rename(part, output);
+      return;
+    }
+    if (layout.table === "lvm") {
+      if (!layout.lvm) throw new Error("diskFromTree: an LVM layout needs its group and volume names");
+      await lvmDiskHolding(part, tmp, layout.lvm);
+      await rename(tmp, output);
       return;
     }
     const h = await open(tmp, "w");

@@ -75,14 +75,44 @@ const XEN_BASE = kernelGuestRecipe(
   [XEN_ONLY_INITRAMFS_HOOK],
 );
 
+/**
+ * What a btrfs or LVM root needs beyond the other variants: btrfs with what it depends on and the checksums
+ * it asks for by name, and device-mapper for LVM.
+ */
+const STORAGE_MODULES = [
+  "crypto/blake2b_generic.ko",
+  "crypto/xor.ko",
+  "crypto/xxhash_generic.ko",
+  "drivers/md/dm-mod.ko",
+  "fs/btrfs/btrfs.ko",
+  "lib/raid6/raid6_pq.ko",
+  "lib/zstd/zstd_compress.ko",
+];
+
+/**
+ * The base of the btrfs and LVM variants: lvm2 brings its initramfs hook (the tools and the udev rules that
+ * activate every complete volume group at boot). A base of its own, so the other variants' cached disks stay.
+ */
+const XEN_STORAGE_BASE = kernelGuestRecipe(
+  ["linux-image-amd64", "systemd-sysv", "e2fsprogs", "zstd", "lvm2"],
+  [...KEPT_MODULES, ...XEN_EXTRA_MODULES, ...STORAGE_MODULES],
+  [XEN_ONLY_INITRAMFS_HOOK],
+);
+
+/** The volume group and logical volume of the LVM layout (named like nothing a host would have). */
+export const XEN_LVM_NAMES = { volumeGroup: "chromoxenvg", logicalVolume: "root" } as const;
+
 export const XEN_GUEST_HOSTNAME = "chromogenic-xen";
 /** The root device every Xen guest's fstab and kernel command line name. */
 export const XEN_ROOT_DEVICE = "/dev/xvda1";
 
 export interface XenGuestOptions {
-  /** "bare": the root filesystem alone, kernel and initramfs outside; "pygrub": MBR disk, menu.lst, /boot. */
-  readonly layout: "bare" | "pygrub";
-  readonly fs: "ext4" | "xfs";
+  /**
+   * "bare": the root filesystem alone, kernel and initramfs outside; "pygrub": MBR disk, menu.lst, /boot;
+   * "lvm": pygrub's, the root in a logical volume (XEN_LVM_NAMES) on the MBR partition.
+   */
+  readonly layout: "bare" | "pygrub" | "lvm";
+  readonly fs: "ext4" | "xfs" | "btrfs";
   /** "generic": initramfs-tools' default MODULES=most; "xen-only": MODULES=list, Xen frontends only. */
   readonly initramfs: "generic" | "xen-only";
 }
@@ -112,15 +142,21 @@ function markerContent(o: XenGuestOptions): string {
   return `planted by chromogenic's Xen test guest: ${o.layout} ${o.fs}, ${o.initramfs} initramfs\n`;
 }
 
+/** The root device fstab and the kernel command line name: Xen's first disk, or the logical volume. */
+function rootDevice(o: XenGuestOptions): string {
+  const { volumeGroup, logicalVolume } = XEN_LVM_NAMES;
+  return o.layout === "lvm" ? `/dev/mapper/${volumeGroup}-${logicalVolume}` : XEN_ROOT_DEVICE;
+}
+
 /** pygrub's menu.lst for one kernel (grub-legacy syntax: partition 0 of disk 0 is the root). */
-function menuLst(version: string): string {
+function menuLst(version: string, root: string): string {
   return [
     "default 0",
     "timeout 3",
     "",
     `title Debian GNU/Linux 12, kernel ${version} (Xen)`,
     "\troot (hd0,0)",
-    `\tkernel /boot/vmlinuz-${version} root=${XEN_ROOT_DEVICE} ro console=hvc0`,
+    `\tkernel /boot/vmlinuz-${version} root=${root} ro console=hvc0`,
     `\tinitrd /boot/initrd.img-${version}`,
     "",
   ].join("\n");
@@ -128,10 +164,9 @@ function menuLst(version: string): string {
 
 /** What every variant plants: the Xen names for the root and the console, the hostname, the marker. */
 function xenPlants(o: XenGuestOptions): Plant[] {
+  const root = rootDevice(o);
   const fstab =
-    o.fs === "ext4"
-      ? `${XEN_ROOT_DEVICE} / ext4 defaults,errors=remount-ro 0 1\n`
-      : `${XEN_ROOT_DEVICE} / xfs defaults 0 0\n`;
+    o.fs === "ext4" ? `${root} / ext4 defaults,errors=remount-ro 0 1\n` : `${root} / ${o.fs} defaults 0 0\n`;
   return [
     { op: "file", path: "/etc/fstab", content: fstab },
     { op: "file", path: "/etc/hostname", content: `${XEN_GUEST_HOSTNAME}\n` },
@@ -179,13 +214,19 @@ async function checkModuleDependencies(tree: string, version: string): Promise<v
  */
 export async function xenGuest(options: XenGuestOptions): Promise<XenGuest> {
   const started = Date.now();
-  const base = await debianBaseTar(XEN_BASE, "debian-xen-base");
+  const storage = options.fs === "btrfs" || options.layout === "lvm";
+  const recipe = storage ? XEN_STORAGE_BASE : XEN_BASE;
+  const base = await debianBaseTar(recipe, storage ? "debian-xen-storage-base" : "debian-xen-base");
   const plants = xenPlants(options);
-  const key = hashOf({ base: XEN_BASE, options, plants, menu: menuLst("VERSION"), version: HELPER_VERSION });
+  const menu = menuLst("VERSION", rootDevice(options));
+  const key = hashOf({ base: recipe, options, plants, menu, version: HELPER_VERSION });
   const name = `debian-xen-${options.layout}-${options.fs}-${options.initramfs}-${key}`;
   const kernelFile = join(guestCacheDir(), `${name}.vmlinuz`);
   const initrdFile = join(guestCacheDir(), `${name}.initrd`);
-  const layout: DiskLayout = { table: options.layout === "bare" ? "none" : "mbr", fs: options.fs };
+  const layout: DiskLayout =
+    options.layout === "lvm"
+      ? { table: "lvm", fs: options.fs, lvm: XEN_LVM_NAMES }
+      : { table: options.layout === "bare" ? "none" : "mbr", fs: options.fs };
   const built = await cachedGuest(name, started, async (tree) => {
     await extract(base.tar, tree);
     const version = await kernelVersionOf(tree);
@@ -204,7 +245,7 @@ export async function xenGuest(options: XenGuestOptions): Promise<XenGuest> {
       for (const link of ["vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"])
         await rm(join(tree, link), { force: true });
     } else {
-      await plant(tree, [{ op: "file", path: "/boot/grub/menu.lst", content: menuLst(version) }]);
+      await plant(tree, [{ op: "file", path: "/boot/grub/menu.lst", content: menuLst(version, rootDevice(options)) }]);
     }
     return { expectations: [], planted: plants.map((p) => p.path), sizeMiB: 512, layout, details: { version } };
   });
@@ -235,3 +276,9 @@ export const xenBareXfsGuest = () => xenGuest({ layout: "bare", fs: "xfs", initr
  * MODULES=list, so a rebuild must also add them to the list.
  */
 export const xenOnlyInitramfsGuest = () => xenGuest({ layout: "bare", fs: "ext4", initramfs: "xen-only" });
+
+/** (e) The bare layout with a btrfs root (SUSE's default; the kernel and initramfs given beside it). */
+export const xenBareBtrfsGuest = () => xenGuest({ layout: "bare", fs: "btrfs", initramfs: "generic" });
+
+/** (f) pygrub's layout with the root in LVM: an MBR partition holding a volume group, ext4 in its root volume. */
+export const xenLvmGuest = () => xenGuest({ layout: "lvm", fs: "ext4", initramfs: "generic" });
