@@ -49,8 +49,10 @@ export async function linearVolumesAsLoops(
     const range = /^(.+):(\d+)-(\d+)$/.exec(rows[0]!.seg_pe_ranges ?? "");
     const extent = Number(rows[0]!.vg_extent_size);
     const start = range ? pvStart.get(range[1]!) : undefined;
-    if (rows.length !== 1 || rows[0]!.segtype !== "linear" || !range || start === undefined || !(extent > 0))
-      return `volume ${vg}/${name} is ${rows.length} segment(s) of ${rows.map((r) => r.segtype).join(", ")}, not one linear run of extents`;
+    if (rows.length !== 1 || rows[0]!.segtype !== "linear" || !range || start === undefined || !(extent > 0)) {
+      const kinds = rows.map((r) => r.segtype).join(", ");
+      return `volume ${vg}/${name} is ${rows.length} segment(s) of ${kinds}, not one linear run of extents`;
+    }
     const first = Number(range[2]);
     const last = Number(range[3]);
     planned.push({ name, pv: range[1]!, offset: start + first * extent, size: (last - first + 1) * extent });
