@@ -76,7 +76,7 @@ test("no kernel in the guest and none given: a clear error, nothing under the ou
   assert.equal(error.code, "ENOTBOOTABLE");
   assert.match(
     error.message,
-    /cannot make this guest boot: the guest has no kernel a PC can boot \(none in \/boot\) and no external kernel was given/,
+    /cannot make this guest boot: the guest has no kernel a PC can boot \(none in \/boot\) and no external kernel/,
   );
   assert.deepEqual(await filesIn(s.dir), ["no-kernel.ext4"]);
 });
