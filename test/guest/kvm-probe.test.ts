@@ -20,7 +20,7 @@ test("the probe sector is a boot sector that prints its marker and ends qemu und
   assert.ok(tcg.seconds * 1000 < PROBE_LIMIT_MS / 2, `TCG took ${tcg.seconds} s`);
 });
 
-test("KVM is chosen only when /dev/kvm is usable and the real-mode sector runs under it in time", async (t) => {
+test("KVM is chosen only when /dev/kvm is usable and the real-mode sector runs under it faster than TCG", async (t) => {
   const verdict = await chooseAccelerator();
   t.diagnostic(`verdict: ${verdict.accel} (${verdict.reason})`);
   assert.equal(await chooseAccelerator(), verdict, "probed once per process");
@@ -31,10 +31,11 @@ test("KVM is chosen only when /dev/kvm is usable and the real-mode sector runs u
   );
   if (!usable)
     return assert.deepEqual(verdict, { accel: "tcg", reason: "/dev/kvm is missing or not usable by this user" });
-  // A second run decides the same way, unless it lands within a second of the limit (a busy machine).
-  const again = await runProbe("kvm", PROBE_LIMIT_MS + 10_000);
-  t.diagnostic(`KVM again: ${again.detail} in ${again.seconds.toFixed(2)} s`);
-  if (Math.abs(again.seconds * 1000 - PROBE_LIMIT_MS) > 1000)
-    assert.equal(verdict.accel, again.ran && again.seconds * 1000 < PROBE_LIMIT_MS ? "kvm" : "tcg");
-  assert.match(verdict.reason, /^the real-mode probe under KVM: /);
+  assert.match(verdict.reason, /^the real-mode probe under KVM: .* \(under TCG: [0-9.]+ s\)$/);
+  // Second runs decide the same way, unless KVM lands near TCG's time or the limit (a busy machine).
+  const tcg = await runProbe("tcg");
+  const kvm = await runProbe("kvm", PROBE_LIMIT_MS + 15_000);
+  t.diagnostic(`again: KVM ${kvm.detail} in ${kvm.seconds.toFixed(2)} s, TCG in ${tcg.seconds.toFixed(2)} s`);
+  const clearCut = Math.abs(kvm.seconds - tcg.seconds) > 1 && Math.abs(kvm.seconds * 1000 - PROBE_LIMIT_MS) > 1000;
+  if (clearCut) assert.equal(verdict.accel, kvm.ran && kvm.seconds < tcg.seconds ? "kvm" : "tcg");
 });
