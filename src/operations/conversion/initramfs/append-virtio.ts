@@ -1,7 +1,8 @@
 /**
- * Gives an initramfs-tools initramfs the virtio drivers without running any program: an uncompressed cpio
- * archive appended to the image, which the kernel unpacks after the others (it unpacks every archive of the
- * image in turn, a later file replacing an earlier one of the same path). The archive holds:
+ * Gives an initramfs-tools initramfs the virtio drivers without running any program: a cpio archive appended to
+ * the image, which the kernel unpacks after the others (it unpacks every archive of the image in turn, a later
+ * file replacing an earlier one of the same path). After a zstd part the archive is wrapped in a zstd frame of
+ * stored blocks (no compressor runs), so the guest's lsinitramfs still reads the image. The archive holds:
  *
  * - the modules the check found missing (virtio_pci, virtio_blk, virtio_scsi) and the modules they depend on,
  *   copied from the guest's own /lib/modules/VERSION (the kernel's modules.dep gives the dependencies);
@@ -26,6 +27,7 @@ import { checkInitramfs, type InitramfsCheck } from "./check-initramfs.js";
 import { cpioArchive, type CpioFile } from "./cpio-writer.js";
 import { loadOrder, parseModulesDep, type ModuleFile } from "./module-deps.js";
 import { scanInitramfs } from "./scan-initramfs.js";
+import { zstdStoredFrame } from "./zstd-frame.js";
 
 /** The drivers appended when the check finds them missing: what a virtio disk (block or SCSI) boots from. */
 export const APPENDED_DRIVERS = ["virtio_pci", "virtio_blk", "virtio_scsi"] as const;
@@ -139,7 +141,7 @@ async function readImage(root: string, initramfs: string): Promise<ImageFacts> {
   return facts;
 }
 
-async function plan(root: string, target: AppendTarget): Promise<{ plan: AppendPlan; archive: Buffer }> {
+async function plan(root: string, target: AppendTarget): Promise<{ plan: AppendPlan; appended: Buffer }> {
   const { version, initramfs, check } = target;
   const wanted = APPENDED_DRIVERS.filter((d) => check.drivers[d] === "missing");
   if (!wanted.length) throw new Refused("no virtio driver is known to be missing");
@@ -169,19 +171,24 @@ async function plan(root: string, target: AppendTarget): Promise<{ plan: AppendP
     data: Buffer.from(newOrder(image.order.data.toString("latin1")), "latin1"),
   });
   const archive = cpioArchive(files);
-  return { plan: { modules: modules.map((m) => m.name), bytes: archive.length }, archive };
+  // After a zstd part, the archive goes in a zstd frame of its own (see zstdStoredFrame); after plain cpio, as is.
+  const appended = image.parts.at(-1) === "zstd" ? zstdStoredFrame(archive) : archive;
+  return { plan: { modules: modules.map((m) => m.name), bytes: appended.length }, appended };
 }
 
-/** Appends `archive` to a copy of `host` (NULs first, so it starts on a 4-byte boundary, as the kernel needs). */
-async function writeCopy(host: string, copy: string, archive: Buffer): Promise<void> {
+/**
+ * Appends `bytes` to a copy of `host`: a cpio archive after NULs that put it on a 4-byte boundary (the kernel
+ * looks for an archive only there), a zstd frame right after the frame before it (zstd -d refuses the NULs).
+ */
+async function writeCopy(host: string, copy: string, bytes: Buffer): Promise<void> {
   const st = await lstat(host);
   await copyFile(host, copy, constants.COPYFILE_EXCL);
   const handle = await open(copy, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
     const { size } = await handle.stat();
     if (size !== st.size) throw new Error(`${copy}: copied ${size} of ${st.size} bytes`);
-    const padding = Buffer.alloc((4 - (size % 4)) % 4);
-    await handle.write(Buffer.concat([padding, archive]), 0, padding.length + archive.length, size);
+    const padding = Buffer.alloc(bytes.readUInt32LE(0) === 0xfd2fb528 ? 0 : (4 - (size % 4)) % 4);
+    await handle.write(Buffer.concat([padding, bytes]), 0, padding.length + bytes.length, size);
     await handle.chown(st.uid, st.gid);
     await handle.chmod(st.mode & 0o7777);
     await handle.sync();
@@ -212,14 +219,14 @@ export async function appendVirtioModules(
   const host = await resolveGuestPath(root, target.initramfs, { followLast: false });
   const st = await lstat(host);
   if (!st.isFile()) return { appended: false, refused: `${target.initramfs} is not a regular file` };
-  if (st.size + planned.archive.length + 3 > MAX_RAMDISK_BYTES)
+  if (st.size + planned.appended.length + 3 > MAX_RAMDISK_BYTES)
     return { appended: false, refused: `${target.initramfs} would grow past ${MAX_RAMDISK_BYTES} bytes` };
   const copyName = `.${basename(host)}.chromogenic-new`;
   const copy = join(dirname(host), copyName);
   const copyGuest = posix.join(posix.dirname(target.initramfs), copyName);
   await rm(copy, { force: true });
   try {
-    await writeCopy(host, copy, planned.archive);
+    await writeCopy(host, copy, planned.appended);
     const check = await checkInitramfs({
       version: target.version,
       guestPath: copyGuest,

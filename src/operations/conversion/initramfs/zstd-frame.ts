@@ -51,3 +51,27 @@ export async function zstdFrameEnd(file: BoundedFile, start: number): Promise<nu
 
 /** Whether `head` starts a zstd frame. */
 export const isZstdFrame = (head: Buffer) => head.length >= 4 && head.readUInt32LE(0) === MAGIC;
+
+/** The largest block a frame with a 128 KiB window may hold (RFC 8878: min(window, 128 KiB)). */
+const MAX_RAW_BLOCK = 128 * 1024;
+
+/**
+ * `data` as one zstd frame of raw (stored) blocks: valid zstd that needs no compressor. Placed right after an
+ * image's zstd part, the kernel unpacks it as one more compressed part, and a tool that pipes the rest of the
+ * image through `zstd -d` (Debian's unmkinitramfs, lsinitramfs) reads one stream of frames instead of failing
+ * on bytes that are not zstd.
+ */
+export function zstdStoredFrame(data: Buffer): Buffer {
+  // No content size, no checksum, no dictionary; a 128 KiB window (exponent 17 - 10, mantissa 0).
+  const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (17 - 10) << 3]);
+  const parts: Buffer[] = [header];
+  let at = 0;
+  do {
+    const size = Math.min(MAX_RAW_BLOCK, data.length - at);
+    const last = at + size === data.length ? 1 : 0;
+    const block = last | (size << 3);
+    parts.push(Buffer.from([block & 0xff, (block >> 8) & 0xff, (block >> 16) & 0xff]), data.subarray(at, at + size));
+    at += size;
+  } while (at < data.length);
+  return Buffer.concat(parts);
+}

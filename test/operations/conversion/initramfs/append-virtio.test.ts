@@ -5,6 +5,7 @@
  * test/workflows/xen-to-kvm-step.test.ts.
  */
 import { test } from "node:test";
+import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
 import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,8 +19,10 @@ import { cpioArchive as writeCpio } from "../../../../src/operations/conversion/
 import { loadOrder, parseModulesDep } from "../../../../src/operations/conversion/initramfs/module-deps.js";
 import { scanInitramfs } from "../../../../src/operations/conversion/initramfs/scan-initramfs.js";
 import { sha256File } from "../../../helpers/clean-proof.js";
+import { runOk } from "../../../helpers/tools.js";
 import type { Plant } from "../../../helpers/debian-guest.js";
 import {
+  cpioArchive,
   cpioNames,
   debianInitramfs,
   DEBIAN_KERNEL,
@@ -132,15 +135,19 @@ test("a Xen-only image gets the virtio modules appended: seen by our scanner and
 
   const image = await readFile(join(root, INITRD));
   assert.deepEqual(image.subarray(0, original.length), original, "the original bytes come first, unchanged");
-  const start = Math.ceil(original.length / 4) * 4;
-  assert.ok(image.subarray(original.length, start).every((b) => b === 0));
-  // The real cpio reads the appended archive on its own.
-  assert.deepEqual(cpioNames(image.subarray(start)), [
+  // The real zstd and cpio read what was appended on their own: a zstd frame holding the archive.
+  const unzstd = spawnSync("zstd", ["-dcq"], { input: image.subarray(original.length) });
+  assert.equal(unzstd.status, 0, `zstd (Debian package zstd): ${unzstd.error?.message ?? unzstd.stderr.toString()}`);
+  const archive = unzstd.stdout;
+  assert.deepEqual(cpioNames(archive), [
     "chromogenic-virtio",
     ...done.plan.modules.map((m) => `chromogenic-virtio/${m}.ko`),
     "scripts/init-top/chromogenic-virtio",
     "scripts/init-top/ORDER",
   ]);
+  // Debian's own lsinitramfs still reads the image (it pipes the frames after the first archive through zstd).
+  const listed = (await runOk("lsinitramfs", [join(root, INITRD)])).split("\n");
+  assert.ok(listed.includes("scripts/init-top/ORDER"), listed.join("\n"));
   // Our scanner sees every part, the new ORDER (ours first, the image's own after) and the script.
   const captured = new Map<string, string>();
   const file = await openHostFile(join(root, INITRD), "initramfs", 2 ** 30);
@@ -148,7 +155,7 @@ test("a Xen-only image gets the virtio modules appended: seen by our scanner and
     visit: (e) => e.name.startsWith("scripts/init-top/"),
     captured: (e, data) => captured.set(e.name, data.toString("latin1")),
   }).finally(() => file.handle.close());
-  assert.deepEqual(scan.parts, ["cpio", "zstd", "cpio"]);
+  assert.deepEqual(scan.parts, ["cpio", "zstd", "zstd"]);
   assert.equal(captured.get("scripts/init-top/ORDER"), `/scripts/init-top/chromogenic-virtio "$@"\n${ORDER}`);
   const script = captured.get("scripts/init-top/chromogenic-virtio")!;
   assert.match(script, new RegExp(`for m in ${done.plan.modules.join(" ")}; do`));
@@ -158,6 +165,29 @@ test("a Xen-only image gets the virtio modules appended: seen by our scanner and
   const again = await appendVirtioModules(root, { ...target, check: await checkOf(root) }, { dryRun: false });
   assert.ok(!again.appended && "refused" in again);
   assert.match(again.refused, /no virtio driver is known to be missing/);
+});
+
+test("an uncompressed image gets a plain cpio archive, on a 4-byte boundary", async (t) => {
+  const original = await cpioArchive({
+    ...XEN_ONLY_INITRAMFS_FILES,
+    "scripts/init-top/ORDER": ORDER,
+    "usr/bin/insmod": "insmod\n",
+    odd: "x",
+  });
+  const root = await guest(t, Buffer.concat([original, Buffer.from([0])]));
+  const done = await appendVirtioModules(
+    root,
+    { version: V, initramfs: INITRD, check: await checkOf(root) },
+    {
+      dryRun: false,
+    },
+  );
+  assert.ok(done.appended, JSON.stringify(done));
+  assert.deepEqual(done.check.parts, ["cpio", "cpio"]);
+  const image = await readFile(join(root, INITRD));
+  const start = Math.ceil((original.length + 1) / 4) * 4;
+  assert.ok(image.subarray(original.length + 1, start).every((b) => b === 0));
+  assert.equal(cpioNames(image.subarray(start)).at(-1), "scripts/init-top/ORDER");
 });
 
 /** Appending refused, the reason matching `why`, the image unchanged. */
