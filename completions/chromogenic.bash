@@ -27,7 +27,7 @@ _chromogenic() {
     'inspect') opts='-f --format --json --allow-reference' ;;
     'guest cleanup') opts='--force' ;;
     'clean') opts='-a --add --format --operations --enable --profile --keep-user-accounts --remove-user-accounts --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
-    'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --xen-to-kvm --kernel --ramdisk --json -q --quiet' ;;
+    'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --xen-to-kvm --kernel --ramdisk --initramfs-guest-tool --json -q --quiet' ;;
     'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout -f --format -c --column --json' ;;
     'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --public --property --json' ;;
     'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout' ;;

@@ -1,20 +1,27 @@
 /**
  * `chromogenic bootable` on Xen guests (test/helpers/xen-guests.ts: Debian 12 made as Eucalyptus and old AWS
  * images are), through the CLI: detected and converted on the way — fstab and the command line by UUID, the
- * serial console for hvc0, the external kernel installed, a Xen-only initramfs rebuilt with virtio inside the
- * libguestfs appliance — and each output booted under qemu (TCG, SeaBIOS, virtio disk) to its login prompt.
+ * serial console for hvc0, the external kernel installed, a Xen-only initramfs given the virtio modules by an
+ * appended archive (or, as the fallback, rebuilt inside the libguestfs appliance) — and each output booted
+ * under qemu (TCG, SeaBIOS, virtio disk) to its login prompt.
  * The input is never changed. Needs root (loop devices, mounts) and the appliance (libguestfs-tools).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { open, readdir, stat } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { openGuest } from "../../src/guest/guest-session.js";
+import { openGuestFile } from "../../src/operations/conversion/bounded-file.js";
+import type { InitramfsOutcome } from "../../src/operations/conversion/conversion-report.js";
 import type { XenConversionReport } from "../../src/operations/conversion/convert-xen-guest.js";
+import { checkInitramfs } from "../../src/operations/conversion/initramfs/check-initramfs.js";
 import type { BootableReport } from "../../src/workflows/bootable.js";
 import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { guestScratch } from "../helpers/clean-proof.js";
 import { doneOf } from "../helpers/event-lines.js";
-import { runCli, sha256File } from "../helpers/tools.js";
+import { runCli, runOk, sha256File } from "../helpers/tools.js";
+import { libguestfsEnv } from "../helpers/virt-sysprep.js";
+import { xenOnlyInitramfsGuest as partitionedXenOnlyGuest } from "../helpers/xen-only-initramfs-guest.js";
 import {
   XEN_GUEST_HOSTNAME,
   XEN_LVM_NAMES,
@@ -178,4 +185,95 @@ test("a Xen-only ramdisk given from outside, with no kernel config in the guest:
     (await readdir(s.dir)).filter((n) => n !== "state"),
     [],
   );
+});
+
+/** The initramfs of a converted raw disk: our check of it, and Debian's own lsinitramfs listing. */
+async function initramfsOf(disk: string, path: string, version: string) {
+  const session = await openGuest(disk, { readOnly: true, format: "raw" });
+  try {
+    const root = session.mounted.root;
+    const check = await checkInitramfs({
+      version,
+      guestPath: path,
+      open: () => openGuestFile(root, path, 2 ** 30),
+      modulesBuiltin: null,
+      config: await readFile(join(root, `boot/config-${version}`), "utf8"),
+    });
+    const listed = (await runOk("lsinitramfs", [join(root, path)])).split("\n");
+    return { check, listed, mode: (await stat(join(root, path))).mode & 0o7777 };
+  } finally {
+    await session.close();
+  }
+}
+
+test("a Xen-only initramfs in the guest gets the virtio modules appended in seconds, no appliance, and boots", async (t) => {
+  const guest = await partitionedXenOnlyGuest();
+  const s = await guestScratch(t);
+  // A virt-customize that only leaves a mark: the proof that no appliance ran.
+  const fakeBin = join(s.dir, "bin");
+  await mkdir(fakeBin);
+  const mark = join(s.dir, "virt-customize-ran");
+  await writeFile(join(fakeBin, "virt-customize"), `#!/bin/sh\ntouch ${mark}\nexit 1\n`);
+  await chmod(join(fakeBin, "virt-customize"), 0o755);
+  const env = { ...s.env, PATH: `${fakeBin}:${s.env.PATH}` };
+
+  const plan = await runCli(["bootable", "--json", "--dry-run", "--xen-to-kvm", guest], env);
+  assert.equal(plan.code, 0, plan.stderr);
+  const planned = (doneOf(plan.stdout, "bootable") as unknown as Report).xenToKvm!;
+  const would = planned.initramfs as InitramfsOutcome;
+  assert.equal(would.method, "appended");
+  assert.equal(would.rebuilt, false);
+  assert.ok(would.modulesAdded?.includes("virtio_blk") && would.modulesAdded.includes("virtio_pci"));
+  assert.ok(would.wouldAppendBytes! > 0);
+  assert.equal(planned.initramfsRebuild, null);
+
+  const before = await sha256File(guest);
+  const out = join(s.dir, "appended.raw");
+  const started = Date.now();
+  const r = await runCli(["bootable", "--json", "--xen-to-kvm", guest, out], env);
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(r.code, 0, r.stderr);
+  const report = (doneOf(r.stdout, "bootable") as unknown as Report).xenToKvm!;
+  const outcome = report.initramfs as InitramfsOutcome;
+  t.diagnostic(`bootable: ${seconds} s in all, the append ${outcome.seconds} s`);
+  assert.equal(outcome.method, "appended");
+  assert.equal(outcome.rebuilt, true);
+  assert.equal(outcome.verdict, "ok", outcome.reason);
+  assert.deepEqual(outcome.modulesAdded, would.modulesAdded);
+  assert.equal(report.initramfsRebuild, null);
+  assert.ok(outcome.seconds! < 10, `the append took ${outcome.seconds} s`);
+  assert.ok(seconds < 60, `bootable took ${seconds} s`);
+  await assert.rejects(stat(mark), "virt-customize never ran");
+  assert.ok(report.changes.some((c) => c.edit === "initramfs-append" && c.path === outcome.initramfs));
+  assert.equal(await sha256File(guest), before, "the input was changed");
+
+  const image = await initramfsOf(out, outcome.initramfs!, outcome.version);
+  assert.equal(image.check.verdict, "ok", image.check.reason);
+  assert.equal(image.check.drivers.virtio_blk, "module");
+  assert.equal(image.check.drivers.virtio_pci, "module");
+  assert.ok(image.listed.includes("scripts/init-top/ORDER"), "Debian's lsinitramfs still reads the image");
+
+  const boot = await bootToLogin(out, { format: "raw", bus: "virtio" });
+  t.diagnostic(`booted on virtio to the login prompt in ${boot.seconds} s`);
+  assert.match(boot.serial, /chromogenic-bootable login:/);
+});
+
+test("--initramfs-guest-tool: the same guest rebuilt by its update-initramfs in the appliance (the fallback)", async (t) => {
+  const guest = await partitionedXenOnlyGuest();
+  const s = await guestScratch(t);
+  const env = { ...(await libguestfsEnv()), CHROMOGENIC_STATE_DIR: s.env.CHROMOGENIC_STATE_DIR };
+  const out = join(s.dir, "rebuilt.raw");
+  const r = await runCli(["bootable", "--json", "--xen-to-kvm", "--initramfs-guest-tool", guest, out], env);
+  assert.equal(r.code, 0, r.stderr);
+  const report = (doneOf(r.stdout, "bootable") as unknown as Report).xenToKvm!;
+  const outcome = report.initramfs as InitramfsOutcome;
+  t.diagnostic(`rebuilt in the appliance in ${outcome.seconds} s`);
+  assert.equal(outcome.method, "guest-tool");
+  assert.equal(outcome.tool, "update-initramfs");
+  assert.equal(outcome.rebuilt, true);
+  assert.equal(outcome.verdict, "ok", outcome.reason);
+  assert.equal(outcome.modulesAdded, undefined);
+  const image = await initramfsOf(out, outcome.initramfs!, outcome.version);
+  assert.equal(image.check.drivers.virtio_blk, "module");
+  assert.ok(!image.listed.some((n) => n.startsWith("chromogenic-virtio")), "nothing appended");
 });

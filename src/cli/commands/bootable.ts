@@ -22,6 +22,7 @@ interface BootableFlags {
   xenToKvm?: boolean;
   kernel?: string;
   ramdisk?: string;
+  initramfsGuestTool?: boolean;
 }
 
 /** `bootable INPUT OUTPUT`: a disk that boots on a BIOS PC from an image whose root has a kernel but no boot code. */
@@ -44,6 +45,10 @@ export function registerBootable(program: Command): void {
     .option("--xen-to-kvm", "convert the guest from Xen to KVM even if it does not look like a Xen guest")
     .option("--kernel <file>", "an external kernel (EKI/AKI) installed into the guest when it has none for a PC")
     .option("--ramdisk <file>", "the external kernel's ramdisk (ERI/ARI)")
+    .option(
+      "--initramfs-guest-tool",
+      "rebuild a Xen-only initramfs with the guest's own tool in the libguestfs appliance, not by appending modules",
+    )
     .option("--json", "events and the report as JSON lines on stdout (the report is the `done` event)")
     .option("-q, --quiet", "no progress")
     .action(async (input: string, output: string | undefined, opts: BootableFlags) => {
@@ -56,7 +61,13 @@ export function registerBootable(program: Command): void {
         { command: "bootable", json: !!opts.json, quiet: !!opts.quiet, summary: renderSummary },
         async ({ signal, onEvent }) => {
           // Xen guests are detected and converted on the way (--xen-to-kvm forces it).
-          const xen = xenToKvmStep({ force: opts.xenToKvm, kernel: opts.kernel, ramdisk: opts.ramdisk, onEvent });
+          const xen = xenToKvmStep({
+            force: opts.xenToKvm,
+            kernel: opts.kernel,
+            ramdisk: opts.ramdisk,
+            initramfsGuestTool: opts.initramfsGuestTool,
+            onEvent,
+          });
           const made = await makeBootable({
             input,
             output,

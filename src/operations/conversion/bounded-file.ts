@@ -75,10 +75,15 @@ export async function readHead(file: BoundedFile, length: number): Promise<Buffe
   return buf.subarray(0, done);
 }
 
-/** The bytes from `from` to the size the file had when opened, in pieces of `piece` bytes. */
-export async function* readPieces(file: BoundedFile, from: number, piece = 2 ** 20): AsyncGenerator<Buffer> {
-  for (let at = from; at < file.size;) {
-    const buf = Buffer.allocUnsafe(Math.min(piece, file.size - at));
+/** The bytes from `from` to `to` (default: the size the file had when opened), in pieces of `piece` bytes. */
+export async function* readPieces(
+  file: BoundedFile,
+  from: number,
+  piece = 2 ** 20,
+  to = file.size,
+): AsyncGenerator<Buffer> {
+  for (let at = from; at < to;) {
+    const buf = Buffer.allocUnsafe(Math.min(piece, to - at));
     const { bytesRead } = await file.handle.read(buf, 0, buf.length, at);
     if (bytesRead === 0) throw new Error(`${file.name}: shrank while read (at byte ${at})`);
     yield buf.subarray(0, bytesRead);

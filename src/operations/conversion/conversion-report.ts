@@ -23,6 +23,17 @@ export interface InitramfsOutcome extends InitramfsCheck {
   readonly output?: readonly string[];
   /** Dry run: the command line that would run. */
   readonly wouldRun?: string;
+  /**
+   * How the drivers were added: "appended" (the guest's modules appended to the image as a cpio archive, no
+   * program run), "guest-tool" (the guest's initramfs tool run in the appliance).
+   */
+  readonly method?: "appended" | "guest-tool";
+  /** The modules appended (or, in a dry run, that would be), in load order. */
+  readonly modulesAdded?: readonly string[];
+  /** Dry run: the bytes the appended archive would add. */
+  readonly wouldAppendBytes?: number;
+  /** Why appending was not done, when the guest's tool ran (or would run) instead. */
+  readonly notAppended?: string;
 }
 
 /** One change a conversion made (or, in a dry run, would make), in the order they happen. */

@@ -222,7 +222,10 @@ export async function rebuildConvertedInitramfs(
   const args = virtCustomizeArgs(disk, options.format, plan);
   const wouldRun = `virt-customize ${args.map((a) => (/^[\w./=+:-]+$/.test(a) ? a : `'${a}'`)).join(" ")}`;
   if (options.dryRun ?? report.dryRun)
-    return { ...report, initramfs: { ...report.initramfs, rebuilt: false, tool: plan.tool, wouldRun } };
+    return {
+      ...report,
+      initramfs: { ...report.initramfs, rebuilt: false, method: "guest-tool", tool: plan.tool, wouldRun },
+    };
   if (options.signal?.aborted) throw new AbortedError();
   options.onEvent?.({ event: "message", level: "info", text: `initramfs: running ${wouldRun}` });
   const run = await runVirtCustomize(args, options);
@@ -233,7 +236,9 @@ export async function rebuildConvertedInitramfs(
     );
   const outcome: InitramfsOutcome = {
     ...check,
+    ...("notAppended" in report.initramfs && { notAppended: report.initramfs.notAppended }),
     rebuilt: true,
+    method: "guest-tool",
     tool: plan.tool,
     seconds: Math.round(run.seconds * 10) / 10,
     ...splitTimings(run.output),

@@ -1,13 +1,15 @@
 /**
  * Walks every entry of an initramfs image as the kernel would unpack it: NUL padding skipped, uncompressed cpio
  * archives one after another (the early microcode archive comes first on most distributions), then a
- * compressed part whose decompressed bytes are cpio archives again. Entries are seen as they stream past; the
+ * compressed part whose decompressed bytes are cpio archives again. A zstd part ends where its frame ends, as
+ * in the kernel, and what follows it (an archive appended later, another compressed part) is read too. Entries are seen as they stream past; the
  * data is never stored beyond what `visit` asks to keep.
  */
 import { CorruptImageError } from "../../../formats/errors.js";
 import { readPieces, type BoundedFile } from "../bounded-file.js";
 import { CpioScanner, type CpioEntry } from "./cpio-scanner.js";
 import { compressionOf, decompress, DecompressionError } from "./decompress.js";
+import { zstdFrameEnd } from "./zstd-frame.js";
 
 /** Decompressed bytes beyond this are a bomb, not an initramfs (Debian's unpack to about 200 MB). */
 export const MAX_UNPACKED_BYTES = 4 * 2 ** 30;
@@ -72,10 +74,12 @@ export async function scanInitramfs(file: BoundedFile, visitor: ScanVisitor): Pr
     const where = `${file.name} (${compression.name}-compressed part from byte ${offset})`;
     const scanner = new CpioScanner(where, visitor);
     parts.push(compression.name);
+    // The kernel's zstd decompressor stops at the end of the frame; the others read to the end of the file.
+    const end = compression.name === "zstd" ? await zstdFrameEnd(file, offset) : file.size;
     let unpacked = 0;
     let trailing: string | undefined;
     try {
-      for await (const chunk of decompress(compression, readPieces(file, offset))) {
+      for await (const chunk of decompress(compression, readPieces(file, offset, 2 ** 20, end))) {
         unpacked += chunk.length;
         if (unpacked > MAX_UNPACKED_BYTES)
           throw new CorruptImageError(`${where}: unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
@@ -88,6 +92,10 @@ export async function scanInitramfs(file: BoundedFile, visitor: ScanVisitor): Pr
     }
     scanner.finish();
     entries += scanner.entries;
+    if (end < file.size && trailing === undefined) {
+      offset = end;
+      continue;
+    }
     return { parts, entries, ...(trailing !== undefined && { trailing }) };
   }
   if (!parts.length) throw new CorruptImageError(`${file.name}: is empty (only NUL bytes)`);

@@ -74,7 +74,7 @@ test("Debian's layout: the same entries as Debian's own lsinitramfs lists", asyn
   }
 });
 
-test("NUL padding between the parts and after them (the kernel skips it; zstd and lz4 refuse it)", async (t) => {
+test("NUL padding between the parts and after them (the kernel skips it; lz4 refuses it)", async (t) => {
   const early = await cpioArchive(EARLY);
   const main = await cpioArchive(MAIN);
   for (const compressor of ["gzip", "zstd", "lz4"] as const) {
@@ -87,9 +87,10 @@ test("NUL padding between the parts and after them (the kernel skips it; zstd an
     ]);
     const { scan, names } = await scanBytes(t, image);
     assert.deepEqual(names, [...cpioNames(early), ...cpioNames(main)], compressor);
-    // The decompressors that refuse the padding are noted; nothing before it was lost.
-    if (compressor === "gzip") assert.equal(scan.trailing, undefined);
-    else assert.match(scan.trailing ?? "", new RegExp(compressor));
+    // lz4's decompressor refuses the padding: noted, nothing before it lost. A zstd part ends where its frame
+    // does (as in the kernel), so the padding after it is skipped like any other.
+    if (compressor === "lz4") assert.match(scan.trailing ?? "", /lz4/);
+    else assert.equal(scan.trailing, undefined, compressor);
   }
 });
 
