@@ -2,7 +2,9 @@
  * Gives an initramfs-tools initramfs the virtio drivers without running any program: a cpio archive appended to
  * the image, which the kernel unpacks after the others (it unpacks every archive of the image in turn, a later
  * file replacing an earlier one of the same path). After a zstd part the archive is wrapped in a zstd frame of
- * stored blocks (no compressor runs), so the guest's lsinitramfs still reads the image. The archive holds:
+ * stored blocks (no compressor runs), after a gzip part in a gzip member of its own (the kernel, gzip -d and our
+ * reader all go on from one member to the next), so the guest's lsinitramfs still reads the image. The archive
+ * holds:
  *
  * - the modules the check found missing (virtio_pci, virtio_blk, virtio_scsi) and the modules they depend on,
  *   copied from the guest's own /lib/modules/VERSION (the kernel's modules.dep gives the dependencies);
@@ -18,6 +20,7 @@
 import { constants } from "node:fs";
 import { copyFile, lstat, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
+import { gzipSync } from "node:zlib";
 import { resolveGuestPath } from "../../../guest/guest-path.js";
 import { readGuestText } from "../../../guest/guest-files.js";
 import { ChromogenicError } from "../../../util/errors.js";
@@ -131,8 +134,10 @@ async function readImage(root: string, initramfs: string): Promise<ImageFacts> {
     });
     if (scan.trailing !== undefined)
       throw new Refused(`${initramfs}: bytes after its compressed part (${scan.trailing})`);
-    // Our reader sees past uncompressed and zstd parts only: what it cannot see past, it could not check.
-    const unseen = scan.parts.filter((p) => p !== "cpio" && p !== "zstd");
+    // Our reader sees past uncompressed and zstd parts, and into a gzip member that follows a last gzip part:
+    // what it cannot see past, it could not check.
+    const last = scan.parts.length - 1;
+    const unseen = scan.parts.filter((p, i) => p !== "cpio" && p !== "zstd" && !(p === "gzip" && i === last));
     if (unseen.length) throw new Refused(`${initramfs}: ${unseen[0]}-compressed, past which the check cannot read`);
     facts.parts = scan.parts;
   } finally {
@@ -171,14 +176,18 @@ async function plan(root: string, target: AppendTarget): Promise<{ plan: AppendP
     data: Buffer.from(newOrder(image.order.data.toString("latin1")), "latin1"),
   });
   const archive = cpioArchive(files);
-  // After a zstd part, the archive goes in a zstd frame of its own (see zstdStoredFrame); after plain cpio, as is.
-  const appended = image.parts.at(-1) === "zstd" ? zstdStoredFrame(archive) : archive;
+  // After a zstd part, the archive goes in a zstd frame of its own (see zstdStoredFrame), after a gzip part in
+  // a gzip member (the fastest level: the modules are a few hundred KiB); after plain cpio, as is.
+  const lastPart = image.parts.at(-1);
+  const appended =
+    lastPart === "zstd" ? zstdStoredFrame(archive) : lastPart === "gzip" ? gzipSync(archive, { level: 1 }) : archive;
   return { plan: { modules: modules.map((m) => m.name), bytes: appended.length }, appended };
 }
 
 /**
  * Appends `bytes` to a copy of `host`: a cpio archive after NULs that put it on a 4-byte boundary (the kernel
- * looks for an archive only there), a zstd frame right after the frame before it (zstd -d refuses the NULs).
+ * looks for an archive only there), a zstd frame or gzip member right after the one before it (zstd -d refuses
+ * the NULs; gzip -d and node's zlib stop at them, and our check would then not see what was appended).
  */
 async function writeCopy(host: string, copy: string, bytes: Buffer): Promise<void> {
   const st = await lstat(host);
@@ -187,7 +196,8 @@ async function writeCopy(host: string, copy: string, bytes: Buffer): Promise<voi
   try {
     const { size } = await handle.stat();
     if (size !== st.size) throw new Error(`${copy}: copied ${size} of ${st.size} bytes`);
-    const padding = Buffer.alloc(bytes.readUInt32LE(0) === 0xfd2fb528 ? 0 : (4 - (size % 4)) % 4);
+    const plainCpio = bytes.toString("latin1", 0, 4) === "0707";
+    const padding = Buffer.alloc(plainCpio ? (4 - (size % 4)) % 4 : 0);
     await handle.write(Buffer.concat([padding, bytes]), 0, padding.length + bytes.length, size);
     await handle.chown(st.uid, st.gid);
     await handle.chmod(st.mode & 0o7777);
