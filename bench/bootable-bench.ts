@@ -11,7 +11,9 @@
  *                    block and network frontends and ext4: it cannot find its root on virtio until rebuilt.
  * Cases (each `--repeat` times, interleaved, the input's page cache warmed first):
  *   no-rebuild       xen.raw:      no guest program has to run (Debian's initramfs already has virtio)
- *   rebuild          xen-only.raw: the initramfs must be rebuilt (ours: in the libguestfs appliance)
+ *   rebuild          xen-only.raw: the initramfs lacks virtio (ours appends the guest's own virtio modules to
+ *                    it, running nothing; with `bootable --initramfs-guest-tool`, the fallback, the guest's
+ *                    update-initramfs runs in the libguestfs appliance as virt-v2v's does)
  * For each: `chromogenic bootable -O qcow2 INPUT OUT` and `virt-v2v -i disk -if raw INPUT -o local -os DIR
  * -of qcow2`, under /usr/bin/time (wall, CPU, peak RSS of the process tree's largest member). Untimed, every
  * output is booted in qemu (TCG, virtio) to a login prompt, or its failure is recorded.
@@ -74,7 +76,7 @@ interface Case {
 
 const CASES: readonly Case[] = [
   { id: "no-rebuild", input: "xen.raw", what: "no guest program runs", targetRatio: 10 },
-  { id: "rebuild", input: "xen-only.raw", what: "initramfs rebuilt", targetRatio: 3 },
+  { id: "rebuild", input: "xen-only.raw", what: "initramfs without virtio", targetRatio: 3 },
 ];
 
 function fail(message: string): never {
