@@ -101,6 +101,13 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
+// A test process ended by a signal (the runner's timeout, Ctrl-C) runs no exit handlers: its qemu would go on
+// booting. Kill them, then die of the same signal (this listener is gone by then, so the default applies).
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const)
+  process.once(signal, () => {
+    for (const child of running) child.kill("SIGKILL");
+    process.kill(process.pid, signal);
+  });
 
 async function requireFile(path: string, what: string): Promise<void> {
   try {
