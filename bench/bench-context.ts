@@ -26,3 +26,10 @@ export function machineLine(repeat: number): string {
   const model = cpu[0]?.model.trim() ?? "unknown CPU";
   return `machine: ${cpu.length} × ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM; load average at start: ${load}; repeat ${repeat}`;
 }
+
+/** The middle sample (the mean of the two middle ones for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}

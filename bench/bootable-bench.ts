@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { bootToLogin } from "../test/helpers/boot-in-qemu.js";
 import { libguestfsEnv } from "../test/helpers/virt-sysprep.js";
-import { CLI, NODE_BIN, ROOT, WORK, machineLine } from "./bench-context.js";
+import { CLI, machineLine, median, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
 const DIR = join(WORK, "bootable");
 const RAW = join(WORK, "debian.raw");
@@ -157,12 +157,6 @@ function customized(name: string, from: string, edits: readonly string[], env: N
   runOk("virt-customize", ["--format", "raw", "-a", partial, "--no-network", ...edits], env);
   runOk("mv", [partial, path]);
   return path;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** "yes (41 s)" or "no: WHY (last console line)" — the output booted in qemu (TCG, virtio) to a login prompt. */

@@ -18,7 +18,7 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, NODE_BIN, ROOT, WORK, machineLine } from "./bench-context.js";
+import { CLI, machineLine, median, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
 const DIR = join(WORK, "clean");
 const RAW = join(WORK, "debian.raw");
@@ -68,12 +68,6 @@ function libguestfsEnv(): NodeJS.ProcessEnv {
     if (m) env[m[1]!] = m[2]!;
   }
   return env;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function main(): number {

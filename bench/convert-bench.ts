@@ -18,7 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { basename, join } from "node:path";
-import { CLI, NODE_BIN, ROOT, WORK } from "./bench-context.js";
+import { CLI, median, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
 // ---------------------------------------------------------------------------------------------
 // paths and options
@@ -352,12 +352,6 @@ interface Row {
   verify?: string;
   verifyDetail?: string;
   verifyFailed?: boolean;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 function tail(text: string, lines = 12): string {

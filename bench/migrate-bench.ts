@@ -40,7 +40,7 @@ import { readdir, lstat } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { CLI, NODE_BIN, ROOT, WORK } from "./bench-context.js";
+import { CLI, median, NODE_BIN, ROOT, WORK } from "./bench-context.js";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -583,12 +583,6 @@ async function migrateOnce(
   await deleteImage(STACK.regionTwo, m.image.id);
   for (const d of ["state", "work", "tmp"]) rmSync(join(runDir, d), { recursive: true, force: true });
   return { seconds: m.seconds, cpu: m.cpu, peakTemp: m.peakTemp, phases: m.phases, check, ok };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function main(): Promise<void> {
