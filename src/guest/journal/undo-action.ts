@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { rmdir, unlink } from "node:fs/promises";
+import { lstat, rmdir, unlink } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { LVM_ENV, lvmConfig } from "../attach/lvm-config.js";
@@ -80,17 +80,31 @@ export async function undoAction(entry: JournalEntry): Promise<void> {
       return;
     }
     case "directory":
-      await rmdir(a.path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== "ENOENT") throw e;
-      });
+      await removeIfPresent(rmdir, a.path);
       return;
     case "export":
       await stopExport(a.mountpoint, a.pidFile);
       return;
     case "file":
-      await unlink(a.path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== "ENOENT") throw e;
-      });
+      await removeIfPresent(unlink, a.path);
       return;
+  }
+}
+
+/**
+ * Removes `path` with `remove`; a path that is not there is already undone. On a read-only filesystem the
+ * removal fails with EROFS even for a path that was never made (the journal records a file before creating
+ * it, and the creation failed): look before calling that a failure.
+ */
+async function removeIfPresent(remove: (path: string) => Promise<void>, path: string): Promise<void> {
+  try {
+    await remove(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    const present = await lstat(path).then(
+      () => true,
+      (l: NodeJS.ErrnoException) => l.code !== "ENOENT",
+    );
+    if (present) throw e;
   }
 }
