@@ -29,7 +29,7 @@ _chromogenic() {
     'clean') opts='-a --add --format --operations --enable --profile --keep-user-accounts --remove-user-accounts --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
     'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --xen-to-kvm --kernel --ramdisk --initramfs-guest-tool --json -q --quiet' ;;
     'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout -f --format -c --column --json' ;;
-    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --public --property --json' ;;
+    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout -f --format --public --property --json' ;;
     'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout' ;;
     'image create') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --format --public --property --share --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet' ;;
     'migrate') opts='--from --to --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --image --instance --format --name --public --property --share --server-side --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet --bootable --no-bootable --xen-to-kvm --kernel --ramdisk' ;;

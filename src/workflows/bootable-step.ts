@@ -20,6 +20,7 @@ import type { WorkListener } from "../util/events.js";
 import type { BootableReport } from "./bootable.js";
 import type { JobRun } from "./job-run.js";
 import type { BootableSummary } from "./job-state.js";
+import { fetchSourceBootFiles } from "./source-kernel.js";
 
 /** A disk of the job on this host, and its format. */
 export interface JobDisk {
@@ -50,7 +51,9 @@ export async function makeJobBootable(run: JobRun, disk: JobDisk): Promise<JobDi
     const hint = run.request.bootable?.when === "xen-source" ? " (--no-bootable copies it as it is)" : "";
     throw new UsageError(`cannot make ${run.state.source!.name} bootable: ${why}${hint}`);
   }
-  const options = run.request.bootable ?? { when: "always" as const };
+  const asked = run.request.bootable ?? { when: "always" as const };
+  // An AMI-style source boots with the kernel its store keeps beside it: that one, unless the user gave one.
+  const options = asked.kernel ? asked : { ...asked, ...(await fetchSourceBootFiles(run)) };
   const output = join(run.workDir, OUTPUT_NAME);
   await removeEarlierAttempts(run.workDir);
   run.state.files.bootable = output;

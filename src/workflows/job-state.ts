@@ -128,6 +128,9 @@ export const JobStateSchema = z.object({
     converted: z.string().optional(),
     /** The disk made bootable (raw), when the bootable step wrote one. */
     bootable: z.string().optional(),
+    /** The source's external kernel and ramdisk (its kernel_id/ramdisk_id), fetched for the bootable step. */
+    kernel: z.string().optional(),
+    ramdisk: z.string().optional(),
   }),
   /** What the bootable step did, once it is done (a resume reports it without running it again). */
   bootable: BootableSummarySchema.optional(),

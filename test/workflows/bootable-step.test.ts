@@ -6,6 +6,8 @@
  *   (VirtualBox's controller) under qemu;
  * - `migrate` of a pygrub disk its store marks `hypervisor_type=xen`: made bootable without being asked, the
  *   Xen marks not carried over, the new image boots on virtio; `--no-bootable` copies the same image as it is;
+ * - `migrate` of a bare root whose store names its kernel and ramdisk (kernel_id/ramdisk_id, an EMI's EKI/ERI):
+ *   they are fetched from the store and installed in the guest, which boots on virtio without them;
  * - `export --bootable` of a disk that already boots: delivered unchanged, and the result says so;
  * - a guest the step cannot make boot: the job fails and leaves no file, mount or loop device behind;
  * - Ctrl-C while the guest is mounted: nothing held or left, and `resume` finishes the job.
@@ -30,8 +32,15 @@ const LOGIN = new RegExp(`${XEN_GUEST_HOSTNAME} login:`);
 type Done = JobResult & { event: "done" };
 
 /** `image upload` of `disk` into the local store at `store`: the new image's id. */
-async function upload(s: GuestScratch, store: string, disk: string, name: string, properties: string[] = []) {
-  const args = properties.flatMap((p) => ["--property", p]);
+async function upload(
+  s: GuestScratch,
+  store: string,
+  disk: string,
+  name: string,
+  properties: string[] = [],
+  format?: string,
+) {
+  const args = [...properties.flatMap((p) => ["--property", p]), ...(format ? ["--format", format] : [])];
   const r = await runCli(["image", "upload", "--json", "--cloud", `local:${store}`, ...args, disk, name], s.env);
   assert.equal(r.code, 0, r.stderr);
   return (doneOf(r.stdout, "image upload") as unknown as { id: string }).id;
@@ -40,6 +49,16 @@ async function upload(s: GuestScratch, store: string, disk: string, name: string
 /** `export --json --cloud local:STORE --image IMAGE … OUT`. */
 function exportFromStore(s: GuestScratch, store: string, image: string, out: string, args: string[]) {
   return runCli(["export", "--json", "--cloud", `local:${store}`, "--image", image, ...args, out], s.env);
+}
+
+/** `migrate --json` of `id` from the local store `from` to `to` as qcow2, which must succeed. */
+async function migrateToQcow2(s: GuestScratch, from: string, to: string, id: string) {
+  const r = await runCli(
+    ["migrate", "--json", "--from", `local:${from}`, "--to", `local:${to}`, "--image", id, "--format", "qcow2"],
+    s.env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return { r, done: doneOf(r.stdout, "migrate") as unknown as Done };
 }
 
 /** The local store's record of an image (`<id>.json` beside `<id>.img`). */
@@ -119,12 +138,7 @@ test("migrate from a store that marks the image as Xen: made bootable unasked, b
     "vm_mode=xen",
     "os_distro=debian",
   ]);
-  const r = await runCli(
-    ["migrate", "--json", "--from", `local:${from}`, "--to", `local:${to}`, "--image", id, "--format", "qcow2"],
-    s.env,
-  );
-  assert.equal(r.code, 0, r.stderr);
-  const done = doneOf(r.stdout, "migrate") as unknown as Done;
+  const { done } = await migrateToQcow2(s, from, to, id);
   assert.equal(done.plan.bootable, true);
   assert.ok(
     done.plan.notes.some((n) => /the source is a Xen guest/.test(n)),
@@ -176,6 +190,36 @@ test("migrate from a store that marks the image as Xen: made bootable unasked, b
   assert.equal(exported.bootable?.xenToKvm, undefined, "nothing converted");
   assert.equal((await qemuCompare(join(to, `${made.id}.img`), out)).code, 0, "the disk was changed");
   await assertJobClean(s, exported.job);
+});
+
+test("migrate of an AMI-style root whose store keeps its kernel and ramdisk: they become the disk's own, it boots", async (t) => {
+  const guest = await xenBareExt4Guest();
+  const s = await guestScratch(t);
+  const from = join(s.dir, "eucalyptus");
+  const to = join(s.dir, "openstack");
+  const eki = await upload(s, from, guest.kernel!, "eki-vmlinuz", [], "raw");
+  const eri = await upload(s, from, guest.initrd!, "eri-initrd", [], "raw");
+  const id = await upload(s, from, guest.disk, "emi-root", [`kernel_id=${eki}`, `ramdisk_id=${eri}`, "vm_mode=xen"]);
+  const { r, done } = await migrateToQcow2(s, from, to, id);
+  assert.equal(done.plan.bootable, true);
+  assert.equal(done.bootable?.xenToKvm?.xenGuest, true);
+  assert.equal(done.bootable?.loader, "grub");
+  const messages = eventLines(r.stdout).filter((e) => e.event === "message");
+  for (const [role, eid] of [
+    ["kernel", eki],
+    ["ramdisk", eri],
+  ])
+    assert.ok(
+      messages.some((m) => m.event === "message" && m.text.includes(`source's ${role} ${eid}`)),
+      `the ${role} ${eid} fetched from the source store`,
+    );
+  const made = done.image!;
+  const properties = (await storeRecord(to, made.id)).properties;
+  assert.equal(properties.kernel_id, undefined, "the new image still names an external kernel");
+  assert.equal(properties.ramdisk_id, undefined, "the new image still names an external ramdisk");
+  await assertJobClean(s, done.job);
+  const boot = await bootToLogin(join(to, `${made.id}.img`), { format: "qcow2", bus: "virtio", signal: t.signal });
+  assert.match(boot.serial, LOGIN);
 });
 
 test("a guest the step cannot make boot: the job fails, and leaves no output, temporary file, mount or loop device", async (t) => {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { UsageError } from "../../util/errors.js";
-import { detectFormat } from "../../formats/registry.js";
+import { detectFormat, getDriver } from "../../formats/registry.js";
 import { formatBytes } from "../../util/human.js";
 import type { ProviderImage } from "../../providers/provider.js";
 import { runCommand } from "../run-command.js";
@@ -67,6 +67,7 @@ export function registerImageStoreCommands(image: Command): void {
     .description("store a local image file as a new image (format detected from its content)")
     .argument("<file>", "the image file")
     .argument("<name>", "the new image's name")
+    .option("-f, --format <format>", "its format, not detected (raw for a kernel or ramdisk, which are no disks)")
     .option("--public", "make it public (default private)")
     .option("--property <key=value>", "set a property (repeatable)", repeatable, [])
     .option("--json", "the new image as one JSON line (a `done` event)")
@@ -74,9 +75,9 @@ export function registerImageStoreCommands(image: Command): void {
       async (
         file: string,
         name: string,
-        flags: { cloud: string; public?: boolean; property?: string[]; json?: boolean },
+        flags: { cloud: string; format?: string; public?: boolean; property?: string[]; json?: boolean },
       ) => {
-        const format = (await detectFormat(file)).name;
+        const format = flags.format ? getDriver(flags.format).name : (await detectFormat(file)).name;
         const size = (await stat(file)).size;
         await runCommand(
           {
