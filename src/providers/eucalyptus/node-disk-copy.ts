@@ -98,17 +98,19 @@ async function connect(options: NodeDiskCopyOptions, port: number): Promise<Clie
   };
   const onAbort = (): void => void client.destroy();
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  let rejectOnAbort: (() => void) | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       client.once("ready", resolve);
       client.once("error", reject);
+      rejectOnAbort = () => reject(new AbortedError());
+      options.signal?.addEventListener("abort", rejectOnAbort, { once: true });
       try {
         client.connect(config);
       } catch (error) {
         // ssh2 throws here for a key it cannot read (or decrypt): the message names the problem, not the secret.
         reject(new UsageError(`the private key for ${where} cannot be used: ${(error as Error).message}`));
       }
-      options.signal?.addEventListener("abort", () => reject(new AbortedError()), { once: true });
     });
   } catch (error) {
     client.destroy();
@@ -123,6 +125,7 @@ async function connect(options: NodeDiskCopyOptions, port: number): Promise<Clie
     throw new TransferError(`cannot connect to ${where}: ${message}`, { cause: error });
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
+    if (rejectOnAbort) options.signal?.removeEventListener("abort", rejectOnAbort);
   }
   // Many small SFTP requests in flight: Nagle's delay would hold each of them back.
   client.setNoDelay(true);
@@ -199,9 +202,9 @@ async function findRootFile(
 
 async function readResumeRecord(path: string): Promise<ResumeRecord | undefined> {
   try {
-    const record = JSON.parse(await readFile(path, "utf8")) as Partial<ResumeRecord>;
-    const ok = ["remotePath", "size", "mtime", "done"].every((k) => k in record);
-    return ok ? (record as ResumeRecord) : undefined;
+    const r = JSON.parse(await readFile(path, "utf8")) as Partial<ResumeRecord>;
+    const counts = [r.size, r.mtime, r.done].every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+    return typeof r.remotePath === "string" && counts && r.done! <= r.size! ? (r as ResumeRecord) : undefined;
   } catch {
     return undefined;
   }
