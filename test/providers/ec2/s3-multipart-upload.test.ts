@@ -1,14 +1,18 @@
 /**
  * Multipart uploads of a stream against a real Swift with s3api: a ~30 MiB stream in 5 MiB parts, an upload
- * cancelled half-way and resumed from its recorded parts (the object is the same bytes), a failure that
- * aborts the upload, and an explicit abort that leaves nothing in the bucket.
+ * cancelled half-way and one killed with SIGKILL, each resumed from its recorded parts (the object is the same
+ * bytes), a failure that aborts the upload, and an explicit abort that leaves nothing in the bucket.
  */
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { ensureBucket } from "../../../src/providers/ec2/s3-bucket.js";
 import { getObject, headObject } from "../../../src/providers/ec2/s3-objects.js";
 import {
@@ -20,12 +24,13 @@ import {
 } from "../../../src/providers/ec2/s3-multipart-upload.js";
 import { errorCode } from "../../../src/util/errors.js";
 import { pattern, scratch } from "../../helpers/tools.js";
-import { requireSwift, swiftConnection, testBucket } from "../../helpers/swift-s3.js";
+import { requireSwift, swiftConnection, testBucket, SWIFT_S3_URL } from "../../helpers/swift-s3.js";
 import { multipartUploadsIn } from "../../helpers/s3-uploads.js";
 
 before(requireSwift);
 
 const SIZE = 30 * 2 ** 20 + 12_345;
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "helpers", "multipart-upload-child.js");
 
 /** `data` as a stream of 64 KiB chunks, as a file or a pipe would deliver it. */
 async function* chunked(data: Uint8Array, chunk = 65_536): AsyncGenerator<Uint8Array> {
@@ -92,6 +97,45 @@ test("an upload cancelled half-way resumes from its recorded parts; the object i
   });
   assert.equal(result.size, SIZE);
   assert.ok(sentParts[0]! >= 3, `the resumed run starts with the recorded parts (${sentParts[0]})`);
+  assert.equal(sha(await getObject(s3, bucket, "disk.raw", SIZE)), sha(data));
+  assert.deepEqual(await multipartUploadsIn(s3, bucket), []);
+});
+
+test("an upload killed with SIGKILL resumes from the state it journalled; the object is identical", async (t) => {
+  const dir = await scratch(t);
+  const s3 = swiftConnection();
+  const bucket = testBucket(t, s3);
+  await ensureBucket(s3, bucket);
+  const data = pattern(SIZE, 13);
+  const file = join(dir, "disk.raw");
+  const statePath = join(dir, "upload.json");
+  await writeFile(file, data);
+  const child = spawn(process.execPath, [CHILD, SWIFT_S3_URL, bucket, "disk.raw", file, statePath], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, "exit");
+  let recorded: MultipartUploadState | undefined;
+  for (let i = 0; i < 600 && (recorded?.parts.length ?? 0) < 3; i++) {
+    await delay(50);
+    recorded = await readFile(statePath, "utf8").then(
+      (text) => JSON.parse(text) as MultipartUploadState,
+      () => undefined,
+    );
+    assert.equal(child.exitCode, null, `the uploader ended before it was killed: ${stderr}`);
+  }
+  child.kill("SIGKILL");
+  await exited;
+  recorded = JSON.parse(await readFile(statePath, "utf8")) as MultipartUploadState;
+  assert.ok(recorded.parts.length >= 3 && recorded.parts.length < 7, `killed after ${recorded.parts.length} parts`);
+  assert.equal(await headObject(s3, bucket, "disk.raw"), undefined, "nothing half-written is visible");
+
+  const offset = resumeOffset(recorded);
+  const result = await uploadMultipart(s3, bucket, "disk.raw", createReadStream(file, { start: offset }), {
+    resume: recorded,
+  });
+  assert.equal(result.size, SIZE);
   assert.equal(sha(await getObject(s3, bucket, "disk.raw", SIZE)), sha(data));
   assert.deepEqual(await multipartUploadsIn(s3, bucket), []);
 });
