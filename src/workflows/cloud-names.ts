@@ -6,6 +6,13 @@
  *   NAME  or  NAME/REGION a cloud from clouds.yaml (openstacksdk's search rule), optionally in another region
  *   env   or  env/REGION  the cloud the OS_* variables describe (an openrc file)
  *   openstack:NAME[/REGION]  the same, spelled out
+ *   env-euca              an EC2-family cloud (Eucalyptus, AWS) from the eucarc variables (EC2_URL, S3_URL,
+ *                         EC2_ACCESS_KEY, …)
+ *   euca:REGION           a region of euca2ools' .ini files (~/.euca/*.ini, /etc/euca2ools/…) as its `user`
+ *   euca:USER@REGION      the same region as another [user NAME] of those files
+ *   euca                  their default region (EUCA_DEFAULT_REGION, AWS_DEFAULT_REGION, [global] default-region)
+ *                         The EC2-family names (providers/ec2/ec2-cloud-names.ts) are listed by `chromogenic
+ *                         clouds`; no workflow takes them yet.
  *
  * Only the name is ever saved; credentials are read again from clouds.yaml / OS_* when a job resumes.
  */
@@ -18,6 +25,7 @@ import type { ImageProvider } from "../providers/provider.js";
 import { LocalProvider } from "../providers/local/local-provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
 import { configFileCandidates, defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
+import { isEc2CloudName, listEc2Clouds } from "../providers/ec2/ec2-cloud-names.js";
 
 export interface CloudNameOptions {
   /** The environment to read (default process.env). */
@@ -37,6 +45,9 @@ export function resolveCloud(spec: string, options: CloudNameOptions = {}): Imag
     if (!dir) throw new UsageError(`cloud "${spec}": local: needs a directory, e.g. local:/srv/images`);
     return new LocalProvider(resolve(dir));
   }
+  if (isEc2CloudName(spec)) {
+    throw new UsageError(`cloud "${spec}": EC2-family clouds (env-euca, euca:REGION) are listed but not usable yet`);
+  }
   const name = spec.startsWith("openstack:") ? spec.slice("openstack:".length) : spec;
   const slash = name.indexOf("/");
   const cloud = slash < 0 ? name : name.slice(0, slash);
@@ -53,7 +64,7 @@ export function resolveCloud(spec: string, options: CloudNameOptions = {}): Imag
 export interface ConfiguredCloud {
   /** What to pass as --cloud/--from/--to. */
   readonly name: string;
-  readonly kind: "local" | "openstack";
+  readonly kind: "local" | "openstack" | "eucalyptus" | "ec2";
   /** Where it is defined: a clouds.yaml path, "OS_* variables", or the store's directory. */
   readonly source: string;
   readonly authUrl?: string;
@@ -61,9 +72,15 @@ export interface ConfiguredCloud {
   readonly project?: string;
   readonly user?: string;
   readonly directory?: string;
+  /** EC2-family clouds: their endpoints. */
+  readonly ec2Url?: string;
+  readonly s3Url?: string;
 }
 
-/** Every store a name can reach right now: the default local store, clouds.yaml entries, OS_* variables. */
+/**
+ * Every store a name can reach right now: the default local store, clouds.yaml entries, OS_* variables, the
+ * euca2ools regions and the eucarc variables.
+ */
 export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
   const env = options.env ?? process.env;
   const out: ConfiguredCloud[] = [
@@ -98,6 +115,7 @@ export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
       user: env.OS_USERNAME ?? env.OS_USER_ID,
     });
   }
+  out.push(...listEc2Clouds(env));
   return out;
 }
 

@@ -1,0 +1,175 @@
+/**
+ * The EC2 image calls: DescribeImages, RegisterImage (an instance-store bundle by its manifest, or an
+ * EBS-backed image from a snapshot), DeregisterImage and CreateImage (an image of an EBS-backed instance).
+ * Launch permissions are in ec2-launch-permissions.ts, waiting for an image in ec2-image-wait.ts.
+ */
+import {
+  CreateImageCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  RegisterImageCommand,
+  type CreateImageCommandOutput,
+  type DescribeImagesCommandOutput,
+  type RegisterImageCommandOutput,
+} from "@aws-sdk/client-ec2";
+import type { Ec2Connection } from "./ec2-connection.js";
+import { imageRecord, sdkBlockDeviceMapping, type Ec2BlockDeviceMapping, type Ec2Image } from "./ec2-records.js";
+import { DEFAULT_MAX_PAGES, PageGuard } from "./s3-listing.js";
+import { ChromogenicError, UsageError } from "../../util/errors.js";
+
+export interface DescribeImagesQuery {
+  readonly imageIds?: readonly string[];
+  /** Account ids, or "self", "amazon" … */
+  readonly owners?: readonly string[];
+  /** Images these accounts may launch ("self", "all", an account id). */
+  readonly executableBy?: readonly string[];
+  /** EC2 filters, e.g. { "image-type": ["kernel"], name: ["debian-*"] }. */
+  readonly filters?: Readonly<Record<string, readonly string[]>>;
+  readonly signal?: AbortSignal;
+}
+
+export async function describeImages(ec2: Ec2Connection, query: DescribeImagesQuery = {}): Promise<Ec2Image[]> {
+  const subject = query.imageIds?.length ? query.imageIds.join(", ") : undefined;
+  const where = `EC2 at ${ec2.endpoint}: DescribeImages`;
+  const guard = new PageGuard(where, DEFAULT_MAX_PAGES);
+  const images: Ec2Image[] = [];
+  let token: string | undefined;
+  for (;;) {
+    const out = await ec2.send<DescribeImagesCommandOutput>(
+      new DescribeImagesCommand({
+        ...(query.imageIds?.length ? { ImageIds: [...query.imageIds] } : {}),
+        ...(query.owners?.length ? { Owners: [...query.owners] } : {}),
+        ...(query.executableBy?.length ? { ExecutableUsers: [...query.executableBy] } : {}),
+        ...(query.filters
+          ? { Filters: Object.entries(query.filters).map(([Name, Values]) => ({ Name, Values: [...Values] })) }
+          : {}),
+        NextToken: token,
+      }),
+      { call: "DescribeImages", subject },
+      query.signal,
+    );
+    // Pages of images come in no key order: only the token is checked to move on.
+    guard.page([]);
+    images.push(...(out.Images ?? []).map((i) => imageRecord(i, where)));
+    if (!out.NextToken) return images;
+    token = guard.next(out.NextToken);
+  }
+}
+
+/** One image by id; a missing one is an ENOENT error naming it. */
+export async function describeImage(ec2: Ec2Connection, imageId: string, signal?: AbortSignal): Promise<Ec2Image> {
+  const [image] = await describeImages(ec2, { imageIds: [imageId], signal });
+  if (!image || image.id !== imageId) {
+    throw new ChromogenicError(`EC2 at ${ec2.endpoint} has no image ${imageId}`, "ENOENT");
+  }
+  return image;
+}
+
+interface RegisterImageCommon {
+  readonly name: string;
+  readonly description?: string;
+  /** "i386", "x86_64", "arm64". */
+  readonly architecture?: string;
+  readonly kernelId?: string;
+  readonly ramdiskId?: string;
+  readonly blockDeviceMappings?: readonly Ec2BlockDeviceMapping[];
+  /** "paravirtual" or "hvm". */
+  readonly virtualizationType?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** An instance-store image from a bundle in S3: its manifest as "bucket/prefix.manifest.xml". */
+export interface RegisterBundleImage extends RegisterImageCommon {
+  readonly manifestLocation: string;
+  readonly rootDeviceName?: string;
+}
+
+/** An EBS-backed image whose root device is made from a snapshot. */
+export interface RegisterSnapshotImage extends RegisterImageCommon {
+  readonly snapshotId: string;
+  readonly rootDeviceName: string;
+}
+
+/** Registers an image and returns its new id. */
+export async function registerImage(
+  ec2: Ec2Connection,
+  spec: RegisterBundleImage | RegisterSnapshotImage,
+): Promise<string> {
+  const mappings = [...(spec.blockDeviceMappings ?? [])];
+  let location: { ImageLocation?: string } = {};
+  let subject: string;
+  if ("manifestLocation" in spec) {
+    if (!/^[^/]+\/.+\.manifest\.xml$/.test(spec.manifestLocation)) {
+      throw new UsageError(
+        `"${spec.manifestLocation}" is not a bundle manifest location: BUCKET/PREFIX.manifest.xml, as uploaded`,
+      );
+    }
+    location = { ImageLocation: spec.manifestLocation };
+    subject = `of ${spec.manifestLocation} as "${spec.name}"`;
+  } else {
+    if (!mappings.some((m) => m.deviceName === spec.rootDeviceName)) {
+      mappings.unshift({ deviceName: spec.rootDeviceName, snapshotId: spec.snapshotId, deleteOnTermination: true });
+    }
+    subject = `of snapshot ${spec.snapshotId} as "${spec.name}"`;
+  }
+  const out = await ec2.send<RegisterImageCommandOutput>(
+    new RegisterImageCommand({
+      Name: spec.name,
+      ...location,
+      ...(spec.description ? { Description: spec.description } : {}),
+      ...(spec.architecture ? { Architecture: spec.architecture as never } : {}),
+      ...(spec.kernelId ? { KernelId: spec.kernelId } : {}),
+      ...(spec.ramdiskId ? { RamdiskId: spec.ramdiskId } : {}),
+      ...(spec.rootDeviceName ? { RootDeviceName: spec.rootDeviceName } : {}),
+      ...(spec.virtualizationType ? { VirtualizationType: spec.virtualizationType } : {}),
+      ...(mappings.length ? { BlockDeviceMappings: mappings.map(sdkBlockDeviceMapping) } : {}),
+    }),
+    { call: "RegisterImage", subject },
+    spec.signal,
+  );
+  return requireId(ec2, out.ImageId, "RegisterImage");
+}
+
+export async function deregisterImage(ec2: Ec2Connection, imageId: string, signal?: AbortSignal): Promise<void> {
+  await ec2.send(
+    new DeregisterImageCommand({ ImageId: imageId }),
+    { call: "DeregisterImage", subject: imageId },
+    signal,
+  );
+}
+
+export interface CreateImageOptions {
+  readonly description?: string;
+  /** Do not stop the instance while its volumes are snapshotted (the image may then be inconsistent). */
+  readonly noReboot?: boolean;
+  readonly blockDeviceMappings?: readonly Ec2BlockDeviceMapping[];
+  readonly signal?: AbortSignal;
+}
+
+/** An image of an EBS-backed instance (CreateImage); returns its id. The image is pending until its snapshots end. */
+export async function createImage(
+  ec2: Ec2Connection,
+  instanceId: string,
+  name: string,
+  options: CreateImageOptions = {},
+): Promise<string> {
+  const out = await ec2.send<CreateImageCommandOutput>(
+    new CreateImageCommand({
+      InstanceId: instanceId,
+      Name: name,
+      ...(options.description ? { Description: options.description } : {}),
+      ...(options.noReboot !== undefined ? { NoReboot: options.noReboot } : {}),
+      ...(options.blockDeviceMappings?.length
+        ? { BlockDeviceMappings: options.blockDeviceMappings.map(sdkBlockDeviceMapping) }
+        : {}),
+    }),
+    { call: "CreateImage", subject: `of instance ${instanceId} as "${name}"` },
+    options.signal,
+  );
+  return requireId(ec2, out.ImageId, "CreateImage");
+}
+
+function requireId(ec2: Ec2Connection, id: string | undefined, call: string): string {
+  if (!id) throw new ChromogenicError(`EC2 at ${ec2.endpoint}: ${call} answered without an image id`, "ECLOUD");
+  return id;
+}
