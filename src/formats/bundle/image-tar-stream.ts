@@ -2,6 +2,8 @@
  * The tar stream a bundle starts from: one regular member holding the image, owner 0, mtime 0 (as euca2ools'
  * tarfile writes it, so two runs over one image give one tar digest), then the end-of-archive blocks padded to
  * a 10 KiB record as Python's tarfile pads. Up to 8 GiB - 1 the header is USTAR; above, GNU with a base-256 size.
+ * Up to 8 GiB the stream is byte for byte the one euca2ools makes (so is its digest): Python's tarfile leaves the
+ * device number fields empty, which the shared header encoder fills with zeros, so they are cleared here.
  * The image is read in chunks with a few reads ahead; its holes are not read at all but given as zeros.
  */
 import type { ImageSource } from "../types.js";
@@ -27,7 +29,7 @@ export interface ImageTarOptions {
 /** Yields the tar archive in pieces: the header, the image in chunks of `chunkSize`, then the trailer. */
 export async function* imageTarStream(source: ImageSource, options: ImageTarOptions): AsyncGenerator<Buffer> {
   const size = source.virtualSize;
-  yield encodeTarHeader({ name: options.name, size, mtime: 0, mode: 0o644 }, flavourForSize(size));
+  yield asPythonWritesIt(encodeTarHeader({ name: options.name, size, mtime: 0, mode: 0o644 }, flavourForSize(size)));
   const zeroRanges = await zeroRangesOf(source);
   const readAhead: Promise<Buffer>[] = [];
   let next = 0;
@@ -50,6 +52,16 @@ export async function* imageTarStream(source: ImageSource, options: ImageTarOpti
     await Promise.allSettled(readAhead);
   }
   yield Buffer.alloc(imageTarLength(size) - TAR_BLOCK - size);
+}
+
+/** Device major and minor (bytes 329..344) empty, as tarfile writes them for a regular file; checksum redone. */
+function asPythonWritesIt(header: Buffer): Buffer {
+  header.fill(0, 329, 345);
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "ascii");
+  return header;
 }
 
 /** The source's holes and zero extents, to answer "is this chunk all zeros?" without reading it. */
