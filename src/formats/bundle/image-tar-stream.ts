@@ -57,6 +57,11 @@ export async function* imageTarStream(source: ImageSource, options: ImageTarOpti
 /** Device major and minor (bytes 329..344) empty, as tarfile writes them for a regular file; checksum redone. */
 function asPythonWritesIt(header: Buffer): Buffer {
   header.fill(0, 329, 345);
+  return withTarChecksum(header);
+}
+
+/** Sets a header's checksum field for its current bytes (after a field was changed). */
+export function withTarChecksum(header: Buffer): Buffer {
   header.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of header) sum += byte;
