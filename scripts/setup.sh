@@ -27,7 +27,13 @@ runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd
 # qemu-system-x86 under SeaBIOS or ovmf; grub-*-bin, syslinux, mtools and dosfstools make boot code without a
 # mount; initramfs-tools-core's lsinitramfs lists what an initramfs holds. cpio makes and lists the initramfs
 # images of the conversion's tests; file reads a kernel's header independently of us; gdisk checks our GPTs.
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file gdisk openssl nginx-light tinyproxy openssh-server python3-swift python3-keystonemiddleware)
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file gdisk openssl nginx-light tinyproxy)
+# The Eucalyptus tests: euca2ools 3.4 (the bundle oracle, from ../shared/third-party) runs on Debian's Python
+# with these; Swift with s3api (python3-swift, keystonemiddleware for its Keystone proxy) is the S3 server; a real
+# OpenSSH server stands in for a node controller.
+test_pkgs+=(python3-lxml python3-requests python3-six python3-yaml)
+test_pkgs+=(python3-swift python3-keystonemiddleware)
+test_pkgs+=(openssh-server)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")
