@@ -910,33 +910,36 @@ start3() {
 }
 
 # The volume-backed server "vol-backed" (admin project), booted on the fake compute host. Idempotent.
+# `volume_server NAME PROJECT stopped` makes another one in PROJECT (the admin needs a role there) and powers
+# it off while the fake host still runs (the ec2 stage's, for CreateImage).
 # The fake host must never receive anyone else's server: it is disabled as soon as it registers (on later
 # runs its service record already is), enabled only between this create and the scheduler's choice (a few
 # seconds), and stopped at the end. Raw API calls, not the openstack CLI, keep that window short.
 volume_server() {
-  local t0 vid sid host=""; t0=$(now)
+  local name=${1:-vol-backed} power=${3:-running} t0 vid sid host=""; t0=$(now)
   admin_env
-  if openstack server show vol-backed -f value -c status >/dev/null 2>&1; then
-    log "vol-backed already exists"; return 0
+  local -x OS_PROJECT_NAME=${2:-admin}
+  if openstack server show "$name" -f value -c status >/dev/null 2>&1; then
+    log "$name already exists"; return 0
   fi
   # A volume the scheduler could not place yet (no capacity report received) ends in "error": make it again.
   local vstatus=""
   for _ in $(seq 1 6); do
-    if ! openstack volume show vol-backed-root >/dev/null 2>&1; then
-      openstack volume create --size 1 --type fake vol-backed-root >/dev/null || die "volume create"
+    if ! openstack volume show "$name-root" >/dev/null 2>&1; then
+      openstack volume create --size 1 --type fake "$name-root" >/dev/null || die "volume create"
     fi
-    vid=$(openstack volume show vol-backed-root -f value -c id)
+    vid=$(openstack volume show "$name-root" -f value -c id)
     for _ in $(seq 1 30); do
       vstatus=$(openstack volume show "$vid" -f value -c status)
       case $vstatus in available|error) break ;; esac; sleep 1
     done
     [ "$vstatus" = error ] || break
-    log "vol-backed-root went to error (scheduler had no backend yet): making it again"
+    log "$name-root went to error (scheduler had no backend yet): making it again"
     openstack volume delete "$vid" >/dev/null 2>&1
     for _ in $(seq 1 30); do openstack volume show "$vid" >/dev/null 2>&1 || break; sleep 1; done
     sleep 5
   done
-  [ "$vstatus" = available ] || die "vol-backed-root is '$vstatus', not available (see $LOG/cinder-scheduler.log)"
+  [ "$vstatus" = available ] || die "$name-root is '$vstatus', not available (see $LOG/cinder-scheduler.log)"
   openstack volume set --bootable "$vid" || die "volume set bootable"
   sed -e 's/^compute_driver = .*/compute_driver = fake.FakeDriver/' \
       -e 's/^host = aio$/host = aio-fake/' /etc/nova/nova-cpu.conf > /etc/nova/nova-fake.conf
@@ -961,7 +964,7 @@ volume_server() {
     case $(fake_service) in *" up") break ;; esac; sleep 0.5
   done
   set_fake enabled
-  sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"vol-backed\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
+  sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"$name\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
       \"networks\": \"none\", \"availability_zone\": \"nova:aio-fake\",
       \"block_device_mapping_v2\": [{\"boot_index\": 0, \"uuid\": \"$vid\", \"source_type\": \"volume\",
       \"destination_type\": \"volume\", \"delete_on_termination\": false}]}}" |
@@ -973,14 +976,18 @@ volume_server() {
     [ -n "$host" ] && break; sleep 0.25
   done
   set_fake disabled   # whatever happened: nothing else may land on the fake host
-  [ "$host" = aio-fake ] || { stop_bg nova-compute-fake; die "vol-backed was not scheduled to aio-fake (host '$host')"; }
-  wait_status server "$sid" ACTIVE 60 || { stop_bg nova-compute-fake; die "vol-backed not ACTIVE"; }
+  [ "$host" = aio-fake ] || { stop_bg nova-compute-fake; die "$name was not scheduled to aio-fake (host '$host')"; }
+  wait_status server "$sid" ACTIVE 60 || { stop_bg nova-compute-fake; die "$name not ACTIVE"; }
+  if [ "$power" = stopped ]; then
+    nova_api -X POST "$nova/servers/$sid/action" -d '{"os-stop": null}' -o /dev/null
+    wait_status server "$sid" SHUTOFF 60 || { stop_bg nova-compute-fake; die "$name not SHUTOFF"; }
+  fi
   stop_bg nova-compute-fake
   tmark "volume_server (volume-backed server record)" "$t0"
 }
 
 # ======================================================================
-ALL_SERVICES="cinder-volume cinder-scheduler cinder-api nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
+ALL_SERVICES="ec2-api cinder-volume cinder-scheduler cinder-api nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
 stop() {
   # rabbit: ask it nicely first (its pgroup is su->sh->beam)
   stop2
