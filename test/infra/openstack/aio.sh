@@ -4,9 +4,9 @@
 # bookworm packages) on one machine WITHOUT systemd, for integration tests of an
 # image-management tool (Glance v2 upload/download, Nova server snapshot).
 #
-# Usage:  aio.sh start [stage1|all|cinder]  stage1 (default) = keystone + both glances, what the
+# Usage:  aio.sh start [stage1|all|cinder|ec2]  stage1 (default) = keystone + both glances, what the
 #                                      Glance/Keystone tests need; all = stage1 + nova + stage3;
-#                                      cinder = stage3 alone (on a running `all`)
+#                                      cinder = stage3 alone (on a running `all`); ec2 = the ec2 stage
 #         aio.sh stop | clean | status  (clean = stop + drop all state, packages stay)
 #         aio.sh restart glance         rewrite both Glance configs and restart only the two glance-api
 #                                       daemons (a few seconds; Keystone, Nova and the data stay)
@@ -17,6 +17,7 @@
 #   stage2       = install2 mq config2 start2 image verify2
 #   stage3       = install3 config3 start3 volume_server   Cinder (fake backend) + a volume-backed server
 #                  record "vol-backed" (admin project) on a fake compute host; `start cinder` = stage3
+#   ec2          = install_ec2 config_ec2 start_ec2: OpenStack's ec2-api on a running `all` (ec2-api.sh)
 #   verify_fake  = extra: 2nd nova-compute with nova's FakeDriver, boot+snapshot there (it leaves that
 #                  host enabled while it runs: never while tests run; volume_server is the careful one)
 #   stop | stop2 (nova side only) | status | clean (stop + drop all dbs/stores/logs)
@@ -236,6 +237,8 @@ MKIMAGE_EOF
 chmod +x "$OSP/ks_setup.py" "$OSP/mkimage.sh"
 }
 write_helpers
+# The ec2 stage: OpenStack's ec2-api (functions only)
+. "$(dirname "${BASH_SOURCE[0]}")/ec2-api.sh"
 
 # ======================================================================
 # STAGE 1: mariadb + keystone + glance
@@ -1017,6 +1020,7 @@ clean() { # stop everything and forget all state (packages stay installed)
   rm -rf /var/lib/glance/g1 /var/lib/glance/g2 /var/lib/nova/instances/* \
          /etc/keystone/fernet-keys /etc/keystone/credential-keys \
          "$OSP"/*-openrc "$OSP/virt_type" "$OSP/snap.qcow2" "$OSP/dl.qcow2"
+  clean_ec2
   if [ -d /var/lib/rabbitmq/mnesia ]; then rm -rf /var/lib/rabbitmq/mnesia; fi
   [ -d "$LOG" ] && mv "$LOG" "$LOG.$(date +%Y%m%d-%H%M%S)"; mkdir -p "$LOG"
 }
@@ -1046,7 +1050,8 @@ case ${1:-} in
       stage1) set -- stage1 ;;
       all)    set -- all ;;
       cinder) set -- stage3 ;;
-      *) echo "usage: $0 start [stage1|all|cinder]"; exit 2 ;;
+      ec2)    set -- install_ec2 config_ec2 start_ec2 ;;
+      *) echo "usage: $0 start [stage1|all|cinder|ec2]"; exit 2 ;;
     esac ;;
   restart)
     case ${2:-} in
@@ -1061,7 +1066,7 @@ for cmd in "$@"; do
     stage1) for c in install1 db config1 start1 verify1; do $c; done ;;
     stage2) for c in install2 mq config2 start2 image verify2; do $c; done ;;
     stage3) for c in install3 config3 start3 volume_server; do $c; done ;;
-    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server) $cmd ;;
+    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server|install_ec2|config_ec2|start_ec2|stop_ec2) $cmd ;;
     *) echo "unknown command $cmd"; exit 2 ;;
   esac
 done
