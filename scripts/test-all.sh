@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 bash scripts/setup.sh --test
-trap 'bash test/infra/network/start.sh stop >/dev/null 2>&1 || true; bash test/infra/openstack/aio.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash test/infra/swift/start.sh stop >/dev/null 2>&1 || true; bash test/infra/network/start.sh stop >/dev/null 2>&1 || true; bash test/infra/openstack/aio.sh stop >/dev/null 2>&1 || true' EXIT
 # From a known state: `clean` drops what earlier runs left (databases, images) but keeps the packages.
 bash test/infra/openstack/aio.sh clean >/dev/null
 bash test/infra/openstack/aio.sh start all
 # In front of the stack: TLS fronts with a private CA and a forward proxy, for the network tests.
 bash test/infra/network/start.sh
+# Swift with s3api on loopback: the S3 server of the providers/ec2 tests (≈15 s to start).
+bash test/infra/swift/start.sh
 npm test
