@@ -54,18 +54,21 @@ ec2api_tarball() {
 }
 
 install_ec2() {
-  local t0 p missing=() tarball; t0=$(now)
+  local t0 p missing=() tarball stamp; t0=$(now)
   for p in $EC2API_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     $APT "${missing[@]}" >>"$LOG/apt-ec2.log" 2>&1 || die "apt ec2-api (see $LOG/apt-ec2.log)"
   fi
-  if [ ! -f "$EC2/src/ec2api/cmd/api.py" ]; then
+  # Unpacked again whenever the patches change: the stamp is their checksum.
+  stamp=$(cat "$(dirname "${BASH_SOURCE[0]}")"/ec2-api-patches/*.patch | sha256sum | cut -c1-64)
+  if [ "$(cat "$EC2/src/.patches" 2>/dev/null)" != "$stamp" ]; then
     tarball=$(ec2api_tarball) || exit 1
     rm -rf "$EC2/src" "$EC2/src.new"; mkdir -p "$EC2/src.new"
     tar -xzf "$tarball" -C "$EC2/src.new" --strip-components=1 || die "unpack $tarball"
     for p in "$(dirname "${BASH_SOURCE[0]}")"/ec2-api-patches/*.patch; do
       patch -d "$EC2/src.new" -p1 < "$p" >>"$LOG/ec2-api-install.log" 2>&1 || die "ec2-api: $p does not apply"
     done
+    echo "$stamp" > "$EC2/src.new/.patches"
     mv "$EC2/src.new" "$EC2/src"
   fi
   tmark "install_ec2 (packages, ec2-api source)" "$t0"
