@@ -2,7 +2,7 @@
 _chromogenic() {
   local cur=${COMP_WORDS[COMP_CWORD]} path="" subs="" opts=""
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean bootable image migrate resume jobs clouds' -- "$cur"))
+    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean bootable image migrate resume jobs clouds bundle unbundle' -- "$cur"))
     return
   fi
   path=${COMP_WORDS[1]}
@@ -38,6 +38,8 @@ _chromogenic() {
     'jobs rm') opts='--force --json' ;;
     'jobs prune') opts='--failed --json' ;;
     'clouds') opts='-f --format -c --column --json' ;;
+    'bundle') opts='-i --image -r --arch -k --privatekey -c --cert --ec2cert -u --user -d --destination -p --prefix --kernel --ramdisk -B --block-device-mappings --image-type --productcodes -f --format --enc-key --enc-iv --part-size --json -q --quiet' ;;
+    'unbundle') opts='-m --manifest -s --source -d --destination -k --privatekey -c --cert --json -q --quiet' ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -27,7 +27,7 @@ runtime_pkgs=(qemu-utils e2fsprogs fdisk gcc libc6-dev libzstd-dev xz-utils zstd
 # qemu-system-x86 under SeaBIOS or ovmf; grub-*-bin, syslinux, mtools and dosfstools make boot code without a
 # mount; initramfs-tools-core's lsinitramfs lists what an initramfs holds. cpio makes and lists the initramfs
 # images of the conversion's tests; file reads a kernel's header independently of us; gdisk checks our GPTs.
-test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file gdisk openssl nginx-light tinyproxy python3-swift)
+test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop-utils cryptsetup-bin python3-vmdkstream libvmdk-utils libxml2-utils 7zip xfsprogs btrfs-progs lvm2 attr libguestfs-tools mmdebstrap virt-v2v nbdkit libnbd-bin qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin syslinux syslinux-common mtools dosfstools initramfs-tools-core cpio file gdisk openssl nginx-light tinyproxy python3-lxml python3-requests python3-six python3-yaml python3-swift)
 # OpenStack's ec2-api, run from its source by test/infra/openstack/ec2-api.sh, imports these (and patch applies
 # the stack's fixes to it).
 test_pkgs+=(python3-botocore python3-migrate python3-routes python3-paste python3-pastedeploy python3-webob

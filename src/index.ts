@@ -77,6 +77,35 @@ export { ovaInfo, type OvaInfo } from "./formats/ova/ova-info.js";
 export type { OvaConvertResult } from "./formats/ova/ova-convert.js";
 export type { OvfDescriptor, OvfDisk, OvfFileRef, OvfVirtualSystem } from "./formats/ova/ovf-descriptor-reader.js";
 
+// ── Image bundles (Eucalyptus/EC2 instance-store): write, read, the manifest, where the files live ─────────
+export type { BundleStore } from "./formats/bundle/bundle-store.js";
+export { DirectoryBundleStore } from "./formats/bundle/directory-bundle-store.js";
+export { writeBundle, type WriteBundleRequest, type WriteBundleResult } from "./formats/bundle/write-bundle.js";
+export {
+  readBundle,
+  openBundleManifest,
+  type ReadBundleRequest,
+  type ReadBundleResult,
+} from "./formats/bundle/read-bundle.js";
+export {
+  BUNDLE_PART_SIZE,
+  bundleManifestName,
+  bundlePartName,
+  type BundleManifest,
+  type BundleImageType,
+  type BundlePart,
+  type ParsedBundleManifest,
+} from "./formats/bundle/bundle-manifest.js";
+export { parseBundleManifest } from "./formats/bundle/manifest-parser.js";
+export { parseBlockDeviceMappings } from "./formats/bundle/block-device-mappings.js";
+export {
+  readPrivateKey,
+  readPublicKey,
+  randomBundleSecret,
+  bundleSecretFromHex,
+  type BundleSecret,
+} from "./formats/bundle/bundle-keys.js";
+
 // ── Guests: read-only inspection, sessions, leftovers of killed runs (root: loop devices and mounts) ──────
 export { inspectImage, type InspectImageOptions, type ImageInspection } from "./guest/inspect/inspect-image.js";
 export { inspectGuest, type GuestInspection } from "./guest/inspect/inspect-guest.js";

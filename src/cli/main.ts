@@ -26,6 +26,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   resume: async () => (await import("./commands/resume.js")).registerResume,
   jobs: async () => (await import("./commands/resume.js")).registerResume,
   clouds: async () => (await import("./commands/clouds.js")).registerClouds,
+  bundle: async () => (await import("./commands/bundle.js")).registerBundle,
+  unbundle: async () => (await import("./commands/unbundle.js")).registerUnbundle,
 };
 
 /**

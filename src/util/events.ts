@@ -44,6 +44,8 @@ export const COMMANDS = [
   "migrate",
   "resume",
   "jobs",
+  "bundle",
+  "unbundle",
 ] as const;
 
 const phase = z

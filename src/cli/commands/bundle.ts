@@ -1,0 +1,142 @@
+import type { Command } from "commander";
+import { basename } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { openImage } from "../../formats/engine/open-image.js";
+import { UsageError } from "../../util/errors.js";
+import { formatBytes } from "../../util/human.js";
+import { runCommand } from "../run-command.js";
+import { FILE_UNDO_SECONDS } from "../interrupts.js";
+import { BUNDLE_IMAGE_TYPES, type BundleImageType } from "../../formats/bundle/bundle-manifest.js";
+import { DirectoryBundleStore } from "../../formats/bundle/directory-bundle-store.js";
+import { parseBlockDeviceMappings } from "../../formats/bundle/block-device-mappings.js";
+import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
+import { writeBundle, type WriteBundleResult } from "../../formats/bundle/write-bundle.js";
+import { fromEnvironment } from "./bundle-credentials.js";
+
+interface BundleFlags {
+  image: string;
+  arch: string;
+  privatekey?: string;
+  cert?: string;
+  ec2cert?: string;
+  user?: string;
+  destination?: string;
+  prefix?: string;
+  kernel?: string;
+  ramdisk?: string;
+  blockDeviceMappings?: string;
+  imageType: string;
+  productcodes?: string;
+  format?: string;
+  encKey?: string;
+  encIv?: string;
+  partSize?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerBundle(program: Command): void {
+  program
+    .command("bundle")
+    .description(
+      "make an instance-store image bundle (signed manifest + encrypted 10 MiB parts) as euca-bundle-image does, " +
+        "streamed with no temporary copy",
+    )
+    .requiredOption("-i, --image <file>", "the image to bundle (its bytes as they are, unless --format is given)")
+    .option("-r, --arch <arch>", "the image's architecture (i386, x86_64, armhf, …)", "x86_64")
+    .option(
+      "-k, --privatekey <file>",
+      "the user's PEM private key, which signs the manifest (default $EC2_PRIVATE_KEY)",
+    )
+    .option("-c, --cert <file>", "the user's X.509 certificate (default $EC2_CERT)")
+    .option("--ec2cert <file>", "the cloud's X.509 certificate the key is wrapped for (default $EUCALYPTUS_CERT)")
+    .option("-u, --user <account>", "the owner's 12-digit account id (default $EC2_USER_ID)")
+    .option("-d, --destination <dir>", "the folder the bundle is written to (default: the system's temporary folder)")
+    .option(
+      "-p, --prefix <name>",
+      "the bundle's name: <prefix>.manifest.xml, <prefix>.part.NN (default: the image's file name)",
+    )
+    .option("--kernel <eki>", 'the kernel image the machine boots ("true" marks a kernel image)')
+    .option("--ramdisk <eri>", 'the ramdisk image the machine boots ("true" marks a ramdisk image)')
+    .option("-B, --block-device-mappings <maps>", "VIRTUAL=DEVICE pairs, e.g. ami=sda1,root=/dev/sda1,ephemeral0=sdb")
+    .option("--image-type <type>", "machine, kernel or ramdisk", "machine")
+    .option("--productcodes <codes>", "comma-separated product codes")
+    .option(
+      "-f, --format <fmt>",
+      "read the image as this format (or `auto`) and bundle its disk, e.g. a qcow2's raw disk",
+    )
+    .option("--enc-key <hex>", "the AES key, 32 hex digits (reproducible bundles for tests; random when absent)")
+    .option("--enc-iv <hex>", "the AES IV, 32 hex digits (with --enc-key)")
+    .option("--part-size <bytes>", "part size in bytes (default 10485760, as euca2ools)")
+    .option("--json", "JSON-lines progress events and result on stdout")
+    .option("-q, --quiet", "no progress bar")
+    .action(async (flags: BundleFlags) => {
+      const env = fromEnvironment();
+      const need = (value: string | undefined, flag: string, variable: string) => {
+        if (!value) throw new UsageError(`bundle needs ${flag} (or $${variable})`);
+        return value;
+      };
+      const privateKey = need(flags.privatekey ?? env.privateKey, "-k PRIVKEY", "EC2_PRIVATE_KEY");
+      const cert = need(flags.cert ?? env.cert, "-c CERT", "EC2_CERT");
+      const ec2cert = need(flags.ec2cert ?? env.cloudCert, "--ec2cert CLOUDCERT", "EUCALYPTUS_CERT");
+      const user = need(flags.user ?? env.userId, "-u ACCOUNT", "EC2_USER_ID").replace(/-/g, "");
+      if (!BUNDLE_IMAGE_TYPES.includes(flags.imageType as BundleImageType)) {
+        throw new UsageError(`--image-type ${flags.imageType}: machine, kernel or ramdisk`);
+      }
+      let imageType = flags.imageType as BundleImageType;
+      if (flags.kernel === "true") imageType = "kernel";
+      if (flags.ramdisk === "true") imageType = "ramdisk";
+      if ((flags.encKey === undefined) !== (flags.encIv === undefined)) {
+        throw new UsageError("--enc-key and --enc-iv go together");
+      }
+      const partSize = flags.partSize === undefined ? undefined : Number(flags.partSize);
+      const destination = flags.destination ?? process.env.TMPDIR ?? "/tmp";
+      await runCommand(
+        {
+          command: "bundle",
+          undoSeconds: FILE_UNDO_SECONDS,
+          json: !!flags.json,
+          quiet: !!flags.quiet,
+          summaryTo: "stderr",
+          summary: (r: WriteBundleResult & { destination: string }) =>
+            `wrote ${r.destination}/${r.manifestName}: ${formatBytes(r.imageSize)} image in ${r.parts.length} ` +
+            `part(s) of ${formatBytes(r.bundledSize)}, ${r.seconds.toFixed(2)} s`,
+        },
+        async ({ signal, onProgress }) => {
+          const [userKey, userCertificate, cloudCertificate] = await Promise.all([
+            readPrivateKey(privateKey),
+            readPublicKey(cert),
+            readPublicKey(ec2cert),
+          ]);
+          await mkdir(destination, { recursive: true });
+          // Without --format the file's bytes are bundled as they are, as euca-bundle-image does.
+          const format = flags.format === undefined ? "raw" : flags.format === "auto" ? undefined : flags.format;
+          const { source } = await openImage(flags.image, { format });
+          try {
+            const result = await writeBundle({
+              source,
+              prefix: flags.prefix ?? basename(flags.image),
+              store: new DirectoryBundleStore(destination),
+              architecture: flags.arch,
+              user,
+              imageType,
+              kernelId: flags.kernel,
+              ramdiskId: flags.ramdisk,
+              blockDeviceMappings: flags.blockDeviceMappings ? parseBlockDeviceMappings(flags.blockDeviceMappings) : [],
+              productCodes: flags.productcodes?.split(",").filter(Boolean),
+              userKey,
+              userCertificate,
+              cloudCertificate,
+              secret: flags.encKey && flags.encIv ? bundleSecretFromHex(flags.encKey, flags.encIv) : undefined,
+              partSize,
+              signal,
+              onProgress,
+            });
+            return { ...result, destination };
+          } finally {
+            await source.close();
+          }
+        },
+      );
+    });
+}
