@@ -6,9 +6,9 @@
 # - ec2-api is no Debian package: its source (../shared/third-party, or $CHROMOGENIC_THIRD_PARTY, or PyPI)
 #   is unpacked under $EC2 and run from there on Debian's Python packages, with PBR_VERSION set because the
 #   unpacked tree has no git or package metadata for pbr to read the version from.
-# - Two patches (ec2-api-patches/, each says why in its header): ask Keystone's ec2tokens as the service
-#   user, which Keystone requires since its ec2tokens/s3tokens security fix; and a region for the OpenStack
-#   clients (os_region_name), since the stack's Glance is in two regions.
+# - Patches (ec2-api-patches/, applied in order; each says why in its header) make it work with Debian 12's
+#   Keystone (security fixes), novaclient and the stack's two Glance regions, and with the AWS SDK v3's
+#   strict timestamps.
 # - It listens on 127.0.0.1:$EC2API_PORT, one process; its database is sqlite (it is the only writer).
 # - The cloud key ($EC2/cloud-key.pem) decrypts bundles; bundles are encrypted to its self-signed
 #   certificate ($EC2/cloud-cert.pem), which the tests read.
