@@ -1066,7 +1066,7 @@ for cmd in "$@"; do
     stage1) for c in install1 db config1 start1 verify1; do $c; done ;;
     stage2) for c in install2 mq config2 start2 image verify2; do $c; done ;;
     stage3) for c in install3 config3 start3 volume_server; do $c; done ;;
-    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server|install_ec2|config_ec2|start_ec2|stop_ec2) $cmd ;;
+    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server|install_ec2|config_ec2|start_ec2|stop_ec2|clean_ec2) $cmd ;;
     *) echo "unknown command $cmd"; exit 2 ;;
   esac
 done
