@@ -199,6 +199,8 @@ start_ec2() {
   # shellcheck disable=SC2086 # three words
   write_ec2_credentials $creds
   volume_server ec2-vol-backed "$EC2_PROJECT" stopped
+  # Restarted, not left running: a new configuration or newly patched source must be what answers.
+  stop_bg ec2-api
   start_bg ec2-api env PBR_VERSION=$EC2API_VERSION PYTHONPATH="$EC2/src" /usr/bin/python3 -c \
     "import sys; sys.argv[0] = 'ec2-api'; from ec2api.cmd.api import main; main()" --config-file "$EC2/ec2api.conf"
   wait_http "http://127.0.0.1:$EC2API_PORT/" 60
