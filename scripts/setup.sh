@@ -34,6 +34,11 @@ test_pkgs=(libqcow-utils zstd libvhdi-utils bximage bzip2 xz-utils lz4 zip cloop
 test_pkgs+=(python3-lxml python3-requests python3-six python3-yaml)
 test_pkgs+=(python3-swift python3-keystonemiddleware)
 test_pkgs+=(openssh-server)
+# OpenStack's ec2-api, run from its source by test/infra/openstack/ec2-api.sh, imports these (and patch applies
+# the stack's fixes to it).
+test_pkgs+=(python3-botocore python3-migrate python3-routes python3-paste python3-pastedeploy python3-webob
+  python3-httplib2 python3-keystonemiddleware python3-novaclient python3-glanceclient
+  python3-cinderclient python3-neutronclient python3-oslo.db python3-oslo.service python3-oslo.cache patch)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")

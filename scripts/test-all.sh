@@ -13,6 +13,9 @@ bash test/infra/openstack/aio.sh clean >/dev/null
 bash test/infra/openstack/aio.sh start all
 # In front of the stack: TLS fronts with a private CA and a forward proxy, for the network tests.
 bash test/infra/network/start.sh
-# Swift with s3api on loopback: the S3 server of the providers/ec2 tests (≈15 s to start).
-bash test/infra/swift/start.sh
+# Swift with s3api on loopback: the S3 server of the providers/ec2 tests (≈15 s to start); its second proxy
+# takes EC2 credentials from the stack's Keystone.
+bash test/infra/swift/start.sh start --keystone http://127.0.0.1:5000
+# OpenStack's ec2-api on the stack, with that Swift as its S3 (< 1 min); `aio.sh stop` in the trap ends it.
+bash test/infra/openstack/aio.sh start ec2
 npm test

@@ -4,9 +4,9 @@
 # bookworm packages) on one machine WITHOUT systemd, for integration tests of an
 # image-management tool (Glance v2 upload/download, Nova server snapshot).
 #
-# Usage:  aio.sh start [stage1|all|cinder]  stage1 (default) = keystone + both glances, what the
+# Usage:  aio.sh start [stage1|all|cinder|ec2]  stage1 (default) = keystone + both glances, what the
 #                                      Glance/Keystone tests need; all = stage1 + nova + stage3;
-#                                      cinder = stage3 alone (on a running `all`)
+#                                      cinder = stage3 alone (on a running `all`); ec2 = the ec2 stage
 #         aio.sh stop | clean | status  (clean = stop + drop all state, packages stay)
 #         aio.sh restart glance         rewrite both Glance configs and restart only the two glance-api
 #                                       daemons (a few seconds; Keystone, Nova and the data stay)
@@ -17,6 +17,7 @@
 #   stage2       = install2 mq config2 start2 image verify2
 #   stage3       = install3 config3 start3 volume_server   Cinder (fake backend) + a volume-backed server
 #                  record "vol-backed" (admin project) on a fake compute host; `start cinder` = stage3
+#   ec2          = install_ec2 config_ec2 start_ec2: OpenStack's ec2-api on a running `all` (ec2-api.sh)
 #   verify_fake  = extra: 2nd nova-compute with nova's FakeDriver, boot+snapshot there (it leaves that
 #                  host enabled while it runs: never while tests run; volume_server is the careful one)
 #   stop | stop2 (nova side only) | status | clean (stop + drop all dbs/stores/logs)
@@ -236,6 +237,8 @@ MKIMAGE_EOF
 chmod +x "$OSP/ks_setup.py" "$OSP/mkimage.sh"
 }
 write_helpers
+# The ec2 stage: OpenStack's ec2-api (functions only)
+. "$(dirname "${BASH_SOURCE[0]}")/ec2-api.sh"
 
 # ======================================================================
 # STAGE 1: mariadb + keystone + glance
@@ -298,6 +301,10 @@ expiration = $KEYSTONE_TOKEN_EXPIRATION
 key_repository = /etc/keystone/fernet-keys/
 [credential]
 key_repository = /etc/keystone/credential-keys/
+# Not cached: the credential manager pops the encrypted blob off the record it reads from the cache, and the
+# in-memory backend hands out the cached object itself, so the second read of an EC2 credential (ec2tokens,
+# s3tokens, a listing) fails with KeyError 'encrypted_blob'.
+caching = false
 [identity]
 # bcrypt cost 4 instead of 12: every password auth is ~0.3 s faster (CI only!)
 password_hash_rounds = 4
@@ -906,33 +913,36 @@ start3() {
 }
 
 # The volume-backed server "vol-backed" (admin project), booted on the fake compute host. Idempotent.
+# `volume_server NAME PROJECT stopped` makes another one in PROJECT (the admin needs a role there) and powers
+# it off while the fake host still runs (the ec2 stage's, for CreateImage).
 # The fake host must never receive anyone else's server: it is disabled as soon as it registers (on later
 # runs its service record already is), enabled only between this create and the scheduler's choice (a few
 # seconds), and stopped at the end. Raw API calls, not the openstack CLI, keep that window short.
 volume_server() {
-  local t0 vid sid host=""; t0=$(now)
+  local name=${1:-vol-backed} power=${3:-running} t0 vid sid host=""; t0=$(now)
   admin_env
-  if openstack server show vol-backed -f value -c status >/dev/null 2>&1; then
-    log "vol-backed already exists"; return 0
+  local -x OS_PROJECT_NAME=${2:-admin}
+  if openstack server show "$name" -f value -c status >/dev/null 2>&1; then
+    log "$name already exists"; return 0
   fi
   # A volume the scheduler could not place yet (no capacity report received) ends in "error": make it again.
   local vstatus=""
   for _ in $(seq 1 6); do
-    if ! openstack volume show vol-backed-root >/dev/null 2>&1; then
-      openstack volume create --size 1 --type fake vol-backed-root >/dev/null || die "volume create"
+    if ! openstack volume show "$name-root" >/dev/null 2>&1; then
+      openstack volume create --size 1 --type fake "$name-root" >/dev/null || die "volume create"
     fi
-    vid=$(openstack volume show vol-backed-root -f value -c id)
+    vid=$(openstack volume show "$name-root" -f value -c id)
     for _ in $(seq 1 30); do
       vstatus=$(openstack volume show "$vid" -f value -c status)
       case $vstatus in available|error) break ;; esac; sleep 1
     done
     [ "$vstatus" = error ] || break
-    log "vol-backed-root went to error (scheduler had no backend yet): making it again"
+    log "$name-root went to error (scheduler had no backend yet): making it again"
     openstack volume delete "$vid" >/dev/null 2>&1
     for _ in $(seq 1 30); do openstack volume show "$vid" >/dev/null 2>&1 || break; sleep 1; done
     sleep 5
   done
-  [ "$vstatus" = available ] || die "vol-backed-root is '$vstatus', not available (see $LOG/cinder-scheduler.log)"
+  [ "$vstatus" = available ] || die "$name-root is '$vstatus', not available (see $LOG/cinder-scheduler.log)"
   openstack volume set --bootable "$vid" || die "volume set bootable"
   sed -e 's/^compute_driver = .*/compute_driver = fake.FakeDriver/' \
       -e 's/^host = aio$/host = aio-fake/' /etc/nova/nova-cpu.conf > /etc/nova/nova-fake.conf
@@ -957,7 +967,7 @@ volume_server() {
     case $(fake_service) in *" up") break ;; esac; sleep 0.5
   done
   set_fake enabled
-  sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"vol-backed\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
+  sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"$name\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
       \"networks\": \"none\", \"availability_zone\": \"nova:aio-fake\",
       \"block_device_mapping_v2\": [{\"boot_index\": 0, \"uuid\": \"$vid\", \"source_type\": \"volume\",
       \"destination_type\": \"volume\", \"delete_on_termination\": false}]}}" |
@@ -969,14 +979,18 @@ volume_server() {
     [ -n "$host" ] && break; sleep 0.25
   done
   set_fake disabled   # whatever happened: nothing else may land on the fake host
-  [ "$host" = aio-fake ] || { stop_bg nova-compute-fake; die "vol-backed was not scheduled to aio-fake (host '$host')"; }
-  wait_status server "$sid" ACTIVE 60 || { stop_bg nova-compute-fake; die "vol-backed not ACTIVE"; }
+  [ "$host" = aio-fake ] || { stop_bg nova-compute-fake; die "$name was not scheduled to aio-fake (host '$host')"; }
+  wait_status server "$sid" ACTIVE 60 || { stop_bg nova-compute-fake; die "$name not ACTIVE"; }
+  if [ "$power" = stopped ]; then
+    nova_api -X POST "$nova/servers/$sid/action" -d '{"os-stop": null}' -o /dev/null
+    wait_status server "$sid" SHUTOFF 60 || { stop_bg nova-compute-fake; die "$name not SHUTOFF"; }
+  fi
   stop_bg nova-compute-fake
   tmark "volume_server (volume-backed server record)" "$t0"
 }
 
 # ======================================================================
-ALL_SERVICES="cinder-volume cinder-scheduler cinder-api nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
+ALL_SERVICES="ec2-api cinder-volume cinder-scheduler cinder-api nova-compute-fake nova-compute nova-scheduler nova-conductor nova-api neutron-server placement-api libvirtd virtlogd rabbitmq glance-api-2 glance-api-1 keystone mariadb"
 stop() {
   # rabbit: ask it nicely first (its pgroup is su->sh->beam)
   stop2
@@ -1006,6 +1020,7 @@ clean() { # stop everything and forget all state (packages stay installed)
   rm -rf /var/lib/glance/g1 /var/lib/glance/g2 /var/lib/nova/instances/* \
          /etc/keystone/fernet-keys /etc/keystone/credential-keys \
          "$OSP"/*-openrc "$OSP/virt_type" "$OSP/snap.qcow2" "$OSP/dl.qcow2"
+  clean_ec2
   if [ -d /var/lib/rabbitmq/mnesia ]; then rm -rf /var/lib/rabbitmq/mnesia; fi
   [ -d "$LOG" ] && mv "$LOG" "$LOG.$(date +%Y%m%d-%H%M%S)"; mkdir -p "$LOG"
 }
@@ -1035,7 +1050,8 @@ case ${1:-} in
       stage1) set -- stage1 ;;
       all)    set -- all ;;
       cinder) set -- stage3 ;;
-      *) echo "usage: $0 start [stage1|all|cinder]"; exit 2 ;;
+      ec2)    set -- install_ec2 config_ec2 start_ec2 ;;
+      *) echo "usage: $0 start [stage1|all|cinder|ec2]"; exit 2 ;;
     esac ;;
   restart)
     case ${2:-} in
@@ -1050,7 +1066,7 @@ for cmd in "$@"; do
     stage1) for c in install1 db config1 start1 verify1; do $c; done ;;
     stage2) for c in install2 mq config2 start2 image verify2; do $c; done ;;
     stage3) for c in install3 config3 start3 volume_server; do $c; done ;;
-    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server) $cmd ;;
+    install1|db|config1|start1|verify1|install2|mq|config2|start2|image|verify2|verify_fake|stop|stop2|status|clean|restart_glance|install3|config3|start3|volume_server|install_ec2|config_ec2|start_ec2|stop_ec2|clean_ec2) $cmd ;;
     *) echo "unknown command $cmd"; exit 2 ;;
   esac
 done

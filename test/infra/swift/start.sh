@@ -8,11 +8,11 @@
 #                     test:reader   / reading    account AUTH_test, no rights of its own
 #                   region us-east-1, path-style addressing, SigV4 checked.
 #   127.0.0.1:8081  (only with --keystone URL) a second proxy on the same storage with
-#                   s3api s3token authtoken keystoneauth: EC2 credentials from that Keystone
+#                   authtoken s3api s3token keystoneauth: EC2 credentials from that Keystone
 #                   (`openstack ec2 credentials create`) sign S3 requests. Its service user is
 #                   $SWIFT_KS_USER (default swift) / $SWIFT_KS_PASSWORD (default service-secret) in project
-#                   "service", domain Default: the caller creates it in Keystone (test/infra/openstack/aio.sh's
-#                   ks_setup.py `svcuser:swift` does) before the proxy is used.
+#                   "service", domain Default: the caller creates it in Keystone (`aio.sh start ec2` does, with
+#                   ks_setup.py `svcuser:swift`) before the proxy is used.
 #   127.0.0.1:6200/6201/6202  object / container / account servers; one replica, one device "d1".
 #
 # Files: $SWIFT_STATE (default /var/tmp/chromogenic-swift): etc/ (swift.conf, rings, server configs),
@@ -146,7 +146,7 @@ storage_conf object 6200 >"$ETC/object-server.conf"
 storage_conf container 6201 >"$ETC/container-server.conf"
 storage_conf account 6202 >"$ETC/account-server.conf"
 
-proxy_conf() { # proxy_conf PORT AUTH-MIDDLEWARES
+proxy_conf() { # proxy_conf PORT AUTH-MIDDLEWARES [MIDDLEWARES-BEFORE-S3API]
   cat <<EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -156,7 +156,7 @@ swift_dir = $ETC
 log_name = proxy-server
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk s3api $2 copy slo dlo proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk ${3:+$3 }s3api $2 copy slo dlo proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -190,12 +190,23 @@ if [ -n "$keystone" ]; then
   ks=${keystone%/}
   ks=${ks%/v3}
   {
-    proxy_conf 8081 "s3token authtoken keystoneauth"
+    # authtoken before s3api, as s3api's documentation has it: after it, authtoken finds no token on an S3
+    # request (s3token passes none on) and marks the identity s3token established invalid: 403 for everyone.
+    proxy_conf 8081 "s3token keystoneauth" authtoken
     cat <<EOF
 
 [filter:s3token]
 use = egg:swift#s3token
 auth_uri = $ks/v3
+# Keystone answers /v3/s3tokens for admins and service users only (its ec2tokens/s3tokens security fix):
+# s3token asks with the service user's token.
+auth_url = $ks
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $SWIFT_KS_USER
+password = $SWIFT_KS_PASSWORD
 
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
