@@ -21,7 +21,7 @@ import type { BundleStore } from "./bundle-store.js";
 import { randomBundleSecret, signManifestText, wrapHex, type BundleSecret } from "./bundle-keys.js";
 import { checkBundleFileName } from "./bundle-file-name.js";
 import { signedManifestText, writeManifest } from "./manifest-writer.js";
-import { DEFAULT_GZIP_LEVEL, gzipMembers } from "./parallel-gzip.js";
+import { DEFAULT_GZIP_LEVEL, gzipParallel } from "./parallel-gzip.js";
 import { imageTarStream } from "./image-tar-stream.js";
 import { PartCutter } from "./part-cutter.js";
 
@@ -62,7 +62,7 @@ export interface WriteBundleResult {
   readonly seconds: number;
 }
 
-/** uncompressed bytes per gzip member: large enough that framing is negligible, small enough to spread. */
+/** uncompressed bytes per gzip chunk: large enough that the 32 KiB dictionary cut costs nothing, small enough to spread. */
 const GZIP_CHUNK = 4 * 2 ** 20;
 const PARTS_IN_FLIGHT = 3;
 const BUNDLER = { name: "chromogenic", version: "0.5.0", release: "0" } as const;
@@ -100,10 +100,10 @@ export async function writeBundle(request: WriteBundleRequest): Promise<WriteBun
       signal,
       onChunk: (length, zero) => (zero ? meter.skip(length) : meter.advance(length)),
     });
-    for await (const { plain, member } of gzipMembers(tar, request.gzipLevel ?? DEFAULT_GZIP_LEVEL)) {
+    for await (const { plain, compressed } of gzipParallel(tar, request.gzipLevel ?? DEFAULT_GZIP_LEVEL)) {
       signal?.throwIfAborted();
       tarDigest.update(plain);
-      await cutter.write(cipher.update(member));
+      await cutter.write(cipher.update(compressed));
     }
     await cutter.write(cipher.final());
     const parts = await cutter.finish();

@@ -15,7 +15,7 @@ import type { ImageSource } from "../../../src/formats/types.js";
 import { DirectoryBundleStore } from "../../../src/formats/bundle/directory-bundle-store.js";
 import { writeBundle } from "../../../src/formats/bundle/write-bundle.js";
 import { readBundle } from "../../../src/formats/bundle/read-bundle.js";
-import { imageTarStream } from "../../../src/formats/bundle/image-tar-stream.js";
+import { imageTarLength, imageTarStream } from "../../../src/formats/bundle/image-tar-stream.js";
 import { parseBlockDeviceMappings } from "../../../src/formats/bundle/block-device-mappings.js";
 import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../../src/formats/bundle/bundle-keys.js";
 import type { ChromogenicEvent } from "../../../src/util/events.js";
@@ -73,7 +73,7 @@ test("writeBundle → readBundle through a directory store; a kernel image's man
   assert.deepEqual(await readdir(dest), ["vmlinuz"]);
 });
 
-test("Python's tarfile reads the gzip members we write", async (t) => {
+test("our gzip is one member, which Python's tarfile reads as a stream ('r|gz', as ec2-api) and gzip -t checks", async (t) => {
   const dir = await scratch(t);
   const keys = await makeBundleKeys(dir);
   const image = join(dir, "disk.img");
@@ -98,13 +98,21 @@ test("Python's tarfile reads the gzip members we write", async (t) => {
   await writeFile(join(dir, "disk.tar.gz"), Buffer.concat([decipher.update(Buffer.concat(parts)), decipher.final()]));
   const script =
     "import sys, tarfile\n" +
-    "t = tarfile.open(sys.argv[1], 'r:gz'); m = t.next()\n" +
-    "print(m.name, m.size, m.isreg(), t.next())\n" +
-    "open(sys.argv[2], 'wb').write(t.extractfile(m).read())\n";
+    "t = tarfile.open(sys.argv[1], 'r|gz'); m = t.next()\n" +
+    "open(sys.argv[2], 'wb').write(t.extractfile(m).read())\n" +
+    "print(m.name, m.size, m.isreg(), t.next())\n";
   const out = join(dir, "from-python");
   const { stdout } = await exec("/usr/bin/python3", ["-c", script, join(dir, "disk.tar.gz"), out]);
   assert.equal(stdout.trim(), `disk.img ${data.length} True None`);
   assert.ok((await readFile(out)).equals(data));
+  // One member: zlib's gzip decoder ends exactly at the end of the file, nothing left over for a second.
+  const single =
+    "import sys, zlib\n" +
+    "d = zlib.decompressobj(31); body = d.decompress(open(sys.argv[1], 'rb').read())\n" +
+    "print(d.eof, len(d.unused_data), len(body))\n";
+  const members = await exec("/usr/bin/python3", ["-c", single, join(dir, "disk.tar.gz")]);
+  assert.equal(members.stdout.trim(), `True 0 ${imageTarLength(data.length)}`);
+  await exec("gzip", ["-t", join(dir, "disk.tar.gz")]);
 });
 
 test("an image above 8 GiB gets a GNU header with a base-256 size that Python's tarfile reads", async (t) => {
