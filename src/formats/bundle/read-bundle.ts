@@ -77,19 +77,39 @@ export async function openBundleManifest(
   return { manifest, key: Buffer.from(secret.key, "hex"), iv: Buffer.from(secret.iv, "hex"), where };
 }
 
-export async function readBundle(request: ReadBundleRequest): Promise<ReadBundleResult> {
-  const started = performance.now();
+/** What `bundleImageBytes` reads: the manifest's place, the parts' store and the key that opens them. */
+export type BundleBytesRequest = Omit<ReadBundleRequest, "destination">;
+
+/**
+ * The bundled image's bytes in order, checked as they pass: the manifest is verified (openBundleManifest) before
+ * the first part is fetched and each part's digest before its bytes are decrypted. The checks of the whole —
+ * the tar's SHA-1 against the manifest's digest, the size, every part used — end the stream: a consumer that
+ * keeps what it received must treat a throw at the end as "all of it is wrong" (readBundle writes under a
+ * temporary name for that reason).
+ */
+export async function* bundleImageBytes(
+  request: BundleBytesRequest,
+  opened?: Awaited<ReturnType<typeof openBundleManifest>>,
+): AsyncGenerator<Buffer> {
   const { store, signal } = request;
-  const { manifest, key, iv, where } = await openBundleManifest(request);
+  const { manifest, key, iv, where } = opened ?? (await openBundleManifest(request));
   const { image } = manifest;
-  const output = join(request.destination, checkBundleFileName(image.name, where));
-  const temporary = `${output}.${randomBytes(6).toString("hex")}.partial`;
   const meter = new ProgressMeter({ phase: "convert", total: image.bundledSize, listener: request.onProgress });
   const tarDigest = createHash("sha1");
   const tar = new SingleMemberTar(where, image.size);
   const maxTarBytes = imageTarLength(image.size) + TAR_SLACK;
   let partBytes = 0;
   let tarBytes = 0;
+  let partsSeen = 0;
+
+  function meterParts(length: number): number {
+    partBytes += length;
+    if (partBytes > image.bundledSize) {
+      throw new CorruptImageError(`${where}: the parts hold more than the manifest's ${image.bundledSize} bytes`);
+    }
+    meter.advance(length);
+    return partsSeen++;
+  }
 
   async function* decryptedParts(): AsyncGenerator<Buffer> {
     const decipher = createDecipheriv("aes-128-cbc", key, iv);
@@ -114,49 +134,51 @@ export async function readBundle(request: ReadBundleRequest): Promise<ReadBundle
       throw new CorruptImageError(`${where}: the decrypted bundle does not end with valid padding`, { cause: e });
     }
   }
-  let partsSeen = 0;
-  function meterParts(length: number): number {
-    partBytes += length;
-    if (partBytes > image.bundledSize) {
-      throw new CorruptImageError(`${where}: the parts hold more than the manifest's ${image.bundledSize} bytes`);
-    }
-    meter.advance(length);
-    return partsSeen++;
-  }
 
-  async function* imageBytes(inflated: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const chunk of inflated) {
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const inflating = pipeline(decryptedParts(), gunzip, { signal });
+  inflating.catch(() => undefined);
+  let position = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       tarBytes += chunk.length;
       if (tarBytes > maxTarBytes) {
         throw new CorruptImageError(`${where}: the bundle inflates past the ${image.size} bytes its manifest declares`);
       }
       tarDigest.update(chunk);
-      yield* tar.write(chunk);
+      for (const data of tar.write(chunk)) {
+        position += data.length;
+        yield data;
+      }
     }
-    tar.end();
+    await inflating;
+  } finally {
+    gunzip.destroy();
+    await inflating.catch(() => undefined);
   }
+  tar.end();
+  const digest = tarDigest.digest("hex");
+  if (digest !== image.digest) {
+    throw new VerificationError(`${where}: the image's digest ${digest} is not the manifest's ${image.digest}`);
+  }
+  if (tar.size !== image.size || position !== image.size) {
+    throw new CorruptImageError(`${where}: the image is ${position} bytes, the manifest says ${image.size}`);
+  }
+  meter.complete();
+}
 
+export async function readBundle(request: ReadBundleRequest): Promise<ReadBundleResult> {
+  const started = performance.now();
+  const opened = await openBundleManifest(request);
+  const { image } = opened.manifest;
+  const output = join(request.destination, checkBundleFileName(image.name, opened.where));
+  const temporary = `${output}.${randomBytes(6).toString("hex")}.partial`;
   const file = await open(temporary, "wx");
   try {
     let position = 0;
-    await pipeline(
-      decryptedParts(),
-      createGunzip({ chunkSize: 256 * 1024 }),
-      imageBytes,
-      async (data: AsyncIterable<Buffer>) => {
-        for await (const chunk of data) {
-          await writeSparse(file, chunk, position);
-          position += chunk.length;
-        }
-      },
-      { signal },
-    );
-    const digest = tarDigest.digest("hex");
-    if (digest !== image.digest) {
-      throw new VerificationError(`${where}: the image's digest ${digest} is not the manifest's ${image.digest}`);
-    }
-    if (tar.size !== image.size || position !== image.size) {
-      throw new CorruptImageError(`${where}: the image is ${position} bytes, the manifest says ${image.size}`);
+    for await (const chunk of bundleImageBytes(request, opened)) {
+      await writeSparse(file, chunk, position);
+      position += chunk.length;
     }
     await file.truncate(position);
     await file.sync();
@@ -167,7 +189,6 @@ export async function readBundle(request: ReadBundleRequest): Promise<ReadBundle
     await rm(temporary, { force: true });
     throw e;
   }
-  meter.complete();
   return {
     output,
     imageSize: image.size,

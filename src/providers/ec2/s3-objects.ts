@@ -127,7 +127,7 @@ export async function headObject(
   }
 }
 
-/** Removes the object; one that does not exist is not an error (S3's DELETE is idempotent). */
+/** Removes the object; one that does not exist, or whose bucket does not, is not an error (DELETE is idempotent). */
 export async function deleteObject(s3: S3Connection, bucket: string, key: string, signal?: AbortSignal): Promise<void> {
   try {
     await s3.send(
@@ -136,7 +136,8 @@ export async function deleteObject(s3: S3Connection, bucket: string, key: string
       signal,
     );
   } catch (e) {
-    if (e instanceof AwsServiceError && e.awsCode === "NoSuchKey") return;
+    // Nothing there to remove: no such object, nor even its bucket.
+    if (e instanceof AwsServiceError && (e.awsCode === "NoSuchKey" || e.awsCode === "NoSuchBucket")) return;
     throw e;
   }
 }
