@@ -28,11 +28,11 @@ _chromogenic() {
     'guest cleanup') opts='--force' ;;
     'clean') opts='-a --add --format --operations --enable --profile --keep-user-accounts --remove-user-accounts --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
     'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --xen-to-kvm --kernel --ramdisk --initramfs-guest-tool --json -q --quiet' ;;
-    'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout -f --format -c --column --json' ;;
-    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout -f --format --public --property --json' ;;
-    'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout' ;;
-    'image create') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --format --public --property --share --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet' ;;
-    'migrate') opts='--from --to --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --image --instance --format --name --public --property --share --server-side --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet --bootable --no-bootable --xen-to-kvm --kernel --ramdisk' ;;
+    'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl -f --format -c --column --json' ;;
+    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl -f --format --public --property --json' ;;
+    'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl' ;;
+    'image create') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --node-ssh-key --node-known-hosts --node-host-key --node-user --node-port --node-instances-dir --format --public --property --share --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet' ;;
+    'migrate') opts='--from --to --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --image --instance --format --name --public --property --share --server-side --clean --operations --work-dir --download-first --keep --keep-snapshot --json -q --quiet --bootable --no-bootable --xen-to-kvm --kernel --ramdisk' ;;
     'resume') opts='--json -q --quiet' ;;
     'jobs') opts='-f --format -c --column --json' ;;
     'jobs rm') opts='--force --json' ;;

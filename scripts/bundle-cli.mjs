@@ -21,6 +21,9 @@ const result = await build({
   banner: {
     js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);",
   },
+  // ssh2 (Eucalyptus node-controller copies) loads native addons (.node files) that a bundle cannot carry:
+  // it is loaded from node_modules when a copy runs.
+  external: ["ssh2"],
   logLevel: "warning",
 });
 if (result.warnings.length > 0) {

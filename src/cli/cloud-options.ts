@@ -3,13 +3,15 @@ import { UsageError } from "../util/errors.js";
 
 type CloudFlag = "cloud" | "from" | "to";
 
-/** Connection options and the OS_* variable each one sets. */
+/** Connection options and the variable each one sets (OS_* for OpenStack, CHROMOGENIC_BUNDLE_* for bundles). */
 const NETWORK_OPTIONS = [
   ["osCacert", "OS_CACERT"],
   ["osCert", "OS_CERT"],
   ["osKey", "OS_KEY"],
   ["insecure", "OS_INSECURE"],
   ["apiTimeout", "OS_API_TIMEOUT"],
+  ["bucket", "CHROMOGENIC_BUNDLE_BUCKET"],
+  ["bucketAcl", "CHROMOGENIC_BUNDLE_ACL"],
 ] as const;
 
 /**
@@ -27,6 +29,14 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
   command.option(
     "--api-timeout <seconds>",
     "fail a request on which nothing moves for this long (default: api_timeout, OS_API_TIMEOUT, 300)",
+  );
+  command.option(
+    "--bucket <bucket>",
+    "Eucalyptus/EC2: the bucket new image bundles go to (default chromogenic-ACCOUNT)",
+  );
+  command.option(
+    "--bucket-acl <acl>",
+    "Eucalyptus/EC2: the canned ACL of that bucket and its bundles (Eucalyptus: aws-exec-read; default none)",
   );
   command.hook("preAction", (self) => {
     const given = self.opts<Record<string, string | undefined>>();

@@ -25,7 +25,9 @@ import type { ImageProvider } from "../providers/provider.js";
 import { LocalProvider } from "../providers/local/local-provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
 import { configFileCandidates, defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
-import { isEc2CloudName, listEc2Clouds } from "../providers/ec2/ec2-cloud-names.js";
+import { isEc2CloudName, listEc2Clouds, loadEc2CloudConfig } from "../providers/ec2/ec2-cloud-names.js";
+import { LazyProvider } from "../providers/lazy-provider.js";
+import { eucalyptusSettings } from "../providers/eucalyptus/eucalyptus-settings.js";
 
 export interface CloudNameOptions {
   /** The environment to read (default process.env). */
@@ -46,7 +48,12 @@ export function resolveCloud(spec: string, options: CloudNameOptions = {}): Imag
     return new LocalProvider(resolve(dir));
   }
   if (isEc2CloudName(spec)) {
-    throw new UsageError(`cloud "${spec}": EC2-family clouds (env-euca, euca:REGION) are listed but not usable yet`);
+    const config = loadEc2CloudConfig(spec, env);
+    const settings = eucalyptusSettings(env, config.userId);
+    return new LazyProvider(`${config.kind}:${config.name}`, async () => {
+      const { EucalyptusProvider } = await import("../providers/eucalyptus/eucalyptus-provider.js");
+      return new EucalyptusProvider(config, settings);
+    });
   }
   const name = spec.startsWith("openstack:") ? spec.slice("openstack:".length) : spec;
   const slash = name.indexOf("/");

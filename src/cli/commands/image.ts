@@ -16,6 +16,7 @@ import {
 } from "./workflow-output.js";
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
+import { nodeCopyOptions } from "../node-copy-options.js";
 import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
@@ -26,7 +27,9 @@ export function registerImage(program: Command): void {
   const image = program.command("image").description("images in a cloud or the local store");
   registerImageStoreCommands(image);
   jobOptions(
-    cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" })
+    nodeCopyOptions(
+      cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" }),
+    )
       .description(
         "make a new image from an instance: snapshot → download → (clean) → upload, private unless --public, " +
           "then delete the temporary snapshot",

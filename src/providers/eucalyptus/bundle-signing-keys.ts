@@ -1,0 +1,47 @@
+/**
+ * The keys a Eucalyptus store bundles and unbundles with, from the cloud's configuration: the user's private key
+ * and certificate (EC2_PRIVATE_KEY, EC2_CERT: they sign a manifest and open a bundle made for the user) and the
+ * cloud's certificate (EUCALYPTUS_CERT: the cloud opens the bundle with its own key to register it). Each is
+ * read when first needed, and a missing one is named with the variable or .ini option that gives it.
+ */
+import type { KeyObject } from "node:crypto";
+import { readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
+import { UsageError } from "../../util/errors.js";
+import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
+
+export interface BundleSigningKeys {
+  readonly userKey: KeyObject;
+  readonly userCertificate: KeyObject;
+  readonly cloudCertificate: KeyObject;
+}
+
+function need(config: Ec2CloudConfig, path: string | undefined, what: string, where: string): string {
+  if (!path) throw new UsageError(`cloud "${config.name}": ${what} is not configured (${where})`);
+  return path;
+}
+
+const USER_KEY = ["the user's private key", "EC2_PRIVATE_KEY, or private-key in its euca2ools user section"] as const;
+const USER_CERT = ["the user's certificate", "EC2_CERT, or certificate in its euca2ools user section"] as const;
+const CLOUD_CERT = [
+  "the cloud's certificate",
+  "EUCALYPTUS_CERT, or certificate in its euca2ools region section",
+] as const;
+
+/** Everything writing a bundle for this cloud takes. */
+export async function bundleWritingKeys(config: Ec2CloudConfig): Promise<BundleSigningKeys> {
+  const [userKey, userCertificate, cloudCertificate] = await Promise.all([
+    readPrivateKey(need(config, config.privateKeyPath, ...USER_KEY)),
+    readPublicKey(need(config, config.certPath, ...USER_CERT)),
+    readPublicKey(need(config, config.cloudCertPath, ...CLOUD_CERT)),
+  ]);
+  return { userKey, userCertificate, cloudCertificate };
+}
+
+/** What reading a bundle takes: the user's key, and the certificate its signature is checked with. */
+export async function bundleReadingKeys(
+  config: Ec2CloudConfig,
+): Promise<{ privateKey: KeyObject; userCertificate?: KeyObject }> {
+  const privateKey = await readPrivateKey(need(config, config.privateKeyPath, ...USER_KEY));
+  const userCertificate = config.certPath ? await readPublicKey(config.certPath) : undefined;
+  return { privateKey, ...(userCertificate ? { userCertificate } : {}) };
+}

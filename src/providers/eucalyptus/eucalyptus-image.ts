@@ -1,0 +1,60 @@
+/**
+ * An EC2-family image (an EMI, EKI or ERI of Eucalyptus; an AMI) as the workflows see every store's images.
+ * An instance-store image is a bundle: its data is the raw disk (or kernel, or ramdisk) the bundle holds, read
+ * through its manifest; an EBS-backed one is a snapshot the EC2 API cannot read out (`diskFormat` left unset,
+ * and the download refuses it by name). A paravirtual image, or one that names a kernel, is a Xen guest.
+ */
+import type { ProviderImage } from "../provider.js";
+import type { Ec2Image } from "../ec2/ec2-records.js";
+
+/** The disk format of every bundle's content. */
+export const BUNDLE_DISK_FORMAT = "raw";
+
+const STATES: Readonly<Record<string, ProviderImage["state"]>> = {
+  available: "ready",
+  pending: "pending",
+  transient: "pending",
+};
+
+export function isBundleImage(image: Ec2Image): boolean {
+  return image.rootDeviceType !== "ebs" && !!image.location;
+}
+
+/** `image` as a ProviderImage; `sizeBytes` is the bundle's declared image size when the caller read it. */
+export function providerImageOf(image: Ec2Image, sizeBytes?: number): ProviderImage {
+  const properties: Record<string, string> = {};
+  const put = (key: string, value: string | undefined) => {
+    if (value) properties[key] = value;
+  };
+  put("architecture", image.architecture);
+  put("kernel_id", image.kernelId);
+  put("ramdisk_id", image.ramdiskId);
+  put("image_location", image.location);
+  put("image_type", image.imageType);
+  put("root_device_type", image.rootDeviceType);
+  put("root_device_name", image.rootDeviceName);
+  put("virtualization_type", image.virtualizationType);
+  put("description", image.description);
+  const xenGuest = image.virtualizationType === "paravirtual" || !!image.kernelId;
+  return {
+    id: image.id,
+    name: image.name ?? image.id,
+    state: STATES[image.state] ?? "failed",
+    rawStatus: image.state,
+    ...(isBundleImage(image) ? { diskFormat: BUNDLE_DISK_FORMAT } : {}),
+    ...(sizeBytes !== undefined ? { sizeBytes } : {}),
+    visibility: image.public ? "public" : "private",
+    properties,
+    ...(image.creationDate ? { createdAt: image.creationDate } : {}),
+    ...(xenGuest ? { xenGuest } : {}),
+  };
+}
+
+/** "bucket/key/of/x.manifest.xml" → the bucket, the key's folder and the manifest's file name. */
+export function splitManifestLocation(location: string): { bucket: string; folder: string; manifest: string } {
+  const slash = location.indexOf("/");
+  const bucket = slash < 0 ? "" : location.slice(0, slash);
+  const key = slash < 0 ? "" : location.slice(slash + 1);
+  const last = key.lastIndexOf("/");
+  return { bucket, folder: last < 0 ? "" : key.slice(0, last), manifest: key.slice(last + 1) };
+}

@@ -1,0 +1,281 @@
+/**
+ * `ImageProvider` for a Eucalyptus cloud (and any EC2 endpoint with an S3 beside it that registers bundles):
+ * EC2 for the image records (DescribeImages, RegisterImage, DeregisterImage, launch permissions), S3 for the
+ * bundles that hold an instance-store image's bytes. An image's data is the disk its bundle holds: read by
+ * fetching the parts, each checked against the manifest, which is itself verified first
+ * (formats/bundle/read-bundle.ts); stored by bundling the bytes as they arrive — no temporary copy — into the
+ * configured bucket and registering the manifest. EBS-backed images are snapshots the EC2 API cannot read out:
+ * they are listed, shared and deleted, and a download names why it cannot be.
+ */
+import { randomBytes } from "node:crypto";
+import type {
+  CreateImageFromInstanceRequest,
+  DownloadOptions,
+  ImageProvider,
+  ProviderCapabilities,
+  ProviderImage,
+  UploadImageRequest,
+  UploadOptions,
+} from "../provider.js";
+import { ChromogenicError, UsageError } from "../../util/errors.js";
+import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
+import { Ec2Connection } from "../ec2/ec2-connection.js";
+import { S3Connection } from "../ec2/s3-connection.js";
+import { S3BundleStore } from "../ec2/s3-bundle-store.js";
+import { describeImages, deregisterImage, registerImage } from "../ec2/ec2-images.js";
+import { waitForImage } from "../ec2/ec2-image-wait.js";
+import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
+import type { Ec2Image } from "../ec2/ec2-records.js";
+import { bundleImageBytes, openBundleManifest } from "../../formats/bundle/read-bundle.js";
+import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
+import { writeBundle } from "../../formats/bundle/write-bundle.js";
+import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
+import type { BundleImageType } from "../../formats/bundle/bundle-manifest.js";
+import { BUNDLE_DISK_FORMAT, isBundleImage, providerImageOf, splitManifestLocation } from "./eucalyptus-image.js";
+import { bundleReadingKeys, bundleWritingKeys } from "./bundle-signing-keys.js";
+import type { EucalyptusSettings } from "./eucalyptus-settings.js";
+import { imageFromInstance } from "./instance-image.js";
+
+/** EC2 ids of images: machine, kernel and ramdisk images of Eucalyptus and of AWS. */
+const IMAGE_ID = /^[ae][mkr]i-[0-9a-f]{8,17}$/i;
+
+export class EucalyptusProvider implements ImageProvider {
+  readonly label: string;
+  readonly ec2: Ec2Connection;
+  private s3Connection: S3Connection | undefined;
+
+  constructor(
+    readonly config: Ec2CloudConfig,
+    readonly settings: EucalyptusSettings,
+  ) {
+    this.label = `${config.kind}:${config.name}`;
+    this.ec2 = new Ec2Connection(config);
+  }
+
+  /** The S3 connection, made when first needed (listing images needs none). */
+  get s3(): S3Connection {
+    this.s3Connection ??= S3Connection.forCloud(this.config, {
+      ...(this.settings.cannedAcl ? { cannedAcl: this.settings.cannedAcl } : {}),
+    });
+    return this.s3Connection;
+  }
+
+  async capabilities(): Promise<ProviderCapabilities> {
+    return {
+      diskFormats: [BUNDLE_DISK_FORMAT],
+      canCreateImageFromInstance: true,
+      resumableDownload: false,
+      sharing: true,
+      randomAccess: false,
+    };
+  }
+
+  async *listImages(): AsyncIterable<ProviderImage> {
+    for (const image of await describeImages(this.ec2, { owners: ["self"] })) yield providerImageOf(image);
+  }
+
+  async getImage(idOrName: string): Promise<ProviderImage | undefined> {
+    const image = await this.findImage(idOrName);
+    if (!image) return undefined;
+    return providerImageOf(image, isBundleImage(image) ? await this.bundledSize(image) : undefined);
+  }
+
+  /** By id, else by a name that exactly one of the user's images has. */
+  private async findImage(idOrName: string, signal?: AbortSignal): Promise<Ec2Image | undefined> {
+    if (IMAGE_ID.test(idOrName)) {
+      const found = await describeImages(this.ec2, { imageIds: [idOrName], signal }).catch((e: unknown) => {
+        if (e instanceof ChromogenicError && /InvalidAMIID|NotFound/i.test(e.message)) return [];
+        throw e;
+      });
+      return found.find((i) => i.id === idOrName && i.state !== "deregistered");
+    }
+    const named = (await describeImages(this.ec2, { owners: ["self"], filters: { name: [idOrName] }, signal })).filter(
+      (i) => i.name === idOrName && i.state !== "deregistered",
+    );
+    if (named.length > 1) {
+      throw new UsageError(
+        `${this.label}: ${named.length} images are named "${idOrName}" (${named.map((i) => i.id).join(", ")}): give an id`,
+      );
+    }
+    return named[0];
+  }
+
+  /** The size the bundle's manifest declares (the manifest is small; its signature is checked on download). */
+  private async bundledSize(image: Ec2Image, signal?: AbortSignal): Promise<number> {
+    const { store, manifest } = this.bundleOf(image);
+    const bytes = await store.get(manifest, MAX_MANIFEST_BYTES, signal);
+    return parseBundleManifest(bytes, `${store.label}/${manifest}`).image.size;
+  }
+
+  private bundleOf(image: Ec2Image): { store: S3BundleStore; manifest: string } {
+    const { bucket, folder, manifest } = splitManifestLocation(image.location ?? "");
+    if (!bucket || !manifest.endsWith(".manifest.xml")) {
+      throw new ChromogenicError(
+        `${this.label}: image ${image.id}'s location "${image.location}" is not BUCKET/PREFIX.manifest.xml`,
+        "ECLOUD",
+      );
+    }
+    return { store: new S3BundleStore(this.s3, bucket, folder), manifest };
+  }
+
+  async *downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
+    const image = await this.findImage(id, options.signal);
+    if (!image) throw new UsageError(`${this.label}: no image "${id}"`);
+    if (!isBundleImage(image)) {
+      throw new UsageError(
+        `${this.label}: ${image.id} is EBS-backed (a snapshot): the EC2 API gives no way to read its bytes; ` +
+          "launch it and image the instance, or export it with the cloud's own tools",
+      );
+    }
+    const { store, manifest } = this.bundleOf(image);
+    const keys = await bundleReadingKeys(this.config);
+    const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal });
+    const total = opened.manifest.image.size;
+    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips.
+    let skip = options.offset ?? 0;
+    let delivered = 0;
+    for await (const chunk of bundleImageBytes(
+      { store, manifestName: manifest, ...keys, signal: options.signal },
+      opened,
+    )) {
+      let data: Uint8Array = chunk;
+      if (skip > 0) {
+        const n = Math.min(skip, data.byteLength);
+        skip -= n;
+        data = data.subarray(n);
+        if (data.byteLength === 0) continue;
+      }
+      delivered += data.byteLength;
+      options.onProgress?.((options.offset ?? 0) + delivered, total);
+      yield data;
+    }
+  }
+
+  async uploadImage(
+    request: UploadImageRequest,
+    data: AsyncIterable<Uint8Array>,
+    options: UploadOptions = {},
+  ): Promise<ProviderImage> {
+    if (request.diskFormat !== BUNDLE_DISK_FORMAT) {
+      throw new UsageError(`${this.label} stores raw disks (bundles), not ${request.diskFormat}`);
+    }
+    if (request.sizeBytes === undefined)
+      throw new UsageError(`${this.label}: a bundle needs the image's size up front`);
+    const keys = await bundleWritingKeys(this.config);
+    const properties = request.properties ?? {};
+    const imageType = bundleImageType(properties.image_type);
+    const store = new S3BundleStore(this.s3, this.settings.bucket);
+    const prefix = `${bundlePrefix(request.name)}-${randomBytes(4).toString("hex")}`;
+    const source = streamImageSource(data, request.sizeBytes, `the data of "${request.name}"`);
+    const kernelId = ec2Id(properties.kernel_id, "eki", "aki");
+    const ramdiskId = ec2Id(properties.ramdisk_id, "eri", "ari");
+    let sent = 0;
+    const written = await writeBundle({
+      source,
+      prefix,
+      store,
+      architecture: properties.architecture ?? "x86_64",
+      user: this.config.userId ?? "000000000000",
+      imageType,
+      ...(imageType === "machine" && kernelId ? { kernelId } : {}),
+      ...(imageType === "machine" && ramdiskId ? { ramdiskId } : {}),
+      ...keys,
+      signal: options.signal,
+      onProgress: (e) => {
+        if (e.event !== "progress") return;
+        sent = e.bytes;
+        options.onProgress?.(sent, request.sizeBytes);
+      },
+    }).finally(() => source.close());
+    const location = `${this.settings.bucket}/${written.manifestName}`;
+    let imageId: string | undefined;
+    try {
+      imageId = await registerImage(this.ec2, {
+        manifestLocation: location,
+        name: request.name,
+        architecture: properties.architecture ?? "x86_64",
+        ...(imageType === "machine" && kernelId ? { kernelId } : {}),
+        ...(imageType === "machine" && ramdiskId ? { ramdiskId } : {}),
+        signal: options.signal,
+      });
+      await options.onCreated?.(imageId);
+      if (request.visibility === "public") await this.setPublic(imageId, options.signal);
+      await waitForImage(this.ec2, imageId, { signal: options.signal });
+    } catch (e) {
+      if (imageId) await deregisterImage(this.ec2, imageId).catch(() => undefined);
+      await this.deleteBundle(
+        store,
+        written.manifestName,
+        written.parts.map((p) => p.filename),
+      );
+      throw e;
+    }
+    const image = await this.getImage(imageId);
+    if (!image)
+      throw new ChromogenicError(`${this.label}: image ${imageId} vanished after it was registered`, "ECLOUD");
+    return image;
+  }
+
+  private async setPublic(imageId: string, signal?: AbortSignal): Promise<void> {
+    await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, signal);
+  }
+
+  async shareImage(id: string, member: string): Promise<void> {
+    await modifyLaunchPermissions(this.ec2, id, { add: { userIds: [member] } });
+  }
+
+  /** Deregisters the image and removes its bundle (manifest last, so a bundle with a manifest stays whole). */
+  async deleteImage(id: string): Promise<void> {
+    const image = await this.findImage(id);
+    if (!image) return;
+    await deregisterImage(this.ec2, image.id);
+    if (!isBundleImage(image)) return;
+    const { store, manifest } = this.bundleOf(image);
+    const bytes = await store.get(manifest, MAX_MANIFEST_BYTES).catch(() => undefined);
+    if (!bytes) return;
+    const parts = parseBundleManifest(bytes, `${store.label}/${manifest}`).image.parts.map((p) => p.filename);
+    await this.deleteBundle(store, manifest, parts);
+  }
+
+  private async deleteBundle(store: S3BundleStore, manifest: string, parts: readonly string[]): Promise<void> {
+    await Promise.allSettled(parts.map((p) => store.delete(p)));
+    await store.delete(manifest).catch(() => undefined);
+  }
+
+  createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {
+    return imageFromInstance(this, request);
+  }
+
+  /** Registers a bundle already in the bucket (BundleInstance's) and waits until it is ready. */
+  async registerBundle(
+    location: string,
+    name: string,
+    from: { architecture?: string; kernelId?: string; ramdiskId?: string },
+    signal?: AbortSignal,
+  ): Promise<ProviderImage> {
+    const id = await registerImage(this.ec2, { manifestLocation: location, name, ...from, signal });
+    await waitForImage(this.ec2, id, { signal });
+    const image = await this.getImage(id);
+    if (!image) throw new ChromogenicError(`${this.label}: image ${id} vanished after it was registered`, "ECLOUD");
+    return image;
+  }
+}
+
+/** A name as a bundle prefix: what euca2ools and S3 keys take (letters, digits, . _ -), at most 64 characters. */
+function bundlePrefix(name: string): string {
+  const safe = name
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[-.]+/, "")
+    .slice(0, 64);
+  return safe || "image";
+}
+
+function bundleImageType(value: string | undefined): BundleImageType {
+  if (value === "kernel" || value === "ramdisk") return value;
+  return "machine";
+}
+
+/** An EC2 image id of one of the kinds given (a kernel_id from OpenStack is a Glance UUID: not carried over). */
+function ec2Id(value: string | undefined, ...kinds: string[]): string | undefined {
+  return value && IMAGE_ID.test(value) && kinds.includes(value.slice(0, 3).toLowerCase()) ? value : undefined;
+}
