@@ -62,6 +62,11 @@ export class LazyProvider implements ImageProvider {
     await (await this.provider()).deleteImage(id);
   }
 
+  async instanceImageReadable(instance: string, signal?: AbortSignal): Promise<boolean> {
+    const provider = await this.provider();
+    return provider.instanceImageReadable ? provider.instanceImageReadable(instance, signal) : true;
+  }
+
   async createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {
     return (await this.provider()).createImageFromInstance(request);
   }

@@ -28,6 +28,8 @@ export interface ProviderImage {
    * migration makes it bootable on a PC unless told not to.
    */
   readonly xenGuest?: boolean;
+  /** Why its bytes cannot be read out of the store, when they cannot (an EBS-backed AMI is a snapshot). */
+  readonly unreadable?: string;
 }
 
 export interface TransferOptions {
@@ -132,6 +134,12 @@ export interface ImageProvider {
   /** Shares an image with another project/account (when `capabilities.sharing`). */
   shareImage?(id: string, member: string): Promise<void>;
   deleteImage(id: string): Promise<void>;
+  /**
+   * Whether the image `createImageFromInstance` would make of this instance can be read (downloaded), when the
+   * store knows before making it: an EBS-backed EC2 instance gives a snapshot the EC2 API cannot read out.
+   * Absent: readable.
+   */
+  instanceImageReadable?(instance: string, signal?: AbortSignal): Promise<boolean>;
   /** Snapshots a running or stopped instance into a ready image (throws if `canCreateImageFromInstance` is false). */
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage>;
 }

@@ -37,6 +37,7 @@ import { deleteSnapshot, removeLeftovers, removeTemporaryFiles } from "./job-cle
 import { makePlan, preflight } from "./job-preflight.js";
 import { JobRun, type JobContext } from "./job-run.js";
 import { findSource } from "./job-source.js";
+import { imageInCloud } from "./image-in-cloud.js";
 import {
   createJob,
   loadJob,
@@ -144,8 +145,10 @@ async function runJob(state: JobState, context: JobContext): Promise<JobResult> 
 
 /** source → plan → preflight → transfer (per the plan's mode) → verify → snapshot and temporary files removed. */
 async function runSteps(run: JobRun): Promise<JobResult> {
-  const { state, request } = run;
+  const { state } = run;
   await run.prepareWorkDir();
+  const inCloud = await imageInCloud(run);
+  if (inCloud) return await finish(run, inCloud.plan, inCloud.image);
   if (!state.source) await findSource(run);
   const source = state.source!;
   // A resumed job reads the source's properties again (they are copied to the new image, not saved).
@@ -194,6 +197,22 @@ async function runSteps(run: JobRun): Promise<JobResult> {
   await verifyResult(run, image);
   run.phase("verify", "end");
 
+  return await finish(run, plan, image, cleaning);
+}
+
+/** The job's end: the temporary snapshot and files removed, the result recorded as the job's. */
+async function finish(
+  run: JobRun,
+  plan: JobPlan,
+  image: ProviderImage | undefined,
+  cleaning?: CleanSummary,
+): Promise<JobResult> {
+  const { state, request } = run;
+  const source = state.source ?? {
+    id: request.source.instance ?? "",
+    name: request.source.instance ?? "",
+    format: plan.sourceFormat,
+  };
   const snapshotDeleted = request.keepSnapshot ? false : await deleteSnapshot(run);
   await removeTemporaryFiles(run);
   const dest = request.destination;

@@ -20,6 +20,7 @@ export async function findSource(run: JobRun): Promise<void> {
       throw new UsageError(`${run.source.label}: image ${image.id} is ${image.rawStatus}, not ready to read`);
     }
   }
+  if (image.unreadable) throw new UsageError(`${run.source.label}: image ${image.id} ${image.unreadable}`);
   if (!image.diskFormat || image.sizeBytes === undefined) {
     throw new UsageError(`${run.source.label}: image ${image.id} records no disk format or size`);
   }

@@ -36,7 +36,7 @@ function summary(r: JobResult): string {
   ];
   if (r.image) {
     lines.push(
-      `image ${r.image.id} "${r.image.name}" in ${r.image.cloud}: ${r.image.diskFormat}, ` +
+      `image ${r.image.id} "${r.image.name}" in ${r.image.cloud}: ${r.image.diskFormat ?? "kept by the cloud"}, ` +
         `${r.image.sizeBytes === undefined ? "?" : formatBytes(r.image.sizeBytes)}, ${r.image.visibility}`,
     );
   }

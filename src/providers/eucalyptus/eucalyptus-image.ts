@@ -16,6 +16,11 @@ const STATES: Readonly<Record<string, ProviderImage["state"]>> = {
   transient: "pending",
 };
 
+/** Why an EBS-backed image cannot be read, for every message that meets one. */
+export const EBS_UNREADABLE =
+  "is EBS-backed (a snapshot): the EC2 API gives no way to read its bytes, so it can be shared and deleted " +
+  "here but not exported or migrated (the cloud's own export can)";
+
 export function isBundleImage(image: Ec2Image): boolean {
   return image.rootDeviceType !== "ebs" && !!image.location;
 }
@@ -47,6 +52,7 @@ export function providerImageOf(image: Ec2Image, sizeBytes?: number): ProviderIm
     properties,
     ...(image.creationDate ? { createdAt: image.creationDate } : {}),
     ...(xenGuest ? { xenGuest } : {}),
+    ...(isBundleImage(image) ? {} : { unreadable: EBS_UNREADABLE }),
   };
 }
 

@@ -24,6 +24,7 @@ import { S3Connection } from "../ec2/s3-connection.js";
 import { S3BundleStore } from "../ec2/s3-bundle-store.js";
 import { describeImages, deregisterImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
+import { describeInstance } from "../ec2/ec2-instances.js";
 import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
 import { bundleImageBytes, openBundleManifest } from "../../formats/bundle/read-bundle.js";
@@ -31,7 +32,13 @@ import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/ma
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
 import type { BundleImageType } from "../../formats/bundle/bundle-manifest.js";
-import { BUNDLE_DISK_FORMAT, isBundleImage, providerImageOf, splitManifestLocation } from "./eucalyptus-image.js";
+import {
+  BUNDLE_DISK_FORMAT,
+  EBS_UNREADABLE,
+  isBundleImage,
+  providerImageOf,
+  splitManifestLocation,
+} from "./eucalyptus-image.js";
 import { bundleReadingKeys, bundleWritingKeys } from "./bundle-signing-keys.js";
 import type { EucalyptusSettings } from "./eucalyptus-settings.js";
 import { imageFromInstance } from "./instance-image.js";
@@ -122,10 +129,7 @@ export class EucalyptusProvider implements ImageProvider {
     const image = await this.findImage(id, options.signal);
     if (!image) throw new UsageError(`${this.label}: no image "${id}"`);
     if (!isBundleImage(image)) {
-      throw new UsageError(
-        `${this.label}: ${image.id} is EBS-backed (a snapshot): the EC2 API gives no way to read its bytes; ` +
-          "launch it and image the instance, or export it with the cloud's own tools",
-      );
+      throw new UsageError(`${this.label}: ${image.id} ${EBS_UNREADABLE}`);
     }
     const { store, manifest } = this.bundleOf(image);
     const keys = await bundleReadingKeys(this.config);
@@ -240,6 +244,11 @@ export class EucalyptusProvider implements ImageProvider {
   private async deleteBundle(store: S3BundleStore, manifest: string, parts: readonly string[]): Promise<void> {
     await Promise.allSettled(parts.map((p) => store.delete(p)));
     await store.delete(manifest).catch(() => undefined);
+  }
+
+  /** An EBS-backed instance's image is a snapshot, which the EC2 API gives no way to read. */
+  async instanceImageReadable(instance: string, signal?: AbortSignal): Promise<boolean> {
+    return (await describeInstance(this.ec2, instance, signal)).rootDeviceType !== "ebs";
   }
 
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {
