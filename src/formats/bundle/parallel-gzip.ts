@@ -31,19 +31,23 @@ export async function* gzipMembers(
   concurrency = availableParallelism() + 1,
 ): AsyncGenerator<GzippedChunk> {
   let zeroMember: { length: number; member: Promise<Buffer> } | undefined;
+  // Output in 1 MiB buffers, a member's worth in one or a few: with zlib's default 16 KiB, a member took dozens
+  // of round trips between the pool and the main thread, which is busy digesting, and the cores sat half idle.
+  const options = { level, chunkSize: MEMBER_OUTPUT_CHUNK };
   const compress = (plain: Buffer): Promise<GzippedChunk> => {
     // Zero chunks (the holes of a disk) are the one repeat worth spotting: checked with one scan, deflated once.
     if (plain.length >= 65536 && isAllZero(plain)) {
       if (zeroMember?.length !== plain.length) {
-        zeroMember = { length: plain.length, member: gzipAsync(plain, { level }) };
+        zeroMember = { length: plain.length, member: gzipAsync(plain, options) };
       }
       return zeroMember.member.then((member) => ({ plain, member }));
     }
-    return gzipAsync(plain, { level }).then((member) => ({ plain, member }));
+    return gzipAsync(plain, options).then((member) => ({ plain, member }));
   };
   yield* orderedParallel(chunks, compress, concurrency);
 }
 
+const MEMBER_OUTPUT_CHUNK = 2 ** 20;
 const ZEROS = Buffer.alloc(65536);
 
 function isAllZero(data: Buffer): boolean {

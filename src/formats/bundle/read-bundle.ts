@@ -141,7 +141,7 @@ export async function readBundle(request: ReadBundleRequest): Promise<ReadBundle
     let position = 0;
     await pipeline(
       decryptedParts(),
-      createGunzip({ chunkSize: 256 * 1024 }),
+      createGunzip({ chunkSize: 2 ** 20 }),
       imageBytes,
       async (data: AsyncIterable<Buffer>) => {
         for await (const chunk of data) {

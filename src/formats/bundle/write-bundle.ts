@@ -63,8 +63,8 @@ export interface WriteBundleResult {
 }
 
 /** uncompressed bytes per gzip member: large enough that framing is negligible, small enough to spread. */
-const GZIP_CHUNK = 4 * 2 ** 20;
-const PARTS_IN_FLIGHT = 3;
+const GZIP_CHUNK = 2 * 2 ** 20;
+const PARTS_IN_FLIGHT = 2;
 const BUNDLER = { name: "chromogenic", version: "0.5.0", release: "0" } as const;
 
 export async function writeBundle(request: WriteBundleRequest): Promise<WriteBundleResult> {
