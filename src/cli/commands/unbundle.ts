@@ -16,6 +16,7 @@ interface UnbundleFlags {
   destination?: string;
   privatekey?: string;
   cert?: string;
+  outputFormat?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -35,6 +36,7 @@ export function registerUnbundle(program: Command): void {
       "-c, --cert <file>",
       "the bundling user's certificate, to verify the signature (default $EC2_CERT; else the key's own public half)",
     )
+    .option("-O, --output-format <fmt>", "write the image in this format (raw by default; qcow2, vmdk, vhd, …)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: UnbundleFlags) => {
@@ -52,7 +54,7 @@ export function registerUnbundle(program: Command): void {
           quiet: !!flags.quiet,
           summaryTo: "stderr",
           summary: (r: ReadBundleResult) =>
-            `wrote ${r.output}: ${formatBytes(r.imageSize)} from ${r.parts} part(s), signature and digests verified, ` +
+            `wrote ${r.output} (${r.outputFormat}): ${formatBytes(r.imageSize)} from ${r.parts} part(s), signature and digests verified, ` +
             `${r.seconds.toFixed(2)} s`,
         },
         async ({ signal, onProgress }) => {
@@ -69,6 +71,7 @@ export function registerUnbundle(program: Command): void {
             privateKey: key,
             userCertificate: certificate,
             destination,
+            outputFormat: flags.outputFormat,
             signal,
             onProgress,
           });
