@@ -40,9 +40,16 @@ async function fixture(t: TestContext): Promise<Fixture> {
   return { dir, keys, bundle, manifest: join(bundle, "disk.img.manifest.xml"), dest };
 }
 
-async function assertRefused(f: Fixture, message: RegExp, what: string, manifest = f.manifest, key = f.keys.userKey) {
+async function assertRefused(
+  f: Fixture,
+  message: RegExp,
+  what: string,
+  manifest = f.manifest,
+  key = f.keys.userKey,
+  extra: string[] = [],
+) {
   const r = await runCli(
-    ["unbundle", "-m", manifest, "-s", join(manifest, ".."), "-d", f.dest, "-k", key, "-c", f.keys.userCert],
+    ["unbundle", "-m", manifest, "-s", join(manifest, ".."), "-d", f.dest, "-k", key, "-c", f.keys.userCert, ...extra],
     process.env,
   );
   assertRefusedInOneLine(r, message, what);
@@ -95,6 +102,16 @@ test("an image digest that does not match", async (t) => {
   const f = await fixture(t);
   await resign(f.manifest, f.keys, (m) => ({ ...m, image: { ...m.image, digest: "0".repeat(40) } }));
   await assertRefused(f, /image's digest [0-9a-f]{40} is not the manifest's 0{40}/, "digest mismatch");
+  // Streamed into the converter, the image is not completed either: the last bytes wait for the digest.
+  const qcow2 = ["-O", "qcow2"];
+  await assertRefused(
+    f,
+    /image's digest [0-9a-f]{40} is not the manifest's 0{40}/,
+    "as qcow2",
+    f.manifest,
+    f.keys.userKey,
+    qcow2,
+  );
 });
 
 test("a part count that lies", async (t) => {

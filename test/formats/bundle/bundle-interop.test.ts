@@ -106,6 +106,27 @@ test("ours rebuilds euca-bundle-image's multi-part bundle identically; same tar,
     assert.equal(u.code, 0, u.stderr);
     assert.ok((await readFile(join(back, "disk.img"))).equals(original), "identical image");
   }
+  const asQcow2 = join(dir, "as-qcow2");
+  const q = await runCli(
+    [
+      "unbundle",
+      "-m",
+      join(theirs, "disk.img.manifest.xml"),
+      "-s",
+      theirs,
+      "-d",
+      asQcow2,
+      "-k",
+      keys.userKey,
+      "-O",
+      "qcow2",
+      "-q",
+    ],
+    process.env,
+  );
+  assert.equal(q.code, 0, q.stderr);
+  const compare = await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", join(asQcow2, "disk.img"), image]);
+  assert.equal(compare.code, 0, `unbundle -O qcow2: ${compare.stdout}${compare.stderr}`);
 
   // Our gzip members differ from gzip's single stream, so the parts differ; the tar inside is the same bytes.
   const digest = (xml: string) => /<digest algorithm="SHA1">([0-9a-f]{40})<\/digest><size>/.exec(xml)![1];
