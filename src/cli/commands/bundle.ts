@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { basename } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { mkdir, mkdtemp } from "node:fs/promises";
 import { openImage } from "../../formats/engine/open-image.js";
 import { UsageError } from "../../util/errors.js";
 import { formatBytes } from "../../util/human.js";
@@ -51,7 +51,10 @@ export function registerBundle(program: Command): void {
     .option("-c, --cert <file>", "the user's X.509 certificate (default $EC2_CERT)")
     .option("--ec2cert <file>", "the cloud's X.509 certificate the key is wrapped for (default $EUCALYPTUS_CERT)")
     .option("-u, --user <account>", "the owner's 12-digit account id (default $EC2_USER_ID)")
-    .option("-d, --destination <dir>", "the folder the bundle is written to (default: the system's temporary folder)")
+    .option(
+      "-d, --destination <dir>",
+      "the folder the bundle is written to (default, as euca2ools: a new bundle-XXXXXX in $TMPDIR, $TEMP, $TMP or /var/tmp)",
+    )
     .option(
       "-p, --prefix <name>",
       "the bundle's name: <prefix>.manifest.xml, <prefix>.part.NN (default: the image's file name)",
@@ -90,7 +93,6 @@ export function registerBundle(program: Command): void {
         throw new UsageError("--enc-key and --enc-iv go together");
       }
       const partSize = flags.partSize === undefined ? undefined : Number(flags.partSize);
-      const destination = flags.destination ?? process.env.TMPDIR ?? "/tmp";
       await runCommand(
         {
           command: "bundle",
@@ -108,6 +110,9 @@ export function registerBundle(program: Command): void {
             readPublicKey(cert),
             readPublicKey(ec2cert),
           ]);
+          const destination =
+            flags.destination ??
+            (await mkdtemp(join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-")));
           await mkdir(destination, { recursive: true });
           // Without --format the file's bytes are bundled as they are, as euca-bundle-image does.
           const format = flags.format === undefined ? "raw" : flags.format === "auto" ? undefined : flags.format;
