@@ -28,6 +28,7 @@ interface BundleFlags {
   imageType: string;
   productcodes?: string;
   format?: string;
+  inputFormat?: string;
   encKey?: string;
   encIv?: string;
   partSize?: string;
@@ -65,9 +66,11 @@ export function registerBundle(program: Command): void {
     .option("--image-type <type>", "machine, kernel or ramdisk", "machine")
     .option("--productcodes <codes>", "comma-separated product codes")
     .option(
-      "-f, --format <fmt>",
-      "read the image as this format (or `auto`) and bundle its disk, e.g. a qcow2's raw disk",
+      "--format <fmt>",
+      "the format of the image inside the bundle: raw bundles the input's disk, its format detected (a qcow2's " +
+        "raw disk); without it the file's bytes go in as they are, as with euca-bundle-image",
     )
+    .option("--input-format <fmt>", "with --format raw: the input's format, skipping detection")
     .option("--enc-key <hex>", "the AES key, 32 hex digits (reproducible bundles for tests; random when absent)")
     .option("--enc-iv <hex>", "the AES IV, 32 hex digits (with --enc-key)")
     .option("--part-size <bytes>", "part size in bytes (default 10485760, as euca2ools)")
@@ -92,6 +95,14 @@ export function registerBundle(program: Command): void {
       if ((flags.encKey === undefined) !== (flags.encIv === undefined)) {
         throw new UsageError("--enc-key and --enc-iv go together");
       }
+      if (flags.format !== undefined && flags.format !== "raw") {
+        // A bundle holds what Eucalyptus and EC2 boot: a raw disk. Other formats would need a sequential writer
+        // inside the tar; not offered.
+        throw new UsageError(`--format ${flags.format}: a bundle holds a raw disk (--format raw)`);
+      }
+      if (flags.inputFormat !== undefined && flags.format === undefined) {
+        throw new UsageError("--input-format goes with --format raw");
+      }
       const partSize = flags.partSize === undefined ? undefined : Number(flags.partSize);
       await runCommand(
         {
@@ -114,9 +125,11 @@ export function registerBundle(program: Command): void {
             flags.destination ??
             (await mkdtemp(join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-")));
           await mkdir(destination, { recursive: true });
-          // Without --format the file's bytes are bundled as they are, as euca-bundle-image does.
-          const format = flags.format === undefined ? "raw" : flags.format === "auto" ? undefined : flags.format;
-          const { source } = await openImage(flags.image, { format });
+          // Without --format the file's bytes are bundled as they are (opened as raw), as euca-bundle-image does;
+          // with --format raw, the engine detects the input's format and the bundle holds its disk.
+          const { source } = await openImage(flags.image, {
+            format: flags.format === undefined ? "raw" : flags.inputFormat,
+          });
           try {
             const result = await writeBundle({
               source,
