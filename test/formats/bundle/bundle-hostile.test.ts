@@ -170,6 +170,49 @@ test("tar members that are not one plain regular file", async (t) => {
   }
 });
 
+/** A PAX extended header carrying `records` ("key=value" each), as Python's tarfile writes above 8 GiB. */
+function paxHeader(records: string[]): Buffer {
+  const body = records
+    .map((record) => {
+      // A record's length counts its own digits: grow until it is consistent.
+      let length = record.length + 3;
+      while (`${length} ${record}\n`.length !== length) length = `${length} ${record}\n`.length;
+      return `${length} ${record}\n`;
+    })
+    .join("");
+  const data = Buffer.from(body);
+  return Buffer.concat([
+    tarHeader("././@PaxHeader", data.length, "x"),
+    data,
+    Buffer.alloc((512 - (data.length % 512)) % 512),
+  ]);
+}
+
+test("PAX headers: size and path honoured as Python writes them, other records and renames refused", async (t) => {
+  const f = await fixture(t);
+  const data = pattern(5000, 6);
+  const good = join(f.dir, "pax-good");
+  await mkdir(good);
+  // The header's own size field 0, as tarfile leaves a field that does not fit: only the PAX record says 5000.
+  const tar = Buffer.concat([paxHeader(["size=5000", "mtime=0"]), tarOf(tarHeader("evil.img", 0), data)]);
+  const manifest = await craftBundle(good, f.keys, tar, data.length);
+  const r = await runCli(["unbundle", "-m", manifest, "-d", f.dest, "-k", f.keys.userKey], process.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok((await readFile(join(f.dest, "evil.img"))).equals(data), "PAX size honoured");
+  await rm(join(f.dest, "evil.img"));
+  const cases: [string, string[], RegExp][] = [
+    ["path", ["path=../../etc/cron.d/x"], /member "\.\.\/\.\.\/etc\/cron\.d\/x" is not a plain file name/],
+    ["linkpath", ["linkpath=/etc/passwd"], /PAX record "linkpath"; refused/],
+    ["GNU sparse", ["GNU.sparse.map=0,10"], /PAX record "GNU\.sparse\.map"; refused/],
+  ];
+  for (const [what, records, message] of cases) {
+    const dir = join(f.dir, `pax-${what.replace(/\W/g, "-")}`);
+    await mkdir(dir);
+    const hostile = Buffer.concat([paxHeader(records), tarOf(tarHeader("evil.img", 5000), data)]);
+    await assertRefused(f, message, `PAX ${what}`, await craftBundle(dir, f.keys, hostile, data.length));
+  }
+});
+
 test("gzip that inflates past the declared size", async (t) => {
   const f = await fixture(t);
   const data = pattern(4096, 3);
