@@ -73,6 +73,56 @@ test("writeBundle → readBundle through a directory store; a kernel image's man
   assert.deepEqual(await readdir(dest), ["vmlinuz"]);
 });
 
+test("a bundle cancelled or failing half-way leaves no part behind", async (t) => {
+  const dir = await scratch(t);
+  const keys = await makeBundleKeys(dir);
+  const image = join(dir, "disk.img");
+  await writeFile(image, pattern(8 * MiB, 11));
+  const [userKey, userCertificate, cloudCertificate] = await Promise.all([
+    readPrivateKey(keys.userKey),
+    readPublicKey(keys.userCert),
+    readPublicKey(keys.cloudCert),
+  ]);
+  for (const how of ["cancelled", "store fails"] as const) {
+    const out = join(dir, how.replace(" ", "-"));
+    await mkdir(out);
+    const controller = new AbortController();
+    const directory = new DirectoryBundleStore(out);
+    let puts = 0;
+    const store = {
+      label: directory.label,
+      async put(name: string, data: Uint8Array, signal?: AbortSignal) {
+        await directory.put(name, data, signal);
+        if (++puts === 3) {
+          if (how === "cancelled") controller.abort();
+          else throw new Error("disk full");
+        }
+      },
+      get: directory.get.bind(directory),
+      stat: directory.stat.bind(directory),
+      delete: directory.delete.bind(directory),
+    };
+    const { source } = await openImage(image, { format: "raw" });
+    await assert.rejects(
+      writeBundle({
+        source,
+        prefix: "disk.img",
+        store,
+        architecture: "x86_64",
+        user: "123456789012",
+        userKey,
+        userCertificate,
+        cloudCertificate,
+        partSize: MiB,
+        signal: controller.signal,
+      }).finally(() => source.close()),
+      how === "cancelled" ? /abort/i : /disk full/,
+    );
+    assert.ok(puts >= 3, how);
+    assert.deepEqual(await readdir(out), [], `${how}: nothing left`);
+  }
+});
+
 test("Python's tarfile reads the gzip members we write", async (t) => {
   const dir = await scratch(t);
   const keys = await makeBundleKeys(dir);
