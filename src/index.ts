@@ -95,6 +95,7 @@ export {
 } from "./formats/bundle/bundle-manifest.js";
 export { parseBundleManifest } from "./formats/bundle/manifest-parser.js";
 export { parseBlockDeviceMappings } from "./formats/bundle/block-device-mappings.js";
+export { openBundleSource, type BundleSourceOptions } from "./formats/bundle/bundle-source.js";
 export {
   readPrivateKey,
   readPublicKey,

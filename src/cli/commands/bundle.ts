@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { basename, join } from "node:path";
 import { mkdir, mkdtemp } from "node:fs/promises";
-import { openImage } from "../../formats/engine/open-image.js";
+import { openBundleSource } from "../../formats/bundle/bundle-source.js";
 import { UsageError } from "../../util/errors.js";
 import { formatBytes } from "../../util/human.js";
 import { runCommand } from "../run-command.js";
@@ -95,14 +95,6 @@ export function registerBundle(program: Command): void {
       if ((flags.encKey === undefined) !== (flags.encIv === undefined)) {
         throw new UsageError("--enc-key and --enc-iv go together");
       }
-      if (flags.format !== undefined && flags.format !== "raw") {
-        // A bundle holds what Eucalyptus and EC2 boot: a raw disk. Other formats would need a sequential writer
-        // inside the tar; not offered.
-        throw new UsageError(`--format ${flags.format}: a bundle holds a raw disk (--format raw)`);
-      }
-      if (flags.inputFormat !== undefined && flags.format === undefined) {
-        throw new UsageError("--input-format goes with --format raw");
-      }
       const partSize = flags.partSize === undefined ? undefined : Number(flags.partSize);
       await runCommand(
         {
@@ -125,11 +117,7 @@ export function registerBundle(program: Command): void {
             flags.destination ??
             (await mkdtemp(join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-")));
           await mkdir(destination, { recursive: true });
-          // Without --format the file's bytes are bundled as they are (opened as raw), as euca-bundle-image does;
-          // with --format raw, the engine detects the input's format and the bundle holds its disk.
-          const { source } = await openImage(flags.image, {
-            format: flags.format === undefined ? "raw" : flags.inputFormat,
-          });
+          const source = await openBundleSource(flags.image, { format: flags.format, inputFormat: flags.inputFormat });
           try {
             const result = await writeBundle({
               source,
