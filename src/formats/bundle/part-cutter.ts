@@ -25,6 +25,8 @@ export class PartCutter {
     private readonly partSize: number,
     private readonly inFlight: number,
     private readonly signal?: AbortSignal,
+    /** A part already stored whole (same name, same size) is left as it is: a resumed run of the same bundle. */
+    private readonly skipStored = false,
   ) {
     this.current = Buffer.allocUnsafe(partSize);
   }
@@ -60,9 +62,11 @@ export class PartCutter {
     const data = this.current.subarray(0, this.filled);
     this.totalBytes += this.filled;
     const buffer = this.current;
-    const put = this.store.put(name, data, this.signal).then(() => {
+    const put = (async () => {
+      const stored = this.skipStored ? await this.store.stat(name, this.signal) : undefined;
+      if (stored?.size !== data.length) await this.store.put(name, data, this.signal);
       this.spare.push(buffer);
-    });
+    })();
     put.catch(() => undefined);
     this.pending.push(put);
     this.current = this.spare.pop() ?? Buffer.allocUnsafe(this.partSize);
