@@ -19,12 +19,34 @@ import { imageTarStream } from "../../../src/formats/bundle/image-tar-stream.js"
 import { parseBlockDeviceMappings } from "../../../src/formats/bundle/block-device-mappings.js";
 import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../../src/formats/bundle/bundle-keys.js";
 import type { ChromogenicEvent } from "../../../src/util/events.js";
-import { makeBundleKeys } from "../../helpers/euca2ools.js";
+import { makeBundleKeys, type BundleKeys } from "../../helpers/euca2ools.js";
+import type { BundleStore } from "../../../src/formats/bundle/bundle-store.js";
 import { pattern, scratch } from "../../helpers/tools.js";
 
 const exec = promisify(execFile);
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
+
+/** The fields every bundle of these tests shares: its owner, keys and certificates. */
+async function owner(keys: BundleKeys) {
+  const [userKey, userCertificate, cloudCertificate] = await Promise.all([
+    readPrivateKey(keys.userKey),
+    readPublicKey(keys.userCert),
+    readPublicKey(keys.cloudCert),
+  ]);
+  return { architecture: "x86_64", user: "123456789012", userKey, userCertificate, cloudCertificate };
+}
+
+/** A directory store whose put runs `put` (which calls the directory's own, or fails). */
+function storeWithPut(directory: DirectoryBundleStore, put: BundleStore["put"]): BundleStore {
+  return {
+    label: directory.label,
+    put,
+    get: directory.get.bind(directory),
+    stat: directory.stat.bind(directory),
+    delete: directory.delete.bind(directory),
+  };
+}
 
 test("writeBundle → readBundle through a directory store; a kernel image's manifest; progress", async (t) => {
   const dir = await scratch(t);
@@ -40,13 +62,9 @@ test("writeBundle → readBundle through a directory store; a kernel image's man
     source,
     prefix: "vmlinuz",
     store,
-    architecture: "x86_64",
-    user: "123456789012",
+    ...(await owner(keys)),
     imageType: "kernel",
     kernelId: "true",
-    userKey: await readPrivateKey(keys.userKey),
-    userCertificate: await readPublicKey(keys.userCert),
-    cloudCertificate: await readPublicKey(keys.cloudCert),
     onProgress: (e) => events.push(e),
   }).finally(() => source.close());
   assert.equal(written.imageSize, data.length);
@@ -78,41 +96,27 @@ test("a bundle cancelled or failing half-way leaves no part behind", async (t) =
   const keys = await makeBundleKeys(dir);
   const image = join(dir, "disk.img");
   await writeFile(image, pattern(8 * MiB, 11));
-  const [userKey, userCertificate, cloudCertificate] = await Promise.all([
-    readPrivateKey(keys.userKey),
-    readPublicKey(keys.userCert),
-    readPublicKey(keys.cloudCert),
-  ]);
+  const fields = await owner(keys);
   for (const how of ["cancelled", "store fails"] as const) {
     const out = join(dir, how.replace(" ", "-"));
     await mkdir(out);
     const controller = new AbortController();
     const directory = new DirectoryBundleStore(out);
     let puts = 0;
-    const store = {
-      label: directory.label,
-      async put(name: string, data: Uint8Array, signal?: AbortSignal) {
-        await directory.put(name, data, signal);
-        if (++puts === 3) {
-          if (how === "cancelled") controller.abort();
-          else throw new Error("disk full");
-        }
-      },
-      get: directory.get.bind(directory),
-      stat: directory.stat.bind(directory),
-      delete: directory.delete.bind(directory),
-    };
+    const store = storeWithPut(directory, async (name, data, signal) => {
+      await directory.put(name, data, signal);
+      if (++puts === 3) {
+        if (how === "cancelled") controller.abort();
+        else throw new Error("disk full");
+      }
+    });
     const { source } = await openImage(image, { format: "raw" });
     await assert.rejects(
       writeBundle({
         source,
         prefix: "disk.img",
         store,
-        architecture: "x86_64",
-        user: "123456789012",
-        userKey,
-        userCertificate,
-        cloudCertificate,
+        ...fields,
         partSize: MiB,
         signal: controller.signal,
       }).finally(() => source.close()),
@@ -134,25 +138,15 @@ test("a resumable bundle stores again only the parts an interrupted run did not 
   const directory = new DirectoryBundleStore(out);
   const stored: string[] = [];
   let failing: string | undefined = "disk.img.part.02";
-  const store = {
-    label: directory.label,
-    async put(name: string, bytes: Uint8Array, signal?: AbortSignal) {
-      if (name === failing) throw new Error("connection reset");
-      await directory.put(name, bytes, signal);
-      stored.push(name);
-    },
-    get: directory.get.bind(directory),
-    stat: directory.stat.bind(directory),
-    delete: directory.delete.bind(directory),
-  };
+  const store = storeWithPut(directory, async (name, bytes, signal) => {
+    if (name === failing) throw new Error("connection reset");
+    await directory.put(name, bytes, signal);
+    stored.push(name);
+  });
   const request = {
     prefix: "disk.img",
     store,
-    architecture: "x86_64",
-    user: "123456789012",
-    userKey: await readPrivateKey(keys.userKey),
-    userCertificate: await readPublicKey(keys.userCert),
-    cloudCertificate: await readPublicKey(keys.cloudCert),
+    ...(await owner(keys)),
     partSize: MiB,
     secret: bundleSecretFromHex("3".repeat(32), "4".repeat(32)),
     resumable: true,
@@ -203,11 +197,7 @@ test("Python's tarfile reads the gzip members we write", async (t) => {
     source,
     prefix: "disk.img",
     store,
-    architecture: "x86_64",
-    user: "123456789012",
-    userKey: await readPrivateKey(keys.userKey),
-    userCertificate: await readPublicKey(keys.userCert),
-    cloudCertificate: await readPublicKey(keys.cloudCert),
+    ...(await owner(keys)),
     secret,
   }).finally(() => source.close());
   const decipher = createDecipheriv("aes-128-cbc", Buffer.from(secret.key, "hex"), Buffer.from(secret.iv, "hex"));
