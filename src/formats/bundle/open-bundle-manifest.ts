@@ -9,6 +9,7 @@ import type { ParsedBundleManifest } from "./bundle-manifest.js";
 import { checkBundleFileName } from "./bundle-file-name.js";
 import { MAX_MANIFEST_BYTES, parseBundleManifest } from "./manifest-parser.js";
 import { unwrapBundleSecret, verifyManifestText } from "./bundle-keys.js";
+import { VerificationError } from "../../util/errors.js";
 
 export interface BundleManifestRequest {
   /** Where the manifest is. */
@@ -36,12 +37,20 @@ export async function openBundleManifest(request: BundleManifestRequest): Promis
     await store.get(request.manifestName, MAX_MANIFEST_BYTES, request.signal),
     where,
   );
-  verifyManifestText(
-    manifest.signedText,
-    manifest.signature,
-    request.userCertificate ?? createPublicKey(request.privateKey),
-    where,
-  );
+  try {
+    verifyManifestText(
+      manifest.signedText,
+      manifest.signature,
+      request.userCertificate ?? createPublicKey(request.privateKey),
+      where,
+    );
+  } catch (e) {
+    // Without a certificate the key given is taken for the signer's: with the cloud's key, that cannot match.
+    if (request.userCertificate || !(e instanceof VerificationError)) throw e;
+    throw new VerificationError(
+      `${e.message}; with the cloud's key, give the bundling user's certificate (-c) to verify the signature`,
+    );
+  }
   const secret = unwrapBundleSecret(manifest.image, request.privateKey, where);
   return { manifest, key: Buffer.from(secret.key, "hex"), iv: Buffer.from(secret.iv, "hex"), where };
 }
