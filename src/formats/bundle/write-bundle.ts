@@ -100,7 +100,8 @@ export async function writeBundle(request: WriteBundleRequest): Promise<WriteBun
   const cipher = createCipheriv("aes-128-cbc", Buffer.from(secret.key, "hex"), Buffer.from(secret.iv, "hex"));
   const manifestName = bundleManifestName(prefix);
   // A manifest left by an earlier bundle of this prefix would describe the parts about to be overwritten.
-  await store.delete(manifestName, signal);
+  // Asked first: a bucket not made yet has nothing to delete, and some stores answer a DELETE there with an error.
+  if (await store.stat(manifestName, signal)) await store.delete(manifestName, signal);
   const name = (i: number) => bundlePartName(prefix, i);
   const cutter = new PartCutter(store, name, partSize, PARTS_IN_FLIGHT, signal, request.resumable);
   try {
