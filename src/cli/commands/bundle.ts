@@ -12,6 +12,7 @@ import { parseBlockDeviceMappings } from "../../formats/bundle/block-device-mapp
 import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
 import { writeBundle, type WriteBundleResult } from "../../formats/bundle/write-bundle.js";
 import { fromEnvironment } from "./bundle-credentials.js";
+import { bucketStore } from "./bundle-bucket.js";
 
 interface BundleFlags {
   image: string;
@@ -32,6 +33,9 @@ interface BundleFlags {
   encKey?: string;
   encIv?: string;
   partSize?: string;
+  bucket?: string;
+  cloud: string;
+  acl?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -74,6 +78,13 @@ export function registerBundle(program: Command): void {
     .option("--enc-key <hex>", "the AES key, 32 hex digits (reproducible bundles for tests; random when absent)")
     .option("--enc-iv <hex>", "the AES IV, 32 hex digits (with --enc-key)")
     .option("--part-size <bytes>", "part size in bytes (default 10485760, as euca2ools)")
+    .option("--bucket <bucket[/prefix]>", "store the bundle straight in this bucket of the cloud's S3, no local parts")
+    .option(
+      "--cloud <name>",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "env-euca",
+    )
+    .option("--acl <canned-acl>", "with --bucket: the bucket's and parts' canned ACL (Eucalyptus: aws-exec-read)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: BundleFlags) => {
@@ -104,7 +115,7 @@ export function registerBundle(program: Command): void {
           quiet: !!flags.quiet,
           summaryTo: "stderr",
           summary: (r: WriteBundleResult & { destination: string }) =>
-            `wrote ${r.destination}/${r.manifestName}: ${formatBytes(r.imageSize)} image in ${r.parts.length} ` +
+            `wrote ${r.destination.replace(/\/$/, "")}/${r.manifestName}: ${formatBytes(r.imageSize)} image in ${r.parts.length} ` +
             `part(s) of ${formatBytes(r.bundledSize)}, ${r.seconds.toFixed(2)} s`,
         },
         async ({ signal, onProgress }) => {
@@ -113,16 +124,23 @@ export function registerBundle(program: Command): void {
             readPublicKey(cert),
             readPublicKey(ec2cert),
           ]);
-          const destination =
-            flags.destination ??
-            (await mkdtemp(join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-")));
-          await mkdir(destination, { recursive: true });
+          if (flags.bucket !== undefined && flags.destination !== undefined) {
+            throw new UsageError("-d and --bucket: a bundle goes to a folder or to a bucket, not both");
+          }
+          const bucket = await bucketStore(flags);
+          const destination = bucket
+            ? bucket.label
+            : (flags.destination ??
+              (await mkdtemp(
+                join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-"),
+              )));
+          if (!bucket) await mkdir(destination, { recursive: true });
           const source = await openBundleSource(flags.image, { format: flags.format, inputFormat: flags.inputFormat });
           try {
             const result = await writeBundle({
               source,
               prefix: flags.prefix ?? basename(flags.image),
-              store: new DirectoryBundleStore(destination),
+              store: bucket ?? new DirectoryBundleStore(destination),
               architecture: flags.arch,
               user,
               imageType,

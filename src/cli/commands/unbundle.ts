@@ -9,6 +9,7 @@ import { DirectoryBundleStore } from "../../formats/bundle/directory-bundle-stor
 import { readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
 import { readBundle, type ReadBundleResult } from "../../formats/bundle/read-bundle.js";
 import { fromEnvironment } from "./bundle-credentials.js";
+import { bucketStore } from "./bundle-bucket.js";
 
 interface UnbundleFlags {
   manifest: string;
@@ -17,6 +18,8 @@ interface UnbundleFlags {
   privatekey?: string;
   cert?: string;
   outputFormat?: string;
+  bucket?: string;
+  cloud: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -37,6 +40,15 @@ export function registerUnbundle(program: Command): void {
       "the bundling user's certificate, to verify the signature (default $EC2_CERT; else the key's own public half)",
     )
     .option("-O, --output-format <fmt>", "write the image in this format (raw by default; qcow2, vmdk, vhd, …)")
+    .option(
+      "--bucket <bucket[/prefix]>",
+      "read the bundle straight from this bucket (-m then names the manifest in it)",
+    )
+    .option(
+      "--cloud <name>",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "env-euca",
+    )
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: UnbundleFlags) => {
@@ -62,11 +74,15 @@ export function registerUnbundle(program: Command): void {
             readPrivateKey(privateKey),
             cert === undefined ? undefined : readPublicKey(cert),
           ]);
+          if (flags.bucket !== undefined && flags.source !== undefined) {
+            throw new UsageError("-s and --bucket: the parts are in a folder or in a bucket, not both");
+          }
+          const bucket = await bucketStore(flags);
           await mkdir(destination, { recursive: true });
           return readBundle({
-            // As euca-unbundle: the manifest where -m says, the parts in -s.
-            store: new DirectoryBundleStore(source),
-            manifestStore: new DirectoryBundleStore(dirname(flags.manifest)),
+            // As euca-unbundle: the manifest where -m says, the parts in -s; or both in the bucket.
+            store: bucket ?? new DirectoryBundleStore(source),
+            manifestStore: bucket ?? new DirectoryBundleStore(dirname(flags.manifest)),
             manifestName: basename(flags.manifest),
             privateKey: key,
             userCertificate: certificate,
