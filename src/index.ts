@@ -81,12 +81,9 @@ export type { OvfDescriptor, OvfDisk, OvfFileRef, OvfVirtualSystem } from "./for
 export type { BundleStore } from "./formats/bundle/bundle-store.js";
 export { DirectoryBundleStore } from "./formats/bundle/directory-bundle-store.js";
 export { writeBundle, type WriteBundleRequest, type WriteBundleResult } from "./formats/bundle/write-bundle.js";
-export {
-  readBundle,
-  openBundleManifest,
-  type ReadBundleRequest,
-  type ReadBundleResult,
-} from "./formats/bundle/read-bundle.js";
+export { readBundle, type ReadBundleRequest, type ReadBundleResult } from "./formats/bundle/read-bundle.js";
+export { openBundleManifest, type OpenedBundleManifest } from "./formats/bundle/open-bundle-manifest.js";
+export { verifiedImageBytes } from "./formats/bundle/bundle-image-stream.js";
 export {
   BUNDLE_PART_SIZE,
   bundleManifestName,
@@ -98,6 +95,7 @@ export {
 } from "./formats/bundle/bundle-manifest.js";
 export { parseBundleManifest } from "./formats/bundle/manifest-parser.js";
 export { parseBlockDeviceMappings } from "./formats/bundle/block-device-mappings.js";
+export { openBundleSource, type BundleSourceOptions } from "./formats/bundle/bundle-source.js";
 export {
   readPrivateKey,
   readPublicKey,

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { basename } from "node:path";
-import { mkdir } from "node:fs/promises";
-import { openImage } from "../../formats/engine/open-image.js";
+import { basename, join } from "node:path";
+import { mkdir, mkdtemp } from "node:fs/promises";
+import { openBundleSource } from "../../formats/bundle/bundle-source.js";
 import { UsageError } from "../../util/errors.js";
 import { formatBytes } from "../../util/human.js";
 import { runCommand } from "../run-command.js";
@@ -12,6 +12,7 @@ import { parseBlockDeviceMappings } from "../../formats/bundle/block-device-mapp
 import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
 import { writeBundle, type WriteBundleResult } from "../../formats/bundle/write-bundle.js";
 import { fromEnvironment } from "./bundle-credentials.js";
+import { bucketStore } from "./bundle-bucket.js";
 
 interface BundleFlags {
   image: string;
@@ -28,9 +29,13 @@ interface BundleFlags {
   imageType: string;
   productcodes?: string;
   format?: string;
+  inputFormat?: string;
   encKey?: string;
   encIv?: string;
   partSize?: string;
+  bucket?: string;
+  cloud: string;
+  acl?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -51,7 +56,10 @@ export function registerBundle(program: Command): void {
     .option("-c, --cert <file>", "the user's X.509 certificate (default $EC2_CERT)")
     .option("--ec2cert <file>", "the cloud's X.509 certificate the key is wrapped for (default $EUCALYPTUS_CERT)")
     .option("-u, --user <account>", "the owner's 12-digit account id (default $EC2_USER_ID)")
-    .option("-d, --destination <dir>", "the folder the bundle is written to (default: the system's temporary folder)")
+    .option(
+      "-d, --destination <dir>",
+      "the folder the bundle is written to (default, as euca2ools: a new bundle-XXXXXX in $TMPDIR, $TEMP, $TMP or /var/tmp)",
+    )
     .option(
       "-p, --prefix <name>",
       "the bundle's name: <prefix>.manifest.xml, <prefix>.part.NN (default: the image's file name)",
@@ -62,12 +70,21 @@ export function registerBundle(program: Command): void {
     .option("--image-type <type>", "machine, kernel or ramdisk", "machine")
     .option("--productcodes <codes>", "comma-separated product codes")
     .option(
-      "-f, --format <fmt>",
-      "read the image as this format (or `auto`) and bundle its disk, e.g. a qcow2's raw disk",
+      "--format <fmt>",
+      "the format of the image inside the bundle: raw bundles the input's disk, its format detected (a qcow2's " +
+        "raw disk); without it the file's bytes go in as they are, as with euca-bundle-image",
     )
+    .option("--input-format <fmt>", "with --format raw: the input's format, skipping detection")
     .option("--enc-key <hex>", "the AES key, 32 hex digits (reproducible bundles for tests; random when absent)")
     .option("--enc-iv <hex>", "the AES IV, 32 hex digits (with --enc-key)")
     .option("--part-size <bytes>", "part size in bytes (default 10485760, as euca2ools)")
+    .option("--bucket <bucket[/prefix]>", "store the bundle straight in this bucket of the cloud's S3, no local parts")
+    .option(
+      "--cloud <name>",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "env-euca",
+    )
+    .option("--acl <canned-acl>", "with --bucket: the bucket's and parts' canned ACL (Eucalyptus: aws-exec-read)")
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: BundleFlags) => {
@@ -90,7 +107,6 @@ export function registerBundle(program: Command): void {
         throw new UsageError("--enc-key and --enc-iv go together");
       }
       const partSize = flags.partSize === undefined ? undefined : Number(flags.partSize);
-      const destination = flags.destination ?? process.env.TMPDIR ?? "/tmp";
       await runCommand(
         {
           command: "bundle",
@@ -99,7 +115,7 @@ export function registerBundle(program: Command): void {
           quiet: !!flags.quiet,
           summaryTo: "stderr",
           summary: (r: WriteBundleResult & { destination: string }) =>
-            `wrote ${r.destination}/${r.manifestName}: ${formatBytes(r.imageSize)} image in ${r.parts.length} ` +
+            `wrote ${r.destination.replace(/\/$/, "")}/${r.manifestName}: ${formatBytes(r.imageSize)} image in ${r.parts.length} ` +
             `part(s) of ${formatBytes(r.bundledSize)}, ${r.seconds.toFixed(2)} s`,
         },
         async ({ signal, onProgress }) => {
@@ -108,15 +124,23 @@ export function registerBundle(program: Command): void {
             readPublicKey(cert),
             readPublicKey(ec2cert),
           ]);
-          await mkdir(destination, { recursive: true });
-          // Without --format the file's bytes are bundled as they are, as euca-bundle-image does.
-          const format = flags.format === undefined ? "raw" : flags.format === "auto" ? undefined : flags.format;
-          const { source } = await openImage(flags.image, { format });
+          if (flags.bucket !== undefined && flags.destination !== undefined) {
+            throw new UsageError("-d and --bucket: a bundle goes to a folder or to a bucket, not both");
+          }
+          const bucket = await bucketStore(flags);
+          const destination = bucket
+            ? bucket.label
+            : (flags.destination ??
+              (await mkdtemp(
+                join(process.env.TMPDIR || process.env.TEMP || process.env.TMP || "/var/tmp", "bundle-"),
+              )));
+          if (!bucket) await mkdir(destination, { recursive: true });
+          const source = await openBundleSource(flags.image, { format: flags.format, inputFormat: flags.inputFormat });
           try {
             const result = await writeBundle({
               source,
               prefix: flags.prefix ?? basename(flags.image),
-              store: new DirectoryBundleStore(destination),
+              store: bucket ?? new DirectoryBundleStore(destination),
               architecture: flags.arch,
               user,
               imageType,

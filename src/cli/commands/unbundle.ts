@@ -9,6 +9,7 @@ import { DirectoryBundleStore } from "../../formats/bundle/directory-bundle-stor
 import { readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
 import { readBundle, type ReadBundleResult } from "../../formats/bundle/read-bundle.js";
 import { fromEnvironment } from "./bundle-credentials.js";
+import { bucketStore } from "./bundle-bucket.js";
 
 interface UnbundleFlags {
   manifest: string;
@@ -16,6 +17,9 @@ interface UnbundleFlags {
   destination?: string;
   privatekey?: string;
   cert?: string;
+  outputFormat?: string;
+  bucket?: string;
+  cloud: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -35,6 +39,16 @@ export function registerUnbundle(program: Command): void {
       "-c, --cert <file>",
       "the bundling user's certificate, to verify the signature (default $EC2_CERT; else the key's own public half)",
     )
+    .option("-O, --output-format <fmt>", "write the image in this format (raw by default; qcow2, vmdk, vhd, …)")
+    .option(
+      "--bucket <bucket[/prefix]>",
+      "read the bundle straight from this bucket (-m then names the manifest in it)",
+    )
+    .option(
+      "--cloud <name>",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "env-euca",
+    )
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: UnbundleFlags) => {
@@ -52,7 +66,7 @@ export function registerUnbundle(program: Command): void {
           quiet: !!flags.quiet,
           summaryTo: "stderr",
           summary: (r: ReadBundleResult) =>
-            `wrote ${r.output}: ${formatBytes(r.imageSize)} from ${r.parts} part(s), signature and digests verified, ` +
+            `wrote ${r.output} (${r.outputFormat}): ${formatBytes(r.imageSize)} from ${r.parts} part(s), signature and digests verified, ` +
             `${r.seconds.toFixed(2)} s`,
         },
         async ({ signal, onProgress }) => {
@@ -60,15 +74,20 @@ export function registerUnbundle(program: Command): void {
             readPrivateKey(privateKey),
             cert === undefined ? undefined : readPublicKey(cert),
           ]);
+          if (flags.bucket !== undefined && flags.source !== undefined) {
+            throw new UsageError("-s and --bucket: the parts are in a folder or in a bucket, not both");
+          }
+          const bucket = await bucketStore(flags);
           await mkdir(destination, { recursive: true });
           return readBundle({
-            // As euca-unbundle: the manifest where -m says, the parts in -s.
-            store: new DirectoryBundleStore(source),
-            manifestStore: new DirectoryBundleStore(dirname(flags.manifest)),
+            // As euca-unbundle: the manifest where -m says, the parts in -s; or both in the bucket.
+            store: bucket ?? new DirectoryBundleStore(source),
+            manifestStore: bucket ?? new DirectoryBundleStore(dirname(flags.manifest)),
             manifestName: basename(flags.manifest),
             privateKey: key,
             userCertificate: certificate,
             destination,
+            outputFormat: flags.outputFormat,
             signal,
             onProgress,
           });

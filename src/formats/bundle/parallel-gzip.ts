@@ -54,6 +54,7 @@ export async function* gzipParallel(
     const zero = plain.length >= WINDOW && isAllZero(plain);
     const options = {
       level,
+      chunkSize: OUTPUT_CHUNK,
       finishFlush: constants.Z_SYNC_FLUSH,
       ...(previousTail ? { dictionary: previousTail } : {}),
     };
@@ -82,6 +83,11 @@ export async function* gzipParallel(
   yield { plain: Buffer.alloc(0), compressed: Buffer.concat([FINAL_EMPTY_BLOCK, trailer]) };
 }
 
+/**
+ * Output in 1 MiB buffers, a chunk's worth in one or a few: with zlib's default 16 KiB, a chunk took dozens of
+ * round trips between the pool and the main thread, which is busy digesting, and the cores sat half idle.
+ */
+const OUTPUT_CHUNK = 2 ** 20;
 const ZEROS = Buffer.alloc(65536);
 
 function isAllZero(data: Buffer): boolean {

@@ -1,27 +1,22 @@
 /**
- * Unbundles as euca-unbundle does, but checking what it does not: the manifest's signature is verified before
- * any part is read, and each part's SHA-1 before its bytes go on to the decrypter. Then AES-128-CBC → gunzip
- * (bounded by the declared size: a gzip bomb stops at once) → a strict one-member tar reader → the image, written
- * under a temporary name and renamed only when the tar's SHA-1 is the manifest's digest, its size the declared
- * one, and every part was used. Zero blocks are skipped rather than written, so the output is sparse.
+ * Unbundles as euca-unbundle does, but checking what it does not: the manifest's signature before any part is
+ * read (open-bundle-manifest.ts), each part's digest before its bytes are decrypted, the image's digest before
+ * the output is complete (bundle-image-stream.ts). The image is written as raw, sparse, under a temporary name
+ * renamed once every check passed; or, with `outputFormat`, streamed into the engine's converter, whose output
+ * likewise takes its name only when complete.
  */
-import { createDecipheriv, createHash, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
+import { randomBytes, type KeyObject } from "node:crypto";
+import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { Readable } from "node:stream";
 import type { ProgressListener } from "../../util/events.js";
 import { ProgressMeter } from "../../util/progress-meter.js";
-import { CorruptImageError } from "../errors.js";
-import { VerificationError } from "../../util/errors.js";
+import { convertFile } from "../engine/convert.js";
+import { StreamInput } from "../inputs/stream-input.js";
 import type { BundleStore } from "./bundle-store.js";
-import type { ParsedBundleManifest } from "./bundle-manifest.js";
 import { checkBundleFileName } from "./bundle-file-name.js";
-import { MAX_MANIFEST_BYTES, parseBundleManifest } from "./manifest-parser.js";
-import { unwrapBundleSecret, verifyManifestText } from "./bundle-keys.js";
-import { orderedParallel } from "./ordered-parallel.js";
-import { SingleMemberTar } from "./single-member-tar.js";
-import { imageTarLength } from "./image-tar-stream.js";
+import { openBundleManifest } from "./open-bundle-manifest.js";
+import { verifiedImageBytes } from "./bundle-image-stream.js";
 
 export interface ReadBundleRequest {
   /** Where the parts are. */
@@ -35,152 +30,69 @@ export interface ReadBundleRequest {
   readonly userCertificate?: KeyObject;
   /** The folder the image is written into, under the manifest's image name. */
   readonly destination: string;
+  /** Write the image in this format (any the engine writes) rather than raw. */
+  readonly outputFormat?: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
 }
 
 export interface ReadBundleResult {
   readonly output: string;
+  readonly outputFormat: string;
   readonly imageSize: number;
   readonly digest: string;
   readonly parts: number;
   readonly seconds: number;
 }
 
-/** The largest part fetched: euca2ools writes 10 MiB; its hidden --part-size and our writer allow up to 64 MiB. */
-const MAX_PART_BYTES = 64 * 2 ** 20;
-const PARTS_AHEAD = 3;
-/** Room beyond the tar of the declared size for the headers another writer may add (PAX, long names). */
-const TAR_SLACK = 64 * 1024;
-const SPARSE_BLOCK = 64 * 1024;
-
-/** Reads and checks the manifest: parsed strictly, signature verified, key unwrapped. No part is read. */
-export async function openBundleManifest(
-  request: Pick<
-    ReadBundleRequest,
-    "store" | "manifestStore" | "manifestName" | "privateKey" | "userCertificate" | "signal"
-  >,
-): Promise<{ manifest: ParsedBundleManifest; key: Buffer; iv: Buffer; where: string }> {
-  const store = request.manifestStore ?? request.store;
-  const where = `${store.label}/${checkBundleFileName(request.manifestName, store.label)}`;
-  const manifest = parseBundleManifest(
-    await store.get(request.manifestName, MAX_MANIFEST_BYTES, request.signal),
-    where,
-  );
-  verifyManifestText(
-    manifest.signedText,
-    manifest.signature,
-    request.userCertificate ?? createPublicKey(request.privateKey),
-    where,
-  );
-  const secret = unwrapBundleSecret(manifest.image, request.privateKey, where);
-  return { manifest, key: Buffer.from(secret.key, "hex"), iv: Buffer.from(secret.iv, "hex"), where };
-}
-
-/** What `bundleImageBytes` reads: the manifest's place, the parts' store and the key that opens them. */
-export type BundleBytesRequest = Omit<ReadBundleRequest, "destination">;
-
-/**
- * The bundled image's bytes in order, checked as they pass: the manifest is verified (openBundleManifest) before
- * the first part is fetched and each part's digest before its bytes are decrypted. The checks of the whole —
- * the tar's SHA-1 against the manifest's digest, the size, every part used — end the stream: a consumer that
- * keeps what it received must treat a throw at the end as "all of it is wrong" (readBundle writes under a
- * temporary name for that reason).
- */
-export async function* bundleImageBytes(
-  request: BundleBytesRequest,
-  opened?: Awaited<ReturnType<typeof openBundleManifest>>,
-): AsyncGenerator<Buffer> {
-  const { store, signal } = request;
-  const { manifest, key, iv, where } = opened ?? (await openBundleManifest(request));
-  const { image } = manifest;
-  const meter = new ProgressMeter({ phase: "convert", total: image.bundledSize, listener: request.onProgress });
-  const tarDigest = createHash("sha1");
-  const tar = new SingleMemberTar(where, image.size);
-  const maxTarBytes = imageTarLength(image.size) + TAR_SLACK;
-  let partBytes = 0;
-  let tarBytes = 0;
-  let partsSeen = 0;
-
-  function meterParts(length: number): number {
-    partBytes += length;
-    if (partBytes > image.bundledSize) {
-      throw new CorruptImageError(`${where}: the parts hold more than the manifest's ${image.bundledSize} bytes`);
-    }
-    meter.advance(length);
-    return partsSeen++;
-  }
-
-  async function* decryptedParts(): AsyncGenerator<Buffer> {
-    const decipher = createDecipheriv("aes-128-cbc", key, iv);
-    const fetch = (index: number) =>
-      store.get(image.parts[index]!.filename, Math.min(MAX_PART_BYTES, image.bundledSize), signal);
-    for await (const data of orderedParallel(image.parts.keys(), fetch, PARTS_AHEAD)) {
-      const part = image.parts[meterParts(data.length)]!;
-      const digest = createHash("sha1").update(data).digest("hex");
-      if (digest !== part.digest) {
-        throw new VerificationError(`${where}: part ${part.filename} does not match its digest (altered or truncated)`);
-      }
-      yield decipher.update(data);
-    }
-    if (partBytes !== image.bundledSize) {
-      throw new CorruptImageError(
-        `${where}: the parts hold ${partBytes} bytes, the manifest says ${image.bundledSize}`,
-      );
-    }
-    try {
-      yield decipher.final();
-    } catch (e) {
-      throw new CorruptImageError(`${where}: the decrypted bundle does not end with valid padding`, { cause: e });
-    }
-  }
-
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  const inflating = pipeline(decryptedParts(), gunzip, { signal });
-  inflating.catch(() => undefined);
-  let position = 0;
-  try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      tarBytes += chunk.length;
-      if (tarBytes > maxTarBytes) {
-        throw new CorruptImageError(`${where}: the bundle inflates past the ${image.size} bytes its manifest declares`);
-      }
-      tarDigest.update(chunk);
-      for (const data of tar.write(chunk)) {
-        position += data.length;
-        yield data;
-      }
-    }
-    await inflating;
-  } finally {
-    gunzip.destroy();
-    await inflating.catch(() => undefined);
-  }
-  tar.end();
-  const digest = tarDigest.digest("hex");
-  if (digest !== image.digest) {
-    throw new VerificationError(`${where}: the image's digest ${digest} is not the manifest's ${image.digest}`);
-  }
-  if (tar.size !== image.size || position !== image.size) {
-    throw new CorruptImageError(`${where}: the image is ${position} bytes, the manifest says ${image.size}`);
-  }
-  meter.complete();
-}
-
 export async function readBundle(request: ReadBundleRequest): Promise<ReadBundleResult> {
   const started = performance.now();
-  const opened = await openBundleManifest(request);
+  const { signal } = request;
+  const opened = await openBundleManifest({ ...request, store: request.manifestStore ?? request.store });
   const { image } = opened.manifest;
   const output = join(request.destination, checkBundleFileName(image.name, opened.where));
+  const raw = request.outputFormat === undefined || request.outputFormat === "raw";
+  // Raw: progress counts the parts verified. Another format: the converter reports its own progress.
+  const meter = raw
+    ? new ProgressMeter({ phase: "convert", total: image.bundledSize, listener: request.onProgress })
+    : undefined;
+  const bytes = verifiedImageBytes(opened, { store: request.store, signal, onPart: (n) => meter?.advance(n) });
+  if (raw) {
+    await writeRawImage(bytes, output, image.size);
+    meter?.complete();
+  } else {
+    await convertFile({
+      input: new StreamInput(Readable.from(bytes), `${opened.where} (image)`, { size: image.size }),
+      inputFormat: "raw",
+      // A stream's length is not the raw driver's to guess: the manifest declares it.
+      inputOptions: { size: String(image.size) },
+      output,
+      outputFormat: request.outputFormat!,
+      signal,
+      onProgress: request.onProgress,
+    });
+  }
+  return {
+    output,
+    outputFormat: request.outputFormat ?? "raw",
+    imageSize: image.size,
+    digest: image.digest,
+    parts: image.parts.length,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Writes the bytes sparse under a temporary name, renamed to `output` once the stream ended without error. */
+async function writeRawImage(bytes: AsyncIterable<Buffer>, output: string, size: number): Promise<void> {
   const temporary = `${output}.${randomBytes(6).toString("hex")}.partial`;
   const file = await open(temporary, "wx");
   try {
     let position = 0;
-    for await (const chunk of bundleImageBytes(request, opened)) {
+    for await (const chunk of bytes) {
       await writeSparse(file, chunk, position);
       position += chunk.length;
     }
-    await file.truncate(position);
+    await file.truncate(size);
     await file.sync();
     await file.close();
     await rename(temporary, output);
@@ -189,41 +101,33 @@ export async function readBundle(request: ReadBundleRequest): Promise<ReadBundle
     await rm(temporary, { force: true });
     throw e;
   }
-  return {
-    output,
-    imageSize: image.size,
-    digest: image.digest,
-    parts: image.parts.length,
-    seconds: (performance.now() - started) / 1000,
-  };
 }
 
+const SPARSE_BLOCK = 64 * 1024;
 const ZEROS = Buffer.alloc(SPARSE_BLOCK);
 
 /** Writes `chunk` at `position`, leaving holes where whole aligned blocks are zero (the file is truncated to size). */
-async function writeSparse(
-  file: import("node:fs/promises").FileHandle,
-  chunk: Buffer,
-  position: number,
-): Promise<void> {
+async function writeSparse(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let at = 0;
+  const isZeroBlock = (from: number, to: number) =>
+    to - from === SPARSE_BLOCK && ZEROS.equals(chunk.subarray(from, to));
   while (at < chunk.length) {
     // Up to the next block boundary of the file, so holes are aligned.
     const end = Math.min(chunk.length, at + SPARSE_BLOCK - ((position + at) % SPARSE_BLOCK));
+    if (isZeroBlock(at, end)) {
+      at = end;
+      continue;
+    }
+    // A data run extends over the following non-zero blocks, so writes stay large.
     let runEnd = end;
-    const zero = end - at === SPARSE_BLOCK && ZEROS.equals(chunk.subarray(at, end));
-    if (!zero) {
-      // Extend a data run over following non-zero blocks, so writes stay large.
-      while (runEnd < chunk.length) {
-        const next = Math.min(chunk.length, runEnd + SPARSE_BLOCK);
-        if (next - runEnd === SPARSE_BLOCK && ZEROS.equals(chunk.subarray(runEnd, next))) break;
-        runEnd = next;
-      }
-      let written = 0;
-      while (written < runEnd - at) {
-        const { bytesWritten } = await file.write(chunk, at + written, runEnd - at - written, position + at + written);
-        written += bytesWritten;
-      }
+    while (runEnd < chunk.length) {
+      const next = Math.min(chunk.length, runEnd + SPARSE_BLOCK);
+      if (isZeroBlock(runEnd, next)) break;
+      runEnd = next;
+    }
+    for (let written = 0; written < runEnd - at;) {
+      const { bytesWritten } = await file.write(chunk, at + written, runEnd - at - written, position + at + written);
+      written += bytesWritten;
     }
     at = runEnd;
   }

@@ -48,6 +48,12 @@ export interface WriteBundleRequest {
   /** Part size; 10 MiB (euca2ools' hidden --part-size, for small multi-part fixtures). */
   readonly partSize?: number;
   readonly gzipLevel?: number;
+  /**
+   * Resume an interrupted run of this same bundle: parts already stored whole (same name and size) are not stored
+   * again, and a failure leaves the stored parts for the next run. The bytes must be those of the earlier run, so
+   * this needs the earlier run's `secret` (the stream is otherwise deterministic: same tar, same gzip members).
+   */
+  readonly resumable?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
 }
@@ -63,8 +69,8 @@ export interface WriteBundleResult {
 }
 
 /** uncompressed bytes per gzip chunk: large enough that the 32 KiB dictionary cut costs nothing, small enough to spread. */
-const GZIP_CHUNK = 4 * 2 ** 20;
-const PARTS_IN_FLIGHT = 3;
+const GZIP_CHUNK = 2 * 2 ** 20;
+const PARTS_IN_FLIGHT = 2;
 const BUNDLER = { name: "chromogenic", version: "0.5.0", release: "0" } as const;
 
 export async function writeBundle(request: WriteBundleRequest): Promise<WriteBundleResult> {
@@ -80,6 +86,9 @@ export async function writeBundle(request: WriteBundleRequest): Promise<WriteBun
   if (!Number.isSafeInteger(partSize) || partSize < 1 || partSize > 64 * 2 ** 20) {
     throw new UsageError(`part size ${partSize}: must be 1 byte to 64 MiB`);
   }
+  if (request.resumable && !request.secret) {
+    throw new UsageError("a resumed bundle needs the AES key and IV of the run it resumes");
+  }
   const secret = request.secret ?? randomBundleSecret();
   const meter = new ProgressMeter({
     phase: "convert",
@@ -91,8 +100,10 @@ export async function writeBundle(request: WriteBundleRequest): Promise<WriteBun
   const cipher = createCipheriv("aes-128-cbc", Buffer.from(secret.key, "hex"), Buffer.from(secret.iv, "hex"));
   const manifestName = bundleManifestName(prefix);
   // A manifest left by an earlier bundle of this prefix would describe the parts about to be overwritten.
-  await store.delete(manifestName, signal);
-  const cutter = new PartCutter(store, (i) => bundlePartName(prefix, i), partSize, PARTS_IN_FLIGHT, signal);
+  // Asked first: a bucket not made yet has nothing to delete, and some stores answer a DELETE there with an error.
+  if (await store.stat(manifestName, signal)) await store.delete(manifestName, signal);
+  const name = (i: number) => bundlePartName(prefix, i);
+  const cutter = new PartCutter(store, name, partSize, PARTS_IN_FLIGHT, signal, request.resumable);
   try {
     const tar = imageTarStream(source, {
       name: prefix,
@@ -148,7 +159,7 @@ export async function writeBundle(request: WriteBundleRequest): Promise<WriteBun
     };
   } catch (e) {
     await cutter.settle();
-    await Promise.allSettled(cutter.stored.map((name) => store.delete(name)));
+    if (!request.resumable) await Promise.allSettled(cutter.stored.map((part) => store.delete(part)));
     throw e;
   }
 }

@@ -27,7 +27,8 @@ import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
 import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
-import { bundleImageBytes, openBundleManifest } from "../../formats/bundle/read-bundle.js";
+import { openBundleManifest } from "../../formats/bundle/open-bundle-manifest.js";
+import { verifiedImageBytes } from "../../formats/bundle/bundle-image-stream.js";
 import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
@@ -138,10 +139,7 @@ export class EucalyptusProvider implements ImageProvider {
     // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips.
     let skip = options.offset ?? 0;
     let delivered = 0;
-    for await (const chunk of bundleImageBytes(
-      { store, manifestName: manifest, ...keys, signal: options.signal },
-      opened,
-    )) {
+    for await (const chunk of verifiedImageBytes(opened, { store, signal: options.signal })) {
       let data: Uint8Array = chunk;
       if (skip > 0) {
         const n = Math.min(skip, data.byteLength);

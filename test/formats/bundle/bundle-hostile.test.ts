@@ -40,9 +40,16 @@ async function fixture(t: TestContext): Promise<Fixture> {
   return { dir, keys, bundle, manifest: join(bundle, "disk.img.manifest.xml"), dest };
 }
 
-async function assertRefused(f: Fixture, message: RegExp, what: string, manifest = f.manifest, key = f.keys.userKey) {
+async function assertRefused(
+  f: Fixture,
+  message: RegExp,
+  what: string,
+  manifest = f.manifest,
+  key = f.keys.userKey,
+  extra: string[] = [],
+) {
   const r = await runCli(
-    ["unbundle", "-m", manifest, "-s", join(manifest, ".."), "-d", f.dest, "-k", key, "-c", f.keys.userCert],
+    ["unbundle", "-m", manifest, "-s", join(manifest, ".."), "-d", f.dest, "-k", key, "-c", f.keys.userCert, ...extra],
     process.env,
   );
   assertRefusedInOneLine(r, message, what);
@@ -95,6 +102,16 @@ test("an image digest that does not match", async (t) => {
   const f = await fixture(t);
   await resign(f.manifest, f.keys, (m) => ({ ...m, image: { ...m.image, digest: "0".repeat(40) } }));
   await assertRefused(f, /image's digest [0-9a-f]{40} is not the manifest's 0{40}/, "digest mismatch");
+  // Streamed into the converter, the image is not completed either: the last bytes wait for the digest.
+  const qcow2 = ["-O", "qcow2"];
+  await assertRefused(
+    f,
+    /image's digest [0-9a-f]{40} is not the manifest's 0{40}/,
+    "as qcow2",
+    f.manifest,
+    f.keys.userKey,
+    qcow2,
+  );
 });
 
 test("a part count that lies", async (t) => {
@@ -150,6 +167,49 @@ test("tar members that are not one plain regular file", async (t) => {
     const dir = join(f.dir, what.replace(/\W/g, "-"));
     await mkdir(dir);
     await assertRefused(f, message, what, await craftBundle(dir, f.keys, tar, data.length));
+  }
+});
+
+/** A PAX extended header carrying `records` ("key=value" each), as Python's tarfile writes above 8 GiB. */
+function paxHeader(records: string[]): Buffer {
+  const body = records
+    .map((record) => {
+      // A record's length counts its own digits: grow until it is consistent.
+      let length = record.length + 3;
+      while (`${length} ${record}\n`.length !== length) length = `${length} ${record}\n`.length;
+      return `${length} ${record}\n`;
+    })
+    .join("");
+  const data = Buffer.from(body);
+  return Buffer.concat([
+    tarHeader("././@PaxHeader", data.length, "x"),
+    data,
+    Buffer.alloc((512 - (data.length % 512)) % 512),
+  ]);
+}
+
+test("PAX headers: size and path honoured as Python writes them, other records and renames refused", async (t) => {
+  const f = await fixture(t);
+  const data = pattern(5000, 6);
+  const good = join(f.dir, "pax-good");
+  await mkdir(good);
+  // The header's own size field 0, as tarfile leaves a field that does not fit: only the PAX record says 5000.
+  const tar = Buffer.concat([paxHeader(["size=5000", "mtime=0"]), tarOf(tarHeader("evil.img", 0), data)]);
+  const manifest = await craftBundle(good, f.keys, tar, data.length);
+  const r = await runCli(["unbundle", "-m", manifest, "-d", f.dest, "-k", f.keys.userKey], process.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok((await readFile(join(f.dest, "evil.img"))).equals(data), "PAX size honoured");
+  await rm(join(f.dest, "evil.img"));
+  const cases: [string, string[], RegExp][] = [
+    ["path", ["path=../../etc/cron.d/x"], /member "\.\.\/\.\.\/etc\/cron\.d\/x" is not a plain file name/],
+    ["linkpath", ["linkpath=/etc/passwd"], /PAX record "linkpath"; refused/],
+    ["GNU sparse", ["GNU.sparse.map=0,10"], /PAX record "GNU\.sparse\.map"; refused/],
+  ];
+  for (const [what, records, message] of cases) {
+    const dir = join(f.dir, `pax-${what.replace(/\W/g, "-")}`);
+    await mkdir(dir);
+    const hostile = Buffer.concat([paxHeader(records), tarOf(tarHeader("evil.img", 5000), data)]);
+    await assertRefused(f, message, `PAX ${what}`, await craftBundle(dir, f.keys, hostile, data.length));
   }
 });
 

@@ -3,7 +3,7 @@
  * the user's key and with the cloud's; ours rebuilds euca-bundle-image's (multi-part, fixed key and IV)
  * identically; the tar stream inside ours is euca2ools' own byte for byte (same digest); our manifest has
  * euca2ools' exact shape; `openssl dgst -sha1 -verify` accepts our signature over the bytes it covers. A qcow2
- * given with --format auto is bundled as its raw disk.
+ * given with --format raw is bundled as its raw disk.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -106,6 +106,27 @@ test("ours rebuilds euca-bundle-image's multi-part bundle identically; same tar,
     assert.equal(u.code, 0, u.stderr);
     assert.ok((await readFile(join(back, "disk.img"))).equals(original), "identical image");
   }
+  const asQcow2 = join(dir, "as-qcow2");
+  const q = await runCli(
+    [
+      "unbundle",
+      "-m",
+      join(theirs, "disk.img.manifest.xml"),
+      "-s",
+      theirs,
+      "-d",
+      asQcow2,
+      "-k",
+      keys.userKey,
+      "-O",
+      "qcow2",
+      "-q",
+    ],
+    process.env,
+  );
+  assert.equal(q.code, 0, q.stderr);
+  const compare = await run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", join(asQcow2, "disk.img"), image]);
+  assert.equal(compare.code, 0, `unbundle -O qcow2: ${compare.stdout}${compare.stderr}`);
 
   // Our gzip members differ from gzip's single stream, so the parts differ; the tar inside is the same bytes.
   const digest = (xml: string) => /<digest algorithm="SHA1">([0-9a-f]{40})<\/digest><size>/.exec(xml)![1];
@@ -148,7 +169,7 @@ test("openssl verifies our manifest's signature over <machine_configuration><ima
   assert.notEqual((await verify(join(dir, "altered"))).code, 0, "a changed byte fails");
 });
 
-test("bundle --format auto bundles a qcow2's raw disk; euca-unbundle gives that disk", async (t) => {
+test("bundle --format raw bundles a qcow2's raw disk; euca-unbundle gives that disk", async (t) => {
   const dir = await scratch(t);
   const keys = await makeBundleKeys(dir);
   const raw = join(dir, "disk.raw");
@@ -158,7 +179,7 @@ test("bundle --format auto bundles a qcow2's raw disk; euca-unbundle gives that 
   await qemuImg("convert", "-f", "raw", "-O", "qcow2", raw, qcow2);
   const out = join(dir, "out");
   const r = await runCli(
-    ["bundle", ...bundleArgs(keys, qcow2, out, ["--format", "auto", "-p", "disk.raw"]), "-q"],
+    ["bundle", ...bundleArgs(keys, qcow2, out, ["--format", "raw", "-p", "disk.raw"]), "-q"],
     process.env,
   );
   assert.equal(r.code, 0, r.stderr);

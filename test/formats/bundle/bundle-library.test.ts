@@ -19,12 +19,34 @@ import { imageTarLength, imageTarStream } from "../../../src/formats/bundle/imag
 import { parseBlockDeviceMappings } from "../../../src/formats/bundle/block-device-mappings.js";
 import { bundleSecretFromHex, readPrivateKey, readPublicKey } from "../../../src/formats/bundle/bundle-keys.js";
 import type { ChromogenicEvent } from "../../../src/util/events.js";
-import { makeBundleKeys } from "../../helpers/euca2ools.js";
+import { makeBundleKeys, type BundleKeys } from "../../helpers/euca2ools.js";
+import type { BundleStore } from "../../../src/formats/bundle/bundle-store.js";
 import { pattern, scratch } from "../../helpers/tools.js";
 
 const exec = promisify(execFile);
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
+
+/** The fields every bundle of these tests shares: its owner, keys and certificates. */
+async function owner(keys: BundleKeys) {
+  const [userKey, userCertificate, cloudCertificate] = await Promise.all([
+    readPrivateKey(keys.userKey),
+    readPublicKey(keys.userCert),
+    readPublicKey(keys.cloudCert),
+  ]);
+  return { architecture: "x86_64", user: "123456789012", userKey, userCertificate, cloudCertificate };
+}
+
+/** A directory store whose put runs `put` (which calls the directory's own, or fails). */
+function storeWithPut(directory: DirectoryBundleStore, put: BundleStore["put"]): BundleStore {
+  return {
+    label: directory.label,
+    put,
+    get: directory.get.bind(directory),
+    stat: directory.stat.bind(directory),
+    delete: directory.delete.bind(directory),
+  };
+}
 
 test("writeBundle → readBundle through a directory store; a kernel image's manifest; progress", async (t) => {
   const dir = await scratch(t);
@@ -40,13 +62,9 @@ test("writeBundle → readBundle through a directory store; a kernel image's man
     source,
     prefix: "vmlinuz",
     store,
-    architecture: "x86_64",
-    user: "123456789012",
+    ...(await owner(keys)),
     imageType: "kernel",
     kernelId: "true",
-    userKey: await readPrivateKey(keys.userKey),
-    userCertificate: await readPublicKey(keys.userCert),
-    cloudCertificate: await readPublicKey(keys.cloudCert),
     onProgress: (e) => events.push(e),
   }).finally(() => source.close());
   assert.equal(written.imageSize, data.length);
@@ -73,6 +91,99 @@ test("writeBundle → readBundle through a directory store; a kernel image's man
   assert.deepEqual(await readdir(dest), ["vmlinuz"]);
 });
 
+test("a bundle cancelled or failing half-way leaves no part behind", async (t) => {
+  const dir = await scratch(t);
+  const keys = await makeBundleKeys(dir);
+  const image = join(dir, "disk.img");
+  await writeFile(image, pattern(8 * MiB, 11));
+  const fields = await owner(keys);
+  for (const how of ["cancelled", "store fails"] as const) {
+    const out = join(dir, how.replace(" ", "-"));
+    await mkdir(out);
+    const controller = new AbortController();
+    const directory = new DirectoryBundleStore(out);
+    let puts = 0;
+    const store = storeWithPut(directory, async (name, data, signal) => {
+      await directory.put(name, data, signal);
+      if (++puts === 3) {
+        if (how === "cancelled") controller.abort();
+        else throw new Error("disk full");
+      }
+    });
+    const { source } = await openImage(image, { format: "raw" });
+    await assert.rejects(
+      writeBundle({
+        source,
+        prefix: "disk.img",
+        store,
+        ...fields,
+        partSize: MiB,
+        signal: controller.signal,
+      }).finally(() => source.close()),
+      how === "cancelled" ? /abort/i : /disk full/,
+    );
+    assert.ok(puts >= 3, how);
+    assert.deepEqual(await readdir(out), [], `${how}: nothing left`);
+  }
+});
+
+test("a resumable bundle stores again only the parts an interrupted run did not finish", async (t) => {
+  const dir = await scratch(t);
+  const keys = await makeBundleKeys(dir);
+  const image = join(dir, "disk.img");
+  const data = pattern(6 * MiB, 12);
+  await writeFile(image, data);
+  const out = join(dir, "out");
+  await mkdir(out);
+  const directory = new DirectoryBundleStore(out);
+  const stored: string[] = [];
+  let failing: string | undefined = "disk.img.part.02";
+  const store = storeWithPut(directory, async (name, bytes, signal) => {
+    if (name === failing) throw new Error("connection reset");
+    await directory.put(name, bytes, signal);
+    stored.push(name);
+  });
+  const request = {
+    prefix: "disk.img",
+    store,
+    ...(await owner(keys)),
+    partSize: MiB,
+    secret: bundleSecretFromHex("3".repeat(32), "4".repeat(32)),
+    resumable: true,
+  };
+  const bundle = async () => {
+    const { source } = await openImage(image, { format: "raw" });
+    return writeBundle({ ...request, source }).finally(() => source.close());
+  };
+  await assert.rejects(bundle(), /connection reset/);
+  // Parts 00 and 01 were stored before 02 failed (03 may have been, in flight beside it).
+  const first = [...stored].sort();
+  assert.deepEqual(first.slice(0, 2), ["disk.img.part.00", "disk.img.part.01"]);
+  assert.ok(!first.includes("disk.img.part.02"));
+  assert.deepEqual((await readdir(out)).sort(), first, "the parts stored are kept for the next run");
+
+  failing = undefined;
+  stored.length = 0;
+  const written = await bundle();
+  assert.ok(written.parts.length >= 6);
+  assert.ok(!stored.some((name) => first.includes(name)), `stored again: ${stored.join(" ")}`);
+  assert.equal(stored.length, written.parts.length - first.length + 1, "the manifest and the parts not stored before");
+  const dest = join(dir, "dest");
+  await mkdir(dest);
+  await readBundle({
+    store: directory,
+    manifestName: written.manifestName,
+    privateKey: request.userKey,
+    destination: dest,
+  });
+  assert.ok((await readFile(join(dest, "disk.img"))).equals(data));
+  const { source } = await openImage(image, { format: "raw" });
+  await assert.rejects(
+    writeBundle({ ...request, source, secret: undefined }).finally(() => source.close()),
+    /a resumed bundle needs the AES key and IV/,
+  );
+});
+
 test("our gzip is one member, which Python's tarfile reads as a stream ('r|gz', as ec2-api) and gzip -t checks", async (t) => {
   const dir = await scratch(t);
   const keys = await makeBundleKeys(dir);
@@ -86,11 +197,7 @@ test("our gzip is one member, which Python's tarfile reads as a stream ('r|gz', 
     source,
     prefix: "disk.img",
     store,
-    architecture: "x86_64",
-    user: "123456789012",
-    userKey: await readPrivateKey(keys.userKey),
-    userCertificate: await readPublicKey(keys.userCert),
-    cloudCertificate: await readPublicKey(keys.cloudCert),
+    ...(await owner(keys)),
     secret,
   }).finally(() => source.close());
   const decipher = createDecipheriv("aes-128-cbc", Buffer.from(secret.key, "hex"), Buffer.from(secret.iv, "hex"));
