@@ -62,6 +62,15 @@ export interface UploadOptions extends TransferOptions {
    * that algorithm; the returned image's `hash` says what it recorded.
    */
   readonly trustedHash?: { readonly algorithm: string; readonly value: string };
+  /**
+   * What lets an interrupted upload continue where it stopped, for stores that can (a bundle: the parts already
+   * stored are not sent again). `state` is what an earlier run of the job saved; the store calls `save` before
+   * any byte moves with what a later run needs (for a bundle, its prefix and AES key: the job keeps it in its
+   * state file, readable by its owner only). Opaque to the caller.
+   */
+  readonly resume?: { readonly state?: unknown; save(state: unknown): Promise<void> };
+  /** Leave what a failed upload stored (--keep), for a look or a later resume; by default it is removed. */
+  readonly keepOnFailure?: boolean;
 }
 
 /**

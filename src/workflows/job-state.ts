@@ -121,6 +121,8 @@ export const JobStateSchema = z.object({
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */
   destination: z.object({ id: z.string(), completed: z.boolean() }).optional(),
+  /** What the destination store needs to continue an interrupted upload (UploadOptions.resume), opaque here. */
+  uploadResume: z.unknown().optional(),
   /** Temporary files of the job, by role. */
   files: z.object({
     download: z.string().optional(),

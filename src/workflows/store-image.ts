@@ -88,9 +88,18 @@ export async function storeImage(
         run.state.destination = { id, completed: false };
         await run.save();
       },
+      resume: {
+        state: run.state.uploadResume,
+        save: async (state) => {
+          run.state.uploadResume = state;
+          await run.save();
+        },
+      },
+      keepOnFailure: !!run.request.keep,
     },
   );
   meter.complete();
+  run.state.uploadResume = undefined;
   run.state.destination = { id: image.id, completed: true };
   if (image.hash) run.state.checksums.destination = image.hash;
   run.state.bytes.upload = image.sizeBytes ?? 0;

@@ -8,6 +8,7 @@
  * they are listed, shared and deleted, and a download names why it cannot be.
  */
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
@@ -31,6 +32,9 @@ import { openBundleManifest } from "../../formats/bundle/open-bundle-manifest.js
 import { verifiedImageBytes } from "../../formats/bundle/bundle-image-stream.js";
 import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
+import { bundleSecretFromHex, randomBundleSecret, type BundleSecret } from "../../formats/bundle/bundle-keys.js";
+import { listObjects } from "../ec2/s3-listing.js";
+import { deleteObject } from "../ec2/s3-objects.js";
 import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
 import type { BundleImageType } from "../../formats/bundle/bundle-manifest.js";
 import {
@@ -43,6 +47,16 @@ import {
 import { bundleReadingKeys, bundleWritingKeys } from "./bundle-signing-keys.js";
 import type { EucalyptusSettings } from "./eucalyptus-settings.js";
 import { imageFromInstance } from "./instance-image.js";
+
+/** What a resumed upload needs of the one it continues (kept by the job as UploadOptions.resume state). */
+const BundleResumeSchema = z.object({
+  bucket: z.string(),
+  prefix: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/),
+  size: z.number(),
+  key: z.string().regex(/^[0-9a-f]{32}$/),
+  iv: z.string().regex(/^[0-9a-f]{32}$/),
+});
+type BundleResume = z.infer<typeof BundleResumeSchema>;
 
 /** EC2 ids of images: machine, kernel and ramdisk images of Eucalyptus and of AWS. */
 const IMAGE_ID = /^[ae][mkr]i-[0-9a-f]{8,17}$/i;
@@ -167,15 +181,18 @@ export class EucalyptusProvider implements ImageProvider {
     const properties = request.properties ?? {};
     const imageType = bundleImageType(properties.image_type);
     const store = new S3BundleStore(this.s3, this.settings.bucket);
-    const prefix = `${bundlePrefix(request.name)}-${randomBytes(4).toString("hex")}`;
+    const { prefix, secret } = await this.bundleIdentity(request, options);
     const source = streamImageSource(data, request.sizeBytes, `the data of "${request.name}"`);
     const kernelId = ec2Id(properties.kernel_id, "eki", "aki");
     const ramdiskId = ec2Id(properties.ramdisk_id, "eri", "ari");
     let sent = 0;
-    const written = await writeBundle({
+    const writing = writeBundle({
       source,
       prefix,
       store,
+      secret,
+      // With a place to keep the prefix and key, a run that stops leaves its parts for the next to skip.
+      resumable: !!options.resume,
       architecture: properties.architecture ?? "x86_64",
       user: this.config.userId ?? "000000000000",
       imageType,
@@ -189,6 +206,11 @@ export class EucalyptusProvider implements ImageProvider {
         options.onProgress?.(sent, request.sizeBytes);
       },
     }).finally(() => source.close());
+    const written = await writing.catch(async (e: unknown) => {
+      // Interrupted (Ctrl-C, kept for a resume) or --keep: the parts stay. Failed: nothing is left.
+      if (options.resume && !options.signal?.aborted && !options.keepOnFailure) await this.deleteParts(prefix);
+      throw e;
+    });
     const location = `${this.settings.bucket}/${written.manifestName}`;
     let imageId: string | undefined;
     try {
@@ -204,6 +226,7 @@ export class EucalyptusProvider implements ImageProvider {
       if (request.visibility === "public") await this.setPublic(imageId, options.signal);
       await waitForImage(this.ec2, imageId, { signal: options.signal });
     } catch (e) {
+      if (options.keepOnFailure) throw e;
       if (imageId) await deregisterImage(this.ec2, imageId).catch(() => undefined);
       await this.deleteBundle(
         store,
@@ -216,6 +239,34 @@ export class EucalyptusProvider implements ImageProvider {
     if (!image)
       throw new ChromogenicError(`${this.label}: image ${imageId} vanished after it was registered`, "ECLOUD");
     return image;
+  }
+
+  /**
+   * The new bundle's prefix and AES key: an interrupted upload's, saved by the job, when it is resumed (the
+   * parts it stored are then the same bytes, and are not sent again); otherwise new ones, saved before any part
+   * is made.
+   */
+  private async bundleIdentity(
+    request: UploadImageRequest,
+    options: UploadOptions,
+  ): Promise<{ prefix: string; secret: BundleSecret }> {
+    const earlier = BundleResumeSchema.safeParse(options.resume?.state);
+    if (earlier.success && earlier.data.bucket === this.settings.bucket && earlier.data.size === request.sizeBytes) {
+      const { prefix, key, iv } = earlier.data;
+      return { prefix, secret: bundleSecretFromHex(key, iv) };
+    }
+    const prefix = `${bundlePrefix(request.name)}-${randomBytes(4).toString("hex")}`;
+    const secret = randomBundleSecret();
+    const state: BundleResume = { bucket: this.settings.bucket, prefix, size: request.sizeBytes!, ...secret };
+    await options.resume?.save(state);
+    return { prefix, secret };
+  }
+
+  /** Every part stored under `prefix` in the bundle bucket (a failed upload's). */
+  private async deleteParts(prefix: string): Promise<void> {
+    const names: string[] = [];
+    for await (const o of listObjects(this.s3, this.settings.bucket, `${prefix}.part.`)) names.push(o.key);
+    await Promise.allSettled(names.map((key) => deleteObject(this.s3, this.settings.bucket, key)));
   }
 
   private async setPublic(imageId: string, signal?: AbortSignal): Promise<void> {
