@@ -111,6 +111,12 @@ export interface ProviderCapabilities {
   readonly randomAccess: boolean;
   /** The hash the store records of each image it stores (Glance: its configured multihash, sha512 by default). */
   readonly hashAlgorithm?: string;
+  /**
+   * Images of this store may boot with a kernel and ramdisk that are images of the same store, named by the
+   * `kernel_id`/`ramdisk_id` properties (Eucalyptus' EKI/ERI, EC2's AKI/ARI); such an image is stored with the
+   * property `image_type` set to "kernel" or "ramdisk".
+   */
+  readonly externalKernels?: boolean;
   /** Every image of this store is a Xen guest (Eucalyptus, EC2's paravirtual AMIs), whatever its metadata says. */
   readonly xenGuests?: boolean;
 }

@@ -31,6 +31,10 @@ export async function removeLeftovers(run: JobRun): Promise<void> {
     await run.destination.deleteImage(run.state.destination.id).catch(() => undefined);
     run.state.destination = undefined;
   }
+  for (const id of Object.values(run.state.bootImages ?? {})) {
+    if (id && run.destination) await run.destination.deleteImage(id).catch(() => undefined);
+  }
+  run.state.bootImages = undefined;
   if (run.state.snapshot && !run.state.snapshot.deleted) {
     await deleteSnapshot(run).catch(() => undefined);
   }

@@ -121,6 +121,11 @@ export const JobStateSchema = z.object({
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */
   destination: z.object({ id: z.string(), completed: z.boolean() }).optional(),
+  /**
+   * The source's external kernel and ramdisk stored in the destination (a store with `externalKernels`), by
+   * role: the new image names them. Saved as each is made, so a resume does not store them twice.
+   */
+  bootImages: z.object({ kernel: z.string().optional(), ramdisk: z.string().optional() }).optional(),
   /** What the destination store needs to continue an interrupted upload (UploadOptions.resume), opaque here. */
   uploadResume: z.unknown().optional(),
   /** Temporary files of the job, by role. */

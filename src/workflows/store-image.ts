@@ -9,6 +9,7 @@ import { UsageError } from "../formats/errors.js";
 import type { JobRun } from "./job-run.js";
 import { createOptionsFor } from "./output-options.js";
 import { withoutXenProperties } from "../providers/xen-guest-image.js";
+import { carryBootImages } from "./carry-boot-images.js";
 
 /** Properties a snapshot carries that describe the snapshot itself, not the disk: not copied to a new image. */
 const SNAPSHOT_ONLY_PROPERTIES = new Set([
@@ -62,14 +63,15 @@ export async function storeImage(
   );
   // A disk made bootable on a PC needs neither Xen nor an external kernel: the scheduler must not ask for them.
   const inherited = run.state.plan!.bootable ? withoutXenProperties(kept) : kept;
+  const name = destinationName(run);
   const properties: Record<string, string> = {
     ...inherited,
+    ...(await carryBootImages(run, name)),
     ...dest.properties,
     chromogenic_job: run.state.id,
   };
   run.state.phase = phase;
   await run.save();
-  const name = destinationName(run);
   run.phase(phase, "start", `${dst.label} as "${name}" (${format})`);
   const meter = run.meter(phase, sizeBytes ?? null);
   const image = await put(

@@ -100,3 +100,27 @@ export function ec2UserCloud(stack: Ec2ApiStack): CloudConfig {
     searchDirs: [],
   });
 }
+
+/**
+ * The environment of a euca2ools user of the stack's EC2 (the eucarc variables: `--cloud env-euca`), chromogenic's
+ * state in `stateDir`; with the user's key and certificate when bundles are signed or read.
+ */
+export function eucarcEnv(
+  stack: Ec2ApiStack,
+  stateDir: string,
+  user?: { readonly userKey: string; readonly userCert: string },
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    CHROMOGENIC_STATE_DIR: stateDir,
+    EC2_URL: stack.ec2Url,
+    S3_URL: stack.s3Url,
+    EC2_ACCESS_KEY: stack.accessKeyId,
+    EC2_SECRET_KEY: stack.secretAccessKey,
+    EC2_USER_ID: stack.projectId,
+    EUCALYPTUS_CERT: stack.cloudCert,
+    // Swift's s3api checks the signing region; ec2-api takes any.
+    AWS_AUTH_REGION: stack.s3Region,
+    ...(user ? { EC2_CERT: user.userCert, EC2_PRIVATE_KEY: user.userKey } : {}),
+  };
+}

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
-import { requireEc2Api, s3Connection, type Ec2ApiStack } from "../helpers/ec2-api-stack.js";
+import { eucarcEnv, requireEc2Api, s3Connection, type Ec2ApiStack } from "../helpers/ec2-api-stack.js";
 import { makeBundleKeys } from "../helpers/euca2ools.js";
 import { doneOf } from "../helpers/event-lines.js";
 import { pattern, qemuCompare, runCli, scratch } from "../helpers/tools.js";
@@ -30,20 +30,7 @@ test("SIGKILL while the bundle's parts upload, then resume: stored parts not sen
   const dir = await scratch(t);
   const keys = await makeBundleKeys(dir);
   const bucket = `resume-${randomUUID().slice(0, 8)}`;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    CHROMOGENIC_STATE_DIR: join(dir, "state"),
-    EC2_URL: stack.ec2Url,
-    S3_URL: stack.s3Url,
-    EC2_ACCESS_KEY: stack.accessKeyId,
-    EC2_SECRET_KEY: stack.secretAccessKey,
-    EC2_USER_ID: stack.projectId,
-    EC2_CERT: keys.userCert,
-    EC2_PRIVATE_KEY: keys.userKey,
-    EUCALYPTUS_CERT: stack.cloudCert,
-    AWS_AUTH_REGION: stack.s3Region,
-    CHROMOGENIC_BUNDLE_BUCKET: bucket,
-  };
+  const env = { ...eucarcEnv(stack, join(dir, "state"), keys), CHROMOGENIC_BUNDLE_BUCKET: bucket };
   // Incompressible data, so the bundle has one 10 MiB part per 10 MiB of disk.
   const disk = join(dir, "disk.raw");
   await writeFile(disk, pattern(240 * MiB, 41));

@@ -8,7 +8,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
 import { randomUUID } from "node:crypto";
-import { ec2Client, requireEc2Api, type Ec2ApiStack } from "../helpers/ec2-api-stack.js";
+import { ec2Client, eucarcEnv, requireEc2Api, type Ec2ApiStack } from "../helpers/ec2-api-stack.js";
 import { doneOf } from "../helpers/event-lines.js";
 import { runCli, scratch } from "../helpers/tools.js";
 
@@ -26,24 +26,9 @@ before(async () => {
   instanceId = found.InstanceId;
 });
 
-/** The environment of a euca2ools user of the test cloud (the eucarc variables), state kept in `dir`. */
-function eucarc(dir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    CHROMOGENIC_STATE_DIR: dir,
-    EC2_URL: stack.ec2Url,
-    S3_URL: stack.s3Url,
-    EC2_ACCESS_KEY: stack.accessKeyId,
-    EC2_SECRET_KEY: stack.secretAccessKey,
-    EC2_USER_ID: stack.projectId,
-    EUCALYPTUS_CERT: stack.cloudCert,
-    AWS_AUTH_REGION: stack.s3Region,
-  };
-}
-
 test("image create of an EBS-backed instance: made in the cloud under its name; what needs its bytes is refused", async (t) => {
   const dir = await scratch(t);
-  const env = eucarc(dir);
+  const env = eucarcEnv(stack, dir);
   const name = `ebs-${randomUUID().slice(0, 8)}`;
 
   const refused = await runCli(["image", "create", "--cloud", "env-euca", "--clean", "default", instanceId, name], env);

@@ -89,6 +89,7 @@ export class EucalyptusProvider implements ImageProvider {
       resumableDownload: false,
       sharing: true,
       randomAccess: false,
+      externalKernels: true,
     };
   }
 
@@ -198,6 +199,9 @@ export class EucalyptusProvider implements ImageProvider {
       imageType,
       ...(imageType === "machine" && kernelId ? { kernelId } : {}),
       ...(imageType === "machine" && ramdiskId ? { ramdiskId } : {}),
+      // Eucalyptus (and ec2-api) tell a kernel or ramdisk bundle by "true" in its own field.
+      ...(imageType === "kernel" ? { kernelId: "true" } : {}),
+      ...(imageType === "ramdisk" ? { ramdiskId: "true" } : {}),
       ...keys,
       signal: options.signal,
       onProgress: (e) => {
