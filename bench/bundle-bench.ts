@@ -10,9 +10,16 @@
  * Each tool runs under /usr/bin/time for its peak RSS. Checked, untimed: both manifests carry the same tar
  * digest (our tar stream is euca2ools' byte for byte), and every unbundled image equals debian.raw (cmp).
  *
+ * With Swift's s3api answering on 127.0.0.1:8080 (test/infra/swift/start.sh), also timed beside them: ours bundling
+ * straight into a bucket (parts uploaded as they are made) and unbundling straight from it.
+ *
  * Targets: each of ours ≥ 3× faster than euca2ools' in the same run; our peak RSS under 256 MiB. Exit 0 when all
  * tools ran and the outputs matched (a missed target is printed, not fatal), 1 otherwise.
  */
+import { DeleteBucketCommand } from "@aws-sdk/client-s3";
+import { S3Connection } from "../src/providers/ec2/s3-connection.js";
+import { listObjects } from "../src/providers/ec2/s3-listing.js";
+import { deleteObject } from "../src/providers/ec2/s3-objects.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -140,6 +147,8 @@ async function main(): Promise<number> {
     if (!opts.keep) for (const d of [ours, theirs, ...outs]) rmSync(d, { recursive: true, force: true });
   }
 
+  const network = await throughSwift(keys, opts.repeat);
+
   const wall = (xs: Timed[]) => median(xs.map((x) => x.seconds));
   const rss = (xs: Timed[]) => Math.max(...xs.map((x) => x.rssMiB));
   const bundleRatio = wall(results.bundleEuca) / wall(results.bundleOurs);
@@ -156,6 +165,12 @@ async function main(): Promise<number> {
       row("chromogenic unbundle (euca2ools' bundle)", results.unbundleOurs),
       row("euca-unbundle (euca2ools' bundle)", more.unbundleEuca),
       row("chromogenic unbundle (its own bundle)", more.unbundleOursOwn),
+      ...(network
+        ? [
+            row("chromogenic bundle + upload to Swift (--bucket)", network.up),
+            row("chromogenic download from Swift + unbundle (--bucket)", network.down),
+          ]
+        : []),
       "",
       `bundle: ${bundleRatio.toFixed(1)}× faster; unbundle: ${unbundleRatio.toFixed(1)}× faster; outputs identical`,
       `target: bundle ≥ ${SPEED_TARGET}× ............ ${bundleRatio >= SPEED_TARGET ? "PASS" : "MISS"}`,
@@ -165,6 +180,76 @@ async function main(): Promise<number> {
   );
   writeFileSync(join(WORK, "bundle-results.json"), JSON.stringify({ ...results, ...more }, null, 2) + "\n");
   return 0;
+}
+
+/** Swift's s3api with tempauth, as `bash test/infra/swift/start.sh` starts it. */
+const SWIFT = "http://127.0.0.1:8080";
+
+/**
+ * Bundle straight into a bucket of the local Swift and unbundle straight from it (`--bucket`: parts uploaded while
+ * later ones are made, fetched a few ahead), beside the local runs; skipped, with a line saying so, when Swift
+ * does not answer. The output is compared with the disk.
+ */
+async function throughSwift(
+  keys: { userKey: string; userCert: string; cloudCert: string },
+  repeat: number,
+): Promise<{ up: Timed[]; down: Timed[] } | undefined> {
+  const answers = await fetch(`${SWIFT}/healthcheck`).then(
+    (r) => r.ok,
+    () => false,
+  );
+  if (!answers) {
+    console.log(`Swift does not answer at ${SWIFT} (bash test/infra/swift/start.sh): upload and download not timed`);
+    return undefined;
+  }
+  const env = {
+    ...process.env,
+    EC2_URL: SWIFT,
+    S3_URL: SWIFT,
+    EC2_ACCESS_KEY: "test:tester",
+    EC2_SECRET_KEY: "testing",
+    AWS_AUTH_REGION: "us-east-1",
+  };
+  const up: Timed[] = [];
+  const down: Timed[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const bucket = `bench-${process.pid}-${i}`;
+    const out = join(DIR, `swift-${i}`);
+    mkdirSync(out, { recursive: true });
+    up.push(
+      timed(NODE_BIN, [
+        CLI, "bundle", "-i", RAW, "-r", "x86_64", "-k", keys.userKey, "-c", keys.userCert, "--ec2cert", keys.cloudCert,
+        "-u", "123456789012", "--bucket", bucket, "--cloud", "env-euca", "-q",
+      ], env), // prettier-ignore
+    );
+    down.push(
+      timed(NODE_BIN, [
+        CLI, "unbundle", "-m", "debian.raw.manifest.xml", "--bucket", bucket, "--cloud", "env-euca", "-d", out,
+        "-k", keys.userKey, "-q",
+      ], env), // prettier-ignore
+    );
+    sameFile(join(out, "debian.raw"), RAW);
+    rmSync(out, { recursive: true, force: true });
+    await emptyBucket(env, bucket);
+    console.log(
+      `swift run ${i + 1}: bundle + upload ${up.at(-1)!.seconds.toFixed(2)} s; ` +
+        `download + unbundle ${down.at(-1)!.seconds.toFixed(2)} s`,
+    );
+  }
+  return { up, down };
+}
+
+/** Removes the bench's bundle from Swift (its parts hold as much as the disk's data). */
+async function emptyBucket(env: Record<string, string | undefined>, bucket: string): Promise<void> {
+  const s3 = new S3Connection({
+    cloud: "bench",
+    endpoint: env.S3_URL!,
+    region: env.AWS_AUTH_REGION!,
+    accessKeyId: env.EC2_ACCESS_KEY!,
+    secretAccessKey: env.EC2_SECRET_KEY!,
+  });
+  for await (const o of listObjects(s3, bucket, "")) await deleteObject(s3, bucket, o.key);
+  await s3.client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
 
 process.exit(await main());
