@@ -16,6 +16,13 @@
  *    the `euca:node` tag (VmInstance.VM_NC_HOST_TAG); reply shape as EC2's DescribeInstancesResponse;
  *  - BundleInstance / DescribeBundleTasks / CancelBundleTask: EC2's API reference and euca2ools 3.4's
  *    bundleinstance.py (the upload policy and its HMAC-SHA1 signature, checked here against the owner's key).
+ *    With a `bundler` (test/helpers/node-controller-bundler.ts), a task that completes has really stored the
+ *    instance's disk as a bundle in its bucket, as the node controller does; a bundler that fails fails the task;
+ *  - the image actions (RegisterImage, DescribeImages, DeregisterImage, Modify/DescribeImageAttribute): see
+ *    test/helpers/eucalyptus-image-registry.ts, so that the server can be a whole EC2 endpoint;
+ *  - non-verbose DescribeInstances as the SDK sends it (InstanceId.N): the caller's own instances (an
+ *    administrator's explicit ids in every account), with architecture, kernelId and ramdiskId as EC2's
+ *    RunningInstancesItemType has them.
  * An unknown action gets HTTP 400 with the binding failure Eucalyptus raises (Binding.java: "Failed to find
  * corresponding class mapping for element: … in namespace: …"); its error code is AWS's InvalidAction, a guess
  * where the Eucalyptus source does not settle it. Error bodies: EC2's <Response><Errors> for compute,
@@ -24,6 +31,8 @@
 import { createHash, createHmac, timingSafeEqual, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ImageRegistry, RegistryFault, listParam, type ImageRegistryOptions } from "./eucalyptus-image-registry.js";
+import type { NodeBundler } from "./node-controller-bundler.js";
 
 export interface ServerKey {
   readonly accessKeyId: string;
@@ -41,6 +50,10 @@ export interface ModelInstance {
   readonly imageId: string;
   readonly kernelId?: string;
   readonly ramdiskId?: string;
+  /** "x86_64", "i386" … as DescribeInstances reports it. */
+  readonly architecture?: string;
+  /** The instance's root disk as a file: what a `bundler` bundles for BundleInstance. */
+  readonly disk?: string;
   readonly rootDeviceType: "instance-store" | "ebs";
   readonly state: "running" | "stopped" | "pending";
   /** The node controller's service name; no `euca:node` tag when absent (a 3.x cloud's instance). */
@@ -64,6 +77,12 @@ export interface AdminServerOptions {
   readonly describeNodes?: boolean;
   /** Instances whose bundle task fails while bundling, with the error the task reports. */
   readonly bundleFailures?: Readonly<Record<string, { code: string; message: string }>>;
+  /** Stores the instance's disk as the task's bundle before the task reports complete (the node's work). */
+  readonly bundler?: NodeBundler;
+  /** Task steps taken per DescribeBundleTasks (1 by default: pending, bundling 20%, 60%, storing, complete). */
+  readonly stepsPerDescribe?: number;
+  /** How RegisterImage checks a manifest is there. */
+  readonly images?: ImageRegistryOptions;
 }
 
 export interface BundleTaskRecord {
@@ -78,6 +97,8 @@ export interface BundleTaskRecord {
   updateTime: string;
   step: number;
   error?: { code: string; message: string };
+  /** The node's bundling, started when the task starts bundling. */
+  stored?: Promise<void>;
 }
 
 export interface AdminServer {
@@ -86,6 +107,7 @@ export interface AdminServer {
   /** Every request's service path, action and whether its signature was accepted. */
   readonly log: { path: string; action: string; accepted: boolean; signingService?: string }[];
   readonly bundleTasks: Map<string, BundleTaskRecord>;
+  readonly images: ImageRegistry;
   close(): Promise<void>;
 }
 
@@ -211,20 +233,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-/** Values of `Prefix.N` parameters in N order. */
-function listParam(params: URLSearchParams, prefix: string): string[] {
-  return [...params.keys()]
-    .filter((k) => new RegExp(`^${prefix.replace(/\./g, "\\.")}\\.\\d+$`).test(k))
-    .sort((a, b) => Number(a.slice(prefix.length + 1)) - Number(b.slice(prefix.length + 1)))
-    .map((k) => params.get(k)!);
-}
-
 export async function startEucalyptusAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const zone = options.zone ?? "one";
   const nodes = options.nodes ?? DEFAULT_NODES;
   const instances = options.instances ?? [];
   const log: AdminServer["log"] = [];
   const bundleTasks = new Map<string, BundleTaskRecord>();
+  const images = new ImageRegistry(options.images ?? {}, EC2_NS);
   const now = (): string => new Date().toISOString();
 
   const services = [
@@ -336,7 +351,7 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
             return (
               `<item>${el("instanceId", i.instanceId)}${el("imageId", i.imageId)}` +
               `<instanceState><code>${code}</code><name>${i.state}</name></instanceState>` +
-              `${el("kernelId", i.kernelId)}${el("ramdiskId", i.ramdiskId)}` +
+              `${el("kernelId", i.kernelId)}${el("ramdiskId", i.ramdiskId)}${el("architecture", i.architecture)}` +
               `<placement><availabilityZone>${esc(zone)}</availabilityZone></placement>` +
               `${el("rootDeviceType", i.rootDeviceType)}${el("rootDeviceName", "/dev/sda")}${tags}</item>`
             );
@@ -424,8 +439,22 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
     return `<BundleInstanceResponse xmlns="${EC2_NS}"><requestId>${randomBytes(8).toString("hex")}</requestId><bundleInstanceTask>${taskXml(t)}</bundleInstanceTask></BundleInstanceResponse>`;
   }
 
-  /** One step of a task's life, taken each time it is described. */
-  function advance(t: BundleTaskRecord): void {
+  /** Starts the node's bundling of the task's instance (once), keeping its failure for the task. */
+  function startStoring(t: BundleTaskRecord): Promise<void> {
+    const instance = instances.find((i) => i.instanceId === t.instanceId)!;
+    if (!options.bundler) return Promise.resolve();
+    if (!instance.disk) return Promise.reject(new Error(`instance ${t.instanceId} has no disk for the node to bundle`));
+    return options.bundler({
+      disk: instance.disk,
+      bucket: t.bucket,
+      prefix: t.prefix,
+      ...(instance.kernelId ? { kernelId: instance.kernelId } : {}),
+      ...(instance.ramdiskId ? { ramdiskId: instance.ramdiskId } : {}),
+    });
+  }
+
+  /** One step of a task's life; the step to complete waits for the node's bundle to be stored. */
+  async function advance(t: BundleTaskRecord): Promise<void> {
     if (t.state === "complete" || t.state === "failed") return;
     if (t.state === "cancelling") {
       t.state = "failed";
@@ -437,7 +466,21 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
         t.state = "failed";
         t.error = failure;
       } else {
+        if (t.step >= 1 && !t.stored) {
+          t.stored = startStoring(t);
+          t.stored.catch(() => undefined);
+        }
         const [state, progress] = BUNDLE_STEPS[Math.min(t.step, BUNDLE_STEPS.length - 1)]!;
+        if (state === "complete") {
+          try {
+            await t.stored;
+          } catch (e) {
+            t.state = "failed";
+            t.error = { code: "Server.BundlingFailed", message: `the node could not store the bundle: ${String(e)}` };
+            t.updateTime = now();
+            return;
+          }
+        }
         t.state = state;
         t.progress = progress;
       }
@@ -445,11 +488,13 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
     t.updateTime = now();
   }
 
-  function describeBundleTasks(params: URLSearchParams, key: ServerKey): string {
+  async function describeBundleTasks(params: URLSearchParams, key: ServerKey): Promise<string> {
     const ids = listParam(params, "BundleId");
     const mine = [...bundleTasks.values()].filter((t) => key.admin || t.account === key.account);
     const chosen = ids.length ? mine.filter((t) => ids.includes(t.bundleId)) : mine;
-    chosen.forEach(advance);
+    for (const t of chosen) {
+      for (let n = 0; n < (options.stepsPerDescribe ?? 1); n++) await advance(t);
+    }
     const items = chosen.map((t) => `<item>${taskXml(t)}</item>`).join("");
     return `<DescribeBundleTasksResponse xmlns="${EC2_NS}"><requestId>${randomBytes(8).toString("hex")}</requestId><bundleInstanceTasksSet>${items}</bundleInstanceTasksSet></DescribeBundleTasksResponse>`;
   }
@@ -471,7 +516,7 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
     return `<CancelBundleTaskResponse xmlns="${EC2_NS}"><requestId>${randomBytes(8).toString("hex")}</requestId><bundleInstanceTask>${taskXml(t)}</bundleInstanceTask></CancelBundleTaskResponse>`;
   }
 
-  const routes: Record<string, Record<string, (p: URLSearchParams, k: ServerKey) => string>> = {
+  const routes: Record<string, Record<string, (p: URLSearchParams, k: ServerKey) => string | Promise<string>>> = {
     "/services/Empyrean": { DescribeServices: describeServices },
     "/services/Configuration": options.describeNodes ? { DescribeNodes: (_p, k) => describeNodes(k) } : {},
     "/services/compute": {
@@ -479,6 +524,11 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
       BundleInstance: bundleInstance,
       DescribeBundleTasks: describeBundleTasks,
       CancelBundleTask: cancelBundleTask,
+      RegisterImage: (p, k) => images.register(p, k),
+      DescribeImages: (p, k) => images.describe(p, k),
+      DeregisterImage: (p, k) => images.deregister(p, k),
+      ModifyImageAttribute: (p, k) => images.modifyAttribute(p, k),
+      DescribeImageAttribute: (p, k) => images.describeAttribute(p, k),
     },
   };
 
@@ -509,9 +559,14 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
           `Failed to find corresponding class mapping for element: ${entry.action} in namespace: ${ns}`,
         );
       }
-      send(200, handler(params, key));
+      send(200, await handler(params, key));
     } catch (error) {
-      const fault = error instanceof QueryFault ? error : new QueryFault(500, "InternalError", String(error));
+      const fault =
+        error instanceof QueryFault
+          ? error
+          : error instanceof RegistryFault
+            ? new QueryFault(400, error.code, error.message)
+            : new QueryFault(500, "InternalError", String(error));
       const requestId = randomBytes(8).toString("hex");
       send(
         fault.status,
@@ -529,6 +584,7 @@ export async function startEucalyptusAdminServer(options: AdminServerOptions): P
     url: `http://127.0.0.1:${port}`,
     log,
     bundleTasks,
+    images,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
