@@ -1,7 +1,8 @@
 /**
  * `image create` of an instance whose image its store cannot give out (an EBS-backed EC2 instance: its image is
- * a snapshot, and the EC2 API has no call that reads one): the cloud makes the image itself, under the name asked
- * for, and no byte leaves it. That is all such a job can be: one that must read the bytes (cleaning, another
+ * a snapshot, and the EC2 API has no call that reads one; a Eucalyptus instance-store instance bundled by the
+ * cloud, whose bundle only the cloud's key opens): the cloud makes the image itself, under the name asked for,
+ * and no byte leaves it. That is all such a job can be: one that must read the bytes (cleaning, another
  * format, another cloud, making it bootable) is refused before anything is made, with the reason.
  *
  * The image's id is saved as the job's destination as soon as the cloud names it, so a resume waits for that one
@@ -22,7 +23,7 @@ function inCloudPlan(run: JobRun): JobPlan {
     targetAccess: "stream",
     temporaryBytes: 0,
     workDir: run.workDir,
-    notes: ["the instance's image is a snapshot its cloud cannot give out: made in the cloud, no byte moved"],
+    notes: ["the instance's image is one its cloud cannot give out: made in the cloud, no byte moved"],
   };
 }
 
@@ -50,8 +51,8 @@ export async function imageInCloud(run: JobRun): Promise<{ image: ProviderImage;
             : undefined;
   if (why || dest.kind !== "cloud") {
     throw new UsageError(
-      `${run.source.label}: ${instance} is EBS-backed: its image is a snapshot that cannot be read out of the ` +
-        `cloud, which ${why} needs; \`image create\` without it makes the image in the cloud`,
+      `${run.source.label}: ${instance}'s image cannot be read out of the cloud (an EBS snapshot, or a bundle ` +
+        `only the cloud's key opens), which ${why} needs; \`image create\` without it makes the image in the cloud`,
     );
   }
   state.plan ??= inCloudPlan(run);

@@ -33,7 +33,10 @@ test("image create of an EBS-backed instance: made in the cloud under its name; 
 
   const refused = await runCli(["image", "create", "--cloud", "env-euca", "--clean", "default", instanceId, name], env);
   assert.equal(refused.code, 2, refused.stderr);
-  assert.match(refused.stderr, new RegExp(`${instanceId} is EBS-backed: .*which --clean needs`));
+  assert.match(
+    refused.stderr,
+    new RegExp(`${instanceId}.s image cannot be read out of the cloud .*which --clean needs`),
+  );
 
   const r = await runCli(["image", "create", "--json", "--cloud", "env-euca", instanceId, name], env);
   assert.equal(r.code, 0, r.stderr);

@@ -299,9 +299,16 @@ export class EucalyptusProvider implements ImageProvider {
     await store.delete(manifest).catch(() => undefined);
   }
 
-  /** An EBS-backed instance's image is a snapshot, which the EC2 API gives no way to read. */
+  /**
+   * Whether an image of the instance can be read here. An EBS-backed instance's image is a snapshot, which the
+   * EC2 API gives no way to read. An instance-store instance bundled by the cloud (BundleInstance, no node copy
+   * configured) cannot be read either: the node controller signs that bundle with its own key and wraps its key
+   * for the cloud's certificate only (Eucalyptus 4.4 node/handlers_default.c, euca-run-workflow read-raw/up-bundle
+   * with --cert and --ec2cert the cloud's), so the user's key cannot open it. Both are made in the cloud.
+   */
   async instanceImageReadable(instance: string, signal?: AbortSignal): Promise<boolean> {
-    return (await describeInstance(this.ec2, instance, signal)).rootDeviceType !== "ebs";
+    const found = await describeInstance(this.ec2, instance, signal);
+    return found.rootDeviceType !== "ebs" && !!this.settings.nodeCopy;
   }
 
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {
