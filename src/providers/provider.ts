@@ -94,6 +94,8 @@ export interface CreateImageFromInstanceRequest {
   readonly instance: string;
   readonly imageName: string;
   readonly properties?: Readonly<Record<string, string>>;
+  /** "public": anyone may launch the image (the image the job keeps, when the cloud makes it); private by default. */
+  readonly visibility?: "private" | "public";
   /** Upper bound for the whole wait; providers scale their own default with the disk size. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;

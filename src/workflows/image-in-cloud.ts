@@ -66,6 +66,7 @@ export async function imageInCloud(run: JobRun): Promise<{ image: ProviderImage;
       instance,
       imageName: name,
       properties: { ...dest.properties, chromogenic_job: state.id },
+      ...(dest.visibility ? { visibility: dest.visibility } : {}),
       signal: run.signal,
     });
   }

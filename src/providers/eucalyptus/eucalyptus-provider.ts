@@ -273,7 +273,8 @@ export class EucalyptusProvider implements ImageProvider {
     await Promise.allSettled(names.map((key) => deleteObject(this.s3, this.settings.bucket, key)));
   }
 
-  private async setPublic(imageId: string, signal?: AbortSignal): Promise<void> {
+  /** Lets anyone launch the image (launch permission of the group "all"). */
+  async setPublic(imageId: string, signal?: AbortSignal): Promise<void> {
     await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, signal);
   }
 

@@ -47,7 +47,7 @@ async function ebsImage(
     signal: request.signal,
     ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}),
   });
-  return await registered(provider, id);
+  return await registered(provider, id, request);
 }
 
 /** What a new image keeps of its instance: the architecture, and the kernel and ramdisk it boots with. */
@@ -127,7 +127,7 @@ async function bundledByCloud(
   });
   const location = done.manifestLocation ?? `${bucket}/${prefix}.manifest.xml`;
   const boot = bootOf(instance);
-  return await provider.registerBundle(
+  const image = await provider.registerBundle(
     location,
     request.imageName,
     {
@@ -137,9 +137,16 @@ async function bundledByCloud(
     },
     request.signal,
   );
+  return await registered(provider, image.id, request);
 }
 
-async function registered(provider: EucalyptusProvider, id: string): Promise<ProviderImage> {
+/** The image made in the cloud, made public first when asked. */
+async function registered(
+  provider: EucalyptusProvider,
+  id: string,
+  request: CreateImageFromInstanceRequest,
+): Promise<ProviderImage> {
+  if (request.visibility === "public") await provider.setPublic(id, request.signal);
   const image = await provider.getImage(id);
   if (!image) throw new ChromogenicError(`${provider.label}: image ${id} vanished after it was made`, "ECLOUD");
   return image;
