@@ -14,6 +14,8 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProviderImage } from "../../src/providers/provider.js";
+import { Ec2Connection } from "../../src/providers/ec2/ec2-connection.js";
+import { getLaunchPermissions } from "../../src/providers/ec2/ec2-launch-permissions.js";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
 import { headObject } from "../../src/providers/ec2/s3-objects.js";
 import {
@@ -33,6 +35,9 @@ const MiB = 2 ** 20;
 const ACCOUNT = "123456789012";
 const KERNEL = "eki-1a2b3c4d";
 const RAMDISK = "eri-5e6f7a8b";
+/** An account the new images are shared with (--share). */
+const MEMBER = "210987654321";
+const SHARED = ["--public", "--share", MEMBER];
 const NODE_COPIED = "i-0000c0de";
 const BUNDLED = "i-0000b0b0";
 const FAILING = "i-0000dead";
@@ -146,7 +151,7 @@ const count = (list: readonly string[], item: string) => list.filter((x) => x ==
 /** The user's images as `image list` shows them (DescribeImages, owner self): name, kernel and ramdisk. */
 async function listed(
   env: NodeJS.ProcessEnv,
-): Promise<{ id: string; name: string; kernel?: string; ramdisk?: string }[]> {
+): Promise<{ id: string; name: string; kernel?: string; ramdisk?: string; visibility?: string }[]> {
   const r = await runCli(["image", "list", "--cloud", "env-euca", "--json"], env);
   assert.equal(r.code, 0, r.stderr);
   const images = doneOf(r.stdout, "image list").images as ProviderImage[];
@@ -155,6 +160,7 @@ async function listed(
     name: i.name,
     kernel: i.properties?.kernel_id,
     ramdisk: i.properties?.ramdisk_id,
+    visibility: i.visibility,
   }));
 }
 
@@ -175,7 +181,22 @@ async function onlyImage(env: NodeJS.ProcessEnv, id: string, name: string): Prom
     [{ id, name, kernel: KERNEL, ramdisk: RAMDISK, arch: "x86_64" }],
     "exactly one image is registered (no temporary one left)",
   );
-  assert.deepEqual(await listed(env), [{ id, name, kernel: KERNEL, ramdisk: RAMDISK }]);
+  // Made with --public --share MEMBER: DescribeImages says public, DescribeImageAttribute names the member.
+  assert.deepEqual(await listed(env), [{ id, name, kernel: KERNEL, ramdisk: RAMDISK, visibility: "public" }]);
+  const ec2 = new Ec2Connection({
+    name: "env-euca",
+    kind: "eucalyptus",
+    source: "test",
+    ec2Url: `${server.url}/services/compute`,
+    region: "us-east-1",
+    ...SWIFT_USERS.tester,
+    tls: { verify: true },
+  });
+  try {
+    assert.deepEqual(await getLaunchPermissions(ec2, id), { userIds: [MEMBER], all: true });
+  } finally {
+    ec2.destroy();
+  }
   return registered[0]!;
 }
 
@@ -205,7 +226,17 @@ const nodeFlags = (knownHosts: string) => [
 test("node copy: the node's disk bundled, uploaded and registered with its kernel and ramdisk; nothing left", async (t) => {
   const { work, tmp, bucket, env, actions } = await eucarc(t);
   const r = await runCli(
-    ["image", "create", "--cloud", "env-euca", ...nodeFlags(sshd.knownHostsPath), NODE_COPIED, "copied", "--json"],
+    [
+      "image",
+      "create",
+      "--cloud",
+      "env-euca",
+      ...nodeFlags(sshd.knownHostsPath),
+      NODE_COPIED,
+      "copied",
+      ...SHARED,
+      "--json",
+    ],
     env,
   );
   assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -264,7 +295,7 @@ test("node copy to a node whose host key is not the one known: a clear refusal, 
 
 test("BundleInstance: the cloud's bundle of the disk registered as NAME with kernel and ramdisk, in the cloud", async (t) => {
   const { work, bucket, env, actions } = await eucarc(t);
-  const r = await runCli(["image", "create", "--cloud", "env-euca", BUNDLED, "bundled", "--json"], env);
+  const r = await runCli(["image", "create", "--cloud", "env-euca", BUNDLED, "bundled", ...SHARED, "--json"], env);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal(count(actions(), "BundleInstance"), 1, actions().join(" "));
   assert.equal(count(actions(), "RegisterImage"), 1, actions().join(" "));
