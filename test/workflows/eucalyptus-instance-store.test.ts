@@ -337,7 +337,10 @@ test("BundleInstance: the cloud's bundle of the disk registered as NAME with ker
     env,
   );
   assert.notEqual(e.code, 0);
-  assert.match(e.stderr, /the manifest's signature does not match/);
+  assert.match(
+    e.stderr,
+    new RegExp(`s3://${bucket}/${prefix}\\.manifest\\.xml: the manifest's signature does not match`),
+  );
 });
 
 test("a bundle task that fails: a clear error naming the task and the cloud's reason, nothing registered", async (t) => {

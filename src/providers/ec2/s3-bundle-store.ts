@@ -25,7 +25,8 @@ export class S3BundleStore implements BundleStore {
     if (this.prefix.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) {
       if (this.prefix !== "") throw new UsageError(`"${prefix}" is not a key prefix (empty, "." or ".." segments)`);
     }
-    this.label = `s3://${bucket}/${this.prefix}`;
+    // Without a prefix, no trailing slash: messages join the label and a file name with one.
+    this.label = this.prefix ? `s3://${bucket}/${this.prefix}` : `s3://${bucket}`;
   }
 
   /** The object key of a bundle file. */

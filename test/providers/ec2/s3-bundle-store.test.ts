@@ -18,6 +18,7 @@ test("a bundle's manifest and parts round-trip through a bucket and prefix", asy
   const bucket = testBucket(t, s3);
   const store = new S3BundleStore(s3, bucket, "/images/debian/");
   assert.equal(store.label, `s3://${bucket}/images/debian`);
+  assert.equal(new S3BundleStore(s3, bucket).label, `s3://${bucket}`);
   const manifest = Buffer.from("<manifest>…</manifest>");
   const part = randomBytes(10 * 2 ** 20);
   await store.put("debian.img.manifest.xml", manifest);
