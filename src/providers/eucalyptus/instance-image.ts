@@ -6,7 +6,8 @@
  *   then bundle it (keeping the instance's kernel and ramdisk), upload and register. The copy is a temporary
  *   file, removed however this ends;
  * - instance-store otherwise: BundleInstance (the cloud bundles the disk into the bucket), wait for the task,
- *   register the manifest it wrote.
+ *   register the manifest it wrote. Only the cloud's key opens that bundle (the node signs it and wraps its key
+ *   for the cloud), so it is the job's image itself, never read here (EucalyptusProvider.instanceImageReadable).
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
