@@ -102,6 +102,7 @@ before(async () => {
     nodes: [{ name: "127.0.0.1", host: "127.0.0.1", state: "ENABLED" }],
     instances: [instance(NODE_COPIED), instance(BUNDLED), instance(FAILING)],
     bundleFailures: { [FAILING]: { code: "Client.BundlingFailed", message: "no space left on the node" } },
+    // The third key pair stands for the node's own (node-pk.pem): it signs what the node bundles.
     bundler: nodeControllerBundler(s3, { nodeKeyPath: keys.otherKey, cloudCertPath: keys.cloudCert }),
     // Two steps per poll: the CLI's 10 s poll sees the task complete on its second look.
     stepsPerDescribe: 2,
