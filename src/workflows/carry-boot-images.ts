@@ -5,6 +5,8 @@
  * the new image names those — the source's ids mean nothing in another cloud. The original chromogenic
  * discarded them, leaving an image that could not boot.
  *
+ * Within one cloud nothing is carried: the source's ids are valid there.
+ *
  * Each id is saved in the job's state as soon as it is known; a failed job deletes them with its other leftovers.
  */
 import { createReadStream } from "node:fs";
@@ -17,6 +19,10 @@ export async function carryBootImages(run: JobRun, imageName: string): Promise<R
   const dst = run.destination;
   const source = run.sourceProperties ?? {};
   if (!dst || run.state.plan?.bootable || !source.kernel_id) return {};
+  // In the source's own cloud (image create of an instance) its kernel and ramdisk are already images there: the
+  // new image names them as the source does (its inherited kernel_id/ramdisk_id), nothing is stored again.
+  const dest = run.request.destination;
+  if (dest.kind === "cloud" && dest.cloud === run.request.source.cloud) return {};
   const capabilities = await dst.capabilities();
   if (!capabilities.externalKernels) return {};
   const files = await fetchSourceBootFiles(run);
