@@ -44,8 +44,11 @@ export async function* imageTarStream(source: ImageSource, options: ImageTarOpti
     const read = zero
       ? Promise.resolve(zeros.subarray(0, length))
       : source.read(offset, length, Buffer.allocUnsafe(length));
-    read.catch(() => undefined);
-    readAhead.push(read.then((data) => (options.onChunk?.(length, zero), data)));
+    const chunk = read.then((data) => (options.onChunk?.(length, zero), data));
+    // A read ahead may fail while the consumer is still busy with an earlier chunk: its rejection is seen when
+    // the chunk is awaited (or settled in `finally`), not reported as unhandled the moment it happens.
+    chunk.catch(() => undefined);
+    readAhead.push(chunk);
   };
   try {
     while (next < size || readAhead.length) {
