@@ -169,3 +169,33 @@ test("refused by name: a format other than raw, an unknown size, a name two imag
   });
   assert.equal(await euca.getImage("ami-00000000"), undefined, "an unknown id is no image");
 });
+
+test("an upload whose data fails mid-way, or falls short of its size: the error, and no object or image left", async () => {
+  const keysUnder = async (prefix: string) => {
+    const { listObjects } = await import("../../../src/providers/ec2/s3-listing.js");
+    const out: string[] = [];
+    for await (const o of listObjects(s3, euca.settings.bucket, prefix)) out.push(o.key);
+    return out;
+  };
+  const broken = `chromo-euca-lib-broken-${tag}`;
+  async function* failing(): AsyncIterable<Uint8Array> {
+    yield* chunked(pattern(23 * MiB, 15)); // two whole parts uploaded first
+    throw new Error("the source disk went away");
+  }
+  await assert.rejects(
+    euca.uploadImage({ name: broken, diskFormat: "raw", sizeBytes: 40 * MiB }, failing()),
+    /the source disk went away/,
+  );
+  assert.deepEqual(await keysUnder(`${broken}-`), [], "objects left by the failed upload");
+  const short = `chromo-euca-lib-short-${tag}`;
+  await assert.rejects(
+    euca.uploadImage({ name: short, diskFormat: "raw", sizeBytes: 30 * MiB }, chunked(pattern(21 * MiB, 16))),
+    /short|ended|size|bytes/i,
+  );
+  assert.deepEqual(await keysUnder(`${short}-`), [], "objects left by the short upload");
+  for (const name of [broken, short]) {
+    const listed: string[] = [];
+    for await (const i of euca.listImages()) if (i.name === name) listed.push(i.id);
+    assert.deepEqual(listed, [], `an image named ${name} was registered`);
+  }
+});
