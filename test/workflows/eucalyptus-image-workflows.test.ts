@@ -8,6 +8,7 @@
  *   (deregistered, no object of the bundle left);
  * - `migrate` OpenStack → Eucalyptus (qcow2 → raw bundle), Eucalyptus → OpenStack (as it is, and a Xen guest
  *   whose EKI/ERI become its own kernel: it boots on KVM), Eucalyptus → Eucalyptus into another bucket;
+ * - `euca:REGION` from euca2ools .ini files (EUCA_CONFIG_PATH) in place of the eucarc variables;
  * - failures: a missing cloud certificate, a bundle the cloud cannot open, a wrong secret: clear errors, no
  *   object left in the bucket, no image registered;
  * - `image create` of the stack's stopped volume-backed server (EBS-backed: CreateImage).
@@ -18,7 +19,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createReadStream } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DescribeInstancesCommand, DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
 import { OpenStackProvider } from "../../src/providers/openstack/openstack-provider.js";
@@ -284,6 +285,50 @@ test("migrate Eucalyptus → Eucalyptus --bucket: re-bundled into the other buck
   assert.ok(inGlance, "ec2-api registered the new bundle");
   await cliOk(["image", "delete", "--cloud", "env-euca", done.image.id], env);
   assert.deepEqual(await bucketKeys(s3, OTHER_BUCKET, bundle.prefix), [], "the copy's objects left after delete");
+});
+
+test("euca:REGION from euca2ools .ini files: listed without secrets, an image stored and read back through it", async () => {
+  // The region's `name` is the signing region Swift checks; the user section holds the keys, as euca2ools keeps them.
+  const ini = join(dir, "euca2ools.ini");
+  await writeFile(
+    ini,
+    [
+      "[region ec2-stack]",
+      "name = us-east-1",
+      `ec2-url = ${stack.ec2Url}`,
+      `s3-url = ${stack.s3Url}`,
+      `certificate = ${stack.cloudCert}`,
+      "user = tester",
+      "",
+      "[user tester]",
+      `key-id = ${stack.accessKeyId}`,
+      `secret-key = ${stack.secretAccessKey}`,
+      `account-id = ${stack.projectId}`,
+      `certificate = ${keys.userCert}`,
+      `private-key = ${keys.userKey}`,
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  const iniEnv: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(env).filter(([k]) => !/^(EC2_|S3_URL$|EUCALYPTUS_CERT$|AWS_)/.test(k)),
+  );
+  iniEnv.EUCA_CONFIG_PATH = ini;
+  const clouds = await cliOk(["clouds", "--json"], iniEnv);
+  assert.ok(clouds.stdout.includes("euca:ec2-stack"), `clouds lists euca:ec2-stack: ${clouds.stdout}`);
+  assert.ok(!clouds.stdout.includes(stack.secretAccessKey), "clouds shows the secret key");
+  assert.ok(!clouds.stdout.includes("env-euca"), "no eucarc variables in this environment");
+
+  const name = unique("ini");
+  const r = await cliOk(["image", "upload", "--cloud", "euca:ec2-stack", "--json", disk, name], iniEnv);
+  const image = doneOf(r.stdout, "image upload") as unknown as { id: string };
+  eucaMade.push(image.id);
+  assert.equal((await ec2Image(stack, image.id))?.State, "available");
+  const out = join(dir, "ini.qcow2");
+  await cliOk(["export", "--cloud", "euca:ec2-stack", "--image", image.id, "--format", "qcow2", out], iniEnv);
+  await assertSameDisk(disk, out);
+  await cliOk(["image", "delete", "--cloud", "euca:ec2-stack", image.id], iniEnv);
+  assert.equal(await ec2Image(stack, image.id), undefined, "deregistered");
 });
 
 /** No image of that name in EC2 or in the project's Glance, and no object under the name's prefix in the bucket. */

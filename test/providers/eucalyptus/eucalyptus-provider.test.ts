@@ -22,7 +22,7 @@ import type { ProviderImage } from "../../../src/providers/provider.js";
 import { requireEc2Api, s3Connection, type Ec2ApiStack } from "../../helpers/ec2-api-stack.js";
 import { makeBundleKeys, type BundleKeys } from "../../helpers/euca2ools.js";
 import { pattern } from "../../helpers/tools.js";
-import { bundleAt, ec2Image, eucaEnv } from "../../workflows/helpers/eucalyptus-cloud.js";
+import { bucketKeys, bundleAt, ec2Image, eucaEnv } from "../../workflows/helpers/eucalyptus-cloud.js";
 import { scratchDir } from "../../workflows/helpers/workflow-steps.js";
 
 const MiB = 2 ** 20;
@@ -171,12 +171,7 @@ test("refused by name: a format other than raw, an unknown size, a name two imag
 });
 
 test("an upload whose data fails mid-way, or falls short of its size: the error, and no object or image left", async () => {
-  const keysUnder = async (prefix: string) => {
-    const { listObjects } = await import("../../../src/providers/ec2/s3-listing.js");
-    const out: string[] = [];
-    for await (const o of listObjects(s3, euca.settings.bucket, prefix)) out.push(o.key);
-    return out;
-  };
+  const keysUnder = (prefix: string) => bucketKeys(s3, euca.settings.bucket, prefix);
   const broken = `chromo-euca-lib-broken-${tag}`;
   async function* failing(): AsyncIterable<Uint8Array> {
     yield* chunked(pattern(23 * MiB, 15)); // two whole parts uploaded first
