@@ -22,6 +22,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DescribeInstancesCommand, DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
+import { HeadBucketCommand } from "@aws-sdk/client-s3";
 import { OpenStackProvider } from "../../src/providers/openstack/openstack-provider.js";
 import { KeystoneSession } from "../../src/providers/openstack/keystone-session.js";
 import { NovaClient } from "../../src/providers/openstack/nova-client.js";
@@ -372,6 +373,26 @@ test("a wrong secret key: one clear sentence that does not show the secret, noth
   assert.ok(!r.stderr.includes(wrong), "the wrong secret is shown");
   assert.ok(!r.stderr.includes(stack.secretAccessKey), "the real secret is shown");
   assert.ok(!/\n\s+at /.test(r.stderr), `a stack trace instead of a sentence: ${r.stderr}`);
+  await assertNothingLeft(name);
+});
+
+test("--bucket-acl aws-exec-read, which Swift refuses: the sentence says so, no bucket made, no object left", async () => {
+  const name = unique("acl");
+  const newBucket = `chromo-euca-acl-${tag}`;
+  const refused = await runCli(
+    ["image", "upload", "--cloud", "env-euca", "--bucket", newBucket, "--bucket-acl", "aws-exec-read", disk, name],
+    env,
+  );
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /CreateBucket .*aws-exec-read.*only Eucalyptus does.*leave the ACL unset/);
+  await assert.rejects(s3.client.send(new HeadBucketCommand({ Bucket: newBucket })), "the bucket was made after all");
+  // Into the existing bucket: its first object is refused.
+  const intoExisting = await runCli(
+    ["image", "upload", "--cloud", "env-euca", "--bucket-acl", "aws-exec-read", disk, name],
+    env,
+  );
+  assert.equal(intoExisting.code, 1, intoExisting.stderr);
+  assert.match(intoExisting.stderr, /PutObject .*only Eucalyptus does/);
   await assertNothingLeft(name);
 });
 
