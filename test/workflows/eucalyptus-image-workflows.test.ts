@@ -9,8 +9,8 @@
  * - `migrate` OpenStack → Eucalyptus (qcow2 → raw bundle), Eucalyptus → OpenStack (as it is, and a Xen guest
  *   whose EKI/ERI become its own kernel: it boots on KVM), Eucalyptus → Eucalyptus into another bucket;
  * - `euca:REGION` from euca2ools .ini files (EUCA_CONFIG_PATH) in place of the eucarc variables;
- * - failures: a missing cloud certificate, a bundle the cloud cannot open, a wrong secret: clear errors, no
- *   object left in the bucket, no image registered;
+ * - failures: a missing cloud certificate, RegisterImage refused, a bundle the cloud cannot open, a wrong secret,
+ *   a canned ACL Swift refuses: clear errors, no object left in the bucket, no image registered;
  * - `image create` of the stack's stopped volume-backed server (EBS-backed: CreateImage).
  * Images stay small: ec2-api's RegisterImage uploads to Glance with a token that lives 90 s here.
  * The Xen test needs root (loop devices, mounts) and qemu-system-x86.
@@ -350,6 +350,17 @@ test("a missing cloud certificate: a clear error naming it before anything is st
   assert.equal(r.code, 2, r.stderr);
   assert.ok(r.stderr.includes(missing), `the error names ${missing}: ${r.stderr}`);
   assert.match(r.stderr, /certificate/);
+  await assertNothingLeft(name);
+});
+
+test("RegisterImage refused (a kernel that does not exist) after the whole bundle was stored: it is removed", async () => {
+  const name = unique("refused");
+  const r = await runCli(
+    ["image", "upload", "--cloud", "env-euca", "--property", "kernel_id=aki-0badc0de", disk, name],
+    env,
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /refused RegisterImage of .*manifest\.xml as ".*": InvalidAMIID\.NotFound.*aki-0badc0de/);
   await assertNothingLeft(name);
 });
 
