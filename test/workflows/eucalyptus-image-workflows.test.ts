@@ -19,7 +19,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createReadStream } from "node:fs";
 import { randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { DescribeInstancesCommand, DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
 import { HeadBucketCommand } from "@aws-sdk/client-s3";
@@ -27,15 +29,16 @@ import { OpenStackProvider } from "../../src/providers/openstack/openstack-provi
 import { KeystoneSession } from "../../src/providers/openstack/keystone-session.js";
 import { NovaClient } from "../../src/providers/openstack/nova-client.js";
 import type { S3Connection } from "../../src/providers/ec2/s3-connection.js";
+import { deleteObject } from "../../src/providers/ec2/s3-objects.js";
 import { ec2Client, ec2UserCloud, requireEc2Api, s3Connection, type Ec2ApiStack } from "../helpers/ec2-api-stack.js";
 import { makeBundleKeys, type BundleKeys } from "../helpers/euca2ools.js";
 import { stackCloud } from "../helpers/openstack-stack.js";
 import { doneOf, eventLines } from "../helpers/event-lines.js";
 import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { XEN_GUEST_HOSTNAME, xenBareExt4Guest } from "../helpers/xen-guests.js";
-import { makeRaw, mixedRegions, qemuImg, runCli, sha256File } from "../helpers/tools.js";
-import { writeCloudsYaml } from "./helpers/workflow-stack.js";
-import { assertSameDisk, ovaDisk, scratchDir, type DoneEvent } from "./helpers/workflow-steps.js";
+import { CLI, makeRaw, mixedRegions, pattern, qemuImg, runCli, sha256File } from "../helpers/tools.js";
+import { startThrottleProxy, writeCloudsYaml } from "./helpers/workflow-stack.js";
+import { assertSameDisk, jobFolders, onlyJob, ovaDisk, scratchDir, type DoneEvent } from "./helpers/workflow-steps.js";
 import {
   bucketKeys,
   bundleAt,
@@ -330,6 +333,55 @@ test("euca:REGION from euca2ools .ini files: listed without secrets, an image st
   await assertSameDisk(disk, out);
   await cliOk(["image", "delete", "--cloud", "euca:ec2-stack", image.id], iniEnv);
   assert.equal(await ec2Image(stack, image.id), undefined, "deregistered");
+});
+
+test("kill -9 while the bundle is uploaded, then resume: the image is made and no stray object stays", async (t) => {
+  // An incompressible disk of three parts, sent through a 1 MiB/s proxy to Swift so the job is caught mid-upload.
+  const source = join(dir, "incompressible.raw");
+  await writeFile(source, pattern(25 * MiB, 21));
+  const store = join(dir, "local-store");
+  await cliOk(["image", "upload", "--cloud", `local:${store}`, source, "incompressible"], env);
+  const slow = await startThrottleProxy({ host: "127.0.0.1", port: Number(new URL(stack.s3Url).port) }, MiB);
+  t.after(() => slow.close());
+  const name = unique("resumed");
+  t.after(async () => {
+    for (const key of await bucketKeys(s3, defaultBucket(stack), `${name}-`)) {
+      await deleteObject(s3, defaultBucket(stack), key).catch(() => undefined);
+    }
+  });
+  const args = ["migrate", "--json", "--from", `local:${store}`, "--to", "env-euca", "--image", "incompressible"];
+  const before = await jobFolders(join(dir, "state"));
+  const child = spawn(process.execPath, [CLI, ...args, "--name", name], {
+    env: { ...env, S3_URL: slow.url },
+    stdio: "ignore",
+  });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+  const deadline = Date.now() + 60_000;
+  while ((await bucketKeys(s3, defaultBucket(stack), `${name}-`)).length === 0) {
+    assert.ok(Date.now() < deadline, "no part reached the bucket within a minute");
+    await sleep(200);
+  }
+  child.kill("SIGKILL");
+  assert.equal(await exited, "SIGKILL");
+  const left = await bucketKeys(s3, defaultBucket(stack), `${name}-`);
+  assert.ok(!left.some((k) => k.endsWith(".manifest.xml")), `killed after the manifest was stored: ${left.join()}`);
+  const job = await onlyJob(join(dir, "state"), before);
+  assert.ok(job, "the killed job's folder");
+
+  const resumed = await cliOk(["resume", job, "--json"], env);
+  const done = doneOf(resumed.stdout, "resume") as unknown as DoneEvent;
+  eucaMade.push(done.image.id);
+  const made = await ec2Image(stack, done.image.id);
+  assert.equal(made?.State, "available");
+  assert.equal(made?.Name, name);
+  assert.equal(await sha256File(await exportRaw(done.image.id, "resumed.raw")), await sha256File(source));
+  const bundle = bundleAt(made!.ImageLocation!);
+  const stored = await bucketKeys(s3, bundle.bucket, `${name}-`);
+  assert.deepEqual(
+    stored.filter((k) => !k.startsWith(bundle.prefix)),
+    [],
+    `objects of the killed run left beside the resumed bundle ${bundle.prefix}*`,
+  );
 });
 
 /** No image of that name in EC2 or in the project's Glance, and no object under the name's prefix in the bucket. */
