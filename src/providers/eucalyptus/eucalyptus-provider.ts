@@ -23,6 +23,7 @@ import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
 import { S3Connection } from "../ec2/s3-connection.js";
 import { S3BundleStore } from "../ec2/s3-bundle-store.js";
+import { listObjects } from "../ec2/s3-listing.js";
 import { describeImages, deregisterImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
@@ -100,7 +101,10 @@ export class EucalyptusProvider implements ImageProvider {
   async getImage(idOrName: string): Promise<ProviderImage | undefined> {
     const image = await this.findImage(idOrName);
     if (!image) return undefined;
-    return providerImageOf(image, isBundleImage(image) ? await this.bundledSize(image) : undefined);
+    // A bundle whose manifest cannot be read (removed, or not in a bucket) leaves the size unknown: the image is
+    // still there to show and to delete, and a download names what is wrong with it.
+    const size = isBundleImage(image) ? await this.bundledSize(image).catch(() => undefined) : undefined;
+    return providerImageOf(image, size);
   }
 
   /** By id, else by a name that exactly one of the user's images has. */
@@ -290,9 +294,24 @@ export class EucalyptusProvider implements ImageProvider {
     if (!isBundleImage(image)) return;
     const { store, manifest } = this.bundleOf(image);
     const bytes = await store.get(manifest, MAX_MANIFEST_BYTES).catch(() => undefined);
-    if (!bytes) return;
-    const parts = parseBundleManifest(bytes, `${store.label}/${manifest}`).image.parts.map((p) => p.filename);
+    const parts = bytes
+      ? parseBundleManifest(bytes, `${store.label}/${manifest}`).image.parts.map((p) => p.filename)
+      : await this.orphanedParts(image);
     await this.deleteBundle(store, manifest, parts);
+  }
+
+  /** The parts of a bundle whose manifest is gone, found by the names its manifest gave them (PREFIX.part.NN). */
+  private async orphanedParts(image: Ec2Image): Promise<string[]> {
+    const { bucket, folder, manifest } = splitManifestLocation(image.location ?? "");
+    const partsPrefix = `${manifest.slice(0, -"manifest.xml".length)}part.`;
+    const keyPrefix = folder ? `${folder}/${partsPrefix}` : partsPrefix;
+    const parts: string[] = [];
+    // ListObjects (V1): Eucalyptus' object storage gateway has no V2. A bundle has few parts: a few pages at most.
+    for await (const o of listObjects(this.s3, bucket, keyPrefix, { api: "v1", maxPages: 100 })) {
+      // Only PREFIX.part.NN, named relative to the bundle's folder as the store names objects.
+      if (/^\d+$/.test(o.key.slice(keyPrefix.length))) parts.push(o.key.slice(keyPrefix.length - partsPrefix.length));
+    }
+    return parts;
   }
 
   private async deleteBundle(store: S3BundleStore, manifest: string, parts: readonly string[]): Promise<void> {
