@@ -344,7 +344,9 @@ test("kill -9 while the bundle is uploaded, then resume: the image is made and n
   const slow = await startThrottleProxy({ host: "127.0.0.1", port: Number(new URL(stack.s3Url).port) }, MiB);
   t.after(() => slow.close());
   const name = unique("resumed");
+  const resumedIds: string[] = [];
   t.after(async () => {
+    for (const id of resumedIds) await deleteEucaImage(env, id);
     for (const key of await bucketKeys(s3, defaultBucket(stack), `${name}-`)) {
       await deleteObject(s3, defaultBucket(stack), key).catch(() => undefined);
     }
@@ -370,7 +372,7 @@ test("kill -9 while the bundle is uploaded, then resume: the image is made and n
 
   const resumed = await cliOk(["resume", job, "--json"], env);
   const done = doneOf(resumed.stdout, "resume") as unknown as DoneEvent;
-  eucaMade.push(done.image.id);
+  resumedIds.push(done.image.id);
   const made = await ec2Image(stack, done.image.id);
   assert.equal(made?.State, "available");
   assert.equal(made?.Name, name);

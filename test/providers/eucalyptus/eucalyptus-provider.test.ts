@@ -16,7 +16,7 @@ import { rm } from "node:fs/promises";
 import { EucalyptusProvider } from "../../../src/providers/eucalyptus/eucalyptus-provider.js";
 import { eucalyptusSettings } from "../../../src/providers/eucalyptus/eucalyptus-settings.js";
 import { loadEc2CloudConfig } from "../../../src/providers/ec2/ec2-cloud-names.js";
-import { getObject, putObject } from "../../../src/providers/ec2/s3-objects.js";
+import { deleteObject, getObject, putObject } from "../../../src/providers/ec2/s3-objects.js";
 import type { S3Connection } from "../../../src/providers/ec2/s3-connection.js";
 import type { ProviderImage } from "../../../src/providers/provider.js";
 import { requireEc2Api, s3Connection, type Ec2ApiStack } from "../../helpers/ec2-api-stack.js";
@@ -193,4 +193,17 @@ test("an upload whose data fails mid-way, or falls short of its size: the error,
     for await (const i of euca.listImages()) if (i.name === name) listed.push(i.id);
     assert.deepEqual(listed, [], `an image named ${name} was registered`);
   }
+});
+
+test("an image whose manifest is gone: still found and deleted, its parts with it; the download names the manifest", async () => {
+  const image = await store("no-manifest", pattern(11 * MiB, 17)); // two parts
+  const { bucket, prefix } = bundleAt(image.properties!.image_location!);
+  await deleteObject(s3, bucket, `${prefix}manifest.xml`);
+  const found = await euca.getImage(image.id);
+  assert.equal(found?.id, image.id, "an image with an unreadable manifest is still found");
+  assert.equal(found?.sizeBytes, undefined);
+  await assert.rejects(collect(euca.downloadImage(image.id)), /manifest\.xml/);
+  await euca.deleteImage(image.id);
+  assert.equal(await ec2Image(stack, image.id), undefined, "deregistered");
+  assert.deepEqual(await bucketKeys(s3, bucket, prefix), [], "its parts are left in the bucket");
 });
