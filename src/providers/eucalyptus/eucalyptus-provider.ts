@@ -23,7 +23,6 @@ import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
 import { S3Connection } from "../ec2/s3-connection.js";
 import { S3BundleStore } from "../ec2/s3-bundle-store.js";
-import { listObjects } from "../ec2/s3-listing.js";
 import { describeImages, deregisterImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
