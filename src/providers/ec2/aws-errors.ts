@@ -115,7 +115,13 @@ export function awsError(error: unknown, context: AwsCallContext, signal?: Abort
   const usefulCode = awsCode && !meaningless.has(awsCode) ? awsCode : undefined;
   const message = typeof e.message === "string" ? e.message : "";
   const text = message && message !== usefulCode && !meaningless.has(message) ? message : "";
-  const detail = [usefulCode, text].filter(Boolean).join(": ") || "no error code in the reply";
+  // A 401/403 without a body (a HEAD's reply) is as likely a wrong secret as a missing right: say both.
+  const bare =
+    status === 401 || status === 403
+      ? "access denied, the reply giving no reason (a wrong access key or secret key, a wrong signing region, " +
+        "or no rights to it)"
+      : "no error code in the reply";
+  const detail = [usefulCode, text].filter(Boolean).join(": ") || bare;
   const facts = [`HTTP ${status}`, requestId && `request ${requestId}`].filter(Boolean).join(", ");
   const hint = usefulCode ? context.hints?.[usefulCode] : undefined;
   const sentence = `${where} refused ${context.call}${about}: ${detail} (${facts})${hint ? `. ${hint}` : ""}`;
