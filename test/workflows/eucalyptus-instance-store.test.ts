@@ -342,6 +342,7 @@ test("BundleInstance: the cloud's bundle of the disk registered as NAME with ker
     e.stderr,
     new RegExp(`s3://${bucket}/${prefix}\\.manifest\\.xml: the manifest's signature does not match`),
   );
+  assert.match(e.stderr, /BundleInstance\) is signed by a node controller and opens only with the cloud's private key/);
 });
 
 test("a bundle task that fails: a clear error naming the task and the cloud's reason, nothing registered", async (t) => {

@@ -18,7 +18,7 @@ import type {
   UploadImageRequest,
   UploadOptions,
 } from "../provider.js";
-import { ChromogenicError, UsageError } from "../../util/errors.js";
+import { ChromogenicError, UsageError, VerificationError } from "../../util/errors.js";
 import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
 import { S3Connection } from "../ec2/s3-connection.js";
@@ -152,7 +152,16 @@ export class EucalyptusProvider implements ImageProvider {
     }
     const { store, manifest } = this.bundleOf(image);
     const keys = await bundleReadingKeys(this.config);
-    const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal });
+    const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal }).catch(
+      (e: unknown) => {
+        if (!(e instanceof VerificationError)) throw e;
+        // The commonest cause in a real cloud, said where the user meets it.
+        throw new VerificationError(
+          `${e.message}; a bundle the cloud made itself (BundleInstance) is signed by a node controller and ` +
+            "opens only with the cloud's private key",
+        );
+      },
+    );
     const total = opened.manifest.image.size;
     // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips.
     let skip = options.offset ?? 0;
