@@ -34,9 +34,8 @@ import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/ma
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { bundleSecretFromHex, randomBundleSecret, type BundleSecret } from "../../formats/bundle/bundle-keys.js";
 import { listObjects } from "../ec2/s3-listing.js";
-import { deleteObject } from "../ec2/s3-objects.js";
 import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
-import type { BundleImageType } from "../../formats/bundle/bundle-manifest.js";
+import { bundleManifestName, type BundleImageType } from "../../formats/bundle/bundle-manifest.js";
 import {
   BUNDLE_DISK_FORMAT,
   EBS_UNREADABLE,
@@ -196,9 +195,8 @@ export class EucalyptusProvider implements ImageProvider {
     const store = new S3BundleStore(this.s3, this.settings.bucket);
     const { prefix, secret } = await this.bundleIdentity(request, options);
     const source = streamImageSource(data, request.sizeBytes, `the data of "${request.name}"`);
-    const kernelId = ec2Id(properties.kernel_id, "eki", "aki");
-    const ramdiskId = ec2Id(properties.ramdisk_id, "eri", "ari");
-    let sent = 0;
+    const architecture = properties.architecture ?? "x86_64";
+    const boot = bootImagesOf(imageType, properties);
     const writing = writeBundle({
       source,
       prefix,
@@ -206,25 +204,24 @@ export class EucalyptusProvider implements ImageProvider {
       secret,
       // With a place to keep the prefix and key, a run that stops leaves its parts for the next to skip.
       resumable: !!options.resume,
-      architecture: properties.architecture ?? "x86_64",
+      architecture,
       user: this.config.userId ?? "000000000000",
       imageType,
-      ...(imageType === "machine" && kernelId ? { kernelId } : {}),
-      ...(imageType === "machine" && ramdiskId ? { ramdiskId } : {}),
       // Eucalyptus (and ec2-api) tell a kernel or ramdisk bundle by "true" in its own field.
       ...(imageType === "kernel" ? { kernelId: "true" } : {}),
       ...(imageType === "ramdisk" ? { ramdiskId: "true" } : {}),
+      ...boot,
       ...keys,
       signal: options.signal,
       onProgress: (e) => {
-        if (e.event !== "progress") return;
-        sent = e.bytes;
-        options.onProgress?.(sent, request.sizeBytes);
+        if (e.event === "progress") options.onProgress?.(e.bytes, request.sizeBytes);
       },
     }).finally(() => source.close());
     const written = await writing.catch(async (e: unknown) => {
       // Interrupted (Ctrl-C, kept for a resume) or --keep: the parts stay. Failed: nothing is left.
-      if (options.resume && !options.signal?.aborted && !options.keepOnFailure) await this.deleteParts(prefix);
+      if (options.resume && !options.signal?.aborted && !options.keepOnFailure) {
+        await this.deleteBundle(store, bundleManifestName(prefix), await this.storedParts(store, prefix));
+      }
       throw e;
     });
     const location = `${this.settings.bucket}/${written.manifestName}`;
@@ -233,9 +230,8 @@ export class EucalyptusProvider implements ImageProvider {
       imageId = await registerImage(this.ec2, {
         manifestLocation: location,
         name: request.name,
-        architecture: properties.architecture ?? "x86_64",
-        ...(imageType === "machine" && kernelId ? { kernelId } : {}),
-        ...(imageType === "machine" && ramdiskId ? { ramdiskId } : {}),
+        architecture,
+        ...boot,
         signal: options.signal,
       });
       await options.onCreated?.(imageId);
@@ -251,9 +247,13 @@ export class EucalyptusProvider implements ImageProvider {
       );
       throw e;
     }
-    const image = await this.getImage(imageId);
-    if (!image)
-      throw new ChromogenicError(`${this.label}: image ${imageId} vanished after it was registered`, "ECLOUD");
+    return await this.madeImage(imageId);
+  }
+
+  /** An image this store has just made, which must now be there. */
+  async madeImage(id: string): Promise<ProviderImage> {
+    const image = await this.getImage(id);
+    if (!image) throw new ChromogenicError(`${this.label}: image ${id} vanished after it was made`, "ECLOUD");
     return image;
   }
 
@@ -278,13 +278,6 @@ export class EucalyptusProvider implements ImageProvider {
     return { prefix, secret };
   }
 
-  /** Every part stored under `prefix` in the bundle bucket (a failed upload's). */
-  private async deleteParts(prefix: string): Promise<void> {
-    const names: string[] = [];
-    for await (const o of listObjects(this.s3, this.settings.bucket, `${prefix}.part.`)) names.push(o.key);
-    await Promise.allSettled(names.map((key) => deleteObject(this.s3, this.settings.bucket, key)));
-  }
-
   /** Lets anyone launch the image (launch permission of the group "all"). */
   async setPublic(imageId: string, signal?: AbortSignal): Promise<void> {
     await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, signal);
@@ -304,18 +297,20 @@ export class EucalyptusProvider implements ImageProvider {
     const bytes = await store.get(manifest, MAX_MANIFEST_BYTES).catch(() => undefined);
     const parts = bytes
       ? parseBundleManifest(bytes, `${store.label}/${manifest}`).image.parts.map((p) => p.filename)
-      : await this.orphanedParts(image);
+      : await this.storedParts(store, manifest.slice(0, -".manifest.xml".length));
     await this.deleteBundle(store, manifest, parts);
   }
 
-  /** The parts of a bundle whose manifest is gone, found by the names its manifest gave them (PREFIX.part.NN). */
-  private async orphanedParts(image: Ec2Image): Promise<string[]> {
-    const { bucket, folder, manifest } = splitManifestLocation(image.location ?? "");
-    const partsPrefix = `${manifest.slice(0, -"manifest.xml".length)}part.`;
-    const keyPrefix = folder ? `${folder}/${partsPrefix}` : partsPrefix;
+  /**
+   * The parts stored for the bundle `prefix` in `store`, found by the names a manifest gives them (PREFIX.part.NN):
+   * those of a bundle whose manifest is gone, or of an upload that failed before writing one.
+   */
+  private async storedParts(store: S3BundleStore, prefix: string): Promise<string[]> {
+    const partsPrefix = `${prefix}.part.`;
+    const keyPrefix = store.keyOf(partsPrefix);
     const parts: string[] = [];
     // ListObjects (V1): Eucalyptus' object storage gateway has no V2. A bundle has few parts: a few pages at most.
-    for await (const o of listObjects(this.s3, bucket, keyPrefix, { api: "v1", maxPages: 100 })) {
+    for await (const o of listObjects(this.s3, store.bucket, keyPrefix, { api: "v1", maxPages: 100 })) {
       // Only PREFIX.part.NN, named relative to the bundle's folder as the store names objects.
       if (/^\d+$/.test(o.key.slice(keyPrefix.length))) parts.push(o.key.slice(keyPrefix.length - partsPrefix.length));
     }
@@ -343,18 +338,16 @@ export class EucalyptusProvider implements ImageProvider {
     return imageFromInstance(this, request);
   }
 
-  /** Registers a bundle already in the bucket (BundleInstance's) and waits until it is ready. */
+  /** Registers a bundle already in the bucket (BundleInstance's), waits until it is ready; its id. */
   async registerBundle(
     location: string,
     name: string,
     from: { architecture?: string; kernelId?: string; ramdiskId?: string },
     signal?: AbortSignal,
-  ): Promise<ProviderImage> {
+  ): Promise<string> {
     const id = await registerImage(this.ec2, { manifestLocation: location, name, ...from, signal });
     await waitForImage(this.ec2, id, { signal });
-    const image = await this.getImage(id);
-    if (!image) throw new ChromogenicError(`${this.label}: image ${id} vanished after it was registered`, "ECLOUD");
-    return image;
+    return id;
   }
 }
 
@@ -365,6 +358,17 @@ function bundlePrefix(name: string): string {
     .replace(/^[-.]+/, "")
     .slice(0, 64);
   return safe || "image";
+}
+
+/** The kernel and ramdisk a machine image boots with, when its properties name EC2 images of those kinds. */
+function bootImagesOf(
+  imageType: BundleImageType,
+  properties: Readonly<Record<string, string>>,
+): { kernelId?: string; ramdiskId?: string } {
+  if (imageType !== "machine") return {};
+  const kernelId = ec2Id(properties.kernel_id, "eki", "aki");
+  const ramdiskId = ec2Id(properties.ramdisk_id, "eri", "ari");
+  return { ...(kernelId ? { kernelId } : {}), ...(ramdiskId ? { ramdiskId } : {}) };
 }
 
 function bundleImageType(value: string | undefined): BundleImageType {

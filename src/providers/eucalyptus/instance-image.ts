@@ -15,7 +15,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { CreateImageFromInstanceRequest, ProviderImage } from "../provider.js";
-import { ChromogenicError } from "../../util/errors.js";
 import { createImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
@@ -128,7 +127,7 @@ async function bundledByCloud(
   });
   const location = done.manifestLocation ?? `${bucket}/${prefix}.manifest.xml`;
   const boot = bootOf(instance);
-  const image = await provider.registerBundle(
+  const id = await provider.registerBundle(
     location,
     request.imageName,
     {
@@ -138,7 +137,7 @@ async function bundledByCloud(
     },
     request.signal,
   );
-  return await registered(provider, image.id, request);
+  return await registered(provider, id, request);
 }
 
 /** The image made in the cloud, made public first when asked. */
@@ -148,7 +147,5 @@ async function registered(
   request: CreateImageFromInstanceRequest,
 ): Promise<ProviderImage> {
   if (request.visibility === "public") await provider.setPublic(id, request.signal);
-  const image = await provider.getImage(id);
-  if (!image) throw new ChromogenicError(`${provider.label}: image ${id} vanished after it was made`, "ECLOUD");
-  return image;
+  return await provider.madeImage(id);
 }
