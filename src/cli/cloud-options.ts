@@ -42,10 +42,7 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
     const given = self.opts<Record<string, string | undefined>>();
     // The openstack CLI's way: these options override clouds.yaml through the variables that are their
     // defaults, which also carry them into a job's worker and to every cloud the command names.
-    for (const [flag, variable] of NETWORK_OPTIONS) {
-      const value = given[flag];
-      if (value !== undefined) process.env[variable] = String(value);
-    }
+    optionsToVariables(given, NETWORK_OPTIONS);
     for (const name of names) {
       const cloud = given[name] ?? given.osCloud ?? process.env.OS_CLOUD;
       if (!cloud) throw new UsageError(`--${name} is required (or --os-cloud NAME, or OS_CLOUD)`);
@@ -53,4 +50,15 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
     }
   });
   return command;
+}
+
+/** Sets each variable whose option was given to the option's value (the options travel as the variables do). */
+export function optionsToVariables(
+  given: Readonly<Record<string, unknown>>,
+  pairs: readonly (readonly [option: string, variable: string])[],
+): void {
+  for (const [flag, variable] of pairs) {
+    const value = given[flag];
+    if (value !== undefined) process.env[variable] = String(value);
+  }
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { optionsToVariables } from "./cloud-options.js";
 
 /** The node-controller options and the variables they set (read by providers/eucalyptus/eucalyptus-settings.ts). */
 const NODE_OPTIONS = [
@@ -28,12 +29,6 @@ export function nodeCopyOptions<T extends Command>(command: T): T {
     "--node-instances-dir <dir>",
     "where the node keeps instances (default /var/lib/eucalyptus/instances/work; the original's /usr/local/eucalyptus)",
   );
-  command.hook("preAction", (self) => {
-    const given = self.opts<Record<string, string | undefined>>();
-    for (const [flag, variable] of NODE_OPTIONS) {
-      const value = given[flag];
-      if (value !== undefined) process.env[variable] = String(value);
-    }
-  });
+  command.hook("preAction", (self) => optionsToVariables(self.opts(), NODE_OPTIONS));
   return command;
 }
