@@ -35,9 +35,11 @@ export async function imageInCloud(run: JobRun): Promise<{ image: ProviderImage;
   const { request, state } = run;
   const instance = request.source.instance;
   if (request.kind !== "image-create" || !instance || !run.source.instanceImageReadable) return undefined;
-  if (!state.plan || state.plan.sourceFormat !== "snapshot") {
-    if (state.plan || (await run.source.instanceImageReadable(instance, run.signal))) return undefined;
-  }
+  // A resumed job follows the plan it saved; a new one asks the store.
+  const inCloud = state.plan
+    ? state.plan.sourceFormat === "snapshot"
+    : !(await run.source.instanceImageReadable(instance, run.signal));
+  if (!inCloud) return undefined;
   const dest = request.destination;
   const why =
     dest.kind !== "cloud" || dest.cloud !== request.source.cloud
