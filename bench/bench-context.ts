@@ -33,3 +33,26 @@ export function median(xs: readonly number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
+
+/** Ends a benchmark that cannot go on: one line on stderr naming it, exit status 1. */
+export function benchFail(bench: string, message: string): never {
+  process.stderr.write(`${bench}: ${message}\n`);
+  process.exit(1);
+}
+
+/** `[--repeat N] [--keep]` (BENCH_REPEAT the default count), what the benchmarks without cases take. */
+export function repeatKeepOptions(bench: string, argv: readonly string[]): { repeat: number; keep: boolean } {
+  let repeat = Number(process.env["BENCH_REPEAT"] ?? 1);
+  let keep = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--repeat") repeat = Number(argv[++i]);
+    else if (argv[i] === "--keep") keep = true;
+    else
+      benchFail(
+        bench,
+        `unknown option ${argv[i]}\nusage: node dist/bench/${bench}.js [--repeat N] [--keep]  (env BENCH_REPEAT)`,
+      );
+  }
+  if (!Number.isInteger(repeat) || repeat < 1) benchFail(bench, "--repeat needs a positive integer");
+  return { repeat, keep };
+}

@@ -23,7 +23,7 @@ import { deleteObject } from "../src/providers/ec2/s3-objects.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, machineLine, median, NODE_BIN, WORK } from "./bench-context.js";
+import { benchFail, CLI, machineLine, median, NODE_BIN, WORK, repeatKeepOptions } from "./bench-context.js";
 import { euca2oolsHome, makeBundleKeys } from "../test/helpers/euca2ools.js";
 
 const DIR = join(WORK, "bundle");
@@ -34,20 +34,7 @@ const KEY = "0123456789abcdef0123456789abcdef";
 const IV = "fedcba9876543210fedcba9876543210";
 
 function fail(message: string): never {
-  process.stderr.write(`bundle-bench: ${message}\n`);
-  process.exit(1);
-}
-
-function parseOptions(argv: string[]): { repeat: number; keep: boolean } {
-  let repeat = Number(process.env["BENCH_REPEAT"] ?? 1);
-  let keep = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--repeat") repeat = Number(argv[++i]);
-    else if (argv[i] === "--keep") keep = true;
-    else fail(`unknown option ${argv[i]}\nusage: node dist/bench/bundle-bench.js [--repeat N] [--keep]`);
-  }
-  if (!Number.isInteger(repeat) || repeat < 1) fail("--repeat needs a positive integer");
-  return { repeat, keep };
+  return benchFail("bundle-bench", message);
 }
 
 interface Timed {
@@ -81,7 +68,7 @@ function tarDigest(manifest: string): string {
 }
 
 async function main(): Promise<number> {
-  const opts = parseOptions(process.argv.slice(2));
+  const opts = repeatKeepOptions("bundle-bench", process.argv.slice(2));
   if (!existsSync(RAW)) fail(`${RAW} is missing: run \`bash bench/make-test-disks.sh\` first`);
   if (!existsSync("/usr/bin/time")) fail("/usr/bin/time is missing: apt-get install time");
   rmSync(DIR, { recursive: true, force: true });

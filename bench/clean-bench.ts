@@ -18,7 +18,7 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, machineLine, median, NODE_BIN, ROOT, WORK } from "./bench-context.js";
+import { benchFail, CLI, machineLine, median, NODE_BIN, ROOT, WORK, repeatKeepOptions } from "./bench-context.js";
 
 const DIR = join(WORK, "clean");
 const RAW = join(WORK, "debian.raw");
@@ -26,23 +26,7 @@ const INPUT = join(DIR, "debian.qcow2");
 const CLEAN_STEP_TARGET_MS = 5000;
 
 function fail(message: string): never {
-  process.stderr.write(`clean-bench: ${message}\n`);
-  process.exit(1);
-}
-
-function parseOptions(argv: string[]): { repeat: number; keep: boolean } {
-  let repeat = Number(process.env["BENCH_REPEAT"] ?? 1);
-  let keep = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--repeat") repeat = Number(argv[++i]);
-    else if (argv[i] === "--keep") keep = true;
-    else
-      fail(
-        `unknown option ${argv[i]}\nusage: node dist/bench/clean-bench.js [--repeat N] [--keep]  (env BENCH_REPEAT)`,
-      );
-  }
-  if (!Number.isInteger(repeat) || repeat < 1) fail("--repeat needs a positive integer");
-  return { repeat, keep };
+  return benchFail("clean-bench", message);
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -71,7 +55,7 @@ function libguestfsEnv(): NodeJS.ProcessEnv {
 }
 
 function main(): number {
-  const opts = parseOptions(process.argv.slice(2));
+  const opts = repeatKeepOptions("clean-bench", process.argv.slice(2));
   if (process.getuid?.() !== 0) fail("needs root (loop devices and mounts)");
   if (!existsSync(RAW)) fail(`${RAW} is missing: run \`bash bench/make-test-disks.sh\` first`);
   if (run("sh", ["-c", "command -v virt-sysprep"]).status !== 0)
