@@ -189,6 +189,14 @@ EOF
 if [ -n "$keystone" ]; then
   ks=${keystone%/}
   ks=${ks%/v3}
+  # How s3token and authtoken sign in to Keystone: as the Swift service user.
+  service_auth="auth_url = $ks
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $SWIFT_KS_USER
+password = $SWIFT_KS_PASSWORD"
   {
     # authtoken before s3api, as s3api's documentation has it: after it, authtoken finds no token on an S3
     # request (s3token passes none on) and marks the identity s3token established invalid: 403 for everyone.
@@ -200,24 +208,12 @@ use = egg:swift#s3token
 auth_uri = $ks/v3
 # Keystone answers /v3/s3tokens for admins and service users only (its ec2tokens/s3tokens security fix):
 # s3token asks with the service user's token.
-auth_url = $ks
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = service
-username = $SWIFT_KS_USER
-password = $SWIFT_KS_PASSWORD
+$service_auth
 
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
 www_authenticate_uri = $ks
-auth_url = $ks
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = service
-username = $SWIFT_KS_USER
-password = $SWIFT_KS_PASSWORD
+$service_auth
 delay_auth_decision = True
 
 [filter:keystoneauth]
