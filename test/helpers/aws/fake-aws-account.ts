@@ -1,0 +1,163 @@
+/**
+ * The state of one AWS account as the test servers written from the AWS API reference share it: the EBS
+ * direct APIs' server stores snapshot blocks here, the EC2 server registers images of those snapshots, runs
+ * export/import/store tasks over them, and the STS/IMDS servers hand out the keys checked here. Nothing here
+ * speaks HTTP; each server maps its API onto these records.
+ *
+ * Sizes follow the EBS direct APIs reference: blocks of 512 KiB, volume sizes in GiB
+ * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_StartSnapshot.html).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { SigningSecret } from "./sigv4-verify.js";
+
+export const EBS_BLOCK_SIZE = 512 * 1024;
+export const GIB = 1024 ** 3;
+
+export interface FakeSnapshot {
+  readonly id: string;
+  volumeSizeGiB: number;
+  /** The EC2 states: pending while blocks are written, completed after CompleteSnapshot, error. */
+  status: "pending" | "completed" | "error";
+  /** Written blocks by index; an absent index reads as zeros and is not listed. */
+  readonly blocks: Map<number, Buffer>;
+  description?: string;
+  parentSnapshotId?: string;
+  readonly tags: Record<string, string>;
+  readonly startTime: Date;
+  readonly ownerId: string;
+}
+
+export interface FakeBlockDevice {
+  readonly deviceName: string;
+  readonly snapshotId?: string;
+  readonly volumeSizeGiB?: number;
+  readonly virtualName?: string;
+}
+
+export interface FakeImage {
+  readonly id: string;
+  name: string;
+  description?: string;
+  state: "pending" | "available" | "failed" | "deregistered";
+  readonly rootDeviceName: string;
+  readonly rootDeviceType: "ebs" | "instance-store";
+  readonly blockDevices: FakeBlockDevice[];
+  readonly architecture: string;
+  readonly virtualizationType: "hvm" | "paravirtual";
+  bootMode?: "legacy-bios" | "uefi" | "uefi-preferred";
+  enaSupport?: boolean;
+  readonly productCodes: string[];
+  /** An instance-store image's manifest, "bucket/prefix.manifest.xml". */
+  readonly imageLocation?: string;
+  readonly ownerId: string;
+  readonly creationDate: Date;
+  readonly launchPermissions: Set<string>;
+}
+
+export interface FakeInstance {
+  readonly id: string;
+  state: "running" | "stopped" | "stopping" | "pending" | "terminated";
+  readonly rootDeviceName: string;
+  /** The root volume's contents, as a snapshot of it would hold them. */
+  readonly rootVolume: { readonly sizeGiB: number; readonly blocks: Map<number, Buffer> };
+  readonly architecture: string;
+  readonly bootMode?: "legacy-bios" | "uefi";
+}
+
+/** An asynchronous task (ExportImage, ImportImage, ImportSnapshot, CreateStoreImageTask) as its Describe call shows it. */
+export interface FakeTask {
+  readonly id: string;
+  readonly kind: "export-image" | "import-image" | "import-snapshot" | "store-image";
+  status: string;
+  statusMessage?: string;
+  progress?: string;
+  /** Whatever the task's server keeps (its S3 location, the image or snapshot it made). */
+  readonly details: Record<string, unknown>;
+}
+
+export class FakeAwsAccount {
+  readonly accountId: string;
+  readonly region: string;
+  readonly credentials = new Map<string, SigningSecret>();
+  readonly snapshots = new Map<string, FakeSnapshot>();
+  readonly images = new Map<string, FakeImage>();
+  readonly instances = new Map<string, FakeInstance>();
+  readonly tasks = new Map<string, FakeTask>();
+  /** The servers' clock: tests move it forward to expire a session. */
+  now: () => number = Date.now;
+
+  constructor(options: { accountId?: string; region?: string } = {}) {
+    this.accountId = options.accountId ?? "123456789012";
+    this.region = options.region ?? "us-east-1";
+  }
+
+  /** A new access key (long-term unless `expiresAt` is given) and its secret. */
+  addCredential(options: { sessionToken?: boolean; expiresAt?: number } = {}): {
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string;
+    expiration?: Date;
+  } {
+    const accessKeyId = (options.sessionToken ? "ASIA" : "AKIA") + randomBytes(8).toString("hex").toUpperCase();
+    const secretAccessKey = randomBytes(20).toString("base64");
+    const sessionToken = options.sessionToken ? randomBytes(48).toString("base64") : undefined;
+    this.credentials.set(accessKeyId, {
+      secretAccessKey,
+      ...(sessionToken ? { sessionToken } : {}),
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
+    });
+    return {
+      accessKeyId,
+      secretAccessKey,
+      ...(sessionToken ? { sessionToken } : {}),
+      ...(options.expiresAt !== undefined ? { expiration: new Date(options.expiresAt) } : {}),
+    };
+  }
+
+  /** An id in AWS's shape: `snap-` and 17 hex digits. */
+  newId(prefix: string): string {
+    return `${prefix}-${randomBytes(9).toString("hex").slice(0, 17)}`;
+  }
+
+  /** A completed snapshot holding `disk` (a raw disk image), zero blocks left unwritten as EBS leaves them. */
+  addSnapshotOf(disk: Buffer, options: { volumeSizeGiB?: number; description?: string } = {}): FakeSnapshot {
+    const volumeSizeGiB = options.volumeSizeGiB ?? Math.max(1, Math.ceil(disk.length / GIB));
+    const snapshot: FakeSnapshot = {
+      id: this.newId("snap"),
+      volumeSizeGiB,
+      status: "completed",
+      blocks: blocksOf(disk),
+      ...(options.description ? { description: options.description } : {}),
+      tags: {},
+      startTime: new Date(this.now()),
+      ownerId: this.accountId,
+    };
+    this.snapshots.set(snapshot.id, snapshot);
+    return snapshot;
+  }
+
+  /** The raw disk a snapshot holds, `volumeSizeGiB` long (only for small test volumes: it is all in memory). */
+  snapshotBytes(id: string): Buffer {
+    const snapshot = this.snapshots.get(id);
+    if (!snapshot) throw new Error(`no snapshot ${id}`);
+    const out = Buffer.alloc(snapshot.volumeSizeGiB * GIB);
+    for (const [index, data] of snapshot.blocks) data.copy(out, index * EBS_BLOCK_SIZE);
+    return out;
+  }
+}
+
+/** The non-zero 512 KiB blocks of a raw disk, by index. */
+export function blocksOf(disk: Buffer): Map<number, Buffer> {
+  const blocks = new Map<number, Buffer>();
+  for (let i = 0; i * EBS_BLOCK_SIZE < disk.length; i++) {
+    const block = Buffer.alloc(EBS_BLOCK_SIZE);
+    disk.copy(block, 0, i * EBS_BLOCK_SIZE, Math.min(disk.length, (i + 1) * EBS_BLOCK_SIZE));
+    if (block.some((b) => b !== 0)) blocks.set(i, block);
+  }
+  return blocks;
+}
+
+/** A block's checksum as the EBS direct APIs carry it: SHA-256, base64. */
+export function blockChecksum(data: Buffer): string {
+  return createHash("sha256").update(data).digest("base64");
+}
