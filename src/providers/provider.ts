@@ -87,6 +87,14 @@ export interface UploadImageRequest {
   readonly properties?: Readonly<Record<string, string>>;
   /** The layout within the disk format, when chromogenic wrote it (a VMDK's createType: "streamOptimized"). */
   readonly subformat?: string;
+  /** What inspecting the disk found, for stores that must be told how to start it. */
+  readonly guest?: GuestFacts;
+}
+
+/** Facts about the guest on a disk, found by looking at the disk (guest/inspect), never by trusting metadata. */
+export interface GuestFacts {
+  /** The firmware its loaders start under (guest/inspect/firmware-support.ts). */
+  readonly firmware?: "bios" | "uefi" | "both" | "unknown";
 }
 
 export interface CreateImageFromInstanceRequest {

@@ -20,6 +20,7 @@ import { UploadStreamOutput } from "./upload-stream-output.js";
 import { isOvaFormat } from "../formats/ova/ova-format.js";
 import { createOptionsFor } from "./output-options.js";
 import { getDriver, isPlainDisk } from "../formats/registry.js";
+import { firmwareSupport } from "../guest/inspect/firmware-support.js";
 
 /**
  * Converts `source` (owned: closed here) into the destination's format and delivers it. `dataTotal`, the data
@@ -55,6 +56,10 @@ export async function deliverImage(
       run.phase("convert", "end");
       return undefined;
     }
+    // A store that must be told how the disk starts (EC2's boot mode) learns it from the disk itself.
+    run.guestFacts ??= {
+      firmware: await firmwareSupport(source, run.state.source!.name).catch(() => "unknown" as const),
+    };
     if (plan.targetAccess === "stream") {
       run.phase("convert", "start", `${source.format} → ${format}, streamed into the upload`);
       const output = new UploadStreamOutput();

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { AbortedError } from "../util/errors.js";
 import type { Phase, WorkListener } from "../util/events.js";
 import { ProgressMeter } from "../util/progress-meter.js";
-import type { ImageProvider } from "../providers/provider.js";
+import type { GuestFacts, ImageProvider } from "../providers/provider.js";
 import { resolveCloud } from "./cloud-names.js";
 import { jobDir, saveJob, type JobRequest, type JobState } from "./job-state.js";
 
@@ -34,6 +34,8 @@ export class JobRun {
   outputChecked = false;
   /** The data bytes of the source the preflight opened in place, when it could tell: a conversion's progress total. */
   sourceDataBytes: number | undefined;
+  /** What inspecting the source disk found (its firmware), told to a destination that needs it. */
+  guestFacts: GuestFacts | undefined;
 
   constructor(
     readonly state: JobState,

@@ -82,6 +82,7 @@ export async function storeImage(
       properties,
       // What chromogenic wrote; passed-through bytes keep the source's own properties.
       subformat: run.state.plan!.mode === "passthrough" ? undefined : createOptionsFor(format, "cloud").subformat,
+      ...(run.guestFacts ? { guest: run.guestFacts } : {}),
     },
     {
       signal: run.signal,
