@@ -422,6 +422,23 @@ export class Ec2AwsServer {
     return image;
   }
 
+  /** An available image whose root device /dev/xvda is made from `snapshotId` (a test's starting point). */
+  addImageOf(
+    snapshotId: string,
+    fields: Partial<Pick<FakeImage, "name" | "architecture" | "bootMode" | "productCodes">> = {},
+  ): FakeImage {
+    const snapshot = this.account.snapshots.get(snapshotId);
+    if (!snapshot) throw new Error(`no snapshot ${snapshotId}`);
+    return this.addImage({
+      name: `image-of-${snapshotId}`,
+      rootDeviceName: "/dev/xvda",
+      blockDevices: [{ deviceName: "/dev/xvda", snapshotId, volumeSizeGiB: snapshot.volumeSizeGiB }],
+      architecture: "x86_64",
+      state: "available",
+      ...fields,
+    });
+  }
+
   private modifyImageAttribute(p: URLSearchParams): string {
     const image = this.image(required(p, "ImageId"));
     const changes = (op: "Add" | "Remove") =>
@@ -567,7 +584,7 @@ export class Ec2AwsServer {
     const seen = (this.taskPolls.get(task.id) ?? 0) + 1;
     this.taskPolls.set(task.id, seen);
     const steps = STEPS[task.kind];
-    const at = Math.floor(seen / this.pollsPerStep);
+    const at = Math.floor((seen - 1) / this.pollsPerStep);
     if (at < steps.length) {
       const step = steps[at]!;
       task.status = step.status;
@@ -688,7 +705,7 @@ export class Ec2AwsServer {
         const args =
           d.format === "VMDK"
             ? ["-O", "vmdk", "-o", "subformat=streamOptimized"]
-            : ["-O", "vpc", "-o", "subformat=dynamic"];
+            : ["-O", "vpc", "-o", "subformat=dynamic,force_size=on"];
         await qemu(["convert", "-f", "raw", ...args, raw, out]);
       }
       const key = `${d.prefix ?? ""}${task.id}.${d.format.toLowerCase()}`;

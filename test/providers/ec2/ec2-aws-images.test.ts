@@ -82,10 +82,8 @@ test("DescribeImages reads product codes; filters by owner, id and name; pages w
   const account = new FakeAwsAccount();
   const { server, ec2 } = await startEc2AwsServer(t, account, { defaultPageSize: 2 });
   const snap = account.addSnapshotOf(disk());
-  const base = { rootDeviceName: "/dev/xvda", architecture: "x86_64", state: "available" as const };
-  const blockDevices = [{ deviceName: "/dev/xvda", snapshotId: snap.id, volumeSizeGiB: 1 }];
-  const sold = server.addImage({ ...base, name: "sold-1", blockDevices, productCodes: ["cx1a2b3c4d5e6f7g8h9i0j"] });
-  for (const n of [2, 3, 4]) server.addImage({ ...base, name: `plain-${n}`, blockDevices });
+  const sold = server.addImageOf(snap.id, { name: "sold-1", productCodes: ["cx1a2b3c4d5e6f7g8h9i0j"] });
+  for (const n of [2, 3, 4]) server.addImageOf(snap.id, { name: `plain-${n}` });
   const all = await describeImages(ec2, { owners: ["self"] });
   assert.equal(all.length, 4);
   const pages = server.requests.filter((r) => r.action === "DescribeImages");
