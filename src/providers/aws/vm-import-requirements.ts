@@ -17,6 +17,10 @@
  * not judged here and is left to AWS.
  */
 
+import { isOvaFormat } from "../../formats/ova/ova-format.js";
+import { findDriver } from "../../formats/registry.js";
+import type { ImportDiskFormat } from "./import-image-task.js";
+
 export const PREREQUISITES_PAGE = "https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html";
 export const LIMITATIONS_PAGE =
   "https://docs.aws.amazon.com/vm-import/latest/userguide/limitations-image-importing.html";
@@ -51,6 +55,19 @@ export interface VmImportDisk {
 }
 
 const TIB = 1024 ** 4;
+
+/** ImportImage's DiskContainer.Format values (API reference), AWS's own words. */
+const IMPORT_FORMATS: readonly ImportDiskFormat[] = ["OVA", "VHD", "VHDX", "VMDK", "RAW"];
+
+/**
+ * The DiskContainer.Format value for a disk in chromogenic's format `diskFormat` (a driver name or alias, or
+ * OVA), undefined when VM Import does not read that format.
+ */
+export function vmImportFormat(diskFormat: string): ImportDiskFormat | undefined {
+  if (isOvaFormat(diskFormat.toLowerCase())) return IMPORT_FORMATS.find((f) => isOvaFormat(f.toLowerCase()));
+  const driver = findDriver(diskFormat);
+  return driver ? IMPORT_FORMATS.find((f) => findDriver(f) === driver) : undefined;
+}
 
 /** The OS table's rows read in full: distro → [version pattern, kernel versions]. */
 const LINUX_ROWS: Readonly<
@@ -111,22 +128,24 @@ function kernelMatches(kernel: string, listed: string): boolean {
 /** The problems VM Import would refuse the disk for; empty when none is known. */
 export function vmImportProblems(disk: VmImportDisk): string[] {
   const problems: string[] = [];
-  const format = disk.diskFormat.toLowerCase();
+  const importFormat = vmImportFormat(disk.diskFormat);
   const sub = disk.subformat?.toLowerCase();
-  const fmt = format === "vpc" ? "vhd" : format;
-  if (!["raw", "vmdk", "vhd", "vhdx", "ova"].includes(fmt)) {
+  if (!importFormat) {
     problems.push(
       `VM Import reads OVA, stream-optimized VMDK, VHD/VHDX (fixed or dynamic) and raw disks, not ${disk.diskFormat} (${PREREQUISITES_PAGE}).`,
     );
   }
-  if (fmt === "vmdk" && sub !== undefined && sub !== "streamoptimized") {
+  // The form an importer takes, as the driver declares it (VMDK: streamOptimized).
+  const wanted =
+    importFormat && !isOvaFormat(disk.diskFormat) ? findDriver(disk.diskFormat)?.importOptions?.subformat : undefined;
+  if (wanted && sub !== undefined && sub !== wanted.toLowerCase()) {
     problems.push(
-      `VM Import reads a VMDK only in its stream-optimized form, not ${disk.subformat}: convert it with subformat streamOptimized (${PREREQUISITES_PAGE}; SEsparse deltas are refused too: ${LIMITATIONS_PAGE}).`,
+      `VM Import reads a ${importFormat} disk only in its ${wanted} form, not ${disk.subformat} (${PREREQUISITES_PAGE}; SEsparse deltas are refused too: ${LIMITATIONS_PAGE}).`,
     );
   }
-  if ((fmt === "vhd" || fmt === "vhdx") && sub !== undefined && sub !== "fixed" && sub !== "dynamic") {
+  if (sub === "differencing") {
     problems.push(
-      `VM Import reads fixed and dynamic ${fmt.toUpperCase()} disks, not a ${disk.subformat} one (${PREREQUISITES_PAGE}).`,
+      `VM Import reads fixed and dynamic ${importFormat ?? disk.diskFormat} disks, not a differencing one (${PREREQUISITES_PAGE}).`,
     );
   }
   if (!Number.isFinite(disk.virtualSizeBytes) || disk.virtualSizeBytes <= 0) {

@@ -11,6 +11,7 @@ import {
   LIMITATIONS_PAGE,
   PREREQUISITES_PAGE,
   S3_UPLOAD_PAGE,
+  vmImportFormat,
   vmImportProblems,
   type VmImportDisk,
 } from "../../../src/providers/aws/vm-import-requirements.js";
@@ -50,7 +51,7 @@ const cases: [string, Partial<VmImportDisk>, RegExp, string][] = [
   [
     "a sparse (not stream-optimized) VMDK",
     { subformat: "monolithicSparse" },
-    /stream-optimized form/,
+    /VMDK disk only in its streamOptimized form, not monolithicSparse/,
     PREREQUISITES_PAGE,
   ],
   ["a differencing VHD", { diskFormat: "vpc", subformat: "differencing" }, /fixed and dynamic VHD/, PREREQUISITES_PAGE],
@@ -107,4 +108,15 @@ test("a distribution whose rows were not read (Ubuntu) is left to AWS; several p
     }).length,
     3,
   );
+});
+
+test("chromogenic's format names map to ImportImage's Format values through the format registry", () => {
+  assert.equal(vmImportFormat("vpc"), "VHD");
+  assert.equal(vmImportFormat("vhd"), "VHD");
+  assert.equal(vmImportFormat("vhdx"), "VHDX");
+  assert.equal(vmImportFormat("vmdk"), "VMDK");
+  assert.equal(vmImportFormat("raw"), "RAW");
+  assert.equal(vmImportFormat("ova"), "OVA");
+  assert.equal(vmImportFormat("qcow2"), undefined);
+  assert.equal(vmImportFormat("vdi"), undefined);
 });
