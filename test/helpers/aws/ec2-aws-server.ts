@@ -509,7 +509,8 @@ export class Ec2AwsServer {
       if (!this.account.instances.has(id))
         throw new Ec2Fault("InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
     }
-    const instances = [...this.account.instances.values()].filter((i) => !ids.length || ids.includes(i.id));
+    const all = [...this.account.instances.values()].filter((i) => !ids.length || ids.includes(i.id));
+    const { items: instances, next } = this.paginate(p, all, "DescribeInstances");
     const codes: Record<string, number> = { pending: 0, running: 16, stopping: 64, stopped: 80, terminated: 48 };
     const items = instances.map(
       (i) =>
@@ -523,7 +524,7 @@ export class Ec2AwsServer {
         `<volumeId>vol-${i.id.slice(2)}</volumeId><status>attached</status></ebs></item></blockDeviceMapping>` +
         `</item></instancesSet></item>`,
     );
-    return `<reservationSet>${items.join("")}</reservationSet>`;
+    return `<reservationSet>${items.join("")}</reservationSet>${next}`;
   }
 
   // ---- snapshots ----

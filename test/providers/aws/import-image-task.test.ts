@@ -118,7 +118,7 @@ test("an import of an object that is not the format it claims fails with VM Impo
   });
 });
 
-test("a cancelled import wait sends CancelImportTask; uefi-preferred is refused before any request", async (t) => {
+test("a cancelled import wait, or one past its bound, sends CancelImportTask; uefi-preferred is refused before any request", async (t) => {
   const { account, bucket, server, ec2 } = await awsWithSwift(t, { pollsPerStep: 1000 });
   const taskId = await startImportImage(ec2, { disks: [{ format: "RAW", bucket, key: "x.raw" }] });
   const controller = new AbortController();
@@ -128,6 +128,14 @@ test("a cancelled import wait sends CancelImportTask; uefi-preferred is refused 
   });
   assert.equal(server.requests.filter((r) => r.action === "CancelImportTask")[0]?.params.get("ImportTaskId"), taskId);
   assert.equal(account.tasks.get(taskId)!.status, "deleted");
+  const slow = await startImportSnapshot(ec2, { disk: { format: "RAW", bucket, key: "x.raw" } });
+  await assert.rejects(waitForImportSnapshot(ec2, slow, { timeoutMs: 200, intervalMs: 50 }), {
+    code: "EWAIT",
+    message: new RegExp(
+      `import snapshot task ${slow} at EC2 .* is still active, pending \\(3%\\) after \\d+ s \\(the limit\\)`,
+    ),
+  });
+  assert.equal(account.tasks.get(slow)!.status, "deleted", "cancelled at the bound");
   const before = server.requests.length;
   await assert.rejects(
     startImportImage(ec2, {

@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createImage, describeImage, describeImages, registerImage } from "../../../src/providers/ec2/ec2-images.js";
+import { describeInstances } from "../../../src/providers/ec2/ec2-instances.js";
 import { waitForImage } from "../../../src/providers/ec2/ec2-image-wait.js";
 import { deleteSnapshot, describeSnapshot, waitForSnapshot } from "../../../src/providers/ec2/ec2-snapshots.js";
 import { MAX_WAIT_MS, waitBoundMs } from "../../../src/providers/ec2/ec2-wait-bounds.js";
@@ -123,6 +124,10 @@ test("CreateImage with NoReboot: a pending image and snapshot of the root volume
   assert.equal(image.state, "available");
   assert.equal(image.bootMode, "uefi");
   assert.deepEqual(states, ["pending", "available"]);
+  assert.deepEqual(
+    (await describeInstances(ec2, ["i-0123456789abcdef0"])).map((i) => [i.id, i.state, i.rootDeviceType]),
+    [["i-0123456789abcdef0", "running", "ebs"]],
+  );
   const snapshot = await describeSnapshot(ec2, snapshotId);
   assert.equal(snapshot.state, "completed");
   assert.equal(snapshot.volumeSizeGiB, 2);
