@@ -19,6 +19,7 @@
 
 import { isOvaFormat } from "../../formats/ova/ova-format.js";
 import { findDriver } from "../../formats/registry.js";
+import { ChromogenicError } from "../../util/errors.js";
 import type { ImportDiskFormat } from "./import-image-task.js";
 
 export const PREREQUISITES_PAGE = "https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html";
@@ -191,6 +192,13 @@ export function vmImportProblems(disk: VmImportDisk): string[] {
     problems.push(`VM Import does not import VMs with encrypted volumes: decrypt them first (${LIMITATIONS_PAGE}).`);
   }
   return problems;
+}
+
+/** Throws an EUNSUPPORTED error naming `file` and every problem, when VM Import would refuse the disk. */
+export function checkVmImportable(disk: VmImportDisk, file: string): void {
+  const problems = vmImportProblems(disk);
+  if (problems.length === 0) return;
+  throw new ChromogenicError(`${file} cannot be imported by AWS VM Import: ${problems.join(" ")}`, "EUNSUPPORTED");
 }
 
 function linuxProblems(os: NonNullable<VmImportDisk["os"]>): string[] {

@@ -34,7 +34,7 @@
 import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput } from "@aws-sdk/client-s3";
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -727,7 +727,7 @@ export class Ec2AwsServer {
     const format = required(p, `${base}.Format`).toUpperCase();
     const bucket = required(p, `${base}.UserBucket.S3Bucket`);
     const key = required(p, `${base}.UserBucket.S3Key`);
-    if (!["OVA", "VHD", "VHDX", "VMDK", "RAW"].includes(format)) {
+    if (!["OVA", "VHD", "VHDX", "VMDK", "RAW"].includes(format) || (format === "OVA" && kind === "import-snapshot")) {
       throw new Ec2Fault("InvalidParameterValue", `Value (${format}) for parameter Format is invalid.`);
     }
     const bootMode = p.get("BootMode") ?? undefined;
@@ -772,15 +772,17 @@ export class Ec2AwsServer {
         throw new Error("Disk validation failed [We do not have access to the given resource. Reason 403 Forbidden]");
       }
       await pipeline(out.Body as NodeJS.ReadableStream, createWriteStream(source));
-      const info = await run("qemu-img", ["info", "--output=json", source]);
-      const probed = info.code === 0 ? (JSON.parse(info.stdout) as { format?: string; "virtual-size"?: number }) : {};
-      const qemuFormat: Record<string, string> = { RAW: "raw", VMDK: "vmdk", VHD: "vpc", VHDX: "vhdx" };
+      // An OVA's first VMDK is the boot disk (this server imports one disk).
+      const disk = d.format === "OVA" ? await firstOvaDisk(source, dir) : source;
+      const info = await run("qemu-img", ["info", "--output=json", disk]);
+      const probed = info.code === 0 ? (JSON.parse(info.stdout) as { format?: string }) : {};
+      const qemuFormat: Record<string, string> = { RAW: "raw", VMDK: "vmdk", OVA: "vmdk", VHD: "vpc", VHDX: "vhdx" };
       const wanted = qemuFormat[String(d.format)];
       if (!wanted || (wanted !== "raw" && probed.format !== wanted)) {
         throw new Error(`Disk validation failed [Unsupported ${d.format} File Format]`);
       }
       const raw = join(dir, "disk.raw");
-      await qemu(["convert", "-f", wanted, "-O", "raw", source, raw]);
+      await qemu(["convert", "-f", wanted, "-O", "raw", disk, raw]);
       const { size, blocks } = await readRawBlocks(raw);
       if (size === 0) throw new Error("Disk validation failed [Invalid disk size]");
       const snapshot = this.account.addSnapshotOf(Buffer.alloc(0), {
@@ -984,6 +986,18 @@ function tag(name: string, value: string | number | boolean | undefined): string
 async function qemu(args: string[]): Promise<void> {
   const r = await run("qemu-img", args);
   if (r.code !== 0) throw new Error(`qemu-img ${args[0]} failed: ${r.stderr.trim()}`);
+}
+
+/** Extracts the OVA's first .vmdk member into `dir` (plain member names only) and returns its path. */
+async function firstOvaDisk(ova: string, dir: string): Promise<string> {
+  const listing = await run("tar", ["-tf", ova]);
+  const member = listing.code === 0 ? listing.stdout.split("\n").find((n) => /^[\w.-]+\.vmdk$/i.test(n)) : undefined;
+  if (!member) throw new Error("Disk validation failed [OVA file contains no disk image]");
+  const out = join(dir, "ova");
+  await mkdir(out);
+  const r = await run("tar", ["-xf", ova, "-C", out, "--", member]);
+  if (r.code !== 0) throw new Error(`Disk validation failed [OVA file unreadable: ${r.stderr.trim()}]`);
+  return join(out, member);
 }
 
 async function withScratch<T>(fn: (dir: string) => Promise<T>): Promise<T> {

@@ -20,6 +20,7 @@ import { describeImage } from "../../../src/providers/ec2/ec2-images.js";
 import { requireSwift } from "../../helpers/swift-s3.js";
 import { awsWithSwift } from "../../helpers/aws/aws-with-swift.js";
 import { writeSnapshotRaw } from "../../helpers/aws/snapshot-raw.js";
+import { buildTar } from "../../helpers/ova-tools.js";
 import { makeRaw, mixedRegions, qemuCompare, qemuImg, scratch } from "../../helpers/tools.js";
 
 before(requireSwift);
@@ -83,6 +84,22 @@ for (const format of ["RAW", "VMDK"] as const) {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 }
+
+test("ImportImage of an OVA object: its VMDK becomes the AMI's snapshot", async (t) => {
+  const { account, s3, bucket, ec2 } = await awsWithSwift(t);
+  const dir = await scratch(t);
+  const disks = await sourceDisks(dir);
+  const ova = buildTar([
+    { name: "debian.ovf", data: Buffer.from('<?xml version="1.0"?><Envelope/>\n') },
+    { name: "debian-disk1.vmdk", data: await readFile(disks.vmdk) },
+  ]);
+  await putObject(s3, bucket, "debian.ova", ova);
+  const taskId = await startImportImage(ec2, { disks: [{ format: "OVA", bucket, key: "debian.ova" }] });
+  const result = await waitForImportImage(ec2, taskId, poll);
+  const imported = join(dir, "imported.raw");
+  await writeSnapshotRaw(account.snapshots.get(result.snapshotIds[0]!)!, imported);
+  assert.equal((await qemuCompare(disks.raw, imported)).code, 0);
+});
 
 test("ImportSnapshot of a VMDK object: a snapshot with the source's bytes", async (t) => {
   const { account, s3, bucket, server, ec2 } = await awsWithSwift(t);

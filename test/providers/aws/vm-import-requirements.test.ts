@@ -11,6 +11,7 @@ import {
   LIMITATIONS_PAGE,
   PREREQUISITES_PAGE,
   S3_UPLOAD_PAGE,
+  checkVmImportable,
   vmImportFormat,
   vmImportProblems,
   type VmImportDisk,
@@ -119,4 +120,16 @@ test("chromogenic's format names map to ImportImage's Format values through the 
   assert.equal(vmImportFormat("ova"), "OVA");
   assert.equal(vmImportFormat("qcow2"), undefined);
   assert.equal(vmImportFormat("vdi"), undefined);
+});
+
+test("checkVmImportable names the file and every problem", () => {
+  assert.doesNotThrow(() => checkVmImportable(debian, "debian.vmdk"));
+  assert.throws(
+    () => checkVmImportable({ ...debian, diskFormat: "qcow2", subformat: undefined, encrypted: true }, "/tmp/d.qcow2"),
+    {
+      code: "EUNSUPPORTED",
+      message:
+        /^\/tmp\/d\.qcow2 cannot be imported by AWS VM Import: VM Import reads OVA.* not qcow2 .* encrypted volumes/,
+    },
+  );
 });
