@@ -3,9 +3,11 @@
  * says changes, a time limit, and cancellation. Snapshots and AWS's export/import/store tasks all end this way;
  * what differs (the call, which states end it, what to undo on the way out) is the caller's `step`.
  *
- * On cancellation or on reaching the limit, `onGiveUp` runs first (best effort: its own failure is not
- * raised over the reason for giving up), so a task AWS would otherwise finish for nobody — an export writing
- * to S3, an import making an AMI — is cancelled and nothing is left in the account.
+ * Whenever the wait ends without the thing done — cancelled, at the limit, or a Describe call that failed
+ * (throttled past the SDK's retries, credentials refused) — `onGiveUp` runs first (best effort: its own failure
+ * is not raised over the reason for giving up), so a task AWS would otherwise finish for nobody — an export
+ * writing to S3, an import making an AMI — is cancelled and nothing is left in the account. For a task that
+ * ended failed by itself the cancel is refused by AWS and that refusal is ignored.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { AbortedError, WaitFailedError } from "../../util/errors.js";
@@ -50,7 +52,7 @@ export async function pollUntilDone<T>(
       seen = await step(options.signal);
     } catch (e) {
       if (options.signal?.aborted) return giveUp(new AbortedError(`waiting for ${what} was cancelled`));
-      throw e;
+      return giveUp(e as Error);
     }
     if (seen.done) return seen.value;
     const now = `${seen.state}\u0000${seen.progress ?? ""}`;
