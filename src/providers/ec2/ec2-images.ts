@@ -84,10 +84,32 @@ export interface RegisterBundleImage extends RegisterImageCommon {
   readonly rootDeviceName?: string;
 }
 
-/** An EBS-backed image whose root device is made from a snapshot. */
+/** The firmware an image's instances boot with (AWS): "uefi-preferred" boots UEFI where the instance type can. */
+export type Ec2BootMode = "legacy-bios" | "uefi" | "uefi-preferred";
+
+/** The architectures AWS registers images for. */
+export type Ec2Architecture = "i386" | "x86_64" | "arm64";
+
+/**
+ * An EBS-backed image whose root device is made from a snapshot. The fields after rootDeviceName are AWS's
+ * (what the guest needs: its firmware, the ENA network driver, IMDSv2); each is sent only when set, so a
+ * request to Eucalyptus or ec2-api that leaves them out is the one it always was.
+ */
 export interface RegisterSnapshotImage extends RegisterImageCommon {
   readonly snapshotId: string;
   readonly rootDeviceName: string;
+  readonly architecture?: Ec2Architecture;
+  /** The root volume's size; at least the snapshot's (default: the snapshot's). */
+  readonly rootVolumeSizeGiB?: number;
+  /** "gp3" for AWS; default the cloud's own. */
+  readonly rootVolumeType?: string;
+  /** Whether the root volume goes with an instance that ends (default true). */
+  readonly deleteOnTermination?: boolean;
+  readonly bootMode?: Ec2BootMode;
+  /** The guest has the ENA driver: needed by current instance types. */
+  readonly enaSupport?: boolean;
+  /** Instances of the image must use IMDSv2. */
+  readonly imdsV2Only?: boolean;
 }
 
 /** Registers an image and returns its new id. */
@@ -108,10 +130,17 @@ export async function registerImage(
     subject = `of ${spec.manifestLocation} as "${spec.name}"`;
   } else {
     if (!mappings.some((m) => m.deviceName === spec.rootDeviceName)) {
-      mappings.unshift({ deviceName: spec.rootDeviceName, snapshotId: spec.snapshotId, deleteOnTermination: true });
+      mappings.unshift({
+        deviceName: spec.rootDeviceName,
+        snapshotId: spec.snapshotId,
+        ...(spec.rootVolumeSizeGiB !== undefined ? { volumeSizeGiB: spec.rootVolumeSizeGiB } : {}),
+        deleteOnTermination: spec.deleteOnTermination ?? true,
+        ...(spec.rootVolumeType ? { volumeType: spec.rootVolumeType } : {}),
+      });
     }
     subject = `of snapshot ${spec.snapshotId} as "${spec.name}"`;
   }
+  const aws = "manifestLocation" in spec ? {} : awsImageFields(spec);
   const out = await ec2.send<RegisterImageCommandOutput>(
     new RegisterImageCommand({
       Name: spec.name,
@@ -123,11 +152,21 @@ export async function registerImage(
       ...(spec.rootDeviceName ? { RootDeviceName: spec.rootDeviceName } : {}),
       ...(spec.virtualizationType ? { VirtualizationType: spec.virtualizationType } : {}),
       ...(mappings.length ? { BlockDeviceMappings: mappings.map(sdkBlockDeviceMapping) } : {}),
+      ...aws,
     }),
     { call: "RegisterImage", subject },
     spec.signal,
   );
   return requireId(ec2, out.ImageId, "RegisterImage");
+}
+
+/** RegisterImage's AWS-only fields, each present only when asked for. */
+function awsImageFields(spec: RegisterSnapshotImage) {
+  return {
+    ...(spec.bootMode ? { BootMode: spec.bootMode } : {}),
+    ...(spec.enaSupport !== undefined ? { EnaSupport: spec.enaSupport } : {}),
+    ...(spec.imdsV2Only ? { ImdsSupport: "v2.0" as const } : {}),
+  };
 }
 
 export async function deregisterImage(ec2: Ec2Connection, imageId: string, signal?: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@
  * (an id) and check the words the code branches on, so a reply that lacks them is an error naming the call
  * instead of an `undefined` deep inside a workflow.
  */
+import type { VolumeType } from "@aws-sdk/client-ec2";
 import { z } from "zod";
 import { ChromogenicError } from "../../util/errors.js";
 
@@ -18,6 +19,8 @@ export interface Ec2BlockDeviceMapping {
   readonly deleteOnTermination?: boolean;
   /** Suppresses a device the image would otherwise give. */
   readonly noDevice?: boolean;
+  /** The EBS volume type ("gp3", "gp2", "io1", …); AWS only. */
+  readonly volumeType?: string;
 }
 
 export interface Ec2Image {
@@ -44,6 +47,13 @@ export interface Ec2Image {
   readonly platform?: string;
   readonly creationDate?: string;
   readonly blockDeviceMappings: readonly Ec2BlockDeviceMapping[];
+  /** AWS Marketplace and devpay product codes, absent when none: such an image is sold (ami-read-check.ts). */
+  readonly productCodes?: readonly { readonly id: string; readonly type?: string }[];
+  /** "legacy-bios", "uefi" or "uefi-preferred"; absent when the image leaves it to the instance type (AWS). */
+  readonly bootMode?: string;
+  readonly enaSupport?: boolean;
+  /** "v2.0" when instances of the image must use IMDSv2. */
+  readonly imdsSupport?: string;
 }
 
 export interface Ec2Instance {
@@ -77,6 +87,7 @@ const sdkMapping = z.object({
       VolumeSize: z.number().optional().nullable(),
       DeleteOnTermination: z.boolean().optional().nullable(),
       VolumeId: text,
+      VolumeType: text,
     })
     .optional()
     .nullable(),
@@ -101,6 +112,13 @@ const sdkImage = z.object({
   Platform: text,
   CreationDate: text,
   BlockDeviceMappings: z.array(sdkMapping).optional().nullable(),
+  ProductCodes: z
+    .array(z.object({ ProductCodeId: text, ProductCodeType: text }))
+    .optional()
+    .nullable(),
+  BootMode: text,
+  EnaSupport: z.boolean().optional().nullable(),
+  ImdsSupport: text,
 });
 
 const sdkInstance = z.object({
@@ -168,9 +186,23 @@ export function imageRecord(value: unknown, where: string): Ec2Image {
           volumeSizeGiB: m.Ebs?.VolumeSize,
           deleteOnTermination: m.Ebs?.DeleteOnTermination,
           noDevice: m.NoDevice !== undefined && m.NoDevice !== null ? true : undefined,
+          volumeType: m.Ebs?.VolumeType,
         }),
       ),
+    productCodes: productCodes(i.ProductCodes),
+    bootMode: i.BootMode,
+    enaSupport: i.EnaSupport,
+    imdsSupport: i.ImdsSupport,
   }) as Ec2Image;
+}
+
+function productCodes(
+  codes: readonly { ProductCodeId?: string | null; ProductCodeType?: string | null }[] | null | undefined,
+) {
+  const kept = (codes ?? [])
+    .filter((c) => c.ProductCodeId)
+    .map((c) => defined({ id: c.ProductCodeId!, type: c.ProductCodeType ?? undefined }));
+  return kept.length ? kept : undefined;
 }
 
 /** One instance of DescribeInstances' reservations. */
@@ -198,8 +230,16 @@ export function instanceRecord(value: unknown, where: string): Ec2Instance {
 /** A mapping in the SDK's shape, for RegisterImage and CreateImage. */
 export function sdkBlockDeviceMapping(m: Ec2BlockDeviceMapping) {
   const ebs =
-    m.snapshotId !== undefined || m.volumeSizeGiB !== undefined || m.deleteOnTermination !== undefined
-      ? defined({ SnapshotId: m.snapshotId, VolumeSize: m.volumeSizeGiB, DeleteOnTermination: m.deleteOnTermination })
+    m.snapshotId !== undefined ||
+    m.volumeSizeGiB !== undefined ||
+    m.deleteOnTermination !== undefined ||
+    m.volumeType !== undefined
+      ? defined({
+          SnapshotId: m.snapshotId,
+          VolumeSize: m.volumeSizeGiB,
+          DeleteOnTermination: m.deleteOnTermination,
+          VolumeType: m.volumeType as VolumeType | undefined,
+        })
       : undefined;
   return defined({
     DeviceName: m.deviceName,

@@ -32,6 +32,8 @@ export interface FakeBlockDevice {
   readonly snapshotId?: string;
   readonly volumeSizeGiB?: number;
   readonly virtualName?: string;
+  readonly volumeType?: string;
+  readonly deleteOnTermination?: boolean;
 }
 
 export interface FakeImage {
@@ -46,6 +48,8 @@ export interface FakeImage {
   readonly virtualizationType: "hvm" | "paravirtual";
   bootMode?: "legacy-bios" | "uefi" | "uefi-preferred";
   enaSupport?: boolean;
+  /** "v2.0" when the image requires IMDSv2. */
+  imdsSupport?: string;
   readonly productCodes: string[];
   /** An instance-store image's manifest, "bucket/prefix.manifest.xml". */
   readonly imageLocation?: string;
