@@ -48,6 +48,13 @@ export interface DownloadOptions extends TransferOptions {
    * another way (a same-format copy compares the destination's own hash of what it stored with the source's).
    */
   readonly verify?: boolean;
+  /**
+   * A folder of the caller's (a job's own) where a store whose images are read in pieces — a bundle's parts —
+   * keeps each verified piece, so that a later run of an interrupted download fetches only the pieces it has not
+   * got. It takes up to the stored (compressed) size of the image; the caller removes it once the download is
+   * complete. Stores that read an image as one stream (Glance, a local file) ignore it.
+   */
+  readonly partCache?: string;
 }
 
 export interface UploadOptions extends TransferOptions {

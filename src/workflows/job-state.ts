@@ -72,6 +72,11 @@ export const JobRequestSchema = z.object({
    * stored: for a link that drops often, or a source read more than once.
    */
   downloadFirst: z.boolean().optional(),
+  /**
+   * false: a download from a store that reads an image in pieces (a bundle's parts) keeps none of them for a
+   * resume, which then fetches them all again; by default they are kept in the work folder until it completes.
+   */
+  partCache: z.boolean().optional(),
   /** Keep cloud leftovers and temporary files after a failure (for a look, or a later resume). */
   keep: z.boolean().optional(),
   /** Keep the instance's snapshot after success too (it is then the job's result as much as the copy). */

@@ -17,7 +17,6 @@ import type { ProviderImage } from "../../src/providers/provider.js";
 import { Ec2Connection } from "../../src/providers/ec2/ec2-connection.js";
 import { getLaunchPermissions } from "../../src/providers/ec2/ec2-launch-permissions.js";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
-import { headObject } from "../../src/providers/ec2/s3-objects.js";
 import {
   startEucalyptusAdminServer,
   type AdminServer,
@@ -26,7 +25,8 @@ import {
 import type { RegisteredImage } from "../helpers/eucalyptus-image-registry.js";
 import { nodeControllerBundler } from "../helpers/node-controller-bundler.js";
 import { startOpenSshServer, type OpenSshServer } from "../helpers/openssh-server.js";
-import { requireSwift, swiftConnection, SWIFT_USERS, testBucket, SWIFT_S3_URL } from "../helpers/swift-s3.js";
+import { requireSwift, swiftConnection, SWIFT_USERS, testBucket } from "../helpers/swift-s3.js";
+import { manifestsInSwift, swiftEucarc } from "../helpers/eucalyptus-swift-cloud.js";
 import { makeBundleKeys, type BundleKeys } from "../helpers/euca2ools.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
 import { pattern, runCli, scratch } from "../helpers/tools.js";
@@ -106,9 +106,7 @@ before(async () => {
     bundler: nodeControllerBundler(s3, { nodeKeyPath: keys.otherKey, cloudCertPath: keys.cloudCert }),
     // Two steps per poll: the CLI's 10 s poll sees the task complete on its second look.
     stepsPerDescribe: 2,
-    images: {
-      manifestExists: async (bucket, key) => !!(await headObject(s3, bucket, key).catch(() => undefined)),
-    },
+    images: manifestsInSwift(s3),
   });
 });
 
@@ -127,19 +125,8 @@ async function eucarc(t: { after(fn: () => Promise<void> | void): void }) {
   // Each test starts with no image registered (its bucket goes with testBucket).
   t.after(() => server.images.images.clear());
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...swiftEucarc({ serverUrl: server.url, account: ACCOUNT, keys, bucket, state: join(work, "state") }),
     TMPDIR: tmp,
-    CHROMOGENIC_STATE_DIR: join(work, "state"),
-    EC2_URL: `${server.url}/services/compute`,
-    S3_URL: SWIFT_S3_URL,
-    EC2_ACCESS_KEY: SWIFT_USERS.tester.accessKeyId,
-    EC2_SECRET_KEY: SWIFT_USERS.tester.secretAccessKey,
-    EC2_USER_ID: ACCOUNT,
-    EC2_CERT: keys.userCert,
-    EC2_PRIVATE_KEY: keys.userKey,
-    EUCALYPTUS_CERT: keys.cloudCert,
-    AWS_AUTH_REGION: "us-east-1",
-    CHROMOGENIC_BUNDLE_BUCKET: bucket,
   };
   const logged = server.log.length;
   /** The EC2 actions the CLI sent in this test, each once per call. */

@@ -30,6 +30,7 @@ import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
 import { openBundleManifest } from "../../formats/bundle/open-bundle-manifest.js";
 import { verifiedImageBytes } from "../../formats/bundle/bundle-image-stream.js";
+import { PartCachingStore } from "../../formats/bundle/part-caching-store.js";
 import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { bundleSecretFromHex, randomBundleSecret, type BundleSecret } from "../../formats/bundle/bundle-keys.js";
@@ -162,10 +163,12 @@ export class EucalyptusProvider implements ImageProvider {
       },
     );
     const total = opened.manifest.image.size;
-    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips.
+    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips, taking
+    // the parts an earlier run kept in the part cache from there, and only the others from the bucket.
+    const parts = options.partCache ? await PartCachingStore.open(store, opened.manifest, options.partCache) : store;
     let skip = options.offset ?? 0;
     let delivered = 0;
-    for await (const chunk of verifiedImageBytes(opened, { store, signal: options.signal })) {
+    for await (const chunk of verifiedImageBytes(opened, { store: parts, signal: options.signal })) {
       let data: Uint8Array = chunk;
       if (skip > 0) {
         const n = Math.min(skip, data.byteLength);
