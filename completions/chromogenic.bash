@@ -38,7 +38,7 @@ _chromogenic() {
     'jobs rm') opts='--force --json' ;;
     'jobs prune') opts='--failed --json' ;;
     'clouds') opts='-f --format -c --column --json' ;;
-    'bundle') opts='-i --image -r --arch -k --privatekey -c --cert --ec2cert -u --user -d --destination -p --prefix --kernel --ramdisk -B --block-device-mappings --image-type --productcodes --format --input-format --enc-key --enc-iv --part-size --bucket --cloud --acl --json -q --quiet' ;;
+    'bundle') opts='-i --image -r --arch -k --privatekey -c --cert --ec2cert -u --user -d --destination -p --prefix --kernel --ramdisk -B --block-device-mappings --image-type --productcodes --format --input-format --enc-key --enc-iv --part-size --bucket --cloud --bucket-acl --json -q --quiet' ;;
     'unbundle') opts='-m --manifest -s --source -d --destination -k --privatekey -c --cert -O --output-format --bucket --cloud --json -q --quiet' ;;
   esac
   if [[ "$cur" == -* ]]; then
