@@ -27,6 +27,7 @@ import {
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
 import { repeatable } from "../repeatable.js";
+import { cloudKeyOptions } from "../cloud-key-options.js";
 
 /** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
 function cloudExportFormats(): string[] {
@@ -102,6 +103,7 @@ export function registerExport(program: Command): void {
     )
     .option("--keep", "with --cloud: keep leftovers after a failure")
     .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
+  cloudKeyOptions(command);
   // The boot disk (with --cloud: the job's image) made bootable before it is written.
   bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")

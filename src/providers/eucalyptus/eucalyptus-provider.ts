@@ -151,14 +151,23 @@ export class EucalyptusProvider implements ImageProvider {
       throw new UsageError(`${this.label}: ${image.id} ${EBS_UNREADABLE}`);
     }
     const { store, manifest } = this.bundleOf(image);
-    const keys = await bundleReadingKeys(this.config);
+    const keys = await bundleReadingKeys(this.config, this.settings.cloudKey);
+    if (keys.signatureUnchecked) {
+      process.emitWarning(
+        `${this.label}: ${image.id}'s manifest is taken WITHOUT checking its signature ` +
+          "(--skip-bundle-signature-check): whoever can write to its bucket could have replaced the image",
+      );
+    }
     const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal }).catch(
       (e: unknown) => {
         if (!(e instanceof VerificationError)) throw e;
         // The commonest cause in a real cloud, said where the user meets it.
         throw new VerificationError(
           `${e.message}; a bundle the cloud made itself (BundleInstance) is signed by a node controller and ` +
-            "opens only with the cloud's private key",
+            "opens only with the cloud's private key" +
+            (this.settings.cloudKey
+              ? ": give the node controllers' certificate (node-cert.pem) with --bundle-signer-cert"
+              : ": an administrator can give it with --cloud-private-key and --bundle-signer-cert"),
         );
       },
     );
@@ -330,11 +339,12 @@ export class EucalyptusProvider implements ImageProvider {
    * EC2 API gives no way to read. An instance-store instance bundled by the cloud (BundleInstance, no node copy
    * configured) cannot be read either: the node controller signs that bundle with its own key and wraps its key
    * for the cloud's certificate only (Eucalyptus 4.4 node/handlers_default.c, euca-run-workflow read-raw/up-bundle
-   * with --cert and --ec2cert the cloud's), so the user's key cannot open it. Both are made in the cloud.
+   * with --cert and --ec2cert the cloud's), so the user's key cannot open it — unless an administrator gave the
+   * cloud's key. The unreadable ones are made in the cloud.
    */
   async instanceImageReadable(instance: string, signal?: AbortSignal): Promise<boolean> {
     const found = await describeInstance(this.ec2, instance, signal);
-    return found.rootDeviceType !== "ebs" && !!this.settings.nodeCopy;
+    return found.rootDeviceType !== "ebs" && (!!this.settings.nodeCopy || !!this.settings.cloudKey);
   }
 
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {
