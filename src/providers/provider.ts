@@ -30,6 +30,11 @@ export interface ProviderImage {
   readonly xenGuest?: boolean;
   /** Why its bytes cannot be read out of the store, when they cannot (an EBS-backed AMI is a snapshot). */
   readonly unreadable?: string;
+  /**
+   * What a download given `DownloadOptions.partCache` keeps there at most (a bundle's compressed size), for the
+   * preflight; absent for stores that keep nothing.
+   */
+  readonly pieceBytes?: number;
 }
 
 export interface TransferOptions {

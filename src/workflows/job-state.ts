@@ -122,6 +122,8 @@ export const JobStateSchema = z.object({
       hash: HashSchema.optional(),
       /** The source store says it is a Xen guest (its metadata, or the store itself). */
       xenGuest: z.boolean().optional(),
+      /** What a download keeps at most as verified pieces for a resume (ProviderImage.pieceBytes). */
+      pieceBytes: z.number().optional(),
     })
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */

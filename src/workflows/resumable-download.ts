@@ -82,6 +82,6 @@ export async function downloadToFile(run: JobRun, path: string, sparse: boolean,
 }
 
 /** Where a download keeps the verified pieces of the source: in the job's work folder, removed with it. */
-function partCacheOf(run: JobRun): string {
+export function partCacheOf(run: JobRun): string {
   return join(run.workDir, "source-parts");
 }

@@ -92,6 +92,13 @@ test("SIGKILL while the bundle's parts download, then resume: kept parts not fet
   const before = front.requests.length;
   const resumed = await runCli(["resume", "--json", job], env);
   assert.equal(resumed.code, 0, resumed.stderr);
+  const plan = (doneOf(resumed.stdout, "resume") as unknown as { plan: { notes: string[]; temporaryBytes: number } })
+    .plan;
+  assert.ok(
+    plan.notes.some((n) => /verified parts kept in the work directory/.test(n)),
+    plan.notes.join("; "),
+  );
+  assert.ok(plan.temporaryBytes > DISK_SIZE, "the preflight counted the bundle's compressed size");
   // GetObject's path is /BUCKET/KEY?x-id=GetObject: the part's name is the key.
   const gets = front.requests
     .slice(before)

@@ -102,8 +102,8 @@ export class EucalyptusProvider implements ImageProvider {
     if (!image) return undefined;
     // A bundle whose manifest cannot be read (removed, or not in a bucket) leaves the size unknown: the image is
     // still there to show and to delete, and a download names what is wrong with it.
-    const size = isBundleImage(image) ? await this.bundledSize(image).catch(() => undefined) : undefined;
-    return providerImageOf(image, size);
+    const sizes = isBundleImage(image) ? await this.bundleSizes(image).catch(() => undefined) : undefined;
+    return providerImageOf(image, sizes);
   }
 
   /** By id, else by a name that exactly one of the user's images has. */
@@ -126,11 +126,15 @@ export class EucalyptusProvider implements ImageProvider {
     return named[0];
   }
 
-  /** The size the bundle's manifest declares (the manifest is small; its signature is checked on download). */
-  private async bundledSize(image: Ec2Image, signal?: AbortSignal): Promise<number> {
+  /**
+   * The image size and the bundled (compressed) size the bundle's manifest declares (the manifest is small; its
+   * signature is checked on download).
+   */
+  private async bundleSizes(image: Ec2Image, signal?: AbortSignal): Promise<{ size: number; bundledSize: number }> {
     const { store, manifest } = this.bundleOf(image);
     const bytes = await store.get(manifest, MAX_MANIFEST_BYTES, signal);
-    return parseBundleManifest(bytes, `${store.label}/${manifest}`).image.size;
+    const { size, bundledSize } = parseBundleManifest(bytes, `${store.label}/${manifest}`).image;
+    return { size, bundledSize };
   }
 
   private bundleOf(image: Ec2Image): { store: S3BundleStore; manifest: string } {
