@@ -398,6 +398,25 @@ test("an administrator exports the cloud's BundleInstance image with the cloud's
   assert.equal((await qemuCompare(disks.get(BUNDLED)!, join(work, "unchecked.qcow2"))).code, 0);
 });
 
+test("export --instance of an instance-store instance with the cloud's key: bundled by the cloud, read, then removed", async (t) => {
+  const { work, bucket, env, actions } = await eucarc(t);
+  const out = join(work, "instance.raw");
+  const adminKeys = ["--cloud-private-key", keys.cloudKey, "--bundle-signer-cert", keys.otherCert];
+  const r = await runCli(
+    ["export", "--cloud", "env-euca", "--instance", BUNDLED, "--format", "raw", ...adminKeys, out, "--json"],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(count(actions(), "BundleInstance"), 1, actions().join(" "));
+  assert.equal(await sha1(out), await sha1(disks.get(BUNDLED)!), "the export is the instance's disk");
+  // The temporary image of the instance is deregistered and its bundle removed.
+  assert.deepEqual(
+    [...server.images.images.values()].map((i) => i.name),
+    [],
+  );
+  assert.deepEqual(await objects(bucket), []);
+});
+
 test("a bundle task that fails: a clear error naming the task and the cloud's reason, nothing registered", async (t) => {
   const { bucket, env } = await eucarc(t);
   const r = await runCli(["image", "create", "--cloud", "env-euca", FAILING, "never", "--json"], env);
