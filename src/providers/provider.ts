@@ -30,6 +30,11 @@ export interface ProviderImage {
   readonly xenGuest?: boolean;
   /** Why its bytes cannot be read out of the store, when they cannot (an EBS-backed AMI is a snapshot). */
   readonly unreadable?: string;
+  /**
+   * What a download given `DownloadOptions.partCache` keeps there at most (a bundle's compressed size), for the
+   * preflight; absent for stores that keep nothing.
+   */
+  readonly pieceBytes?: number;
 }
 
 export interface TransferOptions {
@@ -48,6 +53,13 @@ export interface DownloadOptions extends TransferOptions {
    * another way (a same-format copy compares the destination's own hash of what it stored with the source's).
    */
   readonly verify?: boolean;
+  /**
+   * A folder of the caller's (a job's own) where a store whose images are read in pieces — a bundle's parts —
+   * keeps each verified piece, so that a later run of an interrupted download fetches only the pieces it has not
+   * got. It takes up to the stored (compressed) size of the image; the caller removes it once the download is
+   * complete. Stores that read an image as one stream (Glance, a local file) ignore it.
+   */
+  readonly partCache?: string;
 }
 
 export interface UploadOptions extends TransferOptions {

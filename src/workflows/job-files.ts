@@ -4,12 +4,20 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { stat, type FileHandle } from "node:fs/promises";
+import { readdir, stat, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
 import type { ProgressMeter } from "../util/progress-meter.js";
 
 export async function allocatedBytes(path: string): Promise<number> {
   const s = await stat(path).catch(() => undefined);
   return s ? s.blocks * 512 : 0;
+}
+
+/** The blocks the files directly in `folder` take (0 when it is absent). */
+export async function folderAllocatedBytes(folder: string): Promise<number> {
+  let bytes = 0;
+  for (const name of await readdir(folder).catch(() => [])) bytes += await allocatedBytes(join(folder, name));
+  return bytes;
 }
 
 export async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {

@@ -11,8 +11,16 @@ import type { JobPlan, JobRequest } from "./job-state.js";
 
 export interface PlanFacts {
   readonly request: JobRequest;
-  /** `xenGuest`: the source store says the image is a Xen guest (migrate then makes it bootable by default). */
-  readonly source: { readonly format: string; readonly size: number; readonly xenGuest?: boolean };
+  /**
+   * `xenGuest`: the source store says the image is a Xen guest (migrate then makes it bootable by default);
+   * `pieceBytes`: what a download of it keeps as verified pieces for a resume (a bundle's compressed size).
+   */
+  readonly source: {
+    readonly format: string;
+    readonly size: number;
+    readonly xenGuest?: boolean;
+    readonly pieceBytes?: number;
+  };
   /** Bytes the source occupies on this host, when the store keeps it as a local file (read in place). */
   readonly sourceLocalAllocated?: number;
   /** Whether the source store offers positional reads. */
@@ -72,7 +80,12 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   // else estimated by the stored size (a compact format's size is its data; a raw image's is an upper bound; a
   // compressed qcow2's is less: the preflight asks the open source for its guest data and uses temporarySpace).
   const allocated = facts.sourceLocalAllocated ?? src.size;
-  const temporaryBytes = temporarySpace({ mode, sourceAccess, targetAccess, bootable }, src.size, allocated);
+  const flow: Flow = { mode, sourceAccess, targetAccess, bootable };
+  const pieces = keptPieceBytes(request, src);
+  const temporaryBytes = temporarySpace(flow, src.size, allocated, pieces);
+  if (pieces > 0 && downloadsIntoFile(flow)) {
+    notes.push("the source's verified parts kept in the work directory until its download completes (--no-part-cache)");
+  }
   if (sourceAccess === "download" || (mode === "clean" && sourceAccess === "stream")) {
     notes.push(
       mode === "clean" && isPlainDisk(src.format)
@@ -109,20 +122,34 @@ export function planTransfer(facts: PlanFacts): JobPlan {
   };
 }
 
+type Flow = Pick<JobPlan, "mode" | "sourceAccess" | "targetAccess" | "bootable">;
+
+/** Whether the plan downloads the source into a file (downloadToFile), where a part cache may be kept. */
+function downloadsIntoFile(plan: Flow): boolean {
+  return (
+    plan.sourceAccess === "download" ||
+    (plan.mode === "clean" && plan.sourceAccess === "stream") ||
+    (plan.mode === "passthrough" && plan.targetAccess === "file")
+  );
+}
+
+/** What a download keeps as verified pieces for a resume: none with --no-part-cache. */
+export function keptPieceBytes(request: JobRequest, source: { readonly pieceBytes?: number }): number {
+  return request.partCache === false ? 0 : (source.pieceBytes ?? 0);
+}
+
 /**
  * The temporary space a plan takes for a source stored in `storedBytes` that holds `dataBytes` of guest data:
- * a download keeps the stored bytes; a sparse raw working copy, the bootable step's two disks and a compact
- * temporary output hold the data.
+ * a download keeps the stored bytes (into the work directory unless it is the output itself), and up to
+ * `pieceBytes` of verified pieces beside them; a sparse raw working copy, the bootable step's two disks and a
+ * compact temporary output hold the data.
  */
-export function temporarySpace(
-  plan: Pick<JobPlan, "mode" | "sourceAccess" | "targetAccess" | "bootable">,
-  storedBytes: number,
-  dataBytes: number,
-): number {
+export function temporarySpace(plan: Flow, storedBytes: number, dataBytes: number, pieceBytes = 0): number {
   let bytes = 0;
   if (plan.sourceAccess === "download" || (plan.mode === "clean" && plan.sourceAccess === "stream")) {
     bytes += storedBytes;
   }
+  if (downloadsIntoFile(plan)) bytes += pieceBytes;
   if (plan.mode === "clean" && plan.sourceAccess !== "stream") bytes += dataBytes;
   if (plan.targetAccess === "temporary-file") bytes += dataBytes;
   // The bootable step's raw working disk and the disk it writes out (a little more than the data: the layout).

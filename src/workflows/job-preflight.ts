@@ -6,8 +6,9 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { ImageSource } from "../formats/types.js";
-import { allocatedBytes } from "./job-files.js";
-import { planTransfer, temporarySpace } from "./job-plan.js";
+import { allocatedBytes, folderAllocatedBytes } from "./job-files.js";
+import { keptPieceBytes, planTransfer, temporarySpace } from "./job-plan.js";
+import { partCacheOf } from "./resumable-download.js";
 import type { JobRun } from "./job-run.js";
 import type { JobPlan } from "./job-state.js";
 import { checkSpace, type SpaceNeed } from "./preflight.js";
@@ -42,8 +43,12 @@ export async function preflight(run: JobRun, plan: JobPlan, source?: ImageSource
   // An open source tells its guest data, which a working copy or a compact output holds: for a compressed
   // qcow2, many times the stored size the plan estimated with.
   if (source) run.sourceDataBytes = (await source.details()).allocatedBytes;
+  // Parts kept by an earlier run are there already.
+  existing += await folderAllocatedBytes(partCacheOf(run));
   const data = source ? (run.sourceDataBytes ?? source.virtualSize) : undefined;
-  const temporary = data === undefined ? plan.temporaryBytes : temporarySpace(plan, run.state.source!.size, data);
+  const src = run.state.source!;
+  const temporary =
+    data === undefined ? plan.temporaryBytes : temporarySpace(plan, src.size, data, keptPieceBytes(run.request, src));
   const needs: SpaceNeed[] = [{ path: run.workDir, bytes: temporary - existing, what: "temporary data" }];
   const dest = run.request.destination;
   if (dest.kind === "file") {

@@ -31,6 +31,7 @@ export async function findSource(run: JobRun): Promise<void> {
     size: image.sizeBytes,
     hash: image.hash,
     ...(image.xenGuest || (await run.source.capabilities()).xenGuests ? { xenGuest: true } : {}),
+    ...(image.pieceBytes ? { pieceBytes: image.pieceBytes } : {}),
   };
   if (image.hash) run.state.checksums.source = image.hash;
   run.sourceProperties = image.properties;

@@ -72,6 +72,11 @@ export const JobRequestSchema = z.object({
    * stored: for a link that drops often, or a source read more than once.
    */
   downloadFirst: z.boolean().optional(),
+  /**
+   * false: a download from a store that reads an image in pieces (a bundle's parts) keeps none of them for a
+   * resume, which then fetches them all again; by default they are kept in the work folder until it completes.
+   */
+  partCache: z.boolean().optional(),
   /** Keep cloud leftovers and temporary files after a failure (for a look, or a later resume). */
   keep: z.boolean().optional(),
   /** Keep the instance's snapshot after success too (it is then the job's result as much as the copy). */
@@ -117,6 +122,8 @@ export const JobStateSchema = z.object({
       hash: HashSchema.optional(),
       /** The source store says it is a Xen guest (its metadata, or the store itself). */
       xenGuest: z.boolean().optional(),
+      /** What a download keeps at most as verified pieces for a resume (ProviderImage.pieceBytes). */
+      pieceBytes: z.number().optional(),
     })
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */

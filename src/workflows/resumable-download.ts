@@ -1,8 +1,12 @@
 /**
  * A source image downloaded into a local file, resumable: a later run of the job continues with an HTTP Range
- * request where this one stopped, and the file is verified against the source's recorded hash.
+ * request where this one stopped, and the file is verified against the source's recorded hash. A store that reads
+ * an image in pieces (a Eucalyptus bundle's parts, which gzip makes it read from the first every time) keeps the
+ * verified pieces in the job's work folder, so that a later run fetches only those it had not got; they are
+ * removed once the download is complete (--no-part-cache: not kept).
  */
 import { open, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { hashFile, writeAll, writeSparse } from "./job-files.js";
 import type { JobRun } from "./job-run.js";
 import { TransferError, VerificationError } from "../util/errors.js";
@@ -34,6 +38,7 @@ export async function downloadToFile(run: JobRun, path: string, sparse: boolean,
     const data = run.source.downloadImage(src.id, {
       signal: run.signal,
       offset,
+      ...(run.request.partCache === false ? {} : { partCache: partCacheOf(run) }),
       onProgress: (b, t) => meter.set(b, t),
     });
     for await (const chunk of data) {
@@ -73,4 +78,10 @@ export async function downloadToFile(run: JobRun, path: string, sparse: boolean,
   run.state.bytes.download = src.size;
   run.state.done.push(`download:${path}`);
   await run.save();
+  await rm(partCacheOf(run), { recursive: true, force: true });
+}
+
+/** Where a download keeps the verified pieces of the source: in the job's work folder, removed with it. */
+export function partCacheOf(run: JobRun): string {
+  return join(run.workDir, "source-parts");
 }

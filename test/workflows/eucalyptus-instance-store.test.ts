@@ -11,13 +11,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, open, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProviderImage } from "../../src/providers/provider.js";
 import { Ec2Connection } from "../../src/providers/ec2/ec2-connection.js";
 import { getLaunchPermissions } from "../../src/providers/ec2/ec2-launch-permissions.js";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
-import { headObject } from "../../src/providers/ec2/s3-objects.js";
 import {
   startEucalyptusAdminServer,
   type AdminServer,
@@ -26,10 +25,11 @@ import {
 import type { RegisteredImage } from "../helpers/eucalyptus-image-registry.js";
 import { nodeControllerBundler } from "../helpers/node-controller-bundler.js";
 import { startOpenSshServer, type OpenSshServer } from "../helpers/openssh-server.js";
-import { requireSwift, swiftConnection, SWIFT_USERS, testBucket, SWIFT_S3_URL } from "../helpers/swift-s3.js";
+import { requireSwift, swiftConnection, SWIFT_USERS, testBucket } from "../helpers/swift-s3.js";
+import { manifestsInSwift, swiftEucarc } from "../helpers/eucalyptus-swift-cloud.js";
 import { makeBundleKeys, type BundleKeys } from "../helpers/euca2ools.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
-import { pattern, runCli, scratch } from "../helpers/tools.js";
+import { pattern, qemuCompare, runCli, scratch } from "../helpers/tools.js";
 
 const MiB = 2 ** 20;
 const ACCOUNT = "123456789012";
@@ -106,9 +106,7 @@ before(async () => {
     bundler: nodeControllerBundler(s3, { nodeKeyPath: keys.otherKey, cloudCertPath: keys.cloudCert }),
     // Two steps per poll: the CLI's 10 s poll sees the task complete on its second look.
     stepsPerDescribe: 2,
-    images: {
-      manifestExists: async (bucket, key) => !!(await headObject(s3, bucket, key).catch(() => undefined)),
-    },
+    images: manifestsInSwift(s3),
   });
 });
 
@@ -127,19 +125,8 @@ async function eucarc(t: { after(fn: () => Promise<void> | void): void }) {
   // Each test starts with no image registered (its bucket goes with testBucket).
   t.after(() => server.images.images.clear());
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...swiftEucarc({ serverUrl: server.url, account: ACCOUNT, keys, bucket, state: join(work, "state") }),
     TMPDIR: tmp,
-    CHROMOGENIC_STATE_DIR: join(work, "state"),
-    EC2_URL: `${server.url}/services/compute`,
-    S3_URL: SWIFT_S3_URL,
-    EC2_ACCESS_KEY: SWIFT_USERS.tester.accessKeyId,
-    EC2_SECRET_KEY: SWIFT_USERS.tester.secretAccessKey,
-    EC2_USER_ID: ACCOUNT,
-    EC2_CERT: keys.userCert,
-    EC2_PRIVATE_KEY: keys.userKey,
-    EUCALYPTUS_CERT: keys.cloudCert,
-    AWS_AUTH_REGION: "us-east-1",
-    CHROMOGENIC_BUNDLE_BUCKET: bucket,
   };
   const logged = server.log.length;
   /** The EC2 actions the CLI sent in this test, each once per call. */
@@ -343,6 +330,91 @@ test("BundleInstance: the cloud's bundle of the disk registered as NAME with ker
     new RegExp(`s3://${bucket}/${prefix}\\.manifest\\.xml: the manifest's signature does not match`),
   );
   assert.match(e.stderr, /BundleInstance\) is signed by a node controller and opens only with the cloud's private key/);
+});
+
+test("an administrator exports the cloud's BundleInstance image with the cloud's key: checks, then qcow2 equal to the disk", async (t) => {
+  const { work, env } = await eucarc(t);
+  const made = await runCli(["image", "create", "--cloud", "env-euca", BUNDLED, "admin-read", "--json"], env);
+  assert.equal(made.code, 0, made.stderr + made.stdout);
+  const keyText = await readFile(keys.cloudKey, "utf8");
+  const secretLine = keyText.split("\n")[1]!;
+  const exportWith = async (out: string, ...flags: string[]) => {
+    const r = await runCli(
+      ["export", "--cloud", "env-euca", "--image", "admin-read", "--format", "qcow2", ...flags, join(work, out)],
+      env,
+    );
+    assert.ok(!(r.stdout + r.stderr).includes(secretLine), "the cloud's key never shows");
+    return r;
+  };
+  // A key others can read is refused, as ssh refuses one, naming the file and its mode.
+  const loose = join(work, "cloud-loose.key");
+  await copyFile(keys.cloudKey, loose);
+  await chmod(loose, 0o644);
+  const tooOpen = await exportWith("a.qcow2", "--cloud-private-key", loose, "--bundle-signer-cert", keys.otherCert);
+  assert.equal(tooOpen.code, 2, tooOpen.stderr);
+  assert.match(
+    tooOpen.stderr,
+    new RegExp(`${loose}: the cloud's private key is readable or writable by others \\(mode 0644\\)`),
+  );
+  // Skipping the signature check needs the cloud's key.
+  const noKey = await exportWith("b.qcow2", "--skip-bundle-signature-check");
+  assert.equal(noKey.code, 2, noKey.stderr);
+  assert.match(noKey.stderr, /--skip-bundle-signature-check goes with the cloud's private key/);
+  // The cloud's key with a certificate that did not sign it (the user's): refused, saying which one to give.
+  const wrongSigner = await exportWith(
+    "c.qcow2",
+    "--cloud-private-key",
+    keys.cloudKey,
+    "--bundle-signer-cert",
+    keys.userCert,
+  );
+  assert.equal(wrongSigner.code, 1, wrongSigner.stderr);
+  assert.match(wrongSigner.stderr, /the manifest's signature does not match.*--bundle-signer-cert/);
+  assert.deepEqual(
+    (await readdir(work)).filter((n) => n.includes("qcow2")),
+    [],
+    "nothing under an output's name",
+  );
+
+  const good = await exportWith(
+    "good.qcow2",
+    "--cloud-private-key",
+    keys.cloudKey,
+    "--bundle-signer-cert",
+    keys.otherCert,
+  );
+  assert.equal(good.code, 0, good.stderr);
+  assert.doesNotMatch(good.stderr, /WITHOUT checking/);
+  assert.equal((await qemuCompare(disks.get(BUNDLED)!, join(work, "good.qcow2"))).code, 0, "the export is the disk");
+  // Unchecked, at the administrator's explicit word: it reads, and says loudly what was not checked.
+  const unchecked = await exportWith(
+    "unchecked.qcow2",
+    "--cloud-private-key",
+    keys.cloudKey,
+    "--skip-bundle-signature-check",
+  );
+  assert.equal(unchecked.code, 0, unchecked.stderr);
+  assert.match(unchecked.stderr, /warning: .*manifest is taken WITHOUT checking its signature/);
+  assert.equal((await qemuCompare(disks.get(BUNDLED)!, join(work, "unchecked.qcow2"))).code, 0);
+});
+
+test("export --instance of an instance-store instance with the cloud's key: bundled by the cloud, read, then removed", async (t) => {
+  const { work, bucket, env, actions } = await eucarc(t);
+  const out = join(work, "instance.raw");
+  const adminKeys = ["--cloud-private-key", keys.cloudKey, "--bundle-signer-cert", keys.otherCert];
+  const r = await runCli(
+    ["export", "--cloud", "env-euca", "--instance", BUNDLED, "--format", "raw", ...adminKeys, out, "--json"],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(count(actions(), "BundleInstance"), 1, actions().join(" "));
+  assert.equal(await sha1(out), await sha1(disks.get(BUNDLED)!), "the export is the instance's disk");
+  // The temporary image of the instance is deregistered and its bundle removed.
+  assert.deepEqual(
+    [...server.images.images.values()].map((i) => i.name),
+    [],
+  );
+  assert.deepEqual(await objects(bucket), []);
 });
 
 test("a bundle task that fails: a clear error naming the task and the cloud's reason, nothing registered", async (t) => {

@@ -121,6 +121,35 @@ test("exports: an OVA, like every file format, reads a source of any format in p
   );
 });
 
+test("a bundle's verified parts count as temporary space where its download goes into a file, unless --no-part-cache", () => {
+  const PIECES = 300 * MiB;
+  const bundle = (request: JobRequest) =>
+    planTransfer({
+      ...facts(request, "raw", { sourceRandomAccess: false }),
+      source: { format: "raw", size: GiB, pieceBytes: PIECES },
+      ...(request.destination.kind === "file" ? { destinationFormats: undefined } : {}),
+    });
+  const toFile = (format: string, partCache?: false): JobRequest => ({
+    kind: "export",
+    source: { cloud: "euca", image: "emi-1" },
+    destination: { kind: "file", path: `/o.${format}`, format },
+    ...(partCache === false ? { partCache } : {}),
+  });
+  const raw = bundle(toFile("raw"));
+  assert.deepEqual([raw.mode, raw.targetAccess, raw.temporaryBytes], ["passthrough", "file", PIECES]);
+  assert.ok(
+    raw.notes.some((n) => /verified parts kept in the work directory .*--no-part-cache/.test(n)),
+    raw.notes.join("; "),
+  );
+  const qcow2 = bundle(toFile("qcow2"));
+  assert.deepEqual([qcow2.sourceAccess, qcow2.temporaryBytes], ["download", GiB + PIECES]);
+  assert.equal(bundle(toFile("raw", false)).temporaryBytes, 0);
+  assert.equal(bundle(toFile("qcow2", false)).temporaryBytes, GiB);
+  // Streamed straight into an upload: nothing is kept.
+  const streamed = bundle(migrate({ format: "raw" }));
+  assert.deepEqual([streamed.mode, streamed.targetAccess, streamed.temporaryBytes], ["passthrough", "stream", 0]);
+});
+
 test("image create keeps the snapshot's format; refused formats are usage errors before anything moves", () => {
   const create: JobRequest = { ...migrate(), kind: "image-create" };
   assert.equal(planTransfer(facts(create, "raw")).targetFormat, "raw");

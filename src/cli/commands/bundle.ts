@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { basename, join } from "node:path";
 import { mkdir, mkdtemp } from "node:fs/promises";
 import { openBundleSource } from "../../formats/bundle/bundle-source.js";
@@ -35,6 +35,8 @@ interface BundleFlags {
   partSize?: string;
   bucket?: string;
   cloud: string;
+  bucketAcl?: string;
+  /** The old name of --bucket-acl, kept (hidden) for scripts that use it. */
   acl?: string;
   json?: boolean;
   quiet?: boolean;
@@ -84,7 +86,11 @@ export function registerBundle(program: Command): void {
       "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
       "env-euca",
     )
-    .option("--acl <canned-acl>", "with --bucket: the bucket's and parts' canned ACL (Eucalyptus: aws-exec-read)")
+    .option(
+      "--bucket-acl <canned-acl>",
+      "with --bucket: the bucket's and parts' canned ACL (Eucalyptus: aws-exec-read), as for the job commands",
+    )
+    .addOption(new Option("--acl <canned-acl>", "the old name of --bucket-acl").hideHelp())
     .option("--json", "JSON-lines progress events and result on stdout")
     .option("-q, --quiet", "no progress bar")
     .action(async (flags: BundleFlags) => {
@@ -127,7 +133,10 @@ export function registerBundle(program: Command): void {
           if (flags.bucket !== undefined && flags.destination !== undefined) {
             throw new UsageError("-d and --bucket: a bundle goes to a folder or to a bucket, not both");
           }
-          const bucket = await bucketStore(flags);
+          if (flags.acl !== undefined && flags.bucketAcl !== undefined && flags.acl !== flags.bucketAcl) {
+            throw new UsageError("--acl is the old name of --bucket-acl: give one of them");
+          }
+          const bucket = await bucketStore({ ...flags, acl: flags.bucketAcl ?? flags.acl });
           const destination = bucket
             ? bucket.label
             : (flags.destination ??

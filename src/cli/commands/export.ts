@@ -27,6 +27,7 @@ import {
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
 import { repeatable } from "../repeatable.js";
+import { cloudKeyOptions } from "../cloud-key-options.js";
 
 /** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
 function cloudExportFormats(): string[] {
@@ -44,6 +45,7 @@ interface ExportFlags extends BootableJobFlags {
   workDir?: string;
   keep?: boolean;
   keepSnapshot?: boolean;
+  partCache?: boolean;
   name?: string;
   description?: string;
   cpus?: string;
@@ -95,8 +97,13 @@ export function registerExport(program: Command): void {
     .option("--clean [profile]", "with --cloud: clean the guest on one sparse raw working copy; needs root")
     .option("--operations <list>", "with --cloud: cleaning operations (implies --clean)")
     .option("--work-dir <dir>", "with --cloud: where temporary data goes")
+    .option(
+      "--no-part-cache",
+      "with --cloud, from a Eucalyptus/EC2 bundle: keep no verified parts for a resumed download (see migrate)",
+    )
     .option("--keep", "with --cloud: keep leftovers after a failure")
     .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
+  cloudKeyOptions(command);
   // The boot disk (with --cloud: the job's image) made bootable before it is written.
   bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")

@@ -17,6 +17,7 @@ import {
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
 import { nodeCopyOptions } from "../node-copy-options.js";
+import { cloudKeyOptions } from "../cloud-key-options.js";
 import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 
 interface ImageCreateFlags extends CloudImageFlags {
@@ -27,8 +28,10 @@ export function registerImage(program: Command): void {
   const image = program.command("image").description("images in a cloud or the local store");
   registerImageStoreCommands(image);
   jobOptions(
-    nodeCopyOptions(
-      cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" }),
+    cloudKeyOptions(
+      nodeCopyOptions(
+        cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" }),
+      ),
     )
       .description(
         "make a new image from an instance: snapshot → download → (clean) → upload, private unless --public, " +

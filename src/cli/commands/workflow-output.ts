@@ -65,6 +65,8 @@ export interface CommonJobFlags extends WorkflowOutputFlags {
   readonly keep?: boolean;
   readonly keepSnapshot?: boolean;
   readonly downloadFirst?: boolean;
+  /** false: --no-part-cache. */
+  readonly partCache?: boolean;
 }
 
 /** `--clean [PROFILE]` and `--operations LIST` as a job's cleaning request (undefined: no cleaning). */
@@ -84,6 +86,7 @@ export function jobSettings(flags: CommonJobFlags) {
     keep: flags.keep,
     keepSnapshot: flags.keepSnapshot,
     downloadFirst: flags.downloadFirst,
+    ...(flags.partCache === false ? { partCache: false } : {}),
   };
 }
 
@@ -117,6 +120,11 @@ export function jobOptions<T extends import("commander").Command>(command: T): T
     .option(
       "--download-first",
       "copy the source into the work directory (resumable) before converting, instead of reading it in place",
+    )
+    .option(
+      "--no-part-cache",
+      "Eucalyptus/EC2 bundles: keep no verified parts in the work directory while downloading (they take up to " +
+        "the bundle's compressed size; without them a resumed download fetches every part again)",
     )
     .option("--keep", "after a failure keep the temporary snapshot, half-made image and temporary files")
     .option("--keep-snapshot", "keep the instance's snapshot after success too")

@@ -72,6 +72,25 @@ export async function readPublicKey(path: string): Promise<KeyObject> {
   }
 }
 
+/**
+ * The public keys of every PEM certificate in a file: the signers a bundle may come from (a cloud with several
+ * clusters has one node-controller certificate per cluster, kept together in one file as a CA bundle is).
+ */
+export async function readCertificates(path: string): Promise<KeyObject[]> {
+  const pem = await readFile(path, "latin1").catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`${path}: cannot read the certificates (${e.code ?? e.message})`);
+  });
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new UsageError(`${path}: no PEM certificate in it`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block).publicKey;
+    } catch (e) {
+      throw new UsageError(`${path}: certificate ${i + 1} is not a valid X.509 certificate (${(e as Error).message})`);
+    }
+  });
+}
+
 /** The hex string RSA-encrypted for `publicKey` (PKCS#1 v1.5), as hex. */
 export function wrapHex(secretHex: string, publicKey: KeyObject): string {
   return publicEncrypt(

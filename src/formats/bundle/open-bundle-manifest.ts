@@ -17,8 +17,16 @@ export interface BundleManifestRequest {
   readonly manifestName: string;
   /** The user's or the cloud's private key: it unwraps the AES key and IV. */
   readonly privateKey: KeyObject;
-  /** Verifies the signature; without it, the public half of `privateKey` (then it must be the user's). */
-  readonly userCertificate?: KeyObject;
+  /**
+   * Verifies the signature (several: any one of them); without it, the public half of `privateKey` (then it must
+   * be the user's).
+   */
+  readonly userCertificate?: KeyObject | readonly KeyObject[];
+  /**
+   * Take the manifest without checking who signed it. Only for a reader holding the cloud's key that was not
+   * given the signer's certificate: the digests then prove the parts match the manifest, not who wrote it.
+   */
+  readonly signatureUnchecked?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -38,12 +46,10 @@ export async function openBundleManifest(request: BundleManifestRequest): Promis
     where,
   );
   try {
-    verifyManifestText(
-      manifest.signedText,
-      manifest.signature,
-      request.userCertificate ?? createPublicKey(request.privateKey),
-      where,
-    );
+    if (!request.signatureUnchecked) {
+      const given = request.userCertificate ?? createPublicKey(request.privateKey);
+      verifySignedByOneOf(manifest, Array.isArray(given) ? given : [given as KeyObject], where);
+    }
   } catch (e) {
     // Without a certificate the key given is taken for the signer's: with the cloud's key, that cannot match.
     if (request.userCertificate || !(e instanceof VerificationError)) throw e;
@@ -53,4 +59,18 @@ export async function openBundleManifest(request: BundleManifestRequest): Promis
   }
   const secret = unwrapBundleSecret(manifest.image, request.privateKey, where);
   return { manifest, key: Buffer.from(secret.key, "hex"), iv: Buffer.from(secret.iv, "hex"), where };
+}
+
+/** Throws (the last signer's refusal) unless one of `signers` signed the manifest. */
+function verifySignedByOneOf(manifest: ParsedBundleManifest, signers: readonly KeyObject[], where: string): void {
+  let refusal: unknown = new VerificationError(`${where}: no certificate to check the manifest's signature with`);
+  for (const signer of signers) {
+    try {
+      verifyManifestText(manifest.signedText, manifest.signature, signer, where);
+      return;
+    } catch (e) {
+      refusal = e;
+    }
+  }
+  throw refusal;
 }

@@ -1,13 +1,16 @@
 /**
  * The keys a Eucalyptus store bundles and unbundles with, from the cloud's configuration: the user's private key
  * and certificate (EC2_PRIVATE_KEY, EC2_CERT: they sign a manifest and open a bundle made for the user) and the
- * cloud's certificate (EUCALYPTUS_CERT: the cloud opens the bundle with its own key to register it). Each is
+ * cloud's certificate (EUCALYPTUS_CERT: the cloud opens the bundle with its own key to register it); for an
+ * administrator reading what the cloud bundled itself, the cloud's private key (eucalyptus-settings.ts). Each is
  * read when first needed, and a missing one is named with the variable or .ini option that gives it.
  */
 import type { KeyObject } from "node:crypto";
-import { readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
+import { readCertificates, readPrivateKey, readPublicKey } from "../../formats/bundle/bundle-keys.js";
+import { checkPrivateKeyFile } from "../../util/private-key-file.js";
 import { UsageError } from "../../util/errors.js";
 import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
+import type { CloudKeySettings } from "./eucalyptus-settings.js";
 
 export interface BundleSigningKeys {
   readonly userKey: KeyObject;
@@ -37,11 +40,31 @@ export async function bundleWritingKeys(config: Ec2CloudConfig): Promise<BundleS
   return { userKey, userCertificate, cloudCertificate };
 }
 
-/** What reading a bundle takes: the user's key, and the certificate its signature is checked with. */
+export interface BundleReadingKeys {
+  readonly privateKey: KeyObject;
+  /** Who may have signed the manifest (any one of them). */
+  readonly userCertificate?: readonly KeyObject[];
+  /** The administrator chose to take manifests unsigned-checked (only with the cloud's key). */
+  readonly signatureUnchecked?: boolean;
+}
+
+/**
+ * What reading a bundle takes: the user's key and certificate; or, given by an administrator, the cloud's key
+ * (which opens the user's bundles and the cloud's own alike) with the certificates of the cloud's bundlers and the
+ * user's, or with the signature check explicitly off.
+ */
 export async function bundleReadingKeys(
   config: Ec2CloudConfig,
-): Promise<{ privateKey: KeyObject; userCertificate?: KeyObject }> {
-  const privateKey = await readPrivateKey(need(config, config.privateKeyPath, ...USER_KEY));
-  const userCertificate = config.certPath ? await readPublicKey(config.certPath) : undefined;
-  return { privateKey, ...(userCertificate ? { userCertificate } : {}) };
+  cloudKey?: CloudKeySettings,
+): Promise<BundleReadingKeys> {
+  const userCertificate = config.certPath ? [await readPublicKey(config.certPath)] : [];
+  if (!cloudKey) {
+    const privateKey = await readPrivateKey(need(config, config.privateKeyPath, ...USER_KEY));
+    return { privateKey, ...(userCertificate.length ? { userCertificate } : {}) };
+  }
+  await checkPrivateKeyFile(cloudKey.privateKeyPath, "the cloud's private key");
+  const privateKey = await readPrivateKey(cloudKey.privateKeyPath);
+  if (cloudKey.skipSignatureCheck) return { privateKey, signatureUnchecked: true };
+  const signers = cloudKey.signerCertPath ? await readCertificates(cloudKey.signerCertPath) : [];
+  return { privateKey, userCertificate: [...signers, ...userCertificate] };
 }

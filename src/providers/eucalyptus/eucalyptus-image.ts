@@ -25,8 +25,11 @@ export function isBundleImage(image: Ec2Image): boolean {
   return image.rootDeviceType !== "ebs" && !!image.location;
 }
 
-/** `image` as a ProviderImage; `sizeBytes` is the bundle's declared image size when the caller read it. */
-export function providerImageOf(image: Ec2Image, sizeBytes?: number): ProviderImage {
+/**
+ * `image` as a ProviderImage; `sizes` are the bundle's declared image size and bundled (compressed) size when the
+ * caller read its manifest.
+ */
+export function providerImageOf(image: Ec2Image, sizes?: { size: number; bundledSize: number }): ProviderImage {
   const properties: Record<string, string> = {};
   const put = (key: string, value: string | undefined) => {
     if (value) properties[key] = value;
@@ -47,7 +50,7 @@ export function providerImageOf(image: Ec2Image, sizeBytes?: number): ProviderIm
     state: STATES[image.state] ?? "failed",
     rawStatus: image.state,
     ...(isBundleImage(image) ? { diskFormat: BUNDLE_DISK_FORMAT } : {}),
-    ...(sizeBytes !== undefined ? { sizeBytes } : {}),
+    ...(sizes ? { sizeBytes: sizes.size, pieceBytes: sizes.bundledSize } : {}),
     visibility: image.public ? "public" : "private",
     properties,
     ...(image.creationDate ? { createdAt: image.creationDate } : {}),

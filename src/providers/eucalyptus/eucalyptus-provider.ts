@@ -30,6 +30,7 @@ import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
 import { openBundleManifest } from "../../formats/bundle/open-bundle-manifest.js";
 import { verifiedImageBytes } from "../../formats/bundle/bundle-image-stream.js";
+import { PartCachingStore } from "../../formats/bundle/part-caching-store.js";
 import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { bundleSecretFromHex, randomBundleSecret, type BundleSecret } from "../../formats/bundle/bundle-keys.js";
@@ -101,8 +102,8 @@ export class EucalyptusProvider implements ImageProvider {
     if (!image) return undefined;
     // A bundle whose manifest cannot be read (removed, or not in a bucket) leaves the size unknown: the image is
     // still there to show and to delete, and a download names what is wrong with it.
-    const size = isBundleImage(image) ? await this.bundledSize(image).catch(() => undefined) : undefined;
-    return providerImageOf(image, size);
+    const sizes = isBundleImage(image) ? await this.bundleSizes(image).catch(() => undefined) : undefined;
+    return providerImageOf(image, sizes);
   }
 
   /** By id, else by a name that exactly one of the user's images has. */
@@ -125,11 +126,15 @@ export class EucalyptusProvider implements ImageProvider {
     return named[0];
   }
 
-  /** The size the bundle's manifest declares (the manifest is small; its signature is checked on download). */
-  private async bundledSize(image: Ec2Image, signal?: AbortSignal): Promise<number> {
+  /**
+   * The image size and the bundled (compressed) size the bundle's manifest declares (the manifest is small; its
+   * signature is checked on download).
+   */
+  private async bundleSizes(image: Ec2Image, signal?: AbortSignal): Promise<{ size: number; bundledSize: number }> {
     const { store, manifest } = this.bundleOf(image);
     const bytes = await store.get(manifest, MAX_MANIFEST_BYTES, signal);
-    return parseBundleManifest(bytes, `${store.label}/${manifest}`).image.size;
+    const { size, bundledSize } = parseBundleManifest(bytes, `${store.label}/${manifest}`).image;
+    return { size, bundledSize };
   }
 
   private bundleOf(image: Ec2Image): { store: S3BundleStore; manifest: string } {
@@ -150,22 +155,33 @@ export class EucalyptusProvider implements ImageProvider {
       throw new UsageError(`${this.label}: ${image.id} ${EBS_UNREADABLE}`);
     }
     const { store, manifest } = this.bundleOf(image);
-    const keys = await bundleReadingKeys(this.config);
+    const keys = await bundleReadingKeys(this.config, this.settings.cloudKey);
+    if (keys.signatureUnchecked) {
+      process.emitWarning(
+        `${this.label}: ${image.id}'s manifest is taken WITHOUT checking its signature ` +
+          "(--skip-bundle-signature-check): whoever can write to its bucket could have replaced the image",
+      );
+    }
     const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal }).catch(
       (e: unknown) => {
         if (!(e instanceof VerificationError)) throw e;
         // The commonest cause in a real cloud, said where the user meets it.
         throw new VerificationError(
           `${e.message}; a bundle the cloud made itself (BundleInstance) is signed by a node controller and ` +
-            "opens only with the cloud's private key",
+            "opens only with the cloud's private key" +
+            (this.settings.cloudKey
+              ? ": give the node controllers' certificate (node-cert.pem) with --bundle-signer-cert"
+              : ": an administrator can give it with --cloud-private-key and --bundle-signer-cert"),
         );
       },
     );
     const total = opened.manifest.image.size;
-    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips.
+    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips, taking
+    // the parts an earlier run kept in the part cache from there, and only the others from the bucket.
+    const parts = options.partCache ? await PartCachingStore.open(store, opened.manifest, options.partCache) : store;
     let skip = options.offset ?? 0;
     let delivered = 0;
-    for await (const chunk of verifiedImageBytes(opened, { store, signal: options.signal })) {
+    for await (const chunk of verifiedImageBytes(opened, { store: parts, signal: options.signal })) {
       let data: Uint8Array = chunk;
       if (skip > 0) {
         const n = Math.min(skip, data.byteLength);
@@ -327,11 +343,12 @@ export class EucalyptusProvider implements ImageProvider {
    * EC2 API gives no way to read. An instance-store instance bundled by the cloud (BundleInstance, no node copy
    * configured) cannot be read either: the node controller signs that bundle with its own key and wraps its key
    * for the cloud's certificate only (Eucalyptus 4.4 node/handlers_default.c, euca-run-workflow read-raw/up-bundle
-   * with --cert and --ec2cert the cloud's), so the user's key cannot open it. Both are made in the cloud.
+   * with --cert and --ec2cert the cloud's), so the user's key cannot open it — unless an administrator gave the
+   * cloud's key. The unreadable ones are made in the cloud.
    */
   async instanceImageReadable(instance: string, signal?: AbortSignal): Promise<boolean> {
     const found = await describeInstance(this.ec2, instance, signal);
-    return found.rootDeviceType !== "ebs" && !!this.settings.nodeCopy;
+    return found.rootDeviceType !== "ebs" && (!!this.settings.nodeCopy || !!this.settings.cloudKey);
   }
 
   createImageFromInstance(request: CreateImageFromInstanceRequest): Promise<ProviderImage> {

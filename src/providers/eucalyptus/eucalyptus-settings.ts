@@ -13,6 +13,16 @@
  *                               how the node's host key is checked (a known_hosts file, or a SHA256: fingerprint)
  *   CHROMOGENIC_NODE_USER, CHROMOGENIC_NODE_PORT, CHROMOGENIC_NODE_INSTANCES_DIR
  *                               root, 22 and /var/lib/eucalyptus/instances/work unless set
+ *   CHROMOGENIC_CLOUD_PRIVATE_KEY
+ *                               for administrators: the cloud's private key (Eucalyptus' cloud-pk.pem), which
+ *                               opens the bundles the cloud made itself (BundleInstance); refused unless only its
+ *                               owner can read it
+ *   CHROMOGENIC_BUNDLE_SIGNER_CERT
+ *                               the certificate(s) that sign those bundles (the node controllers' node-cert.pem,
+ *                               one per cluster, in one PEM file); the user's certificate is tried too
+ *   CHROMOGENIC_SKIP_BUNDLE_SIGNATURE_CHECK
+ *                               with the cloud's key only: take a manifest without checking its signature (a
+ *                               warning each time; see CloudKeySettings)
  */
 import { UsageError } from "../../util/errors.js";
 import type { HostKeyPolicy } from "./host-key-check.js";
@@ -27,10 +37,23 @@ export interface NodeCopySettings {
   readonly instancesDir?: string;
 }
 
+/**
+ * How an administrator reads a bundle wrapped for the cloud alone. Skipping the signature check is allowed only
+ * with the cloud's key, and never silently: the cloud's certificate is public, so anyone who can write to the
+ * bucket can wrap a key for it and make a manifest whose digests match parts of their own choosing; only the
+ * signature says the node (or the user) wrote it. Without it the digests still catch damage in transit or at rest.
+ */
+export interface CloudKeySettings {
+  readonly privateKeyPath: string;
+  readonly signerCertPath?: string;
+  readonly skipSignatureCheck?: boolean;
+}
+
 export interface EucalyptusSettings {
   readonly bucket: string;
   readonly cannedAcl?: string;
   readonly nodeCopy?: NodeCopySettings;
+  readonly cloudKey?: CloudKeySettings;
 }
 
 export function eucalyptusSettings(env: Env, account: string | undefined): EucalyptusSettings {
@@ -40,6 +63,34 @@ export function eucalyptusSettings(env: Env, account: string | undefined): Eucal
     bucket,
     ...(env.CHROMOGENIC_BUNDLE_ACL ? { cannedAcl: env.CHROMOGENIC_BUNDLE_ACL } : {}),
     ...(env.CHROMOGENIC_NODE_SSH_KEY ? { nodeCopy: nodeCopySettings(env, env.CHROMOGENIC_NODE_SSH_KEY) } : {}),
+    ...cloudKeySettings(env),
+  };
+}
+
+function cloudKeySettings(env: Env): { cloudKey?: CloudKeySettings } {
+  const privateKeyPath = env.CHROMOGENIC_CLOUD_PRIVATE_KEY;
+  const signerCertPath = env.CHROMOGENIC_BUNDLE_SIGNER_CERT;
+  const skip = env.CHROMOGENIC_SKIP_BUNDLE_SIGNATURE_CHECK;
+  const skipSignatureCheck = !!skip && !/^(0|false|no)$/i.test(skip);
+  if (!privateKeyPath) {
+    if (skipSignatureCheck || signerCertPath) {
+      throw new UsageError(
+        `${skipSignatureCheck ? "--skip-bundle-signature-check" : "--bundle-signer-cert"} goes with the cloud's ` +
+          "private key (--cloud-private-key, CHROMOGENIC_CLOUD_PRIVATE_KEY): the user's own bundles are checked " +
+          "with the user's certificate",
+      );
+    }
+    return {};
+  }
+  if (skipSignatureCheck && signerCertPath) {
+    throw new UsageError("--skip-bundle-signature-check and --bundle-signer-cert: check the signature or do not");
+  }
+  return {
+    cloudKey: {
+      privateKeyPath,
+      ...(signerCertPath ? { signerCertPath } : {}),
+      ...(skipSignatureCheck ? { skipSignatureCheck } : {}),
+    },
   };
 }
 
