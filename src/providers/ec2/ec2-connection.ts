@@ -11,6 +11,9 @@
  */
 import { EC2Client } from "@aws-sdk/client-ec2";
 import type { Ec2CloudConfig } from "./ec2-cloud-config.js";
+import type { AwsCloudConfig } from "../aws/aws-cloud-config.js";
+import { awsClientConfig, resolvedEndpoint } from "../aws/aws-client-config.js";
+import { expiredTokenRetry } from "../aws/aws-credentials.js";
 import { awsError } from "./aws-errors.js";
 import { requestHandlerOptions } from "./aws-http.js";
 import { ChromogenicError } from "../../util/errors.js";
@@ -18,9 +21,13 @@ import { ChromogenicError } from "../../util/errors.js";
 export class Ec2Connection {
   readonly client: EC2Client;
   readonly endpoint: string;
-  private readonly secrets: readonly string[];
+  private secrets: readonly string[];
 
-  constructor(readonly config: Ec2CloudConfig) {
+  /** `client`, when given, is used as built (forAws); otherwise one is built for the config's URL and keys. */
+  constructor(
+    readonly config: Ec2CloudConfig,
+    client?: EC2Client,
+  ) {
     let protocol = "";
     try {
       protocol = new URL(config.ec2Url).protocol;
@@ -35,22 +42,40 @@ export class Ec2Connection {
     }
     this.endpoint = config.ec2Url;
     this.secrets = [config.secretAccessKey, config.sessionToken ?? ""];
-    this.client = new EC2Client({
-      endpoint: config.ec2Url,
-      region: config.region,
-      credentials: {
-        accessKeyId: config.accessKeyId,
-        secretAccessKey: config.secretAccessKey,
-        ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
-      },
-      maxAttempts: 3,
-      requestHandler: requestHandlerOptions(config.name, config.tls),
-    });
+    this.client =
+      client ??
+      new EC2Client({
+        endpoint: config.ec2Url,
+        region: config.region,
+        credentials: {
+          accessKeyId: config.accessKeyId,
+          secretAccessKey: config.secretAccessKey,
+          ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
+        },
+        maxAttempts: 3,
+        requestHandler: requestHandlerOptions(config.name, config.tls),
+      });
     this.client.middlewareStack.addRelativeTo(keepErrorRequestId as never, {
       relation: "after",
       toMiddleware: "deserializerMiddleware",
       name: "chromogenicEc2ErrorRequestId",
     });
+  }
+
+  /**
+   * AWS's EC2 for a cloud of aws-cloud-config.ts: its region, its endpoint override or the SDK's resolution
+   * (partition, FIPS, dual-stack), its refreshing credentials and the expired-token retry.
+   */
+  static forAws(config: AwsCloudConfig): Ec2Connection {
+    const settings = awsClientConfig(config, "ec2");
+    const client = new EC2Client(settings);
+    client.middlewareStack.use(expiredTokenRetry(config.credentials, config.name));
+    const ec2Url = resolvedEndpoint(settings, client.config.endpointProvider as never);
+    const { name, source, region, tls, secrets } = config;
+    const view = { name, kind: "ec2", source, ec2Url, region, accessKeyId: "", secretAccessKey: "", tls } as const;
+    const connection = new Ec2Connection(view, client);
+    connection.secrets = secrets;
+    return connection;
   }
 
   /** Runs `command`; a failure is an AwsServiceError (or AbortedError) naming the call and its subject. */

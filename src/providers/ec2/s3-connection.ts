@@ -13,6 +13,9 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import type { Ec2CloudConfig } from "./ec2-cloud-config.js";
+import type { AwsCloudConfig } from "../aws/aws-cloud-config.js";
+import { awsClientConfig, resolvedEndpoint } from "../aws/aws-client-config.js";
+import { expiredTokenRetry } from "../aws/aws-credentials.js";
 import { awsError } from "./aws-errors.js";
 import { requestHandlerOptions, type Ec2TlsSettings } from "./aws-http.js";
 import { ChromogenicError } from "../../util/errors.js";
@@ -33,6 +36,8 @@ export interface S3Settings {
    * `aws-exec-read` on bundle buckets and parts (its node controllers read them); Swift and radosgw refuse it.
    */
   readonly cannedAcl?: string;
+  /** Secret values to scrub from messages besides the keys above (AWS clouds). */
+  readonly secrets?: readonly string[];
   /** Attempts per call, the SDK's retry policy included (default 3). */
   readonly maxAttempts?: number;
 }
@@ -58,7 +63,8 @@ export class S3Connection {
   readonly client: S3Client;
   readonly settings: S3Settings;
 
-  constructor(settings: S3Settings) {
+  /** `client`, when given, is used as built (forAws); otherwise one is built for the settings' URL and keys. */
+  constructor(settings: S3Settings, client?: S3Client) {
     let url: URL;
     try {
       url = new URL(settings.endpoint);
@@ -75,20 +81,22 @@ export class S3Connection {
       );
     }
     this.settings = settings;
-    this.client = new S3Client({
-      endpoint: settings.endpoint,
-      region: settings.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: settings.accessKeyId,
-        secretAccessKey: settings.secretAccessKey,
-        ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}),
-      },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: settings.maxAttempts ?? 3,
-      requestHandler: requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true }),
-    });
+    this.client =
+      client ??
+      new S3Client({
+        endpoint: settings.endpoint,
+        region: settings.region,
+        forcePathStyle: true,
+        credentials: {
+          accessKeyId: settings.accessKeyId,
+          secretAccessKey: settings.secretAccessKey,
+          ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}),
+        },
+        requestChecksumCalculation: "WHEN_REQUIRED",
+        responseChecksumValidation: "WHEN_REQUIRED",
+        maxAttempts: settings.maxAttempts ?? 3,
+        requestHandler: requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true }),
+      });
   }
 
   /** An S3 connection for a configured cloud; its s3Url must be set. */
@@ -114,6 +122,31 @@ export class S3Connection {
     });
   }
 
+  /**
+   * AWS's S3 for a cloud of aws-cloud-config.ts. Addressing is virtual-hosted (bucket.s3.REGION.amazonaws.com,
+   * what AWS recommends and new regions require), with the SDK's own fallback to path style for bucket names
+   * that are not DNS labels; path style when the profile says `addressing_style = path`, and when an endpoint
+   * override names a host outside amazonaws.com (an S3-compatible server has no wildcard DNS per bucket). A
+   * VPC interface endpoint (bucket.vpce-….s3.REGION.vpce.amazonaws.com) keeps virtual-hosted addressing.
+   * Checksums stay WHEN_REQUIRED as for every S3 here: integrity comes from Content-MD5 (s3-objects.ts).
+   */
+  static forAws(config: AwsCloudConfig, options: { readonly cannedAcl?: string } = {}): S3Connection {
+    const settings = awsClientConfig(config, "s3");
+    let foreignHost = false;
+    if (settings.endpoint) foreignHost = !/(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(settings.endpoint).hostname);
+    const client = new S3Client({
+      ...settings,
+      forcePathStyle: config.s3AddressingStyle === "path" || (config.s3AddressingStyle === "auto" && foreignHost),
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
+    client.middlewareStack.use(expiredTokenRetry(config.credentials, config.name));
+    const endpoint = resolvedEndpoint(settings, client.config.endpointProvider as never);
+    const { name: cloud, region, tls } = config;
+    const view = { cloud, endpoint, region, accessKeyId: "", secretAccessKey: "", tls, secrets: config.secrets };
+    return new S3Connection({ ...view, ...(options.cannedAcl ? { cannedAcl: options.cannedAcl } : {}) }, client);
+  }
+
   /** Runs `command`; a failure is an AwsServiceError (or AbortedError) naming the call and its subject. */
   async send<Output = unknown>(
     command: { readonly input: unknown },
@@ -130,7 +163,7 @@ export class S3Connection {
 
   /** `e` as the sentence `send` would throw. */
   error(e: unknown, context: S3CallContext, signal?: AbortSignal): ChromogenicError {
-    const secrets = [this.settings.secretAccessKey, this.settings.sessionToken ?? ""];
+    const secrets = [this.settings.secretAccessKey, this.settings.sessionToken ?? "", ...(this.settings.secrets ?? [])];
     return awsError(e, { service: "S3", endpoint: this.settings.endpoint, ...context, secrets }, signal);
   }
 
