@@ -13,6 +13,8 @@
  *   euca                  their default region (EUCA_DEFAULT_REGION, AWS_DEFAULT_REGION, [global] default-region)
  *                         The EC2-family names (providers/ec2/ec2-cloud-names.ts) are listed by `chromogenic
  *                         clouds`; no workflow takes them yet.
+ *   aws, aws:PROFILE[/REGION], aws/REGION   AWS from the AWS_* variables and ~/.aws/config and credentials
+ *                         (providers/aws/aws-cloud-config.ts); listed by `chromogenic clouds`.
  *
  * Only the name is ever saved; credentials are read again from clouds.yaml / OS_* when a job resumes.
  */
@@ -26,6 +28,7 @@ import { LocalProvider } from "../providers/local/local-provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
 import { configFileCandidates, defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
 import { isEc2CloudName, listEc2Clouds, loadEc2CloudConfig } from "../providers/ec2/ec2-cloud-names.js";
+import { listAwsClouds } from "../providers/aws/aws-cloud-config.js";
 import { LazyProvider } from "../providers/lazy-provider.js";
 import { eucalyptusSettings } from "../providers/eucalyptus/eucalyptus-settings.js";
 
@@ -71,7 +74,7 @@ export function resolveCloud(spec: string, options: CloudNameOptions = {}): Imag
 export interface ConfiguredCloud {
   /** What to pass as --cloud/--from/--to. */
   readonly name: string;
-  readonly kind: "local" | "openstack" | "eucalyptus" | "ec2";
+  readonly kind: "local" | "openstack" | "eucalyptus" | "ec2" | "aws";
   /** Where it is defined: a clouds.yaml path, "OS_* variables", or the store's directory. */
   readonly source: string;
   readonly authUrl?: string;
@@ -82,11 +85,13 @@ export interface ConfiguredCloud {
   /** EC2-family clouds: their endpoints. */
   readonly ec2Url?: string;
   readonly s3Url?: string;
+  /** AWS clouds: how they authenticate, in words (never a secret). */
+  readonly auth?: string;
 }
 
 /**
  * Every store a name can reach right now: the default local store, clouds.yaml entries, OS_* variables, the
- * euca2ools regions and the eucarc variables.
+ * euca2ools regions, the eucarc variables, the AWS profiles and the AWS_* variables.
  */
 export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
   const env = options.env ?? process.env;
@@ -123,6 +128,7 @@ export function listClouds(options: CloudNameOptions = {}): ConfiguredCloud[] {
     });
   }
   out.push(...listEc2Clouds(env));
+  out.push(...listAwsClouds(env));
   return out;
 }
 

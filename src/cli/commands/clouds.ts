@@ -6,7 +6,8 @@ export function registerClouds(program: Command): void {
   listOptions(program.command("clouds"))
     .description(
       "list the image stores a --cloud/--from/--to name can reach: the local store, clouds.yaml entries, OS_* " +
-        "variables, euca2ools regions (euca:REGION) and eucarc variables (env-euca) (never their secrets)",
+        "variables, euca2ools regions (euca:REGION), eucarc variables (env-euca), AWS profiles (aws:PROFILE) and " +
+        "AWS_* variables (aws), with how each authenticates (never their secrets)",
     )
     .option("--json", "the list as one JSON line (a `done` event with `clouds`)")
     .action(async (flags: { json?: boolean } & ListFlags) => {
@@ -20,7 +21,7 @@ export function registerClouds(program: Command): void {
 const CLOUD_COLUMNS: Columns<ConfiguredCloud> = {
   Name: (c) => c.name,
   Kind: (c) => c.kind,
-  Where: (c) => (c.kind === "local" ? c.directory : (c.authUrl ?? c.ec2Url)) ?? null,
+  Where: (c) => (c.kind === "local" ? c.directory : (c.authUrl ?? c.ec2Url ?? c.auth)) ?? null,
   Region: (c) => (c.kind === "local" ? null : (c.region ?? null)),
   Source: (c) => c.source,
 };
@@ -31,16 +32,17 @@ function renderClouds({ clouds }: { clouds: readonly ConfiguredCloud[] }): strin
       c.kind === "local"
         ? c.directory
         : [
-            c.authUrl ?? c.ec2Url,
+            c.authUrl ?? c.ec2Url ?? c.auth,
             c.s3Url && `S3 ${c.s3Url}`,
             c.region && `region ${c.region}`,
             c.project && `project ${c.project}`,
             c.user && `user ${c.user}`,
+            c.ec2Url && c.auth,
           ]
             .filter(Boolean)
             .join(", ");
     return `${c.name.padEnd(16)} ${c.kind.padEnd(10)} ${where}  (${c.source})`;
   });
-  lines.push("also: local:/DIR for a store in DIR, NAME/REGION for another region of a cloud");
+  lines.push("also: local:/DIR for a store in DIR, NAME/REGION for another region of a cloud (aws:PROFILE/REGION)");
   return lines.join("\n") + "\n";
 }

@@ -2,7 +2,8 @@
  * AWS as a cloud name on our command line, from what AWS users already keep (aws-profiles.ts reads the files):
  *
  *   aws                   the SDK's default order: the AWS_* keys if set, else the profile AWS_PROFILE names
- *                         (or "default") if it exists, else the instance's role through IMDSv2
+ *                         (or "default") if it exists, else the instance's role through IMDSv2; the region and
+ *                         endpoints come from that profile whichever gives the keys
  *   aws:PROFILE           that profile of ~/.aws/config and ~/.aws/credentials (its keys, role, SSO or process)
  *   aws/REGION, aws:PROFILE/REGION   the same in another region
  *
@@ -140,7 +141,9 @@ export function loadAwsCloudConfig(name: string, env: Env = process.env): AwsClo
       "ECONFIG",
     );
   }
-  const options = profile !== undefined ? files.profiles.get(profile)!.options : undefined;
+  // The keys may come from the variables, the settings (region, endpoints) still come from the profile the
+  // AWS CLI would read: the one named, else AWS_PROFILE or "default" when it exists.
+  const options = files.profiles.get(profile ?? (env.AWS_PROFILE || "default"))?.options;
   const where = `cloud "${name}"${profile !== undefined ? ` (profile ${profile})` : ""}`;
   const region = parsed.region ?? regionOf(env, options);
   if (!region) {
@@ -196,7 +199,8 @@ export function listAwsClouds(env: Env = process.env): AwsCloudSummary[] {
   const files = readAwsSharedFiles(env);
   const out: AwsCloudSummary[] = [];
   if (env.AWS_ACCESS_KEY_ID) {
-    out.push(summary(files, env, AWS_CLOUD_PREFIX, "AWS_* variables", undefined, environmentAuth(env)));
+    const settings = files.profiles.get(env.AWS_PROFILE || "default")?.options;
+    out.push(summary(files, env, AWS_CLOUD_PREFIX, "AWS_* variables", settings, environmentAuth(env)));
   }
   for (const p of files.profiles.values()) {
     const name = `${AWS_CLOUD_PREFIX}:${p.name}`;
