@@ -19,6 +19,12 @@
  * (`expiredTokenRetry`, a middleware on each client); a second refusal in a row is an error saying so.
  *
  * Every failure is one sentence naming the cloud and the profile and what is missing; secrets are scrubbed.
+ *
+ * The files and endpoints are given to the SDK explicitly; a few things it still reads from process.env
+ * whatever `env` the cloud was loaded from: HOME for the SSO token cache (~/.aws/sso/cache), the metadata
+ * endpoint, AWS_PROFILE for settings of its inner clients. The CLI loads clouds from process.env, so the two
+ * agree there. An assume-role profile whose source is an SSO profile sends the SSO call to the STS override
+ * too (the SDK takes one endpoint for its inner clients); without overrides, as on AWS, this does not arise.
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } from "@smithy/types";
 import { ChromogenicError } from "../../util/errors.js";

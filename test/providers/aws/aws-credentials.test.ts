@@ -18,6 +18,10 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DescribeRegionsCommand } from "@aws-sdk/client-ec2";
+import { Sha256 } from "@aws-crypto/sha256-js";
+import { HttpRequest } from "@smithy/protocol-http";
+import { SignatureV4 } from "@smithy/signature-v4";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { FakeAwsAccount } from "../../helpers/aws/fake-aws-account.js";
 import { StsServer } from "../../helpers/aws/sts-server.js";
 import { ImdsServer } from "../../helpers/aws/imds-server.js";
@@ -107,6 +111,44 @@ test("assume-role with an external id and a source profile goes through STS", as
     [assumed.roleArn, assumed.externalId, assumed.sessionName, assumed.callerKey, assumed.issuedKey],
     [ROLE, EXTERNAL_ID, "chromogenic-test", w.base.accessKeyId, key],
   );
+});
+
+/** STS GetCallerIdentity signed with `credentials` (a Query-protocol POST); the reply's status and body. */
+async function getCallerIdentity(url: string, credentials: AwsCredentialIdentityProvider, region: string) {
+  const target = new URL(url);
+  const body = "Action=GetCallerIdentity&Version=2011-06-15";
+  const signer = new SignatureV4({ service: "sts", region, sha256: Sha256, credentials });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: "POST",
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: Number(target.port),
+      path: "/",
+      headers: { host: target.host, "content-type": "application/x-www-form-urlencoded" },
+      body,
+    }),
+  );
+  const reply = await fetch(url, { method: "POST", headers: signed.headers, body });
+  return { status: reply.status, text: await reply.text() };
+}
+
+test("GetCallerIdentity signed with the assumed-role session names the role; an expired session is refused", async (t) => {
+  const w = await world(t);
+  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
+  const config = loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints });
+  const who = await getCallerIdentity(w.sts.url, config.credentials, config.region);
+  assert.equal(who.status, 200, who.text);
+  assert.match(who.text, /<Arn>arn:aws:sts::123456789012:assumed-role\/image-builder\/chromogenic-test<\/Arn>/);
+  assert.match(who.text, /<Account>123456789012<\/Account>/);
+  // A session past its expiry is refused (sessions of 1 second here, to wait for one to lapse).
+  w.sts.sessionLifetimeMs = 1000;
+  config.credentials.invalidate();
+  const session = await config.credentials();
+  await new Promise((r) => setTimeout(r, 1100));
+  const late = await getCallerIdentity(w.sts.url, async () => session, config.region);
+  assert.equal(late.status, 400);
+  assert.match(late.text, /<Code>ExpiredToken<\/Code>/);
 });
 
 test("a wrong external id is refused by STS in a sentence naming the profile, without a secret", async (t) => {
