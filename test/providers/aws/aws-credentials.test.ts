@@ -266,6 +266,19 @@ test("with no keys and no profile, the instance's role is read through IMDSv2", 
       "GET /latest/meta-data/iam/security-credentials/conversion-host",
     ],
   );
+
+  // A conversion host assuming another role with its instance role (credential_source).
+  const other = "arn:aws:iam::123456789012:role/other-account-importer";
+  w.sts.addRole({ arn: other });
+  const hostHome = await awsHome(await scratch(t), {
+    config: `[profile importer]\nregion = eu-west-1\nrole_arn = ${other}\ncredential_source = Ec2InstanceMetadata\n`,
+  });
+  const importer = loadAwsCloudConfig("aws:importer", { ...hostHome.env, ...w.endpoints });
+  assert.match(importer.authentication.text, /assume role .*other-account-importer from Ec2InstanceMetadata/);
+  const chained = Ec2Connection.forAws(importer);
+  t.after(() => chained.destroy());
+  const key = await describeRegions(chained, w);
+  assert.deepEqual([w.sts.assumed.at(-1)?.callerKey, w.sts.assumed.at(-1)?.issuedKey], [imds.issued.at(-1), key]);
 });
 
 test("the IMDS server refuses a GET without a token (401), as an instance requiring IMDSv2 does", async (t) => {
