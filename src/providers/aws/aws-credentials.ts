@@ -144,7 +144,13 @@ export function credentialError(e: unknown, settings: CredentialSourceSettings):
   if (settings.kind === "sso" && /sso|token/i.test(raw) && /expired|invalid|not found|refresh/i.test(raw)) {
     detail = `the IAM Identity Center (SSO) login has expired or is missing: run aws sso login --profile ${settings.profile}`;
   } else if (/could not be found|not found or parsed|Could not resolve credentials using profile/i.test(raw)) {
-    detail = `no such profile, or it has no credentials, in ${settings.configFile} or ${settings.credentialsFile}`;
+    // The SDK names the profile it could not use: ours, or a source_profile it leads to.
+    const named = /profile:? \[?([^\]\s]+)\]?/i.exec(raw)?.[1];
+    const which = named && named !== settings.profile ? `its source profile ${named} is` : "it is";
+    detail = `${which} not defined or has no credentials in ${settings.configFile} or ${settings.credentialsFile}`;
+  } else if (settings.kind === "process" && /^Command failed/.test(raw)) {
+    // The SDK's message quotes the command line, which may carry secrets of its own.
+    detail = "its credential_process command failed (run it by hand to see why)";
   } else if (settings.kind === "instance-metadata") {
     detail = `the instance metadata service (IMDSv2) did not give them (not on an EC2 instance, or no role attached): ${raw}`;
   } else {

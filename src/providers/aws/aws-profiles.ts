@@ -43,8 +43,8 @@ export interface AwsAuthDescription {
   readonly text: string;
 }
 
-/** The options whose values are secrets: never shown, scrubbed from any message. */
-const SECRET_OPTIONS = ["aws_secret_access_key", "aws_session_token"];
+/** The options whose values are secrets (or may hold some, as a command line may): never shown, scrubbed. */
+const SECRET_OPTIONS = ["aws_secret_access_key", "aws_session_token", "credential_process", "external_id"];
 
 export function sharedFilePaths(env: Env): { configFile: string; credentialsFile: string } {
   const home = env.HOME || homedir();

@@ -370,3 +370,31 @@ test("the refresh margin: 5 minutes before expiry, half the life of short sessio
   life.ms = -1;
   await assert.rejects(provider({ forceRefresh: true } as never), /aws:test.*expired already/);
 });
+
+test("a missing source profile and a failing credential_process are sentences naming the profile", async (t) => {
+  const home = await awsHome(await scratch(t), {
+    config:
+      "[profile orphan]\nregion = eu-west-1\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = ghost\n\n" +
+      `[profile failing]\nregion = eu-west-1\ncredential_process = "${process.execPath}" -e "process.exit(3)" --token=cp-secret-88\n`,
+  });
+  const cases: [string, RegExp][] = [
+    [
+      "aws:orphan",
+      /^cloud "aws:orphan": the credentials of profile orphan could not be obtained: its source profile ghost is not defined or has no credentials in /,
+    ],
+    [
+      "aws:failing",
+      /^cloud "aws:failing": the credentials of profile failing could not be obtained: its credential_process command failed/,
+    ],
+  ];
+  for (const [name, sentence] of cases) {
+    const e = await loadAwsCloudConfig(name, home.env)
+      .credentials()
+      .then(
+        () => assert.fail(`${name} gave credentials`),
+        (x: Error) => x,
+      );
+    assert.match(e.message, sentence);
+    assert.ok(!e.message.includes("cp-secret-88"), "the command line is not quoted");
+  }
+});
