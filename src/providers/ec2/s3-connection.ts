@@ -127,7 +127,8 @@ export class S3Connection {
    * what AWS recommends and new regions require), with the SDK's own fallback to path style for bucket names
    * that are not DNS labels; path style when the profile says `addressing_style = path`, and when an endpoint
    * override names a host outside amazonaws.com (an S3-compatible server has no wildcard DNS per bucket). A
-   * VPC interface endpoint (bucket.vpce-….s3.REGION.vpce.amazonaws.com) keeps virtual-hosted addressing.
+   * VPC interface endpoint (https://vpce-….s3.REGION.vpce.amazonaws.com) keeps virtual-hosted addressing
+   * (BUCKET.vpce-…, on the endpoint's wildcard name).
    * Checksums stay WHEN_REQUIRED as for every S3 here: integrity comes from Content-MD5 (s3-objects.ts).
    */
   static forAws(config: AwsCloudConfig, options: { readonly cannedAcl?: string } = {}): S3Connection {

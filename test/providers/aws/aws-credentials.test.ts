@@ -81,7 +81,7 @@ function credentialsFile(w: World): string {
 
 const ROLE_PROFILE =
   "[profile builder]\nregion = eu-west-1\n" +
-  `role_arn = ${ROLE}\nsource_profile = base\nexternal_id = ${EXTERNAL_ID}\nrole_session_name = chromogenic-test\n`;
+  `role_arn = ${ROLE}\nsource_profile = base\nexternal_id = ${EXTERNAL_ID}\nrole_session_name = chromogenic-test\nduration_seconds = 900\n`;
 
 test("static keys of a profile sign a call the account accepts", async (t) => {
   const w = await world(t);
@@ -108,8 +108,15 @@ test("assume-role with an external id and a source profile goes through STS", as
   assert.equal(w.sts.assumed.length, 1);
   const assumed = w.sts.assumed[0]!;
   assert.deepEqual(
-    [assumed.roleArn, assumed.externalId, assumed.sessionName, assumed.callerKey, assumed.issuedKey],
-    [ROLE, EXTERNAL_ID, "chromogenic-test", w.base.accessKeyId, key],
+    [
+      assumed.roleArn,
+      assumed.externalId,
+      assumed.sessionName,
+      assumed.durationSeconds,
+      assumed.callerKey,
+      assumed.issuedKey,
+    ],
+    [ROLE, EXTERNAL_ID, "chromogenic-test", 900, w.base.accessKeyId, key],
   );
 });
 
