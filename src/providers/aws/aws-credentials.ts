@@ -54,7 +54,11 @@ export interface CredentialSourceSettings {
 
 /** A provider that refreshes by our policy; `invalidate` makes the next call fetch new credentials. */
 export interface RefreshingCredentials extends AwsCredentialIdentityProvider {
-  invalidate(): void;
+  /**
+   * Forgets the credentials, unless `refused` (the ones a refused call was signed with) is given and newer ones
+   * were fetched since: many calls in flight refused together then cause one refresh, not one each.
+   */
+  invalidate(refused?: AwsCredentialIdentity): void;
   /** Tells the SDK clients not to wrap this provider in their own cache. */
   readonly memoized: true;
 }
@@ -203,8 +207,8 @@ export function refreshingCredentials(
     return fetch(callOptions);
   };
   return Object.assign(provider, {
-    invalidate: () => {
-      current = undefined;
+    invalidate: (refused?: AwsCredentialIdentity) => {
+      if (refused === undefined || refused === current) current = undefined;
     },
     memoized: true as const,
   });
@@ -223,7 +227,9 @@ export class ExpiredCredentialsError extends ChromogenicError {}
 
 /**
  * A client plugin: a call refused with an expired-token code makes `credentials` fetch anew and is sent once
- * more; refused again, it fails with a sentence saying the fresh credentials were refused too.
+ * more; refused again, it fails with a sentence saying the fresh credentials were refused too. A call whose
+ * body is a stream is not sent again (the stream is spent): its error goes to the caller, whose own retry
+ * (a multipart part's, a block's) then signs with the fresh credentials.
  */
 export function expiredTokenRetry<Input extends object, Output extends object>(
   credentials: RefreshingCredentials,
@@ -232,12 +238,13 @@ export function expiredTokenRetry<Input extends object, Output extends object>(
   return {
     applyToStack(stack) {
       stack.add(
-        (next) => async (args) => {
+        (next, context) => async (args) => {
           try {
             return await next(args);
           } catch (first) {
             if (!isExpiredTokenError(first)) throw first;
-            credentials.invalidate();
+            credentials.invalidate(signedWith(context));
+            if (!replayable((args as { input?: { Body?: unknown } }).input?.Body)) throw first;
             try {
               return await next(args);
             } catch (second) {
@@ -257,4 +264,19 @@ export function expiredTokenRetry<Input extends object, Output extends object>(
       );
     },
   };
+}
+
+/**
+ * The credentials a call was signed with: the SDK's auth-scheme middleware keeps the identity it chose in the
+ * call's context under "__smithy_context" (@smithy/types' SMITHY_CONTEXT_KEY).
+ */
+function signedWith(context: object): AwsCredentialIdentity | undefined {
+  const smithy = (context as Record<string, unknown>)["__smithy_context"] as
+    { selectedHttpAuthScheme?: { identity?: AwsCredentialIdentity } } | undefined;
+  return smithy?.selectedHttpAuthScheme?.identity;
+}
+
+/** Whether a request body can be sent a second time: absent, a string or bytes (not a stream). */
+function replayable(body: unknown): boolean {
+  return body === undefined || typeof body === "string" || body instanceof Uint8Array;
 }

@@ -345,6 +345,20 @@ test("an ExpiredToken answer is refreshed and retried once; a second one in a ro
   assert.equal(w.ec2.refuseAsExpired, 0);
 });
 
+test("many calls refused as expired together cause one refresh, and each is retried once", async (t) => {
+  const w = await world(t);
+  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
+  const connection = Ec2Connection.forAws(loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints }));
+  t.after(() => connection.destroy());
+  const first = await describeRegions(connection, w);
+  w.ec2.refuseAsExpired = 8;
+  const keys = await Promise.all(Array.from({ length: 8 }, () => describeRegions(connection, w)));
+  assert.equal(w.sts.assumed.length, 2, "one refresh for the eight refusals");
+  assert.deepEqual(new Set(keys), new Set([w.sts.assumed[1]!.issuedKey]));
+  assert.notEqual(keys[0], first);
+  assert.equal(w.ec2.requests.length, 1 + 8 + 8);
+});
+
 test("the refresh margin: 5 minutes before expiry, half the life of short sessions; expired ones refused", async () => {
   let clock = 1_000_000;
   let fetched = 0;
