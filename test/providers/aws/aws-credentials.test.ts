@@ -83,6 +83,12 @@ const ROLE_PROFILE =
   "[profile builder]\nregion = eu-west-1\n" +
   `role_arn = ${ROLE}\nsource_profile = base\nexternal_id = ${EXTERNAL_ID}\nrole_session_name = chromogenic-test\nduration_seconds = 900\n`;
 
+/** The assume-role profile `builder` (source profile `base`, external id) against `w`'s servers. */
+async function builderCloud(t: TestContext, w: World) {
+  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
+  return loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints });
+}
+
 test("static keys of a profile sign a call the account accepts", async (t) => {
   const w = await world(t);
   const home = await awsHome(await scratch(t), {
@@ -99,8 +105,7 @@ test("static keys of a profile sign a call the account accepts", async (t) => {
 
 test("assume-role with an external id and a source profile goes through STS", async (t) => {
   const w = await world(t);
-  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
-  const config = loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints });
+  const config = await builderCloud(t, w);
   assert.equal(config.authentication.kind, "assume-role");
   const connection = Ec2Connection.forAws(config);
   t.after(() => connection.destroy());
@@ -142,8 +147,7 @@ async function getCallerIdentity(url: string, credentials: AwsCredentialIdentity
 
 test("GetCallerIdentity signed with the assumed-role session names the role; an expired session is refused", async (t) => {
   const w = await world(t);
-  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
-  const config = loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints });
+  const config = await builderCloud(t, w);
   const who = await getCallerIdentity(w.sts.url, config.credentials, config.region);
   assert.equal(who.status, 200, who.text);
   assert.match(who.text, /<Arn>arn:aws:sts::123456789012:assumed-role\/image-builder\/chromogenic-test<\/Arn>/);
@@ -307,8 +311,7 @@ test("sessions that expire during a long run are refreshed before they expire", 
   // AWS sees each request 600 ms after it was signed (a slow link, a large block in flight): a key used until
   // the moment it expires would be refused; one refreshed ahead of time is not.
   w.account.now = () => Date.now() + 600;
-  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
-  const connection = Ec2Connection.forAws(loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints }));
+  const connection = Ec2Connection.forAws(await builderCloud(t, w));
   t.after(() => connection.destroy());
   const started = Date.now();
   const keys = new Set<string>();
@@ -324,8 +327,7 @@ test("sessions that expire during a long run are refreshed before they expire", 
 
 test("an ExpiredToken answer is refreshed and retried once; a second one in a row is a clear error", async (t) => {
   const w = await world(t);
-  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
-  const connection = Ec2Connection.forAws(loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints }));
+  const connection = Ec2Connection.forAws(await builderCloud(t, w));
   t.after(() => connection.destroy());
   const first = await describeRegions(connection, w);
   w.ec2.refuseAsExpired = 1;
@@ -347,8 +349,7 @@ test("an ExpiredToken answer is refreshed and retried once; a second one in a ro
 
 test("many calls refused as expired together cause one refresh, and each is retried once", async (t) => {
   const w = await world(t);
-  const home = await awsHome(await scratch(t), { config: ROLE_PROFILE, credentials: credentialsFile(w) });
-  const connection = Ec2Connection.forAws(loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints }));
+  const connection = Ec2Connection.forAws(await builderCloud(t, w));
   t.after(() => connection.destroy());
   const first = await describeRegions(connection, w);
   w.ec2.refuseAsExpired = 8;
