@@ -17,6 +17,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { DescribeRegionsCommand } from "@aws-sdk/client-ec2";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
@@ -30,7 +31,7 @@ import { Ec2RegionsServer } from "../../helpers/aws/ec2-regions-server.js";
 import { awsHome, cacheSsoToken } from "../../helpers/aws/aws-home.js";
 import { scratch } from "../../helpers/tools.js";
 import { loadAwsCloudConfig } from "../../../src/providers/aws/aws-cloud-config.js";
-import { refreshingCredentials } from "../../../src/providers/aws/aws-credentials.js";
+import { expiredTokenRetry, refreshingCredentials } from "../../../src/providers/aws/aws-credentials.js";
 import { Ec2Connection } from "../../../src/providers/ec2/ec2-connection.js";
 
 const ROLE = "arn:aws:iam::123456789012:role/image-builder";
@@ -213,7 +214,10 @@ test("an SSO profile uses the token aws sso login cached; an expired one says to
       "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n" +
       "sso_registration_scopes = sso:account:access\n\n" +
       `[profile dev]\nsso_session = corp\nsso_account_id = ${w.account.accountId}\nsso_role_name = Developer\n` +
-      "region = eu-west-1\n",
+      "region = eu-west-1\n\n" +
+      // The older form: the start URL in the profile, the token cached under the URL's hash.
+      "[profile legacy]\nsso_start_url = https://old.awsapps.com/start\nsso_region = eu-west-1\n" +
+      `sso_account_id = ${w.account.accountId}\nsso_role_name = Developer\nregion = eu-west-1\n`,
   });
   // The SDK finds the token cache under the process's home.
   const savedHome = process.env.HOME;
@@ -235,6 +239,16 @@ test("an SSO profile uses the token aws sso login cached; an expired one says to
   const connection = Ec2Connection.forAws(config);
   t.after(() => connection.destroy());
   assert.equal(await describeRegions(connection, w), w.sso.issued[0]);
+  w.sso.grantToken("sso-access-token-2", Date.now() + 3600_000);
+  await cacheSsoToken(home.home, "https://old.awsapps.com/start", {
+    region: "eu-west-1",
+    startUrl: "https://old.awsapps.com/start",
+    accessToken: "sso-access-token-2",
+    expiresAt: new Date(Date.now() + 3600_000),
+  });
+  const legacy = Ec2Connection.forAws(loadAwsCloudConfig("aws:legacy", { ...home.env, ...w.endpoints }));
+  t.after(() => legacy.destroy());
+  assert.equal(await describeRegions(legacy, w), w.sso.issued[1]);
 
   await cacheSsoToken(home.home, "corp", {
     ...token,
@@ -358,6 +372,29 @@ test("many calls refused as expired together cause one refresh, and each is retr
   assert.deepEqual(new Set(keys), new Set([w.sts.assumed[1]!.issuedKey]));
   assert.notEqual(keys[0], first);
   assert.equal(w.ec2.requests.length, 1 + 8 + 8);
+});
+
+test("a call with a stream body refused as expired is not sent again; its error goes to the caller", async () => {
+  const refreshed: unknown[] = [];
+  const credentials = Object.assign(async () => ({ accessKeyId: "AKIA", secretAccessKey: "s" }), {
+    invalidate: (refused?: unknown) => void refreshed.push(refused),
+    memoized: true as const,
+  });
+  let handler: ((args: unknown) => Promise<unknown>) | undefined;
+  let sent = 0;
+  const expired = Object.assign(new Error("expired"), { name: "ExpiredToken" });
+  expiredTokenRetry(credentials, "aws:test").applyToStack({
+    add: (middleware: (next: unknown, context: object) => (args: unknown) => Promise<unknown>) => {
+      handler = middleware(async () => {
+        sent++;
+        throw expired;
+      }, {});
+    },
+  } as never);
+  await assert.rejects(handler!({ input: { Body: Readable.from([Buffer.from("block")]) } }), (e) => e === expired);
+  assert.deepEqual([sent, refreshed.length], [1, 1], "sent once, credentials forgotten for the caller's retry");
+  await assert.rejects(handler!({ input: { Body: Buffer.from("block") } }), /twice in a row/);
+  assert.equal(sent, 3, "bytes are sent again");
 });
 
 test("the refresh margin: 5 minutes before expiry, half the life of short sessions; expired ones refused", async () => {
