@@ -164,6 +164,7 @@ export function loadAwsCloudConfig(name: string, env: Env = process.env): AwsClo
     );
   }
   const accountId = options?.get("aws_account_id") ?? options?.get("sso_account_id");
+  const tls = tlsFromEnvironment(name, { ...env, ...(caBundle ? { AWS_CA_BUNDLE: caBundle } : {}) });
   return {
     name,
     kind: "aws",
@@ -181,6 +182,7 @@ export function loadAwsCloudConfig(name: string, env: Env = process.env): AwsClo
         configFile: files.configFile,
         credentialsFile: files.credentialsFile,
         endpoints: endpointSettings.endpoints,
+        tls,
         env,
         secrets,
       }),
@@ -188,7 +190,7 @@ export function loadAwsCloudConfig(name: string, env: Env = process.env): AwsClo
     ),
     ...endpointSettings,
     s3AddressingStyle: addressing,
-    tls: tlsFromEnvironment(name, { ...env, ...(caBundle ? { AWS_CA_BUNDLE: caBundle } : {}) }),
+    tls,
     ...(accountId ? { accountId } : {}),
     secrets,
   };

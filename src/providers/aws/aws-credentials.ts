@@ -28,6 +28,7 @@
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } from "@smithy/types";
 import { ChromogenicError } from "../../util/errors.js";
+import { requestHandlerOptions, type Ec2TlsSettings } from "../ec2/aws-http.js";
 import type { AwsEndpoints } from "./aws-endpoints.js";
 import type { AwsAuthKind } from "./aws-profiles.js";
 
@@ -47,6 +48,8 @@ export interface CredentialSourceSettings {
   readonly configFile: string;
   readonly credentialsFile: string;
   readonly endpoints: AwsEndpoints;
+  /** The cloud's TLS trust, for the SDK's own STS and SSO clients too. */
+  readonly tls: Ec2TlsSettings;
   readonly env: Env;
   /** Values scrubbed from any message. */
   readonly secrets: readonly string[];
@@ -82,6 +85,7 @@ function sdkProvider(
   sdk: typeof import("@aws-sdk/credential-providers"),
 ): AwsCredentialIdentityProvider {
   const files = { filepath: settings.credentialsFile, configFilepath: settings.configFile, ignoreCache: true };
+  const handler = () => ({ requestHandler: requestHandlerOptions(settings.cloud, settings.tls) });
   switch (settings.kind) {
     case "environment":
       return async () => environmentCredentials(settings);
@@ -91,7 +95,7 @@ function sdkProvider(
       return sdk.fromSSO({
         profile: settings.profile,
         ...files,
-        ...(settings.endpoints.sso ? { clientConfig: { endpoint: settings.endpoints.sso } } : {}),
+        clientConfig: { ...handler(), ...(settings.endpoints.sso ? { endpoint: settings.endpoints.sso } : {}) },
       });
     default:
       // static, assume-role, process, web-identity: fromIni follows the profile (and its source profiles).
@@ -100,6 +104,7 @@ function sdkProvider(
         ...files,
         clientConfig: {
           region: settings.region,
+          ...handler(),
           ...(settings.endpoints.sts ? { endpoint: settings.endpoints.sts } : {}),
         },
       });

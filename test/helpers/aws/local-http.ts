@@ -4,6 +4,7 @@
  * that signed it when there was one) so a test can say where a request went and with which session.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
 /** Larger than any request these servers take (a Query-protocol form, a metadata GET). */
@@ -27,10 +28,11 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-export async function startLocalServer(): Promise<LocalServer> {
+/** With `tls`, the server speaks HTTPS with that certificate (test/helpers/test-ca.ts makes one for 127.0.0.1). */
+export async function startLocalServer(tls?: { readonly key: string; readonly cert: string }): Promise<LocalServer> {
   const requests: LoggedRequest[] = [];
   const out = { url: "", handler: undefined as BodyHandler | undefined, requests, close: async () => {} };
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     let length = 0;
     req.on("data", (chunk: Buffer) => {
@@ -57,10 +59,11 @@ export async function startLocalServer(): Promise<LocalServer> {
         res.end(String(e));
       });
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  out.url = `http://127.0.0.1:${port}`;
+  out.url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   out.close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections();

@@ -55,8 +55,9 @@ export class StsServer extends LocalServerOwner {
     super(server);
   }
 
-  static async start(account: FakeAwsAccount): Promise<StsServer> {
-    return new StsServer(account, await startLocalServer());
+  /** With `tls`, over HTTPS (as STS is), with that certificate. */
+  static async start(account: FakeAwsAccount, tls?: { key: string; cert: string }): Promise<StsServer> {
+    return new StsServer(account, await startLocalServer(tls));
   }
 
   addRole(role: FakeRole): void {

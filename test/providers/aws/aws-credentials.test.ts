@@ -30,6 +30,7 @@ import { SsoPortalServer } from "../../helpers/aws/sso-portal-server.js";
 import { Ec2RegionsServer } from "../../helpers/aws/ec2-regions-server.js";
 import { awsHome, cacheSsoToken } from "../../helpers/aws/aws-home.js";
 import { scratch } from "../../helpers/tools.js";
+import { makeTestPki } from "../../helpers/test-ca.js";
 import { loadAwsCloudConfig } from "../../../src/providers/aws/aws-cloud-config.js";
 import { expiredTokenRetry, refreshingCredentials } from "../../../src/providers/aws/aws-credentials.js";
 import { Ec2Connection } from "../../../src/providers/ec2/ec2-connection.js";
@@ -180,6 +181,40 @@ test("a wrong external id is refused by STS in a sentence naming the profile, wi
   assert.equal((e as { code?: string }).code, "EAUTH");
   for (const secret of [w.base.secretAccessKey]) assert.ok(!e.message.includes(secret), "no secret in the message");
   assert.equal(w.ec2.requests.length, 0, "nothing was sent to EC2");
+});
+
+test("the profile's ca_bundle is the trust of the SDK's own STS client too", async (t) => {
+  const w = await world(t);
+  const pki = await makeTestPki(await scratch(t));
+  const sts = await StsServer.start(w.account, { key: pki.serverKey, cert: pki.serverCert });
+  t.after(() => sts.close());
+  sts.addRole({ arn: ROLE, externalId: EXTERNAL_ID });
+  for (const [caFile, works] of [
+    [pki.caFile, true],
+    [pki.otherCaFile, false],
+  ] as const) {
+    const home = await awsHome(await scratch(t), {
+      config: ROLE_PROFILE + `ca_bundle = ${caFile}\n`,
+      credentials: credentialsFile(w),
+    });
+    const config = loadAwsCloudConfig("aws:builder", { ...home.env, ...w.endpoints, AWS_ENDPOINT_URL_STS: sts.url });
+    assert.deepEqual(config.tls.caFile?.path, caFile);
+    // Fetched directly: through a client, the SDK's STS client would borrow that client's TLS agents instead.
+    const outcome = await config.credentials().then(
+      (c) => c.accessKeyId,
+      (e: Error) => e,
+    );
+    if (works) {
+      assert.equal(outcome, sts.assumed[0]?.issuedKey, "AssumeRole went over TLS to the server the CA vouches for");
+    } else {
+      assert.ok(outcome instanceof Error, "a server the CA does not vouch for is refused");
+      assert.match(
+        outcome.message,
+        /cloud "aws:builder": the credentials of profile builder could not be obtained: .*(certificate|verify)/i,
+      );
+    }
+  }
+  assert.equal(sts.assumed.length, 1);
 });
 
 test("credential_process: the command's JSON is used", async (t) => {
