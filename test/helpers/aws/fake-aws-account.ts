@@ -150,13 +150,16 @@ export class FakeAwsAccount {
   }
 }
 
+const ZERO_BLOCK = Buffer.alloc(EBS_BLOCK_SIZE);
+
 /** The non-zero 512 KiB blocks of a raw disk, by index. */
 export function blocksOf(disk: Buffer): Map<number, Buffer> {
   const blocks = new Map<number, Buffer>();
   for (let i = 0; i * EBS_BLOCK_SIZE < disk.length; i++) {
     const block = Buffer.alloc(EBS_BLOCK_SIZE);
     disk.copy(block, 0, i * EBS_BLOCK_SIZE, Math.min(disk.length, (i + 1) * EBS_BLOCK_SIZE));
-    if (block.some((b) => b !== 0)) blocks.set(i, block);
+    // equals() is a memcmp; a byte-by-byte callback took 20 s over a 1 GiB disk.
+    if (!block.equals(ZERO_BLOCK)) blocks.set(i, block);
   }
   return blocks;
 }
