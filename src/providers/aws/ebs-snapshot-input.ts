@@ -6,8 +6,9 @@
  * Its size is the volume's; its holes() are the blocks ListSnapshotBlocks does not list, so the raw driver
  * reports them as unallocated and a conversion reads — and fetches with GetSnapshotBlock — only the written
  * blocks. Blocks come into a small cache (block-cache.ts); a read that continues the previous one is a
- * sequential stretch, and the next written blocks are fetched ahead of it, up to `concurrency` requests in
- * flight, so memory stays at the cache's few MiB whatever the volume's size.
+ * sequential stretch, and the next written blocks are fetched ahead of it while fewer than `concurrency`
+ * requests run (the blocks a read asks for are never held back, so the engine's own parallel reads may add a
+ * few), and memory stays at the cache's few MiB whatever the volume's size.
  *
  * Every block's SHA-256 (x-amz-Checksum) is checked before its bytes are used, as the reference asks
  * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-checksums.html): a mismatch is fetched once

@@ -4,10 +4,11 @@
  * each 512 KiB block that is not all zeros (a block never written reads as zeros, so a sparse disk costs only
  * its data), CompleteSnapshot with the number of blocks written and their aggregated checksum.
  *
- * The disk comes as a stream in order. Blocks are cut from it as they arrive: a block lying whole inside one
- * chunk is used where it is (no copy), one straddling chunks is assembled in a buffer of a small pool; an
- * all-zero block is dropped at once. Up to `concurrency` blocks are in flight; the stream is not read further
- * while they are, so memory is the pool plus the chunks those blocks point into.
+ * The disk comes as a stream in order. Blocks are cut from it as they arrive: an all-zero block lying whole in
+ * one chunk is recognised there and dropped (a sparse disk's zeros are never copied); any other block is copied
+ * into a buffer of a pool of `concurrency` + 1, which is what is sent. No chunk is kept once the next one is
+ * asked for — a producer may reuse its buffers — so memory is the pool's few MiB whatever the chunks' size.
+ * Up to `concurrency` blocks are in flight; the stream is not read further while they are.
  *
  * Every block carries its SHA-256 (base64). CompleteSnapshot's LINEAR aggregate is the SHA-256 of the written
  * blocks' raw 32-byte digests concatenated in increasing block index order, base64
@@ -219,9 +220,9 @@ class BlockWriter {
     const offset = this.position % EBS_BLOCK_SIZE;
     const n = Math.min(EBS_BLOCK_SIZE - offset, bytes.length);
     this.position += n;
-    if (offset === 0 && n === EBS_BLOCK_SIZE) {
-      // Whole in this chunk: used where it lies.
-      await this.block(index, bytes.subarray(0, n), false);
+    if (offset === 0 && n === EBS_BLOCK_SIZE && bytes.subarray(0, n).equals(ZERO_BLOCK)) {
+      // A zero block whole in this chunk: recognised where it lies, never copied.
+      await this.block(index, ZERO_BLOCK, false);
       return n;
     }
     this.partial ??= this.pool.pop() ?? Buffer.allocUnsafeSlow(EBS_BLOCK_SIZE);
