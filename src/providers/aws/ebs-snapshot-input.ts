@@ -206,20 +206,30 @@ export class EbsSnapshotInput extends BoundedInput {
     return lo;
   }
 
+  /**
+   * A usable token for block `index` (not `stale`, one just refused). Reads waiting at once share one listing;
+   * one that the shared listing does not cover (it started further on) lists from its own block next. Only a
+   * read's own listings count towards its bound.
+   */
   private async tokenFor(index: number, stale?: string): Promise<string> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const token = tokensCover(this.tokens, index) ? this.tokens!.tokens.get(index) : undefined;
+    for (let own = 0; ;) {
+      const covered = tokensCover(this.tokens, index);
+      const token = covered ? this.tokens!.tokens.get(index) : undefined;
       if (token && token !== stale) return token;
-      if (token === undefined && tokensCover(this.tokens, index)) break; // listed now, but not in the window
-      this.listing ??= listBlockTokens(this.ebs, this.map.snapshotId, index, {
-        signal: this.signal,
-        ...(this.options.pageSize ? { pageSize: this.options.pageSize } : {}),
-      }).finally(() => (this.listing = undefined));
-      this.stats.relistings++;
+      if (covered && token === undefined) break; // listed at first, absent from a listing that covers it now
+      if (!this.listing) {
+        if (own++ >= 3) break;
+        this.stats.relistings++;
+        this.listing = listBlockTokens(this.ebs, this.map.snapshotId, index, {
+          signal: this.signal,
+          ...(this.options.pageSize ? { pageSize: this.options.pageSize } : {}),
+        }).finally(() => (this.listing = undefined));
+      }
       const listed = await this.listing;
-      // Another read's listing may have started elsewhere: use it only if it covers this block.
-      if (tokensCover(listed, index)) this.tokens = listed;
-      stale = undefined;
+      if (tokensCover(listed, index)) {
+        this.tokens = listed;
+        stale = undefined;
+      }
     }
     throw new ChromogenicError(
       `${this.path}: block ${index} was listed at first but ListSnapshotBlocks no longer gives a token for it; ` +

@@ -117,3 +117,29 @@ test("a disk longer than the volume is refused, after the snapshot id was handed
   );
   assert.ok(started && rig.account.snapshots.get(started)?.status === "pending", "the caller can delete it");
 });
+
+test("a snapshot deleted while it is written is a clear error naming it and the block", async (t) => {
+  const rig = await ebsRig(t);
+  const data = Buffer.alloc(EBS_BLOCK_SIZE, 5);
+  async function* blocks() {
+    for (let i = 0; i < 64; i++) {
+      if (i === 20) rig.account.snapshots.clear();
+      yield data;
+    }
+  }
+  await assert.rejects(writeSnapshot(rig.ebs, blocks(), { volumeSizeGiB: 1, concurrency: 4 }), (e: Error) => {
+    assert.match(e.message, /refused PutSnapshotBlock snapshot snap-[0-9a-f]+ block \d+: ResourceNotFoundException/);
+    return true;
+  });
+});
+
+test("a ThrottlingException storm is waited out and the snapshot completes", async (t) => {
+  const rig = await ebsRig(t, { throttleStorm: 8, throttleAs: "ThrottlingException" });
+  const disk = Buffer.alloc(16 * EBS_BLOCK_SIZE);
+  disk.fill(9, 3 * EBS_BLOCK_SIZE, 5 * EBS_BLOCK_SIZE);
+  const result = await writeSnapshot(rig.ebs, once(disk), { volumeSizeGiB: 1, concurrency: 2 });
+  assert.equal(rig.server.stats.throttled, 8);
+  assert.equal(result.blocksWritten, 2);
+  assert.equal(rig.ebs.stats.throttled, 8);
+  assert.ok(rig.account.snapshotBytes(result.snapshotId).subarray(0, disk.length).equals(disk));
+});
