@@ -11,6 +11,8 @@
  * HTTP 429 / 503 SlowDown), server errors and dropped connections are retried here with exponential backoff
  * and full jitter (every waiter picks a random delay below the ceiling, so a storm does not come back in
  * step), a bounded number of times; `stats` counts them so a caller can say how hard the service pushed back.
+ * A session the server calls expired is asked of a refreshing credential provider again, once per call, so a
+ * long transfer outlives the credentials it started with.
  */
 import { EBSClient } from "@aws-sdk/client-ebs";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
@@ -41,6 +43,8 @@ export interface EbsStats {
   retries: number;
   /** Of those, the ones answered with throttling. */
   throttled: number;
+  /** Times expired credentials were asked of the provider again. */
+  refreshes: number;
   /** Requests under way now, and the most there ever were. */
   inFlight: number;
   maxInFlight: number;
@@ -60,11 +64,21 @@ const THROTTLING_CODES = new Set([
   "ConcurrentLimitExceededException",
 ]);
 
+/** Codes meaning the credentials' session ended: a refreshing provider is asked again, once per call. */
+const EXPIRED_CODES = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
+
 export class EbsConnection {
-  readonly client: EBSClient;
+  private sdk: EBSClient;
   /** The endpoint for messages: the configured one, or AWS's for the region. */
   readonly endpoint: string;
-  readonly stats: EbsStats = { requests: 0, retries: 0, throttled: 0, inFlight: 0, maxInFlight: 0 };
+  readonly stats: EbsStats = {
+    requests: 0,
+    retries: 0,
+    throttled: 0,
+    refreshes: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+  };
   private secrets: string[] = [];
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
@@ -87,6 +101,17 @@ export class EbsConnection {
     this.endpoint = settings.endpoint ?? `https://ebs.${settings.region}.amazonaws.com`;
     this.maxAttempts = Math.max(1, settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.baseDelayMs = Math.max(0, settings.retryBaseDelayMs ?? DEFAULT_BASE_DELAY_MS);
+    if (typeof settings.credentials !== "function") this.remember(settings.credentials);
+    this.sdk = this.newClient();
+  }
+
+  /** The SDK client (replaced when expired credentials are refreshed). */
+  get client(): EBSClient {
+    return this.sdk;
+  }
+
+  private newClient(): EBSClient {
+    const { settings } = this;
     const given = settings.credentials;
     // The secrets are known only once a provider has answered: each answer is remembered for scrubbing.
     const credentials =
@@ -97,14 +122,28 @@ export class EbsConnection {
             return identity;
           }
         : given;
-    if (typeof given !== "function") this.remember(given);
-    this.client = new EBSClient({
+    return new EBSClient({
       ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
       region: settings.region,
       credentials,
       maxAttempts: 1,
       requestHandler: requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true }),
     });
+  }
+
+  /**
+   * The server says the session expired before the SDK thought it would (a clock apart, a session revoked):
+   * a new SDK client asks the provider again, since the SDK keeps an identity until its announced expiry.
+   */
+  private refreshCredentials(failed: EBSClient): boolean {
+    if (typeof this.settings.credentials !== "function") return false;
+    if (failed !== this.sdk) return true; // another call refreshed them meanwhile
+    const old = this.sdk;
+    this.sdk = this.newClient();
+    this.stats.refreshes++;
+    // Requests in flight on the old client finish on their own (they time out within 5 minutes); then it goes.
+    setTimeout(() => old.destroy(), 300_000).unref();
+    return true;
   }
 
   /**
@@ -117,13 +156,27 @@ export class EbsConnection {
     signal?: AbortSignal,
   ): Promise<Output> {
     const started = Date.now();
+    let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw this.error(new AbortedError("cancelled"), context, signal);
       this.stats.requests++;
       this.stats.maxInFlight = Math.max(this.stats.maxInFlight, ++this.stats.inFlight);
       try {
         // Every command of this client is accepted; the caller names the output type it reads.
-        return (await this.client.send(command as never, signal ? { abortSignal: signal } : {})) as Output;
+        const client = this.sdk;
+        try {
+          return (await client.send(command as never, signal ? { abortSignal: signal } : {})) as Output;
+        } catch (e) {
+          const name = (e as { name?: unknown } | null)?.name;
+          if (!refreshed && typeof name === "string" && EXPIRED_CODES.has(name) && !isAbort(e, signal)) {
+            refreshed = true;
+            if (this.refreshCredentials(client)) {
+              attempt--;
+              continue;
+            }
+          }
+          throw e;
+        }
       } catch (e) {
         const kind = isAbort(e, signal) ? "final" : retryKind(e);
         if (kind === "final" || attempt >= this.maxAttempts) {
@@ -163,7 +216,7 @@ export class EbsConnection {
   }
 
   destroy(): void {
-    this.client.destroy();
+    this.sdk.destroy();
   }
 
   private remember(identity: AwsCredentialIdentity): void {
