@@ -143,3 +143,25 @@ test("a ThrottlingException storm is waited out and the snapshot completes", asy
   assert.equal(rig.ebs.stats.throttled, 8);
   assert.ok(rig.account.snapshotBytes(result.snapshotId).subarray(0, disk.length).equals(disk));
 });
+
+test("StartSnapshot's client token makes a retried start the same snapshot, and refuses other parameters", async (t) => {
+  const rig = await ebsRig(t);
+  const started: string[] = [];
+  const request = { volumeSizeGiB: 1, clientToken: "job-42", onStarted: (id: string) => void started.push(id) };
+  // Two starts with one token (a start retried after its reply was lost): one snapshot, both given its id.
+  for (let i = 0; i < 2; i++) {
+    const stop = new AbortController();
+    async function* stopAfterStart() {
+      stop.abort();
+      yield Buffer.alloc(EBS_BLOCK_SIZE, 1);
+    }
+    await assert.rejects(writeSnapshot(rig.ebs, stopAfterStart(), { ...request, signal: stop.signal }), /cancelled/);
+  }
+  assert.equal(started.length, 2);
+  assert.equal(started[0], started[1]);
+  assert.equal(rig.account.snapshots.size, 1);
+  await assert.rejects(
+    writeSnapshot(rig.ebs, once(Buffer.alloc(1)), { ...request, volumeSizeGiB: 2 }),
+    /refused StartSnapshot .*ConflictException/,
+  );
+});
