@@ -56,6 +56,7 @@ const AUTH_CODES = new Set([
   "AuthFailure",
   "InvalidClientTokenId",
   "AccessDenied",
+  "AccessDeniedException",
   "UnauthorizedOperation",
   "ExpiredToken",
   "InvalidToken",

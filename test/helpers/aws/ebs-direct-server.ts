@@ -52,7 +52,29 @@ export interface EbsServerKnobs {
   repeatNextToken?: boolean;
   /** Milliseconds each GetSnapshotBlock / PutSnapshotBlock takes, to make requests overlap. */
   blockLatencyMs?: number;
+  /** The next `count` requests (after the signature check) fail with this documented error. */
+  failWith?: {
+    code: "AccessDeniedException" | "ServiceQuotaExceededException" | "InternalServerException";
+    count: number;
+  };
 }
+
+/** The documented errors failWith answers with: status and a Reason the reference lists for each. */
+const INJECTED: Record<NonNullable<EbsServerKnobs["failWith"]>["code"], EbsFault> = {
+  AccessDeniedException: {
+    status: 403,
+    code: "AccessDeniedException",
+    message: "User is not authorized to perform this action",
+    reason: "UNAUTHORIZED_ACCOUNT",
+  },
+  ServiceQuotaExceededException: {
+    status: 402,
+    code: "ServiceQuotaExceededException",
+    message: "Your current service quotas do not allow this request",
+    reason: "DEPENDENCY_SERVICE_QUOTA_EXCEEDED",
+  },
+  InternalServerException: { status: 500, code: "InternalServerException", message: "An internal error occurred" },
+};
 
 export interface EbsServerStats {
   /** Requests by API call, throttled ones left out (refused signatures under "refused"). */
@@ -158,6 +180,11 @@ export class EbsDirectServer {
       const url = new URL(req.url ?? "/", "http://placeholder");
       const route = routeOf(req.method ?? "", url.pathname);
       if (!route) return this.reply(res, fault(404, "UnknownOperationException", `No operation at ${url.pathname}`));
+      const injected = this.knobs.failWith;
+      if (injected && injected.count > 0) {
+        injected.count--;
+        return this.reply(res, INJECTED[injected.code]);
+      }
       const throttled = this.throttle();
       if (throttled) return this.reply(res, throttled);
       this.count(route.call);

@@ -3,7 +3,8 @@
  * (test/helpers/aws/ebs-direct-server.ts; https://docs.aws.amazon.com/ebs/latest/userguide/error-retries.html,
  * and the SigV4 refusals of https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
  * credentials that expire in the middle of a transfer are asked of the refreshing provider again, and the
- * transfer goes on; a fixed key that expires ends it with a sentence saying so.
+ * transfer goes on; a fixed key that expires ends it with a sentence saying so; InternalServerException is
+ * retried, AccessDeniedException and ServiceQuotaExceededException are not.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -76,4 +77,30 @@ test("a fixed key that expires ends the transfer with ExpiredToken, its secret k
     assert.ok(!e.message.includes(key.secretAccessKey) && !e.message.includes(key.sessionToken!));
     return true;
   });
+});
+
+test("server errors are retried; refusals the reference calls final are not", async (t) => {
+  const rig = await ebsRig(t);
+  const bytes = disk();
+  const snapshot = rig.account.addSnapshotOf(bytes);
+  rig.server.knobs.failWith = { code: "InternalServerException", count: 2 };
+  const input = await openSnapshotInput(rig.ebs, snapshot.id);
+  await input.close();
+  assert.equal(rig.ebs.stats.retries, 2, "two 500s, then the listing");
+  for (const [code, status, errorCode] of [
+    ["AccessDeniedException", 403, "EAUTH"],
+    ["ServiceQuotaExceededException", 402, "ECLOUD"],
+  ] as const) {
+    const before: number = rig.ebs.stats.retries;
+    rig.server.knobs.failWith = { code, count: 1 };
+    await assert.rejects(openSnapshotInput(rig.ebs, snapshot.id), (e: Error & { code?: string }) => {
+      assert.match(
+        e.message,
+        new RegExp(`refused ListSnapshotBlocks snapshot ${snapshot.id}: ${code}: .*HTTP ${status}`),
+      );
+      assert.equal(e.code, errorCode);
+      return true;
+    });
+    assert.equal(rig.ebs.stats.retries, before, `${code} is not retried`);
+  }
 });
