@@ -243,7 +243,9 @@ export class EbsSnapshotInput extends BoundedInput {
     try {
       let stale: string | undefined;
       let mismatches = 0;
-      for (let attempt = 0; ; attempt++) {
+      let broken = 0;
+      let refused = 0;
+      for (;;) {
         const token = await this.tokenFor(index, stale);
         const outcome = await this.getBlock(index, token, into);
         if (outcome === "ok") {
@@ -251,10 +253,19 @@ export class EbsSnapshotInput extends BoundedInput {
           return;
         }
         this.stats.blocksRefetched++;
-        if (outcome === "token refused") {
-          if (attempt >= 3) {
+        if (outcome.startsWith(BROKEN_BODY)) {
+          if (++broken >= 3) {
             throw new ChromogenicError(
-              `${this.path}: block ${index}'s token was refused ${attempt + 1} times, even freshly listed`,
+              `${this.path}: block ${index}'s data broke off ${broken} times: ${outcome.slice(BROKEN_BODY.length)}`,
+              "ECLOUD",
+            );
+          }
+          continue;
+        }
+        if (outcome === "token refused") {
+          if (++refused > 3) {
+            throw new ChromogenicError(
+              `${this.path}: block ${index}'s token was refused ${refused} times, even freshly listed`,
               "ECLOUD",
             );
           }
@@ -315,7 +326,11 @@ export class EbsSnapshotInput extends BoundedInput {
         length += chunk.byteLength;
       }
     } catch (e) {
-      throw this.ebs.error(e, { call: "GetSnapshotBlock", subject }, this.signal);
+      if (e instanceof ChromogenicError || this.signal.aborted) {
+        throw this.ebs.error(e, { call: "GetSnapshotBlock", subject }, this.signal);
+      }
+      // A connection dropped mid-body: the block is asked for again, a bounded number of times.
+      return `${BROKEN_BODY}${this.ebs.error(e, { call: "GetSnapshotBlock", subject }).message}`;
     }
     if (length !== into.length) {
       return `${length} bytes came of ${into.length}`;
@@ -324,6 +339,9 @@ export class EbsSnapshotInput extends BoundedInput {
     return digest === out.Checksum ? "ok" : `computed ${digest}, the reply says ${out.Checksum}`;
   }
 }
+
+/** getBlock's outcome when the reply's body failed to arrive whole (followed by why). */
+const BROKEN_BODY = "body broke off: ";
 
 /** The EBS error's Reason field (INVALID_BLOCK_TOKEN, …), kept by the SDK on the error it raised. */
 function reasonOf(error: AwsServiceError): string | undefined {

@@ -44,6 +44,8 @@ export interface EbsServerKnobs {
   corruptData?: Map<string, number>;
   /** "snap-…:index" → how many replies carry a wrong x-amz-Checksum. */
   corruptChecksum?: Map<string, number>;
+  /** "snap-…:index" → how many replies break off half way (the connection closed mid-body). */
+  cutBody?: Map<string, number>;
   /** Deletes the snapshot once this many GetSnapshotBlock requests for it have been answered. */
   deleteAfterGets?: { snapshotId: string; after: number };
   /** How long listed block tokens stay valid, by the account's clock (default 10 minutes). */
@@ -437,6 +439,10 @@ export class EbsDirectServer {
       "x-amz-Checksum-Algorithm": "SHA256",
       ...this.requestId(),
     });
+    if (take(this.knobs.cutBody, key)) {
+      res.write(sent.subarray(0, sent.length / 2), () => res.destroy());
+      return;
+    }
     res.end(sent);
   }
 

@@ -102,6 +102,24 @@ test("a block whose data does not match its checksum is fetched again, then refu
   }
 });
 
+test("a block whose reply breaks off half way is asked for again", async (t) => {
+  const rig = await ebsRig(t);
+  const disk = smallDisk();
+  const snapshot = rig.account.addSnapshotOf(disk);
+  rig.server.knobs.cutBody = new Map([[`${snapshot.id}:3`, 2]]);
+  const input = await openSnapshotInput(rig.ebs, snapshot.id);
+  t.after(() => input.close());
+  const out = Buffer.alloc(disk.length);
+  await input.readExact(0, out.length, out);
+  assert.ok(out.equals(disk));
+  assert.equal(input.stats.blocksRefetched, 2);
+  // Always broken: a bounded number of attempts, then a sentence naming the block.
+  rig.server.knobs.cutBody = new Map([[`${snapshot.id}:6`, Infinity]]);
+  const again = await openSnapshotInput(rig.ebs, snapshot.id);
+  t.after(() => again.close());
+  await assert.rejects(again.readExact(0, out.length, out), /block 6's data broke off 3 times/);
+});
+
 test("throttling is retried with backoff; an endless storm ends in a clear error in bounded time", async (t) => {
   const rig = await ebsRig(t, { throttleEvery: 3 }, { maxAttempts: 6 });
   const disk = smallDisk();
