@@ -1,5 +1,5 @@
 /**
- * Errors of the EC2-family clients (S3 and EC2 through the AWS SDK v3). Every failure becomes one sentence that
+ * Errors of the EC2-family clients (S3, EC2 and the EBS direct APIs through the AWS SDK v3). Every failure becomes one sentence that
  * says which service at which URL refused which call on what (a bucket and key, an image id), with the server's
  * own error code, its message, the HTTP status and the request id when there is one — enough for a log line to
  * be reported to the cloud's operators. A message never carries a secret: the SDK's error objects hold the
@@ -8,7 +8,7 @@
  */
 import { AbortedError, ChromogenicError, type ErrorCode } from "../../util/errors.js";
 
-export type AwsService = "S3" | "EC2";
+export type AwsService = "S3" | "EC2" | "EBS";
 
 /** What was being done, for the message: the service, its URL, the API call and its object. */
 export interface AwsCallContext {
@@ -56,6 +56,7 @@ const AUTH_CODES = new Set([
   "AuthFailure",
   "InvalidClientTokenId",
   "AccessDenied",
+  "AccessDeniedException",
   "UnauthorizedOperation",
   "ExpiredToken",
   "InvalidToken",

@@ -8,10 +8,12 @@
  * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_StartSnapshot.html).
  */
 import { createHash, randomBytes } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { SigningSecret } from "./sigv4-verify.js";
 
 export const EBS_BLOCK_SIZE = 512 * 1024;
 export const GIB = 1024 ** 3;
+const ZERO_BLOCK = Buffer.alloc(EBS_BLOCK_SIZE);
 
 export interface FakeSnapshot {
   readonly id: string;
@@ -140,6 +142,32 @@ export class FakeAwsAccount {
     return snapshot;
   }
 
+  /**
+   * A completed snapshot of the raw disk in the file at `path`, read a block at a time (for disks too large
+   * to hold whole, the benchmark's 4 GiB one); only its non-zero blocks are kept.
+   */
+  addSnapshotOfFile(path: string, options: { volumeSizeGiB?: number; description?: string } = {}): FakeSnapshot {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const blocks = new Map<number, Buffer>();
+      const buffer = Buffer.alloc(EBS_BLOCK_SIZE);
+      for (let i = 0; i * EBS_BLOCK_SIZE < size; i++) {
+        buffer.fill(0);
+        readSync(fd, buffer, 0, Math.min(EBS_BLOCK_SIZE, size - i * EBS_BLOCK_SIZE), i * EBS_BLOCK_SIZE);
+        if (!buffer.equals(ZERO_BLOCK)) blocks.set(i, Buffer.from(buffer));
+      }
+      const snapshot = this.addSnapshotOf(Buffer.alloc(0), {
+        volumeSizeGiB: options.volumeSizeGiB ?? Math.max(1, Math.ceil(size / GIB)),
+        ...(options.description ? { description: options.description } : {}),
+      });
+      for (const [index, data] of blocks) snapshot.blocks.set(index, data);
+      return snapshot;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** The raw disk a snapshot holds, `volumeSizeGiB` long (only for small test volumes: it is all in memory). */
   snapshotBytes(id: string): Buffer {
     const snapshot = this.snapshots.get(id);
@@ -156,7 +184,8 @@ export function blocksOf(disk: Buffer): Map<number, Buffer> {
   for (let i = 0; i * EBS_BLOCK_SIZE < disk.length; i++) {
     const block = Buffer.alloc(EBS_BLOCK_SIZE);
     disk.copy(block, 0, i * EBS_BLOCK_SIZE, Math.min(disk.length, (i + 1) * EBS_BLOCK_SIZE));
-    if (block.some((b) => b !== 0)) blocks.set(i, block);
+    // equals() is a memcmp; a byte-by-byte callback took 20 s over a 1 GiB disk.
+    if (!block.equals(ZERO_BLOCK)) blocks.set(i, block);
   }
   return blocks;
 }
