@@ -56,6 +56,37 @@ export async function describeImages(ec2: Ec2Connection, query: DescribeImagesQu
   }
 }
 
+/** EC2 ids of images: machine, kernel and ramdisk images of Eucalyptus (emi, eki, eri) and of AWS (ami, aki, ari). */
+export const EC2_IMAGE_ID = /^[ae][mkr]i-[0-9a-f]{8,17}$/i;
+
+/**
+ * An image by id, else by a name exactly one of the user's images has (`label` names the store in the error
+ * for a name several images share); undefined when there is none. Deregistered images are not found.
+ */
+export async function findImage(
+  ec2: Ec2Connection,
+  idOrName: string,
+  label: string,
+  signal?: AbortSignal,
+): Promise<Ec2Image | undefined> {
+  if (EC2_IMAGE_ID.test(idOrName)) {
+    const found = await describeImages(ec2, { imageIds: [idOrName], signal }).catch((e: unknown) => {
+      if (e instanceof ChromogenicError && /InvalidAMIID|NotFound/i.test(e.message)) return [];
+      throw e;
+    });
+    return found.find((i) => i.id === idOrName && i.state !== "deregistered");
+  }
+  const named = (await describeImages(ec2, { owners: ["self"], filters: { name: [idOrName] }, signal })).filter(
+    (i) => i.name === idOrName && i.state !== "deregistered",
+  );
+  if (named.length > 1) {
+    throw new UsageError(
+      `${label}: ${named.length} images are named "${idOrName}" (${named.map((i) => i.id).join(", ")}): give an id`,
+    );
+  }
+  return named[0];
+}
+
 /** One image by id; a missing one is an ENOENT error naming it. */
 export async function describeImage(ec2: Ec2Connection, imageId: string, signal?: AbortSignal): Promise<Ec2Image> {
   const [image] = await describeImages(ec2, { imageIds: [imageId], signal });

@@ -23,7 +23,7 @@ import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
 import { S3Connection } from "../ec2/s3-connection.js";
 import { S3BundleStore } from "../ec2/s3-bundle-store.js";
-import { describeImages, deregisterImage, registerImage } from "../ec2/ec2-images.js";
+import { describeImages, deregisterImage, EC2_IMAGE_ID, findImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
 import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
@@ -58,8 +58,6 @@ const BundleResumeSchema = z.object({
 });
 type BundleResume = z.infer<typeof BundleResumeSchema>;
 
-/** EC2 ids of images: machine, kernel and ramdisk images of Eucalyptus and of AWS. */
-const IMAGE_ID = /^[ae][mkr]i-[0-9a-f]{8,17}$/i;
 
 export class EucalyptusProvider implements ImageProvider {
   readonly label: string;
@@ -107,23 +105,8 @@ export class EucalyptusProvider implements ImageProvider {
   }
 
   /** By id, else by a name that exactly one of the user's images has. */
-  private async findImage(idOrName: string, signal?: AbortSignal): Promise<Ec2Image | undefined> {
-    if (IMAGE_ID.test(idOrName)) {
-      const found = await describeImages(this.ec2, { imageIds: [idOrName], signal }).catch((e: unknown) => {
-        if (e instanceof ChromogenicError && /InvalidAMIID|NotFound/i.test(e.message)) return [];
-        throw e;
-      });
-      return found.find((i) => i.id === idOrName && i.state !== "deregistered");
-    }
-    const named = (await describeImages(this.ec2, { owners: ["self"], filters: { name: [idOrName] }, signal })).filter(
-      (i) => i.name === idOrName && i.state !== "deregistered",
-    );
-    if (named.length > 1) {
-      throw new UsageError(
-        `${this.label}: ${named.length} images are named "${idOrName}" (${named.map((i) => i.id).join(", ")}): give an id`,
-      );
-    }
-    return named[0];
+  private findImage(idOrName: string, signal?: AbortSignal): Promise<Ec2Image | undefined> {
+    return findImage(this.ec2, idOrName, this.label, signal);
   }
 
   /**
@@ -395,5 +378,5 @@ function bundleImageType(value: string | undefined): BundleImageType {
 
 /** An EC2 image id of one of the kinds given (a kernel_id from OpenStack is a Glance UUID: not carried over). */
 function ec2Id(value: string | undefined, ...kinds: string[]): string | undefined {
-  return value && IMAGE_ID.test(value) && kinds.includes(value.slice(0, 3).toLowerCase()) ? value : undefined;
+  return value && EC2_IMAGE_ID.test(value) && kinds.includes(value.slice(0, 3).toLowerCase()) ? value : undefined;
 }
