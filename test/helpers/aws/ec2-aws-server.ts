@@ -10,7 +10,8 @@
  *    MaxResults/NextToken), API_RegisterImage.html (EBS root from a completed snapshot, BootMode, EnaSupport,
  *    ImdsSupport, BlockDeviceMapping.N.Ebs.*), API_DeregisterImage.html, API_ModifyImageAttribute.html and
  *    API_DescribeImageAttribute.html (launchPermission), API_CreateImage.html (NoReboot; a snapshot of the
- *    instance's root volume, the image pending until it completes), API_DescribeInstances.html;
+ *    instance's root volume, the image pending until it completes), API_DescribeInstances.html,
+ *    API_DescribeVolumes.html (VolumeId.N; an instance's root volume only);
  *  - API_DescribeSnapshots.html (SnapshotId.N, MaxResults/NextToken), API_DeleteSnapshot.html
  *    (InvalidSnapshot.InUse while a registered image uses it);
  *  - API_ExportImage.html, API_DescribeExportImageTasks.html, API_CancelExportTask.html: the object is written
@@ -227,6 +228,7 @@ export class Ec2AwsServer {
     },
     CreateImage: (p) => this.createImage(p),
     DescribeInstances: (p) => this.describeInstances(p),
+    DescribeVolumes: (p) => this.describeVolumes(p),
     DescribeSnapshots: (p) => this.describeSnapshots(p),
     DeleteSnapshot: (p) => {
       const id = required(p, "SnapshotId");
@@ -525,6 +527,22 @@ export class Ec2AwsServer {
         `</item></instancesSet></item>`,
     );
     return `<reservationSet>${items.join("")}</reservationSet>${next}`;
+  }
+
+  /** An instance's root volume is vol-<its id's digits> (as DescribeInstances names it), nothing else exists. */
+  private describeVolumes(p: URLSearchParams): string {
+    const ids = list(p, "VolumeId");
+    const items = [...this.account.instances.values()]
+      .filter((i) => !ids.length || ids.includes(`vol-${i.id.slice(2)}`))
+      .map(
+        (i) =>
+          `<item><volumeId>vol-${i.id.slice(2)}</volumeId><size>${i.rootVolume.sizeGiB}</size><snapshotId/>` +
+          `<availabilityZone>${this.account.region}a</availabilityZone><status>in-use</status>` +
+          `<volumeType>gp3</volumeType><encrypted>false</encrypted></item>`,
+      );
+    const missing = ids.find((id) => ![...this.account.instances.values()].some((i) => `vol-${i.id.slice(2)}` === id));
+    if (missing) throw new Ec2Fault("InvalidVolume.NotFound", `The volume '${missing}' does not exist.`);
+    return `<volumeSet>${items.join("")}</volumeSet>`;
   }
 
   // ---- snapshots ----
