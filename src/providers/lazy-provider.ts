@@ -14,6 +14,7 @@ import type {
   UploadOptions,
 } from "./provider.js";
 import { UsageError } from "../util/errors.js";
+import type { ImageInput } from "../formats/inputs/image-input.js";
 
 export class LazyProvider implements ImageProvider {
   private loaded: Promise<ImageProvider> | undefined;
@@ -50,6 +51,12 @@ export class LazyProvider implements ImageProvider {
     options?: UploadOptions,
   ): Promise<ProviderImage> {
     return (await this.provider()).uploadImage(request, data, options);
+  }
+
+  async openImageInput(id: string, options?: { signal?: AbortSignal }): Promise<ImageInput> {
+    const provider = await this.provider();
+    if (!provider.openImageInput) throw new UsageError(`${this.label} cannot read an image in place`);
+    return provider.openImageInput(id, options);
   }
 
   async shareImage(id: string, member: string): Promise<void> {
