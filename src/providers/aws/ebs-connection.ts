@@ -20,6 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AwsServiceError, awsError, isAbort } from "../ec2/aws-errors.js";
 import { requestHandlerOptions, type Ec2TlsSettings } from "../ec2/aws-http.js";
 import { AbortedError, ChromogenicError } from "../../util/errors.js";
+import type { AwsCloudConfig } from "./aws-cloud-config.js";
 
 export interface EbsSettings {
   /** The cloud's name, for messages. */
@@ -29,6 +30,9 @@ export interface EbsSettings {
   readonly endpoint?: string;
   readonly credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   readonly tls?: Ec2TlsSettings;
+  /** AWS's FIPS or dual-stack endpoints for the region (the SDK's endpoint rules), when no endpoint is given. */
+  readonly useFipsEndpoint?: boolean;
+  readonly useDualstackEndpoint?: boolean;
   /** Attempts per call, the first included, before a retryable failure is final (default 10). */
   readonly maxAttempts?: number;
   /** The first retry's backoff ceiling in milliseconds, doubled per attempt up to 20 s (default 200). */
@@ -105,6 +109,19 @@ export class EbsConnection {
     this.sdk = this.newClient();
   }
 
+  /** The EBS direct APIs of an AWS cloud: its region, endpoint rules, refreshing credentials and TLS trust. */
+  static forAws(config: AwsCloudConfig): EbsConnection {
+    return new EbsConnection({
+      cloud: config.name,
+      region: config.region,
+      ...(config.endpoints.ebs ? { endpoint: config.endpoints.ebs } : {}),
+      credentials: config.credentials,
+      tls: config.tls,
+      useFipsEndpoint: config.useFipsEndpoint,
+      useDualstackEndpoint: config.useDualstackEndpoint,
+    });
+  }
+
   /** The SDK client (replaced when expired credentials are refreshed). */
   get client(): EBSClient {
     return this.sdk;
@@ -126,6 +143,8 @@ export class EbsConnection {
       ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
       region: settings.region,
       credentials,
+      ...(settings.useFipsEndpoint ? { useFipsEndpoint: true } : {}),
+      ...(settings.useDualstackEndpoint ? { useDualstackEndpoint: true } : {}),
       maxAttempts: 1,
       requestHandler: requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true }),
     });
@@ -138,6 +157,8 @@ export class EbsConnection {
   private refreshCredentials(failed: EBSClient): boolean {
     if (typeof this.settings.credentials !== "function") return false;
     if (failed !== this.sdk) return true; // another call refreshed them meanwhile
+    // A provider that memoizes (aws-credentials.ts' RefreshingCredentials) must forget what the server refused.
+    (this.settings.credentials as { invalidate?: () => void }).invalidate?.();
     const old = this.sdk;
     this.sdk = this.newClient();
     this.stats.refreshes++;
