@@ -9,6 +9,7 @@ import { OpenStackProvider } from "../providers/openstack/openstack-provider.js"
 import { hashStream } from "./job-files.js";
 import type { JobRun } from "./job-run.js";
 import { downloadToFile } from "./resumable-download.js";
+import { peekGuestFacts } from "./peek-guest-facts.js";
 import { storeImage, uploadImage } from "./store-image.js";
 import { isPlainDisk } from "../formats/registry.js";
 import { lockOutputName } from "../formats/io/output-name-lock.js";
@@ -45,11 +46,17 @@ export async function passthrough(run: JobRun): Promise<ProviderImage | undefine
   const trusted = src.hash && src.hash.algorithm === destHash ? src.hash : undefined;
   run.phase("download", "start", "streamed straight into the upload");
   const downloadMeter = run.meter("download", src.size);
-  const data = run.source.downloadImage(src.id, {
+  let data = run.source.downloadImage(src.id, {
     signal: run.signal,
     verify: !trusted,
     onProgress: (b, t) => downloadMeter.set(b, t),
   });
+  if (isPlainDisk(src.format)) {
+    // A raw disk passing through still tells the destination how it starts (EC2's boot mode).
+    const peeked = await peekGuestFacts(data, src.size, src.name);
+    run.guestFacts ??= peeked.facts;
+    data = peeked.data;
+  }
   const image = await uploadImage(run, data, src.size, trusted);
   if (trusted && image.hash?.algorithm !== trusted.algorithm) {
     // The destination hashes otherwise than announced: read the copy back to prove it.
