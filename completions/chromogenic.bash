@@ -21,18 +21,18 @@ _chromogenic() {
   case "$path" in
     'info') opts='-f --format --json --output --input-option --allow-reference -U --force-share' ;;
     'convert') opts='-O --output-format -f --format -o --option --input-option -c --compress --json -q --quiet --no-sync -n --in-place -U --force-share --allow-reference --disk -p --progress -t --cache -T --source-cache -S --sparse-size -W --out-of-order -m --coroutines' ;;
-    'export') opts='--format --target --cloud --image --instance --clean --operations --work-dir --no-part-cache --keep --keep-snapshot --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --bootable --xen-to-kvm --kernel --ramdisk --name --description --cpus --memory --nic --controller --os-type --ovf-version --manifest --hw-version -f --input-format --json -q --quiet --allow-reference -U --force-share' ;;
+    'export') opts='--no-reboot --format --target --cloud --image --instance --clean --operations --work-dir --no-part-cache --keep --keep-snapshot --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --bootable --xen-to-kvm --kernel --ramdisk --name --description --cpus --memory --nic --controller --os-type --ovf-version --manifest --hw-version -f --input-format --json -q --quiet --allow-reference -U --force-share' ;;
     'formats') opts='--json' ;;
     'demo') opts='--dir --no-clean --json -q --quiet' ;;
     'inspect') opts='-f --format --json --allow-reference' ;;
     'guest cleanup') opts='--force' ;;
     'clean') opts='-a --add --format --operations --enable --profile --keep-user-accounts --remove-user-accounts --keep-user -n --dry-run --report --in-place -O --output-format --work-dir --json -q --quiet --list-operations' ;;
     'bootable') opts='-O --output-format -f --format --size --table -n --dry-run --report --work-dir --xen-to-kvm --kernel --ramdisk --initramfs-guest-tool --json -q --quiet' ;;
-    'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl -f --format -c --column --json' ;;
-    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl -f --format --public --property --json' ;;
-    'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl' ;;
-    'image create') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --node-ssh-key --node-known-hosts --node-host-key --node-user --node-port --node-instances-dir --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --format --public --property --share --clean --operations --work-dir --download-first --no-part-cache --keep --keep-snapshot --json -q --quiet' ;;
-    'migrate') opts='--from --to --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --image --instance --format --name --public --property --share --server-side --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --clean --operations --work-dir --download-first --no-part-cache --keep --keep-snapshot --json -q --quiet --bootable --no-bootable --xen-to-kvm --kernel --ramdisk' ;;
+    'image list') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --aws-concurrency -f --format -c --column --json' ;;
+    'image upload') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --aws-concurrency -f --format --public --property --json' ;;
+    'image delete') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --aws-concurrency' ;;
+    'image create') opts='--cloud --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --aws-concurrency --no-reboot --node-ssh-key --node-known-hosts --node-host-key --node-user --node-port --node-instances-dir --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --format --public --property --share --clean --operations --work-dir --download-first --no-part-cache --keep --keep-snapshot --json -q --quiet' ;;
+    'migrate') opts='--from --to --os-cloud --os-cacert --os-cert --os-key --insecure --api-timeout --bucket --bucket-acl --aws-concurrency --image --instance --format --name --public --property --share --server-side --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --no-reboot --clean --operations --work-dir --download-first --no-part-cache --keep --keep-snapshot --json -q --quiet --bootable --no-bootable --xen-to-kvm --kernel --ramdisk' ;;
     'resume') opts='--json -q --quiet' ;;
     'jobs') opts='-f --format -c --column --json' ;;
     'jobs rm') opts='--force --json' ;;

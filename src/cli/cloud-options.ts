@@ -12,6 +12,7 @@ const NETWORK_OPTIONS = [
   ["apiTimeout", "OS_API_TIMEOUT"],
   ["bucket", "CHROMOGENIC_BUNDLE_BUCKET"],
   ["bucketAcl", "CHROMOGENIC_BUNDLE_ACL"],
+  ["awsConcurrency", "CHROMOGENIC_AWS_CONCURRENCY"],
 ] as const;
 
 /**
@@ -38,6 +39,7 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
     "--bucket-acl <acl>",
     "Eucalyptus/EC2: the canned ACL of that bucket and its bundles (Eucalyptus: aws-exec-read; default none)",
   );
+  command.option("--aws-concurrency <n>", "AWS: EBS direct API requests in flight per transfer, 1–64 (default 12)");
   command.hook("preAction", (self) => {
     const given = self.opts<Record<string, string | undefined>>();
     // The openstack CLI's way: these options override clouds.yaml through the variables that are their

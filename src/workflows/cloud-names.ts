@@ -28,7 +28,8 @@ import { LocalProvider } from "../providers/local/local-provider.js";
 import { OpenStackProvider } from "../providers/openstack/openstack-provider.js";
 import { configFileCandidates, defaultSearchDirs, loadCloudConfig } from "../providers/openstack/cloud-config.js";
 import { isEc2CloudName, listEc2Clouds, loadEc2CloudConfig } from "../providers/ec2/ec2-cloud-names.js";
-import { listAwsClouds } from "../providers/aws/aws-cloud-config.js";
+import { isAwsCloudName, listAwsClouds, loadAwsCloudConfig } from "../providers/aws/aws-cloud-config.js";
+import { awsSettings } from "../providers/aws/aws-settings.js";
 import { LazyProvider } from "../providers/lazy-provider.js";
 import { eucalyptusSettings } from "../providers/eucalyptus/eucalyptus-settings.js";
 
@@ -49,6 +50,14 @@ export function resolveCloud(spec: string, options: CloudNameOptions = {}): Imag
     const dir = spec.slice("local:".length);
     if (!dir) throw new UsageError(`cloud "${spec}": local: needs a directory, e.g. local:/srv/images`);
     return new LocalProvider(resolve(dir));
+  }
+  if (isAwsCloudName(spec)) {
+    const config = loadAwsCloudConfig(spec, env);
+    const settings = awsSettings(env);
+    return new LazyProvider(`aws:${config.name}`, async () => {
+      const { AwsProvider } = await import("../providers/aws/aws-provider.js");
+      return new AwsProvider(config, settings);
+    });
   }
   if (isEc2CloudName(spec)) {
     const config = loadEc2CloudConfig(spec, env);

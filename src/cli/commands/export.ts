@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { noRebootOption } from "../no-reboot-option.js";
 import { UsageError } from "../../formats/errors.js";
 import { exportOva, type OvaExportRequest, type OvaExportResult } from "../../formats/ova/ova-writer.js";
 import type { BootableSummary } from "../../workflows/job-state.js";
@@ -77,8 +78,7 @@ function manifestChoice(text: string | undefined): ManifestAlgorithm | "none" | 
 }
 
 export function registerExport(program: Command): void {
-  const command = program
-    .command("export")
+  const command = noRebootOption(program.command("export"))
     .description(
       "package disk images as an appliance another platform imports: an OVA of streamOptimized VMDKs with a " +
         "descriptor and manifest tailored to the target (written under a temporary name until complete); with " +

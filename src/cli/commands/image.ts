@@ -17,6 +17,7 @@ import {
 import { repeatable } from "../repeatable.js";
 import { cloudOptions } from "../cloud-options.js";
 import { nodeCopyOptions } from "../node-copy-options.js";
+import { noRebootOption } from "../no-reboot-option.js";
 import { cloudKeyOptions } from "../cloud-key-options.js";
 import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 
@@ -30,7 +31,9 @@ export function registerImage(program: Command): void {
   jobOptions(
     cloudKeyOptions(
       nodeCopyOptions(
-        cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" }),
+        noRebootOption(
+          cloudOptions(image.command("create"), { cloud: "where the instance runs (see `chromogenic clouds`)" }),
+        ),
       ),
     )
       .description(

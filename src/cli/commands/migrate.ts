@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { noRebootOption } from "../no-reboot-option.js";
 import { UsageError } from "../../formats/errors.js";
 import {
   bootableOptions,
@@ -25,27 +26,29 @@ interface MigrateFlags extends CloudImageFlags, BootableJobFlags {
 
 export function registerMigrate(program: Command): void {
   const command = jobOptions(
-    cloudKeyOptions(
-      cloudOptions(program.command("migrate"), {
-        from: "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir",
-        to: "destination, named the same way",
-      })
-        .description(
-          "copy an image (or a snapshot of an instance) from one cloud, region, project or local store to another, " +
-            "streaming where it can, in the destination's preferred disk format unless --format",
-        )
-        .option("--image <image>", "the source image's id or name")
-        .option("--instance <instance>", "snapshot this instance and migrate the snapshot (deleted afterwards)")
-        .option("--format <format>", "disk format in the destination")
-        .option("--name <name>", "the new image's name (default: the source's)")
-        .option("--public", "make the new image public (default private)")
-        .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
-        .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, [])
-        .option(
-          "--server-side",
-          "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
-            "when it offers that, else stream",
-        ),
+    noRebootOption(
+      cloudKeyOptions(
+        cloudOptions(program.command("migrate"), {
+          from: "source (see `chromogenic clouds`): NAME[/REGION], env, local, local:/dir",
+          to: "destination, named the same way",
+        })
+          .description(
+            "copy an image (or a snapshot of an instance) from one cloud, region, project or local store to another, " +
+              "streaming where it can, in the destination's preferred disk format unless --format",
+          )
+          .option("--image <image>", "the source image's id or name")
+          .option("--instance <instance>", "snapshot this instance and migrate the snapshot (deleted afterwards)")
+          .option("--format <format>", "disk format in the destination")
+          .option("--name <name>", "the new image's name (default: the source's)")
+          .option("--public", "make the new image public (default private)")
+          .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
+          .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, [])
+          .option(
+            "--server-side",
+            "between regions of one OpenStack: let the destination's Glance copy the image itself (glance-download) " +
+              "when it offers that, else stream",
+          ),
+      ),
     ),
   );
   bootableOptions(

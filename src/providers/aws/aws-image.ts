@@ -1,0 +1,86 @@
+/**
+ * An AMI as the workflows see every store's images, and the choices RegisterImage needs made for a new one.
+ * An EBS-backed AMI's data is its root snapshot, read as a raw disk of the volume's size through the EBS direct
+ * APIs; an instance-store AMI is a bundle (not read through this store: see the README). The AMI's boot mode
+ * travels as Glance's `hw_firmware_type`, so an AMI migrated to OpenStack starts under the same firmware.
+ */
+import type { ProviderImage, UploadImageRequest } from "../provider.js";
+import type { Ec2BlockDeviceMapping, Ec2Image } from "../ec2/ec2-records.js";
+import { providerImageOf } from "../eucalyptus/eucalyptus-image.js";
+import { UsageError } from "../../util/errors.js";
+import type { Ec2Architecture, Ec2BootMode } from "../ec2/ec2-images.js";
+
+const GIB = 1024 ** 3;
+
+/** What an EBS snapshot holds, read or written: the volume's bytes as they are. */
+export const SNAPSHOT_DISK_FORMAT = "raw";
+
+/** Why an instance-store AMI is not read here. */
+export const INSTANCE_STORE_UNREADABLE =
+  "is an instance-store AMI (a bundle in S3): read it with the bundle tools (chromogenic unbundle) and your " +
+  "EC2 certificate and key";
+
+/** The block device of `image` that holds its root filesystem's snapshot. */
+export function rootSnapshotOf(image: Ec2Image, label: string): Ec2BlockDeviceMapping & { snapshotId: string } {
+  if (image.rootDeviceType !== "ebs") throw new UsageError(`${label}: ${image.id} ${INSTANCE_STORE_UNREADABLE}`);
+  const name = (d: string | undefined) => (d ?? "").replace(/^\/dev\//, "");
+  const root = image.blockDeviceMappings.find((m) => name(m.deviceName) === name(image.rootDeviceName));
+  if (!root?.snapshotId) {
+    throw new UsageError(
+      `${label}: ${image.id} names no snapshot for its root device ${image.rootDeviceName ?? "(none)"}`,
+    );
+  }
+  return { ...root, snapshotId: root.snapshotId };
+}
+
+export function awsProviderImage(image: Ec2Image): ProviderImage {
+  const base = providerImageOf(image);
+  if (image.rootDeviceType !== "ebs") return { ...base, unreadable: INSTANCE_STORE_UNREADABLE };
+  const { unreadable: _ebsUnreadableElsewhere, ...readable } = base;
+  const root = image.blockDeviceMappings.find((m) => m.deviceName === image.rootDeviceName);
+  const firmware = image.bootMode === "uefi" ? "uefi" : image.bootMode === "legacy-bios" ? "bios" : undefined;
+  return {
+    ...readable,
+    diskFormat: SNAPSHOT_DISK_FORMAT,
+    ...(root?.volumeSizeGiB ? { sizeBytes: root.volumeSizeGiB * GIB } : {}),
+    properties: { ...readable.properties, ...(firmware ? { hw_firmware_type: firmware } : {}) },
+  };
+}
+
+/**
+ * The BootMode for RegisterImage: what the disk itself showed (both loaders: uefi-preferred, so the instance
+ * type decides), else what the source's metadata said, else AWS's default (legacy BIOS) by leaving it unset.
+ */
+export function bootModeFor(request: UploadImageRequest): Ec2BootMode | undefined {
+  switch (request.guest?.firmware) {
+    case "both":
+      return "uefi-preferred";
+    case "uefi":
+      return "uefi";
+    case "bios":
+      return "legacy-bios";
+    default:
+      break;
+  }
+  const said = request.properties?.hw_firmware_type;
+  return said === "uefi" ? "uefi" : said === "bios" ? "legacy-bios" : undefined;
+}
+
+const ARCHITECTURES: Readonly<Record<string, Ec2Architecture>> = {
+  x86_64: "x86_64",
+  amd64: "x86_64",
+  x64: "x86_64",
+  aarch64: "arm64",
+  arm64: "arm64",
+  i386: "i386",
+  i686: "i386",
+};
+
+/** EC2's word for the image's architecture (Glance's `architecture` says x86_64 or aarch64); x86_64 by default. */
+export function architectureFor(properties: Readonly<Record<string, string>> | undefined): Ec2Architecture {
+  const said = properties?.architecture;
+  if (!said) return "x86_64";
+  const arch = ARCHITECTURES[said.toLowerCase()];
+  if (!arch) throw new UsageError(`architecture "${said}" has no EC2 equivalent (x86_64, arm64, i386)`);
+  return arch;
+}
