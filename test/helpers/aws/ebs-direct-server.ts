@@ -58,6 +58,9 @@ export interface EbsServerKnobs {
   failWith?: {
     code: "AccessDeniedException" | "ServiceQuotaExceededException" | "InternalServerException";
     count: number;
+    /** Only requests of this call fail, once `after` of them have been answered (default: every call, at once). */
+    call?: "PutSnapshotBlock" | "GetSnapshotBlock";
+    after?: number;
   };
 }
 
@@ -183,7 +186,10 @@ export class EbsDirectServer {
       const route = routeOf(req.method ?? "", url.pathname);
       if (!route) return this.reply(res, fault(404, "UnknownOperationException", `No operation at ${url.pathname}`));
       const injected = this.knobs.failWith;
-      if (injected && injected.count > 0) {
+      const targeted =
+        !injected?.call ||
+        (route.call === injected.call && (this.stats.calls[injected.call] ?? 0) >= (injected.after ?? 0));
+      if (injected && injected.count > 0 && targeted) {
         injected.count--;
         return this.reply(res, INJECTED[injected.code]);
       }

@@ -1,0 +1,223 @@
+/**
+ * AWS through the CLI, end to end, on the test servers written from the AWS API reference (no AWS runs here):
+ * the EBS direct APIs (test/helpers/aws/ebs-direct-server.ts: ListSnapshotBlocks, GetSnapshotBlock,
+ * StartSnapshot, PutSnapshotBlock, CompleteSnapshot — https://docs.aws.amazon.com/ebs/latest/APIReference/) and
+ * EC2 (test/helpers/aws/ec2-aws-server.ts: DescribeImages, RegisterImage, DeregisterImage, DescribeSnapshots,
+ * DeleteSnapshot, CreateImage, DescribeInstances, DescribeVolumes —
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/), one fake account behind both, every request's
+ * SigV4 checked. The cloud is named `aws`, its keys and endpoints given as AWS users give them
+ * (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EBS).
+ *
+ * - AWS → file and → a local store: an EBS-backed AMI read through GetSnapshotBlock (only its listed blocks)
+ *   into qcow2 and VMDK in one pass, equal to the disk (`qemu-img compare`);
+ * - local → AWS: the disk written as a new snapshot (only its non-zero blocks), registered with the boot mode
+ *   the disk's own partition table shows; the snapshot reads back as the disk;
+ * - an instance imaged with CreateImage (--no-reboot reaches the call), and exported with the temporary AMI and
+ *   its snapshot removed at the end;
+ * - an upload the service refuses half way leaves nothing in the account, or everything with --keep.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { buildGpt, GPT_TYPES } from "../../src/guest/partitions/gpt-writer.js";
+import { randomGuid } from "../../src/guest/partitions/guid.js";
+import { EbsDirectServer, type EbsServerKnobs } from "../helpers/aws/ebs-direct-server.js";
+import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
+import { EBS_BLOCK_SIZE, FakeAwsAccount, GIB, type FakeImage } from "../helpers/aws/fake-aws-account.js";
+import { writeSnapshotRaw } from "../helpers/aws/snapshot-raw.js";
+import { doneOf, errorOf } from "../helpers/event-lines.js";
+import { makeRaw, pattern, qemuCompare, runCli, scratch, type Region } from "../helpers/tools.js";
+
+const MiB = 2 ** 20;
+const ESP = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+
+/**
+ * A 1 GiB sparse disk that starts under BIOS and UEFI (GPT with a BIOS boot partition, an EFI system partition
+ * and boot code in the protective MBR, as distributions' cloud images are laid out), with data scattered over
+ * a Linux partition.
+ */
+async function hybridDisk(path: string, seed: number): Promise<void> {
+  const sectors = GIB / 512;
+  const gpt = buildGpt(
+    sectors,
+    [
+      { number: 1, firstLba: 2048, lastLba: 4095, type: GPT_TYPES.biosBoot, partUuid: randomGuid() },
+      { number: 2, firstLba: 4096, lastLba: 266239, type: ESP, partUuid: randomGuid() },
+      { number: 3, firstLba: 266240, lastLba: sectors - 34, type: GPT_TYPES.linuxFilesystem, partUuid: randomGuid() },
+    ],
+    randomGuid(),
+    Buffer.from([0xeb, 0x63, 0x90]),
+  );
+  const regions: Region[] = [
+    { offset: 0, data: gpt.head },
+    { offset: gpt.tailOffset, data: gpt.tail },
+    { offset: 2 * MiB, data: pattern(300 * 1024, seed) },
+    { offset: 200 * MiB + 4321, data: pattern(3 * MiB, seed + 1) },
+    { offset: 700 * MiB - 100, data: pattern(MiB, seed + 2) },
+  ];
+  await makeRaw(path, GIB, regions);
+}
+
+async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knobs: EbsServerKnobs = {}) {
+  const dir = await scratch(t, "chromo-aws-");
+  const account = new FakeAwsAccount({ region: "eu-west-1" });
+  const ebsServer = await EbsDirectServer.start(account, knobs);
+  t.after(() => ebsServer.close());
+  const { server: ec2Server } = await startEc2AwsServer(t, account);
+  const key = account.addCredential();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    TMPDIR: dir,
+    CHROMOGENIC_STATE_DIR: join(dir, "state"),
+    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+    AWS_REGION: account.region,
+    AWS_ENDPOINT_URL_EC2: ec2Server.url,
+    AWS_ENDPOINT_URL_EBS: ebsServer.url,
+  };
+  return { dir, account, ebsServer, ec2Server, env, secret: key.secretAccessKey };
+}
+
+/** An EBS-backed AMI of `diskPath` in the account, as RegisterImage would have made it. */
+function addAmi(account: FakeAwsAccount, diskPath: string, name: string): FakeImage {
+  const snapshot = account.addSnapshotOfFile(diskPath, { volumeSizeGiB: 1 });
+  const image: FakeImage = {
+    id: account.newId("ami"),
+    name,
+    state: "available",
+    rootDeviceName: "/dev/xvda",
+    rootDeviceType: "ebs",
+    blockDevices: [{ deviceName: "/dev/xvda", snapshotId: snapshot.id, volumeSizeGiB: 1 }],
+    architecture: "x86_64",
+    virtualizationType: "hvm",
+    bootMode: "uefi",
+    productCodes: [],
+    ownerId: account.accountId,
+    creationDate: new Date(),
+    launchPermissions: new Set(),
+  };
+  account.images.set(image.id, image);
+  return image;
+}
+
+test("AWS → files: an EBS-backed AMI read block by block into qcow2 and VMDK, only its listed blocks fetched", async (t) => {
+  const { dir, account, ebsServer, env } = await awsCloud(t);
+  const disk = join(dir, "disk.raw");
+  await hybridDisk(disk, 11);
+  const ami = addAmi(account, disk, "debian-source");
+  const listed = account.snapshots.get(ami.blockDevices[0]!.snapshotId!)!.blocks.size;
+  for (const [format, name] of [
+    ["qcow2", "out.qcow2"],
+    ["vmdk", "out.vmdk"],
+  ] as const) {
+    const before = ebsServer.stats.calls.GetSnapshotBlock ?? 0;
+    const out = join(dir, name);
+    const r = await runCli(["export", "--cloud", "aws", "--image", "debian-source", "--format", format, out], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const compared = await qemuCompare(disk, out);
+    assert.equal(compared.code, 0, compared.stdout + compared.stderr);
+    assert.equal(
+      (ebsServer.stats.calls.GetSnapshotBlock ?? 0) - before,
+      listed,
+      "one GetSnapshotBlock per listed block",
+    );
+  }
+  assert.ok(listed < GIB / EBS_BLOCK_SIZE / 50, `a sparse disk lists few blocks (${listed})`);
+});
+
+test("local → AWS: a new snapshot of the non-zero blocks, registered uefi-preferred from the disk's own layout", async (t) => {
+  const { dir, account, ebsServer, env, secret } = await awsCloud(t);
+  const disk = join(dir, "disk.raw");
+  await hybridDisk(disk, 23);
+  const store = join(dir, "store");
+  const up = await runCli(["image", "upload", "--cloud", `local:${store}`, disk, "hybrid", "--json"], env);
+  assert.equal(up.code, 0, up.stderr + up.stdout);
+  const r = await runCli(
+    ["migrate", "--from", `local:${store}`, "--image", "hybrid", "--to", "aws", "--name", "hybrid-ami", "--json"],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.ok(!(r.stdout + r.stderr).includes(secret), "the secret key never appears in the output");
+  const done = doneOf(r.stdout, "migrate") as unknown as { image: { id: string } };
+  const image = account.images.get(done.image.id);
+  assert.ok(image, `the AMI ${done.image.id} exists`);
+  assert.equal(image.name, "hybrid-ami");
+  assert.equal(image.bootMode, "uefi-preferred", "BIOS and UEFI loaders on the disk: the instance type decides");
+  assert.equal(image.enaSupport, true);
+  assert.equal(image.architecture, "x86_64");
+  const snapshotId = image.blockDevices[0]!.snapshotId!;
+  const snapshot = account.snapshots.get(snapshotId)!;
+  assert.equal(snapshot.status, "completed");
+  const nonZero = [...(await blocksOfFile(disk))].length;
+  assert.equal(ebsServer.stats.calls.PutSnapshotBlock, nonZero, "blocks sent = the disk's non-zero blocks");
+  const back = join(dir, "back.raw");
+  await writeSnapshotRaw(snapshot, back);
+  const compared = await qemuCompare(disk, back);
+  assert.equal(compared.code, 0, compared.stdout + compared.stderr);
+  assert.equal(account.snapshots.size, 1, "no other snapshot was left behind");
+});
+
+test("an instance imaged with CreateImage (--no-reboot), then exported with its temporary AMI removed", async (t) => {
+  const { dir, account, ec2Server, env } = await awsCloud(t);
+  const disk = join(dir, "disk.raw");
+  await hybridDisk(disk, 37);
+  const instanceId = account.newId("i");
+  const blocks = await blocksOfFile(disk);
+  account.instances.set(instanceId, {
+    id: instanceId,
+    state: "running",
+    rootDeviceName: "/dev/xvda",
+    rootVolume: { sizeGiB: 1, blocks },
+    architecture: "x86_64",
+    bootMode: "uefi",
+  });
+  const made = await runCli(
+    ["image", "create", "--cloud", "aws", instanceId, "from-instance", "--no-reboot", "--json"],
+    env,
+  );
+  assert.equal(made.code, 0, made.stderr + made.stdout);
+  assert.deepEqual(
+    ec2Server.createImageCalls.map((c) => [c.instanceId, c.noReboot]),
+    [[instanceId, true]],
+  );
+  const imagesBefore = account.images.size;
+  const snapshotsBefore = account.snapshots.size;
+  const out = join(dir, "instance.qcow2");
+  const r = await runCli(["export", "--cloud", "aws", "--instance", instanceId, "--format", "qcow2", out], env);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const compared = await qemuCompare(disk, out);
+  assert.equal(compared.code, 0, compared.stdout + compared.stderr);
+  assert.equal(ec2Server.createImageCalls.at(-1)!.noReboot, false, "without --no-reboot the instance is stopped");
+  assert.equal(account.images.size, imagesBefore, "the temporary AMI was deregistered");
+  assert.equal(account.snapshots.size, snapshotsBefore, "and its snapshot deleted");
+});
+
+test("an upload the service refuses half way leaves nothing in the account; with --keep, what it made", async (t) => {
+  // Access refused after 5 blocks were stored: AccessDenied is final, never retried.
+  const { dir, account, env, ebsServer } = await awsCloud(t, {
+    failWith: { code: "AccessDeniedException", count: Number.POSITIVE_INFINITY, call: "PutSnapshotBlock", after: 5 },
+  });
+  const disk = join(dir, "disk.raw");
+  await hybridDisk(disk, 41);
+  const store = join(dir, "store");
+  assert.equal((await runCli(["image", "upload", "--cloud", `local:${store}`, disk, "d"], env)).code, 0);
+  const migrate = ["migrate", "--from", `local:${store}`, "--image", "d", "--to", "aws", "--json"];
+  const failed = await runCli(migrate, env);
+  assert.notEqual(failed.code, 0, failed.stdout);
+  assert.ok(ebsServer.stats.calls.PutSnapshotBlock! >= 5, "the refusal came after blocks were stored");
+  assert.match(errorOf(failed.stdout).message, /AccessDenied/);
+  assert.equal(account.images.size, 0, "no AMI registered");
+  assert.equal(account.snapshots.size, 0, "the started snapshot was deleted");
+  const kept = await runCli([...migrate, "--keep"], env);
+  assert.notEqual(kept.code, 0, kept.stdout);
+  assert.equal(account.snapshots.size, 1, "--keep leaves the started snapshot for a look");
+  assert.equal([...account.snapshots.values()][0]!.status, "pending");
+});
+
+async function blocksOfFile(path: string): Promise<Map<number, Buffer>> {
+  const { readRawBlocks } = await import("../helpers/aws/snapshot-raw.js");
+  return (await readRawBlocks(path)).blocks;
+}
