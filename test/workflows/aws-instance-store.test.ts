@@ -15,59 +15,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { registerImage } from "../../src/providers/ec2/ec2-images.js";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
-import { awsCliEnv } from "../helpers/aws/aws-home.js";
-import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
-import { FakeAwsAccount } from "../helpers/aws/fake-aws-account.js";
-import { makeBundleKeys } from "../helpers/euca2ools.js";
+import { instanceStoreAmi } from "../helpers/aws/instance-store-ami.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
-import { requireSwift, swiftConnection, SWIFT_S3_URL, SWIFT_USERS, testBucket } from "../helpers/swift-s3.js";
-import { makeRaw, pattern, qemuCompare, runCli, scratch } from "../helpers/tools.js";
-
-const MiB = 2 ** 20;
-
-/** An account whose S3 is Swift, a 48 MiB disk bundled into it and registered as an instance-store AMI. */
-async function instanceStoreAmi(t: { after(fn: () => Promise<void> | void): void }) {
-  await requireSwift();
-  const dir = await scratch(t, "chromo-aws-bundle-");
-  const s3 = swiftConnection();
-  t.after(() => s3.destroy());
-  const bucket = testBucket(t, s3);
-  // Swift checks SigV4 for its own region, us-east-1; the EC2 server knows Swift's key, as AWS knows one key pair.
-  const account = new FakeAwsAccount({ region: "us-east-1" });
-  const swiftKey = SWIFT_USERS.tester;
-  account.credentials.set(swiftKey.accessKeyId, { secretAccessKey: swiftKey.secretAccessKey });
-  const { server, ec2 } = await startEc2AwsServer(t, account, { s3 });
-  const keys = await makeBundleKeys(dir);
-  const env: NodeJS.ProcessEnv = {
-    ...awsCliEnv(dir, swiftKey, account.region),
-    AWS_ENDPOINT_URL_EC2: server.url,
-    AWS_ENDPOINT_URL_S3: SWIFT_S3_URL,
-    EC2_PRIVATE_KEY: keys.userKey,
-    EC2_CERT: keys.userCert,
-  };
-  const disk = join(dir, "disk.raw");
-  await makeRaw(disk, 48 * MiB, [
-    { offset: 0, data: pattern(64 * 1024, 5) },
-    { offset: 9 * MiB + 77, data: pattern(11 * MiB, 6) },
-    { offset: 47 * MiB, data: pattern(MiB, 7) },
-  ]);
-  const bundled = await runCli(
-    [
-      "bundle", "-i", disk, "-p", "web", "-r", "x86_64", "-k", keys.userKey, "-c", keys.userCert,
-      "--ec2cert", keys.cloudCert, "-u", account.accountId, "--cloud", "aws", "--bucket", `${bucket}/amis`, "-q",
-    ],
-    env,
-  ); // prettier-ignore
-  assert.equal(bundled.code, 0, bundled.stderr + bundled.stdout);
-  const ami = await registerImage(ec2, {
-    manifestLocation: `${bucket}/amis/web.manifest.xml`,
-    name: "web-store",
-    virtualizationType: "hvm",
-  });
-  return { dir, s3, bucket, account, env, keys, disk, ami };
-}
+import { qemuCompare, runCli } from "../helpers/tools.js";
 
 test("an instance-store AMI exported to qcow2 and migrated to a local store, equal to the bundled disk", async (t) => {
   const { dir, account, env, disk, ami } = await instanceStoreAmi(t);
