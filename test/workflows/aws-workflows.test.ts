@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildGpt, GPT_TYPES } from "../../src/guest/partitions/gpt-writer.js";
 import { randomGuid } from "../../src/guest/partitions/guid.js";
+import { awsCliEnv } from "../helpers/aws/aws-home.js";
 import { EbsDirectServer, type EbsServerKnobs } from "../helpers/aws/ebs-direct-server.js";
 import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
 import { EBS_BLOCK_SIZE, FakeAwsAccount, GIB, type FakeImage } from "../helpers/aws/fake-aws-account.js";
@@ -66,15 +67,7 @@ async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knob
   const { server: ec2Server } = await startEc2AwsServer(t, account);
   const key = account.addCredential();
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    TMPDIR: dir,
-    CHROMOGENIC_STATE_DIR: join(dir, "state"),
-    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
-    AWS_ACCESS_KEY_ID: key.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
-    AWS_REGION: account.region,
+    ...awsCliEnv(dir, key, account.region),
     AWS_ENDPOINT_URL_EC2: ec2Server.url,
     AWS_ENDPOINT_URL_EBS: ebsServer.url,
   };

@@ -5,6 +5,9 @@
  * pass, written block by block (only non-zero blocks) into a new snapshot that RegisterImage then names as the
  * root device. No S3 bucket and no export or import task is needed on this path.
  *
+ * An instance-store AMI's data is the raw disk its S3 bundle holds: read as Eucalyptus reads its bundles
+ * (ec2/bundle-images.ts), with the key it was bundled for (aws-bundle-keys.ts), as a stream only.
+ *
  * An image's data is its root volume as a raw disk; the boot mode an AMI is registered with comes from the
  * disk itself (guest/inspect/firmware-support.ts, through UploadImageRequest.guest), else from the source's
  * `hw_firmware_type`.
@@ -22,6 +25,9 @@ import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { ChromogenicError, UsageError } from "../../util/errors.js";
 import type { AwsCloudConfig } from "./aws-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
+import { S3Connection } from "../ec2/s3-connection.js";
+import { BundleImages, isBundleImage } from "../ec2/bundle-images.js";
+import { awsBundleReadingKeys, explainAwsBundleRefusal } from "./aws-bundle-keys.js";
 import { createImage, describeImages, deregisterImage, findImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
@@ -48,6 +54,9 @@ export class AwsProvider implements ImageProvider {
   readonly label: string;
   readonly ec2: Ec2Connection;
   readonly ebs: EbsConnection;
+  /** Instance-store AMIs' bundles, through AWS's S3 with the cloud's credentials (made when first needed). */
+  readonly bundles: BundleImages;
+  private s3Connection: S3Connection | undefined;
 
   constructor(
     readonly config: AwsCloudConfig,
@@ -56,6 +65,12 @@ export class AwsProvider implements ImageProvider {
     this.label = `aws:${config.name}`;
     this.ec2 = Ec2Connection.forAws(config);
     this.ebs = EbsConnection.forAws(config);
+    this.bundles = new BundleImages({
+      label: this.label,
+      s3: () => (this.s3Connection ??= S3Connection.forAws(this.config)),
+      readingKeys: () => awsBundleReadingKeys(this.settings, this.label),
+      explainRefusal: (e) => explainAwsBundleRefusal(e, this.settings),
+    });
   }
 
   async capabilities(): Promise<ProviderCapabilities> {
@@ -74,7 +89,10 @@ export class AwsProvider implements ImageProvider {
 
   async getImage(idOrName: string): Promise<ProviderImage | undefined> {
     const image = await this.findImage(idOrName);
-    return image && awsProviderImage(image);
+    if (!image) return undefined;
+    // A bundle whose manifest cannot be read leaves the size unknown: the AMI is still shown and deletable.
+    const sizes = isBundleImage(image) ? await this.bundles.sizes(image).catch(() => undefined) : undefined;
+    return awsProviderImage(image, sizes);
   }
 
   private findImage(idOrName: string, signal?: AbortSignal): Promise<Ec2Image | undefined> {
@@ -88,18 +106,27 @@ export class AwsProvider implements ImageProvider {
   }
 
   async openImageInput(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageInput> {
-    const image = await this.requireImage(id, options.signal);
+    return this.openSnapshotInput(await this.requireImage(id, options.signal), options.signal);
+  }
+
+  /** The root snapshot of an EBS-backed AMI, read block by block. */
+  private openSnapshotInput(image: Ec2Image, signal?: AbortSignal): Promise<ImageInput> {
     checkAmiReadable(image, { path: "ebs-direct" });
     const snapshot = rootSnapshotOf(image, this.label);
     return openSnapshotInput(this.ebs, snapshot.snapshotId, {
-      signal: options.signal,
+      signal,
       label: `${this.label}/${image.id}`,
       ...(this.settings.concurrency ? { concurrency: this.settings.concurrency } : {}),
     });
   }
 
   async *downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
-    const input = await this.openImageInput(id, { signal: options.signal });
+    const image = await this.requireImage(id, options.signal);
+    if (isBundleImage(image)) {
+      yield* this.bundles.read(image, options);
+      return;
+    }
+    const input = await this.openSnapshotInput(image, options.signal);
     try {
       let position = options.offset ?? 0;
       while (position < input.size) {
@@ -181,7 +208,10 @@ export class AwsProvider implements ImageProvider {
     await modifyLaunchPermissions(this.ec2, id, { add: { userIds: [member] } });
   }
 
-  /** An AMI and the snapshots it holds (they would otherwise be left, and billed); a snapshot id alone is deleted. */
+  /**
+   * An AMI and the snapshots or the S3 bundle it holds (they would otherwise be left, and billed); a snapshot id
+   * alone is deleted.
+   */
   async deleteImage(id: string): Promise<void> {
     if (SNAPSHOT_ID.test(id)) {
       await deleteSnapshot(this.ec2, id);
@@ -190,6 +220,7 @@ export class AwsProvider implements ImageProvider {
     const image = await this.findImage(id);
     if (!image) return;
     await deregisterImage(this.ec2, image.id);
+    if (isBundleImage(image)) await this.bundles.remove(image);
     for (const m of image.blockDeviceMappings) {
       if (m.snapshotId) await deleteSnapshot(this.ec2, m.snapshotId);
     }

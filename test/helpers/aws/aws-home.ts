@@ -49,3 +49,25 @@ export async function cacheSsoToken(
   await writeFile(path, JSON.stringify({ ...token, expiresAt: token.expiresAt.toISOString() }));
   return path;
 }
+
+/**
+ * The environment a CLI test of an `aws` cloud runs with: its keys in the AWS_* variables, its own home, temporary
+ * and state folders under `dir`, and shared files that do not exist; the caller adds the endpoints.
+ */
+export function awsCliEnv(
+  dir: string,
+  key: { readonly accessKeyId: string; readonly secretAccessKey: string },
+  region: string,
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: dir,
+    TMPDIR: dir,
+    CHROMOGENIC_STATE_DIR: join(dir, "state"),
+    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+    AWS_REGION: region,
+  };
+}
