@@ -140,10 +140,16 @@ export class HttpConnection {
   }
 
   /**
-   * Sends a request and resolves with the reply's head; its body must then be read, discarded or streamed
-   * before the connection serves again. Rejects with the socket's error, or a MalformedHeadError.
+   * Sends a request (with `body`, whose Content-Length the caller gives in `headers`) and resolves with the
+   * reply's head; its body must then be read, discarded or streamed before the connection serves again.
+   * Rejects with the socket's error, or a MalformedHeadError.
    */
-  request(method: string, target: string, headers: ReadonlyArray<readonly [string, string]>): Promise<ResponseHead> {
+  request(
+    method: string,
+    target: string,
+    headers: ReadonlyArray<readonly [string, string]>,
+    body?: Uint8Array,
+  ): Promise<ResponseHead> {
     if (this.state !== "idle") throw new Error(`the connection is ${this.state}, not idle`);
     let text = `${method} ${target} HTTP/1.1\r\n`;
     for (const [name, value] of headers) {
@@ -157,6 +163,7 @@ export class HttpConnection {
     this.socket.ref();
     const head = new Promise<ResponseHead>((resolve, reject) => (this.headWaiter = { resolve, reject }));
     this.socket.write(`${text}\r\n`, "latin1");
+    if (body?.length) this.socket.write(body);
     this.socket.resume();
     return head;
   }
