@@ -270,7 +270,8 @@ export class EbsSnapshotInput extends BoundedInput {
             );
           }
           stale = token;
-          this.tokens = undefined;
+          // Only the listing the refused token came from is dropped: a reply can arrive after a fresh one was taken.
+          if (this.tokens?.tokens.get(index) === token) this.tokens = undefined;
           continue;
         }
         if (++mismatches >= 2) {
