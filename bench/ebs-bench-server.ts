@@ -26,7 +26,14 @@ async function main(): Promise<void> {
   let cpu = process.cpuUsage();
   process.on("message", (message: Request) => {
     if (message.resetStats) {
-      Object.assign(server.stats, { calls: {}, throttled: 0, maxInFlight: 0, inFlightSum: 0, requests: 0 });
+      Object.assign(server.stats, {
+        calls: {},
+        throttled: 0,
+        maxInFlight: 0,
+        inFlightSum: 0,
+        requests: 0,
+        connections: 0,
+      });
       cpu = process.cpuUsage();
     }
     const used = process.cpuUsage(cpu);

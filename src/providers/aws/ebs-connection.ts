@@ -13,14 +13,19 @@
  * step), a bounded number of times; `stats` counts them so a caller can say how hard the service pushed back.
  * A session the server calls expired is asked of a refreshing credential provider again, once per call, so a
  * long transfer outlives the credentials it started with.
+ *
+ * GetSnapshotBlock and PutSnapshotBlock, one per block, go through `blocks` (ebs-block-transport.ts: signed
+ * requests on our own connections, the SDK's per-request cost being most of a transfer's CPU); they are sent
+ * through `send` as functions, so that they are retried, refreshed and worded like every other call.
  */
 import { EBSClient } from "@aws-sdk/client-ebs";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AwsServiceError, awsError, isAbort } from "../ec2/aws-errors.js";
-import { requestHandlerOptions, type Ec2TlsSettings } from "../ec2/aws-http.js";
+import { requestHandlerOptions, type AwsRequestHandlerOptions, type Ec2TlsSettings } from "../ec2/aws-http.js";
 import { AbortedError, ChromogenicError } from "../../util/errors.js";
 import type { AwsCloudConfig } from "./aws-cloud-config.js";
+import { EbsBlockTransport } from "./ebs-block-transport.js";
 
 export interface EbsSettings {
   /** The cloud's name, for messages. */
@@ -86,6 +91,9 @@ export class EbsConnection {
   private secrets: string[] = [];
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
+  /** The HTTP agents and timeouts, shared by the SDK clients this connection makes. */
+  private readonly handler: AwsRequestHandlerOptions;
+  private transport: EbsBlockTransport | undefined;
 
   constructor(readonly settings: EbsSettings) {
     if (settings.endpoint !== undefined) {
@@ -106,6 +114,7 @@ export class EbsConnection {
     this.maxAttempts = Math.max(1, settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.baseDelayMs = Math.max(0, settings.retryBaseDelayMs ?? DEFAULT_BASE_DELAY_MS);
     if (typeof settings.credentials !== "function") this.remember(settings.credentials);
+    this.handler = requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true });
     this.sdk = this.newClient();
   }
 
@@ -146,8 +155,37 @@ export class EbsConnection {
       ...(settings.useFipsEndpoint ? { useFipsEndpoint: true } : {}),
       ...(settings.useDualstackEndpoint ? { useDualstackEndpoint: true } : {}),
       maxAttempts: 1,
-      requestHandler: requestHandlerOptions(settings.cloud, settings.tls ?? { verify: true }),
+      requestHandler: this.handler,
     });
+  }
+
+  /**
+   * GetSnapshotBlock and PutSnapshotBlock without the SDK's client, at the endpoint the SDK resolves (the
+   * configured one, or its rules' for the region, FIPS and dual-stack), signed with the current SDK client's
+   * credentials (so a refresh reaches them too) and trusting what the SDK's agents trust.
+   */
+  get blocks(): EbsBlockTransport {
+    if (!this.transport) {
+      const { settings } = this;
+      const endpoint =
+        settings.endpoint !== undefined
+          ? new URL(settings.endpoint)
+          : new URL(
+              this.sdk.config.endpointProvider({
+                Region: settings.region,
+                UseFIPS: settings.useFipsEndpoint ?? false,
+                UseDualStack: settings.useDualstackEndpoint ?? false,
+              }).url.href,
+            );
+      const ca = this.handler.httpsAgent.options.ca;
+      this.transport = new EbsBlockTransport({
+        endpoint,
+        region: settings.region,
+        credentials: () => this.sdk.config.credentials(),
+        tls: { rejectUnauthorized: settings.tls?.verify ?? true, ...(typeof ca === "string" ? { ca } : {}) },
+      });
+    }
+    return this.transport;
   }
 
   /**
@@ -168,11 +206,12 @@ export class EbsConnection {
   }
 
   /**
-   * Runs `command`, retrying throttling and transient failures; a final failure is an AwsServiceError (or
-   * AbortedError) naming the call and its subject, and how many attempts it took.
+   * Runs `command` (an SDK command, or a function sending a request through `blocks`), retrying throttling and
+   * transient failures; a final failure is an AwsServiceError (or AbortedError) naming the call and its
+   * subject, and how many attempts it took.
    */
   async send<Output = unknown>(
-    command: { readonly input: unknown },
+    command: { readonly input: unknown } | ((signal?: AbortSignal) => Promise<Output>),
     context: { readonly call: string; readonly subject?: string },
     signal?: AbortSignal,
   ): Promise<Output> {
@@ -186,6 +225,7 @@ export class EbsConnection {
         // Every command of this client is accepted; the caller names the output type it reads.
         const client = this.sdk;
         try {
+          if (typeof command === "function") return await command(signal);
           return (await client.send(command as never, signal ? { abortSignal: signal } : {})) as Output;
         } catch (e) {
           const name = (e as { name?: unknown } | null)?.name;
@@ -237,6 +277,7 @@ export class EbsConnection {
   }
 
   destroy(): void {
+    this.transport?.destroy();
     this.sdk.destroy();
   }
 

@@ -15,12 +15,13 @@
  * more, then is a VerificationError naming the snapshot and the block. A refused block token (they expire) is
  * listed again from that block; a snapshot deleted while it is read is a clear error rather than a short disk.
  */
-import { GetSnapshotBlockCommand, type GetSnapshotBlockCommandOutput } from "@aws-sdk/client-ebs";
 import { createHash } from "node:crypto";
+import { BodyTooLongError } from "../../formats/inputs/http-connection.js";
 import { BlockCache } from "../../formats/inputs/block-cache.js";
 import { BoundedInput } from "../../formats/inputs/image-input.js";
 import type { HoleFinder } from "../../formats/io/seek-data.js";
 import { AwsServiceError } from "../ec2/aws-errors.js";
+import type { BlockReply } from "./ebs-block-transport.js";
 import type { EbsConnection } from "./ebs-connection.js";
 import {
   EBS_BLOCK_SIZE,
@@ -289,10 +290,10 @@ export class EbsSnapshotInput extends BoundedInput {
   /** One GetSnapshotBlock into `into`: "ok", "token refused", or what was wrong with the checksum. */
   private async getBlock(index: number, token: string, into: Buffer): Promise<string> {
     const subject = `snapshot ${this.map.snapshotId} block ${index}`;
-    let out: GetSnapshotBlockCommandOutput;
+    let out: BlockReply;
     try {
-      out = await this.ebs.send<GetSnapshotBlockCommandOutput>(
-        new GetSnapshotBlockCommand({ SnapshotId: this.map.snapshotId, BlockIndex: index, BlockToken: token }),
+      out = await this.ebs.send<BlockReply>(
+        (signal) => this.ebs.blocks.getBlock(this.map.snapshotId, index, token, signal),
         { call: "GetSnapshotBlock", subject },
         this.signal,
       );
@@ -308,36 +309,26 @@ export class EbsSnapshotInput extends BoundedInput {
       }
       throw e;
     }
-    const body = out.BlockData as AsyncIterable<Uint8Array> | undefined;
     const bad = (detail: string) =>
       new ChromogenicError(`EBS at ${this.ebs.endpoint}: GetSnapshotBlock of ${subject}: ${detail}`, "ECLOUD");
-    if (out.DataLength !== EBS_BLOCK_SIZE) {
-      destroyBody(body);
-      throw bad(`the reply says ${out.DataLength ?? "nothing of"} its length, not ${EBS_BLOCK_SIZE} bytes`);
+    if (out.dataLength !== EBS_BLOCK_SIZE) {
+      out.discard();
+      throw bad(`the reply says ${out.dataLength ?? "nothing of"} its length, not ${EBS_BLOCK_SIZE} bytes`);
     }
-    if (out.ChecksumAlgorithm !== "SHA256" || !out.Checksum) {
-      destroyBody(body);
-      throw bad(`the reply carries no SHA256 checksum (algorithm "${out.ChecksumAlgorithm ?? ""}")`);
+    if (out.checksumAlgorithm !== "SHA256" || !out.checksum) {
+      out.discard();
+      throw bad(`the reply carries no SHA256 checksum (algorithm "${out.checksumAlgorithm ?? ""}")`);
     }
-    let length = 0;
     try {
-      for await (const chunk of body ?? []) {
-        if (length + chunk.byteLength > into.length) throw bad(`the reply's body is longer than ${into.length} bytes`);
-        into.set(chunk, length);
-        length += chunk.byteLength;
-      }
+      await out.readInto(into);
     } catch (e) {
-      if (e instanceof ChromogenicError || this.signal.aborted) {
-        throw this.ebs.error(e, { call: "GetSnapshotBlock", subject }, this.signal);
-      }
-      // A connection dropped mid-body: the block is asked for again, a bounded number of times.
+      if (e instanceof BodyTooLongError) throw bad(`the reply's body is longer than ${into.length} bytes`);
+      if (this.signal.aborted) throw this.ebs.error(e, { call: "GetSnapshotBlock", subject }, this.signal);
+      // A connection dropped mid-body, or a body shorter than its block: asked for again, a bounded number of times.
       return `${BROKEN_BODY}${this.ebs.error(e, { call: "GetSnapshotBlock", subject }).message}`;
     }
-    if (length !== into.length) {
-      return `${length} bytes came of ${into.length}`;
-    }
     const digest = createHash("sha256").update(into).digest("base64");
-    return digest === out.Checksum ? "ok" : `computed ${digest}, the reply says ${out.Checksum}`;
+    return digest === out.checksum ? "ok" : `computed ${digest}, the reply says ${out.checksum}`;
   }
 }
 
@@ -348,10 +339,6 @@ const BROKEN_BODY = "body broke off: ";
 function reasonOf(error: AwsServiceError): string | undefined {
   const reason = (error.cause as { Reason?: unknown } | undefined)?.Reason;
   return typeof reason === "string" ? reason : undefined;
-}
-
-function destroyBody(body: unknown): void {
-  (body as { destroy?: () => void } | undefined)?.destroy?.();
 }
 
 /** Waits for every promise, then throws the first failure: a block arriving late must not copy into a reused buffer. */

@@ -23,10 +23,8 @@
  */
 import {
   CompleteSnapshotCommand,
-  PutSnapshotBlockCommand,
   StartSnapshotCommand,
   type CompleteSnapshotCommandOutput,
-  type PutSnapshotBlockCommandOutput,
   type StartSnapshotCommandOutput,
 } from "@aws-sdk/client-ebs";
 import { createHash, randomUUID } from "node:crypto";
@@ -288,7 +286,7 @@ class BlockWriter {
     const digest = createHash("sha256").update(block).digest();
     const sent: Sent = { index, digest, done: Promise.resolve(), settled: false };
     this.running++;
-    sent.done = this.put(index, block, digest.toString("base64")).then(
+    sent.done = this.put(index, block, digest).then(
       () => {
         this.bytesSent += EBS_BLOCK_SIZE;
       },
@@ -347,24 +345,18 @@ class BlockWriter {
     }
   }
 
-  private async put(index: number, block: Buffer, checksum: string): Promise<void> {
+  private async put(index: number, block: Buffer, digest: Buffer): Promise<void> {
     const subject = `${this.subject} block ${index}`;
-    const out = await this.ebs.send<PutSnapshotBlockCommandOutput>(
-      new PutSnapshotBlockCommand({
-        SnapshotId: this.snapshotId,
-        BlockIndex: index,
-        BlockData: block,
-        DataLength: EBS_BLOCK_SIZE,
-        Checksum: checksum,
-        ChecksumAlgorithm: "SHA256",
-        Progress: Math.min(100, Math.floor((this.position / this.volumeBytes) * 100)),
-      }),
+    const progress = Math.min(100, Math.floor((this.position / this.volumeBytes) * 100));
+    const stored = await this.ebs.send<string | undefined>(
+      (signal) => this.ebs.blocks.putBlock(this.snapshotId, index, block, digest, progress, signal),
       { call: "PutSnapshotBlock", subject },
       this.request.signal,
     );
-    if (out.Checksum !== undefined && out.Checksum !== checksum) {
+    const checksum = digest.toString("base64");
+    if (stored !== undefined && stored !== checksum) {
       throw new ChromogenicError(
-        `EBS at ${this.ebs.endpoint}: PutSnapshotBlock of ${subject} stored checksum ${out.Checksum}, not the ` +
+        `EBS at ${this.ebs.endpoint}: PutSnapshotBlock of ${subject} stored checksum ${stored}, not the ` +
           `block's ${checksum}`,
         "ECLOUD",
       );

@@ -91,6 +91,8 @@ export interface EbsServerStats {
   /** Sum over requests of the requests in flight when each arrived (the average is this / requests). */
   inFlightSum: number;
   requests: number;
+  /** TCP connections accepted: far fewer than requests when the client keeps them alive. */
+  connections: number;
 }
 
 interface EbsFault {
@@ -120,6 +122,7 @@ export class EbsDirectServer {
     maxInFlight: 0,
     inFlightSum: 0,
     requests: 0,
+    connections: 0,
   };
   /** Block tokens handed out: token → the block it names and when it expires. */
   private readonly blockTokens = new Map<string, { snapshotId: string; index: number; expiresAt: number }>();
@@ -145,6 +148,7 @@ export class EbsDirectServer {
         else res.destroy();
       });
     });
+    server.on("connection", () => holder.self && holder.self.stats.connections++);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     holder.self = new EbsDirectServer(server, `http://127.0.0.1:${port}`, account, knobs);
