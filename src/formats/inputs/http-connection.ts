@@ -178,9 +178,10 @@ export class HttpConnection {
 
   /**
    * Fills `into` with the body, which must be exactly that long: a longer one is a BodyTooLongError, a shorter
-   * one (or a connection that ends first) an Error.
+   * one (or a connection that ends first) an Error. `onPiece` sees each piece once it is in `into`, while it
+   * is still in the CPU's cache (a checksum computed as the bytes come reads them from there).
    */
-  readBodyInto(into: Buffer): Promise<void> {
+  readBodyInto(into: Buffer, onPiece?: (piece: Buffer) => void): Promise<void> {
     const framing = this.replyFraming();
     if (framing.kind === "length" && framing.length > into.length) {
       const error = new BodyTooLongError(`the reply holds ${framing.length} bytes, ${into.length} were asked for`);
@@ -197,6 +198,7 @@ export class HttpConnection {
             throw new BodyTooLongError(`the reply holds more than the ${into.length} bytes asked for`);
           }
           if (!inPlace) bytes.copy(into, filled);
+          onPiece?.(into.subarray(filled, filled + bytes.length));
           filled += bytes.length;
         },
         end: () =>
