@@ -199,7 +199,9 @@ export class EbsBlockTransport {
       query,
       headers: { host: this.host, ...headers },
     });
-    const search = new URLSearchParams(signed.query as Record<string, string>).toString();
+    const search = Object.entries(signed.query as Record<string, string>)
+      .map(([name, value]) => `${escapeUri(name)}=${escapeUri(value)}`)
+      .join("&");
     const target = `${signed.path}${search ? `?${search}` : ""}`;
     const fields = Object.entries(signed.headers);
     for (let fresh = false; ; fresh = true) {
@@ -284,4 +286,12 @@ export class EbsBlockTransport {
       typeof parsed.Reason === "string" ? parsed.Reason : undefined,
     );
   }
+}
+
+/**
+ * A query name or value percent-encoded as RFC 3986 and SigV4 have it (what the SDK sends): a block token's
+ * "+", "/" and "=" escaped, never a space written as "+".
+ */
+function escapeUri(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

@@ -16,6 +16,7 @@ import { writeSnapshot } from "../../../src/providers/aws/ebs-snapshot-writer.js
 import { ebsRig } from "../../helpers/aws/ebs-fixture.js";
 import { EBS_BLOCK_SIZE } from "../../helpers/aws/fake-aws-account.js";
 import { startLocalServer } from "../../helpers/aws/local-http.js";
+import { verifySigV4, type SigV4Verdict } from "../../helpers/aws/sigv4-verify.js";
 
 async function* chunksOf(disk: Buffer): AsyncGenerator<Buffer> {
   yield disk;
@@ -54,8 +55,13 @@ test("an error reply is worded as the SDK's, its Reason kept, and a 503 is retri
   });
   t.after(() => ebs.destroy());
   let answers = 0;
-  server.handler = (req, _body, res) => {
+  const verdicts: SigV4Verdict[] = [];
+  server.handler = async (req, body, res) => {
     answers++;
+    const secret = { secretAccessKey: "transport-secret-value" };
+    verdicts.push(
+      await verifySigV4({ method: req.method!, url: req.url!, headers: req.headers, body }, "ebs", () => secret),
+    );
     if (req.url!.includes("blocks/3")) {
       // AWS appends the error type's namespace after a colon.
       const text = JSON.stringify({ Message: "The block token is not valid", Reason: "INVALID_BLOCK_TOKEN" });
@@ -73,7 +79,7 @@ test("an error reply is worded as the SDK's, its Reason kept, and a 503 is retri
   };
   const context = { call: "GetSnapshotBlock", subject: "snapshot snap-1 block 3" };
   await assert.rejects(
-    ebs.send(() => ebs.blocks.getBlock("snap-1", 3, "token-3"), context),
+    ebs.send(() => ebs.blocks.getBlock("snap-1", 3, "tok+en/3= (x)"), context),
     (e: Error) => {
       assert.ok(e instanceof AwsServiceError);
       assert.equal(
@@ -85,7 +91,9 @@ test("an error reply is worded as the SDK's, its Reason kept, and a 503 is retri
       return true;
     },
   );
-  assert.equal(server.requests[0]!.url, "/prefix/snapshots/snap-1/blocks/3?blockToken=token-3");
+  // A token's "+", "/", "=", space and parentheses percent-encoded as SigV4 has them, and signed as sent.
+  assert.equal(server.requests[0]!.url, "/prefix/snapshots/snap-1/blocks/3?blockToken=tok%2Ben%2F3%3D%20%28x%29");
+  assert.equal(verdicts[0]!.ok, true, JSON.stringify(verdicts[0]));
   assert.equal(server.requests[0]!.accessKeyId, "AKIDTRANSPORT");
   const reply = await ebs.send(() => ebs.blocks.getBlock("snap-1", 4, "token-4"), context);
   const into = Buffer.alloc(EBS_BLOCK_SIZE);
