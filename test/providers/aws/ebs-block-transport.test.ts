@@ -4,11 +4,16 @@
  * https://docs.aws.amazon.com/ebs/latest/APIReference/API_GetSnapshotBlock.html,
  * https://docs.aws.amazon.com/ebs/latest/APIReference/API_PutSnapshotBlock.html,
  * https://docs.aws.amazon.com/ebs/latest/APIReference/CommonErrors.html) and a bare local server for the
- * replies that one does not give: connections are kept alive and reused, an endpoint's path prefix is kept, and
- * an error reply is worded and retried as the SDK's would be.
+ * replies that one does not give: connections are kept alive and reused, an endpoint's path prefix is kept, an
+ * error reply is worded and retried as the SDK's would be, and over https the cloud's CA file (openssl-made
+ * private CA) is what is trusted.
  */
-import { test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AwsServiceError } from "../../../src/providers/ec2/aws-errors.js";
 import { EbsConnection } from "../../../src/providers/aws/ebs-connection.js";
 import { openSnapshotInput } from "../../../src/providers/aws/ebs-snapshot-input.js";
@@ -17,6 +22,13 @@ import { ebsRig } from "../../helpers/aws/ebs-fixture.js";
 import { EBS_BLOCK_SIZE } from "../../helpers/aws/fake-aws-account.js";
 import { startLocalServer } from "../../helpers/aws/local-http.js";
 import { verifySigV4, type SigV4Verdict } from "../../helpers/aws/sigv4-verify.js";
+import { makeTestPki, type TestPki } from "../../helpers/test-ca.js";
+import { errorCode } from "../../../src/util/errors.js";
+
+let pki: TestPki;
+before(async () => {
+  pki = await makeTestPki(await mkdtemp(join(process.env.CHROMOGENIC_TEST_TMP ?? tmpdir(), "chromo-pki-")));
+});
 
 async function* chunksOf(disk: Buffer): AsyncGenerator<Buffer> {
   yield disk;
@@ -103,4 +115,50 @@ test("an error reply is worded as the SDK's, its Reason kept, and a 503 is retri
   assert.equal(into[EBS_BLOCK_SIZE - 1], 5);
   assert.equal(ebs.stats.retries, 1, "the 503 was retried once");
   assert.equal(answers, 3);
+});
+
+test("over https, the cloud's CA file is trusted, another CA refused with a sentence, verify off checks nothing", async (t) => {
+  const server = await startLocalServer({ key: pki.serverKey, cert: pki.serverCert });
+  t.after(() => server.close());
+  server.handler = (req, body, res) => {
+    const checksum = createHash("sha256").update(body).digest("base64");
+    res.writeHead(201, { "x-amz-Checksum": checksum, "x-amz-Checksum-Algorithm": "SHA256" }).end();
+  };
+  const block = Buffer.alloc(EBS_BLOCK_SIZE, 9);
+  const digest = createHash("sha256").update(block).digest();
+  const put = async (tls: ConstructorParameters<typeof EbsConnection>[0]["tls"]) => {
+    const ebs = new EbsConnection({
+      cloud: "ebs-tls",
+      region: "eu-west-1",
+      endpoint: server.url,
+      credentials: { accessKeyId: "AKIDTLS", secretAccessKey: "tls-secret-value" },
+      maxAttempts: 1,
+      tls,
+    });
+    try {
+      return await ebs.send(() => ebs.blocks.putBlock("snap-1", 0, block, digest, 50), {
+        call: "PutSnapshotBlock",
+        subject: "snapshot snap-1 block 0",
+      });
+    } finally {
+      ebs.destroy();
+    }
+  };
+  assert.equal(
+    await put({ caFile: { path: pki.caFile, from: "AWS_CA_BUNDLE" }, verify: true }),
+    digest.toString("base64"),
+  );
+  const e = (await put({ caFile: { path: pki.otherCaFile, from: "AWS_CA_BUNDLE" }, verify: true }).catch(
+    (x: unknown) => x,
+  )) as Error;
+  assert.equal(errorCode(e), "ECLOUD");
+  assert.match(
+    e.message,
+    new RegExp(
+      `^EBS at ${server.url} could not be reached for PutSnapshotBlock snapshot snap-1 block 0: .*(certificate|verify)`,
+      "i",
+    ),
+  );
+  assert.equal(await put({ verify: false }), digest.toString("base64"));
+  assert.equal(server.requests.length, 2, "the refused CA's request never reached the server");
 });
