@@ -5,6 +5,10 @@
  * pass, written block by block (only non-zero blocks) into a new snapshot that RegisterImage then names as the
  * root device. No S3 bucket and no export or import task is needed on this path.
  *
+ * The alternatives a user may choose (aws-settings.ts): --aws-read-via export reads an AMI through ExportImage
+ * and the exported object in S3 (ami-export-read.ts); --aws-write-via import makes an AMI with VM Import's
+ * ImportImage from an object uploaded to S3 (ami-import-write.ts).
+ *
  * An image's data is its root volume as a raw disk; the boot mode an AMI is registered with comes from the
  * disk itself (guest/inspect/firmware-support.ts, through UploadImageRequest.guest), else from the source's
  * `hw_firmware_type`.
@@ -13,6 +17,7 @@ import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
   ImageProvider,
+  OpenImageInputOptions,
   ProviderCapabilities,
   ProviderImage,
   UploadImageRequest,
@@ -36,6 +41,9 @@ import { openSnapshotInput } from "./ebs-snapshot-input.js";
 import { writeSnapshot } from "./ebs-snapshot-writer.js";
 import { architectureFor, awsProviderImage, bootModeFor, rootSnapshotOf, SNAPSHOT_DISK_FORMAT } from "./aws-image.js";
 import type { AwsSettings } from "./aws-settings.js";
+import { S3Connection } from "../ec2/s3-connection.js";
+import { openExportedAmi } from "./ami-export-read.js";
+import { importAmi } from "./ami-import-write.js";
 
 const GIB = 1024 ** 3;
 const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
@@ -48,6 +56,7 @@ export class AwsProvider implements ImageProvider {
   readonly label: string;
   readonly ec2: Ec2Connection;
   readonly ebs: EbsConnection;
+  private s3Connection: S3Connection | undefined;
 
   constructor(
     readonly config: AwsCloudConfig,
@@ -56,6 +65,12 @@ export class AwsProvider implements ImageProvider {
     this.label = `aws:${config.name}`;
     this.ec2 = Ec2Connection.forAws(config);
     this.ebs = EbsConnection.forAws(config);
+  }
+
+  /** S3, for the export and import paths only (the EBS direct paths need no bucket). */
+  get s3(): S3Connection {
+    this.s3Connection ??= S3Connection.forAws(this.config);
+    return this.s3Connection;
   }
 
   async capabilities(): Promise<ProviderCapabilities> {
@@ -87,8 +102,9 @@ export class AwsProvider implements ImageProvider {
     return image;
   }
 
-  async openImageInput(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageInput> {
+  async openImageInput(id: string, options: OpenImageInputOptions = {}): Promise<ImageInput> {
     const image = await this.requireImage(id, options.signal);
+    if (this.settings.readVia === "export") return openExportedAmi(this, image, options);
     checkAmiReadable(image, { path: "ebs-direct" });
     const snapshot = rootSnapshotOf(image, this.label);
     return openSnapshotInput(this.ebs, snapshot.snapshotId, {
@@ -126,6 +142,18 @@ export class AwsProvider implements ImageProvider {
       throw new UsageError(`${this.label}: the disk's size must be known before its snapshot is started`);
     }
     const volumeSizeGiB = Math.max(1, Math.ceil(request.sizeBytes / GIB));
+    if (this.settings.writeVia === "import") {
+      const imageId = await importAmi(this, { ...request, sizeBytes: request.sizeBytes }, data, options, {
+        rootVolumeSizeGiB: volumeSizeGiB,
+        enaSupport: true,
+      });
+      try {
+        return await this.finishUpload(imageId, request, volumeSizeGiB, options);
+      } catch (e) {
+        if (!options.keepOnFailure) await this.deleteImage(imageId).catch(() => undefined);
+        throw e;
+      }
+    }
     const bootMode = bootModeFor(request);
     let snapshotId: string | undefined;
     let imageId: string | undefined;
@@ -160,14 +188,7 @@ export class AwsProvider implements ImageProvider {
         signal: options.signal,
       });
       await options.onCreated?.(imageId);
-      if (request.visibility === "public") {
-        await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, options.signal);
-      }
-      const image = await waitForImage(this.ec2, imageId, {
-        signal: options.signal,
-        timeoutMs: waitBoundMs("image", volumeSizeGiB),
-      });
-      return awsProviderImage(image);
+      return await this.finishUpload(imageId, request, volumeSizeGiB, options);
     } catch (e) {
       if (!options.keepOnFailure) {
         if (imageId) await deregisterImage(this.ec2, imageId).catch(() => undefined);
@@ -175,6 +196,23 @@ export class AwsProvider implements ImageProvider {
       }
       throw e;
     }
+  }
+
+  /** A new AMI published as asked and waited for until it is available. */
+  private async finishUpload(
+    imageId: string,
+    request: UploadImageRequest,
+    volumeSizeGiB: number,
+    options: UploadOptions,
+  ): Promise<ProviderImage> {
+    if (request.visibility === "public") {
+      await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, options.signal);
+    }
+    const image = await waitForImage(this.ec2, imageId, {
+      signal: options.signal,
+      timeoutMs: waitBoundMs("image", volumeSizeGiB),
+    });
+    return awsProviderImage(image);
   }
 
   async shareImage(id: string, member: string): Promise<void> {
