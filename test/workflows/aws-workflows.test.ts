@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildGpt, GPT_TYPES } from "../../src/guest/partitions/gpt-writer.js";
 import { randomGuid } from "../../src/guest/partitions/guid.js";
+import { awsCliEnv } from "../helpers/aws/aws-home.js";
 import { EbsDirectServer, type EbsServerKnobs } from "../helpers/aws/ebs-direct-server.js";
 import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
 import { EBS_BLOCK_SIZE, FakeAwsAccount, GIB, type FakeImage } from "../helpers/aws/fake-aws-account.js";
@@ -65,42 +66,13 @@ async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knob
   t.after(() => ebsServer.close());
   const { server: ec2Server } = await startEc2AwsServer(t, account);
   const key = account.addCredential();
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    TMPDIR: dir,
-    CHROMOGENIC_STATE_DIR: join(dir, "state"),
-    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
-    AWS_ACCESS_KEY_ID: key.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
-    AWS_REGION: account.region,
-    AWS_ENDPOINT_URL_EC2: ec2Server.url,
-    AWS_ENDPOINT_URL_EBS: ebsServer.url,
-  };
+  const env = awsCliEnv(dir, key, account.region, { ec2: ec2Server.url, ebs: ebsServer.url, s3: undefined });
   return { dir, account, ebsServer, ec2Server, env, secret: key.secretAccessKey };
 }
 
 /** An EBS-backed AMI of `diskPath` in the account, as RegisterImage would have made it. */
 function addAmi(account: FakeAwsAccount, diskPath: string, name: string): FakeImage {
-  const snapshot = account.addSnapshotOfFile(diskPath, { volumeSizeGiB: 1 });
-  const image: FakeImage = {
-    id: account.newId("ami"),
-    name,
-    state: "available",
-    rootDeviceName: "/dev/xvda",
-    rootDeviceType: "ebs",
-    blockDevices: [{ deviceName: "/dev/xvda", snapshotId: snapshot.id, volumeSizeGiB: 1 }],
-    architecture: "x86_64",
-    virtualizationType: "hvm",
-    bootMode: "uefi",
-    productCodes: [],
-    ownerId: account.accountId,
-    creationDate: new Date(),
-    launchPermissions: new Set(),
-  };
-  account.images.set(image.id, image);
-  return image;
+  return account.addImageOfFile(diskPath, name, "uefi");
 }
 
 test("AWS → files: an EBS-backed AMI read block by block into qcow2 and VMDK, only its listed blocks fetched", async (t) => {

@@ -49,3 +49,30 @@ export async function cacheSsoToken(
   await writeFile(path, JSON.stringify({ ...token, expiresAt: token.expiresAt.toISOString() }));
   return path;
 }
+
+/**
+ * The environment a CLI run against the test servers gets: everything under `dir` (no real ~/.aws read, state
+ * and temporary files there), the access key, the region, and AWS_ENDPOINT_URL_<SERVICE> for each endpoint.
+ */
+export function awsCliEnv(
+  dir: string,
+  key: { readonly accessKeyId: string; readonly secretAccessKey: string },
+  region: string,
+  endpoints: Readonly<Record<"ec2" | "ebs" | "s3", string | undefined>>,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    TMPDIR: dir,
+    CHROMOGENIC_STATE_DIR: join(dir, "state"),
+    AWS_CONFIG_FILE: join(dir, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+    AWS_REGION: region,
+  };
+  for (const [service, url] of Object.entries(endpoints)) {
+    if (url) env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] = url;
+  }
+  return env;
+}
