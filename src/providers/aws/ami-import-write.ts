@@ -12,7 +12,8 @@
  * imported with a licence included carries a billing code on the task's AMI that a new registration loses.
  *
  * A task that fails leaves nothing: its AMI (if any) deregistered, its snapshots deleted, the object removed
- * — all of it kept with --keep (keepOnFailure).
+ * — all of it kept with --keep (keepOnFailure). A cancelled run aborts its multipart upload too: a resumed job
+ * uploads again from the start (the upload's own resume is not wired to the job's state on this path).
  */
 import { randomBytes } from "node:crypto";
 import type { UploadImageRequest, UploadOptions } from "../provider.js";
@@ -22,7 +23,7 @@ import { deleteSnapshot } from "../ec2/ec2-snapshots.js";
 import { waitBoundMs } from "../ec2/ec2-wait-bounds.js";
 import { ensureBucket } from "../ec2/s3-bucket.js";
 import type { S3Connection } from "../ec2/s3-connection.js";
-import { uploadMultipart } from "../ec2/s3-multipart-upload.js";
+import { abortMultipartUpload, uploadMultipart, type MultipartUploadState } from "../ec2/s3-multipart-upload.js";
 import { deleteObject } from "../ec2/s3-objects.js";
 import { ChromogenicError, WaitFailedError } from "../../util/errors.js";
 import { architectureFor, bootModeFor } from "./aws-image.js";
@@ -99,11 +100,18 @@ export async function importAmi(
   const key = `${IMPORT_PREFIX}${safeKeyPart(request.name)}-${randomBytes(6).toString("hex")}.raw`;
   const made: { imageIds: string[]; snapshotIds: string[] } = { imageIds: [], snapshotIds: [] };
   let succeeded = false;
+  let upload: MultipartUploadState | undefined;
   try {
+    // Recorded before any byte moves: a job that dies mid-upload deletes the object (AwsProvider.deleteImage).
+    await options.onCreated?.(uploadLocation(bucket, key));
     await uploadMultipart(s3, bucket, key, counted(data, request.sizeBytes, options.onProgress), {
       ...(signal ? { signal } : {}),
       onFailure: options.keepOnFailure ? "keep" : "abort",
+      onState: (state) => {
+        upload = state;
+      },
     });
+    upload = undefined;
     const bootMode = importBootMode(request);
     const architecture = architectureFor(request.properties);
     const taskId = await startImportImage(ec2, {
@@ -152,12 +160,26 @@ export async function importAmi(
   } finally {
     if (succeeded || !options.keepOnFailure) {
       await deleteObject(s3, bucket, key).catch(() => undefined);
+      // A cancelled multipart upload is kept by uploadMultipart for a resume this path does not make.
+      if (upload) await abortMultipartUpload(s3, upload).catch(() => undefined);
     }
     if (!succeeded && !options.keepOnFailure) {
       for (const id of made.imageIds) await deregisterImage(ec2, id).catch(() => undefined);
       for (const id of made.snapshotIds) await deleteSnapshot(ec2, id).catch(() => undefined);
     }
   }
+}
+
+/** The object's address as a job records it, for its removal after a crash. */
+export function uploadLocation(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+/** The bucket and key of an upload's address, when it is one (only keys this module makes are taken). */
+export function parseUploadLocation(id: string): { bucket: string; key: string } | undefined {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(id);
+  if (!m || !m[2]!.startsWith(IMPORT_PREFIX) || m[2]!.includes("..")) return undefined;
+  return { bucket: m[1]!, key: m[2]! };
 }
 
 /** The image's name as part of an object key: letters, digits and a few marks, at most 100 characters. */

@@ -43,7 +43,8 @@ import { architectureFor, awsProviderImage, bootModeFor, rootSnapshotOf, SNAPSHO
 import type { AwsSettings } from "./aws-settings.js";
 import { S3Connection } from "../ec2/s3-connection.js";
 import { openExportedAmi } from "./ami-export-read.js";
-import { importAmi } from "./ami-import-write.js";
+import { importAmi, parseUploadLocation } from "./ami-import-write.js";
+import { deleteObject } from "../ec2/s3-objects.js";
 
 const GIB = 1024 ** 3;
 const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
@@ -219,8 +220,16 @@ export class AwsProvider implements ImageProvider {
     await modifyLaunchPermissions(this.ec2, id, { add: { userIds: [member] } });
   }
 
-  /** An AMI and the snapshots it holds (they would otherwise be left, and billed); a snapshot id alone is deleted. */
+  /**
+   * An AMI and the snapshots it holds (they would otherwise be left, and billed); a snapshot id alone is
+   * deleted, and so is an upload for VM Import that a job recorded (s3://bucket/chromogenic-imports/…).
+   */
   async deleteImage(id: string): Promise<void> {
+    const upload = parseUploadLocation(id);
+    if (upload) {
+      await deleteObject(this.s3, upload.bucket, upload.key);
+      return;
+    }
     if (SNAPSHOT_ID.test(id)) {
       await deleteSnapshot(this.ec2, id);
       return;
