@@ -23,9 +23,12 @@ import { AbortedError, ChromogenicError, TransferError, UsageError } from "../..
 const MiB = 2 ** 20;
 
 export interface S3ObjectInputOptions {
-  /** Bytes per request (default 4 MiB). */
+  /**
+   * Bytes per request (default 8 MiB: against the test Swift a 1 GiB object read in 4 MiB blocks took twice as
+   * long as in 16 MiB ones, the per-request cost dominating).
+   */
   readonly blockSize?: number;
-  /** Blocks kept, those in flight included (default 8). */
+  /** Blocks kept, those in flight included (default 6, 48 MiB: the block read, two ahead, some behind). */
   readonly cachedBlocks?: number;
   /** Blocks requested ahead of a sequential stretch (default 2). */
   readonly readAhead?: number;
@@ -77,11 +80,11 @@ export class S3ObjectInput extends BoundedInput {
   ) {
     super();
     this.path = S3Connection.location(bucket, key);
-    this.blockSize = bounded("blockSize", options.blockSize ?? 4 * MiB, 4096, 256 * MiB);
+    this.blockSize = bounded("blockSize", options.blockSize ?? 8 * MiB, 4096, 256 * MiB);
     this.readAheadBlocks = bounded("readAhead", options.readAhead ?? 2, 0, 64);
     this.maxRequests = bounded("maxRequests", options.maxRequests ?? 4, 1, 64);
     this.attempts = bounded("attempts", options.attempts ?? 3, 1, 10);
-    const cached = bounded("cachedBlocks", options.cachedBlocks ?? 8, 1, 1024);
+    const cached = bounded("cachedBlocks", options.cachedBlocks ?? 6, 1, 1024);
     this.blockCount = Math.ceil(size / this.blockSize);
     this.signal = options.signal ? AbortSignal.any([options.signal, this.controller.signal]) : this.controller.signal;
     this.blocks = new BlockCache(
