@@ -16,11 +16,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
+import { headObject } from "../../src/providers/ec2/s3-objects.js";
 import type { S3Connection } from "../../src/providers/ec2/s3-connection.js";
 import { awsCliEnv } from "../helpers/aws/aws-home.js";
-import { downloadObject } from "../helpers/aws/aws-with-swift.js";
 import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
-import { FakeAwsAccount } from "../helpers/aws/fake-aws-account.js";
+import { FakeAwsAccount, GIB } from "../helpers/aws/fake-aws-account.js";
 import { writeSnapshotRaw } from "../helpers/aws/snapshot-raw.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
 import { multipartUploadsIn } from "../helpers/s3-uploads.js";
@@ -86,9 +86,8 @@ test("AWS → qcow2 through ExportImage: the S3 object read in place, removed af
   const keys = await keysIn(s3, bucket);
   assert.equal(keys.length, 1, `--keep leaves the exported object (${keys.join(", ")})`);
   assert.match(keys[0]!, /^chromogenic-exports\/export-ami-[0-9a-f]+\.raw$/);
-  const object = join(dir, "object.raw");
-  await downloadObject(s3, bucket, keys[0]!, object);
-  assert.equal((await qemuCompare(disk, object)).code, 0, "the kept object is the AMI's disk");
+  // Its bytes were compared in the first run (read in place); fetching 1 GiB again would only add a minute.
+  assert.equal((await headObject(s3, bucket, keys[0]!))?.size, GIB, "the kept object is the AMI's 1 GiB volume");
 });
 
 test("AWS through ExportImage without a bucket: a usage error naming --aws-bucket, nothing started", async (t) => {
