@@ -15,6 +15,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { buildGpt } from "../../src/guest/partitions/gpt-writer.js";
+import { randomGuid } from "../../src/guest/partitions/guid.js";
 import { listObjects } from "../../src/providers/ec2/s3-listing.js";
 import { headObject } from "../../src/providers/ec2/s3-objects.js";
 import type { S3Connection } from "../../src/providers/ec2/s3-connection.js";
@@ -28,6 +30,7 @@ import { requireSwift, SWIFT_S3_URL, SWIFT_USERS, swiftConnection, testBucket } 
 import { makeRaw, pattern, qemuCompare, runCli, scratch } from "../helpers/tools.js";
 
 const MiB = 2 ** 20;
+const ESP = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
 
 async function awsOverSwift(t: { after(fn: () => Promise<void> | void): void }) {
   await requireSwift();
@@ -48,11 +51,18 @@ async function awsOverSwift(t: { after(fn: () => Promise<void> | void): void }) 
     }),
     CHROMOGENIC_AWS_TASK_POLL_SECONDS: "0.05",
   };
+  // GPT with an EFI system partition and no BIOS boot code: a disk that starts under UEFI only.
   const disk = join(dir, "disk.raw");
+  const gpt = buildGpt(
+    (96 * MiB) / 512,
+    [{ number: 1, firstLba: 2048, lastLba: 67583, type: ESP, partUuid: randomGuid() }],
+    randomGuid(),
+  );
   await makeRaw(disk, 96 * MiB, [
-    { offset: 0, data: pattern(512 * 1024, 3) },
+    { offset: 0, data: gpt.head },
+    { offset: gpt.tailOffset, data: gpt.tail },
+    { offset: 2 * MiB, data: pattern(512 * 1024, 3) },
     { offset: 40 * MiB + 777, data: pattern(3 * MiB, 4) },
-    { offset: 96 * MiB - 4096, data: pattern(4096, 5) },
   ]);
   return { dir, s3, bucket, account, server, env, disk };
 }
@@ -141,6 +151,9 @@ test("local → AWS through ImportImage: an AMI with the name asked for, its sna
   assert.equal(tasks[0]!.details.format, "RAW");
   const importCall = server.requests.find((q) => q.action === "ImportImage")!;
   assert.equal(importCall.params.get("RoleName"), "vmimport");
+  assert.equal(importCall.params.get("BootMode"), "uefi", "the disk's own layout: an ESP and no BIOS boot code");
+  assert.equal(image.bootMode, "uefi");
+  assert.equal(image.enaSupport, true);
   assert.equal(account.snapshots.size, 1);
   const snapshot = account.snapshots.get(image.blockDevices[0]!.snapshotId!)!;
   const back = join(dir, "back.raw");

@@ -139,6 +139,8 @@ export async function importAmi(
     const taskAmi = await describeImage(ec2, imported.imageId!, signal);
     const root = taskAmi.blockDeviceMappings.find((m) => m.deviceName === taskAmi.rootDeviceName);
     const snapshotId = root?.snapshotId ?? imported.snapshotIds[0]!;
+    // Registered as the EBS direct path registers it: a disk with both loaders as uefi-preferred.
+    const registeredMode = bootModeFor(request);
     const imageId = await registerImage(ec2, {
       name: request.name,
       description: request.properties?.description ?? `made by chromogenic (VM Import ${taskId})`,
@@ -148,7 +150,7 @@ export async function importAmi(
       virtualizationType: "hvm",
       rootVolumeSizeGiB: Math.max(choices.rootVolumeSizeGiB, root?.volumeSizeGiB ?? 0),
       rootVolumeType: "gp3",
-      ...(bootMode ? { bootMode } : {}),
+      ...(registeredMode ? { bootMode: registeredMode } : {}),
       enaSupport: choices.enaSupport,
       ...(signal ? { signal } : {}),
     });
