@@ -39,6 +39,8 @@ export async function openExportedAmi(
   checkAmiReadable(image, { path: "export-image" });
   const bucket = requireAwsBucket(settings, "--aws-read-via export");
   await ensureBucket(s3, bucket, signal);
+  // Not cancelled half way: a task AWS started whose id never arrived could not be cancelled. A
+  // cancellation is seen by the wait, which cancels the task.
   const taskId = await startExportImage(ec2, {
     imageId: image.id,
     format: "RAW",
@@ -46,7 +48,6 @@ export async function openExportedAmi(
     prefix: EXPORT_PREFIX,
     roleName: settings.vmImportRole,
     description: `chromogenic: read of ${image.id}`,
-    ...(signal ? { signal } : {}),
   });
   // A failed or cancelled export may have written part of it (or all, if the failure came after).
   const removeQuietly = (key: string) => (keep ? undefined : deleteObject(s3, bucket, key).catch(() => undefined));

@@ -114,6 +114,8 @@ export async function importAmi(
     upload = undefined;
     const bootMode = importBootMode(request);
     const architecture = architectureFor(request.properties);
+    // Not cancelled half way: a task AWS started whose id never arrived could not be cancelled. A
+    // cancellation is seen by the wait, which cancels the task.
     const taskId = await startImportImage(ec2, {
       disks: [{ format: "RAW", bucket, key }],
       ...(bootMode ? { bootMode } : {}),
@@ -121,7 +123,6 @@ export async function importAmi(
       ...(architecture !== "arm64" ? { architecture } : {}),
       roleName: settings.vmImportRole,
       description: `chromogenic: ${request.name}`,
-      ...(signal ? { signal } : {}),
     });
     const imported = await waitForImportImage(ec2, taskId, {
       timeoutMs: waitBoundMs("import", request.sizeBytes / GIB),
