@@ -235,6 +235,35 @@ test("the provider interface over Glance: upload, get, list, download, delete", 
   assert.equal(await provider.getImage(name), undefined);
 });
 
+test("a disk whose only loader is UEFI's is marked hw_firmware_type=uefi; a property given wins", async (t) => {
+  const provider = new OpenStackProvider(stackCloud("user-a"));
+  const data = pattern(MiB, 31);
+  const uefi = await provider.uploadImage(
+    { name: uniqueName("uefi-only"), diskFormat: "raw", sizeBytes: data.length, guest: { firmware: "uefi" } },
+    chunksOf(data),
+  );
+  t.after(() => provider.deleteImage(uefi.id));
+  assert.equal(uefi.properties.hw_firmware_type, "uefi", "Nova would start it under BIOS otherwise");
+  const both = await provider.uploadImage(
+    { name: uniqueName("hybrid"), diskFormat: "raw", sizeBytes: data.length, guest: { firmware: "both" } },
+    chunksOf(data),
+  );
+  t.after(() => provider.deleteImage(both.id));
+  assert.equal(both.properties.hw_firmware_type, undefined, "a disk that boots either way is left to Nova's default");
+  const said = await provider.uploadImage(
+    {
+      name: uniqueName("said-bios"),
+      diskFormat: "raw",
+      sizeBytes: data.length,
+      guest: { firmware: "uefi" },
+      properties: { hw_firmware_type: "bios" },
+    },
+    chunksOf(data),
+  );
+  t.after(() => provider.deleteImage(said.id));
+  assert.equal(said.properties.hw_firmware_type, "bios");
+});
+
 test("interoperable import: glance-direct stages and imports, verified", async (t) => {
   const glance = glanceAs("user-a", "RegionTwo");
   assert.ok((await importMethods(glance)).includes("glance-direct"));

@@ -31,6 +31,12 @@ export interface ProviderImage {
   /** Why its bytes cannot be read out of the store, when they cannot (an EBS-backed AMI is a snapshot). */
   readonly unreadable?: string;
   /**
+   * Its bytes come only as a stream from the start (`downloadImage`), even from a store whose other images open
+   * in place (`capabilities.randomAccess`): an instance-store AMI is a compressed, encrypted bundle, beside
+   * EBS-backed AMIs read block by block.
+   */
+  readonly sequentialOnly?: boolean;
+  /**
    * What a download given `DownloadOptions.partCache` keeps there at most (a bundle's compressed size), for the
    * preflight; absent for stores that keep nothing.
    */

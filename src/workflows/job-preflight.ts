@@ -21,7 +21,8 @@ export async function makePlan(run: JobRun): Promise<JobPlan> {
     request: run.request,
     source: src,
     sourceLocalAllocated: localPath ? await allocatedBytes(localPath) : undefined,
-    sourceRandomAccess: (await run.source.capabilities()).randomAccess,
+    // Per image: a store that reads most images in place may have some it can only stream (an AMI's bundle).
+    sourceRandomAccess: (await run.source.capabilities()).randomAccess && !src.sequentialOnly,
     destinationFormats: destinationCaps?.diskFormats,
     destinationLabel: run.destination?.label,
     workDir: run.workDir,

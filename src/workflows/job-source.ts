@@ -32,6 +32,7 @@ export async function findSource(run: JobRun): Promise<void> {
     hash: image.hash,
     ...(image.xenGuest || (await run.source.capabilities()).xenGuests ? { xenGuest: true } : {}),
     ...(image.pieceBytes ? { pieceBytes: image.pieceBytes } : {}),
+    ...(image.sequentialOnly ? { sequentialOnly: true } : {}),
   };
   if (image.hash) run.state.checksums.source = image.hash;
   run.sourceProperties = image.properties;

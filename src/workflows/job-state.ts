@@ -124,6 +124,8 @@ export const JobStateSchema = z.object({
       xenGuest: z.boolean().optional(),
       /** What a download keeps at most as verified pieces for a resume (ProviderImage.pieceBytes). */
       pieceBytes: z.number().optional(),
+      /** Its bytes come only as a stream, whatever the store offers (ProviderImage.sequentialOnly). */
+      sequentialOnly: z.boolean().optional(),
     })
     .optional(),
   /** The destination image record, noted before any byte is sent; `completed` once it is whole and checked. */

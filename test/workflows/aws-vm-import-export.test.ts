@@ -42,15 +42,15 @@ async function awsOverSwift(t: { after(fn: () => Promise<void> | void): void }) 
   const account = new FakeAwsAccount();
   account.addCredential({ as: SWIFT_USERS.tester });
   const { server } = await startEc2AwsServer(t, account, { s3 });
-  const env = {
+  const env: NodeJS.ProcessEnv = {
+    ...awsCliEnv(dir, SWIFT_USERS.tester, account.region),
+    AWS_ENDPOINT_URL_EC2: server.url,
+    AWS_ENDPOINT_URL_S3: SWIFT_S3_URL,
     // Nothing listens on port 9: a path that used the EBS direct APIs would fail.
-    ...awsCliEnv(dir, SWIFT_USERS.tester, account.region, {
-      ec2: server.url,
-      s3: SWIFT_S3_URL,
-      ebs: "http://127.0.0.1:9",
-    }),
+    AWS_ENDPOINT_URL_EBS: "http://127.0.0.1:9",
     CHROMOGENIC_AWS_TASK_POLL_SECONDS: "0.05",
   };
+
   // GPT with an EFI system partition and no BIOS boot code: a disk that starts under UEFI only.
   const disk = join(dir, "disk.raw");
   const gpt = buildGpt(

@@ -66,7 +66,11 @@ async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knob
   t.after(() => ebsServer.close());
   const { server: ec2Server } = await startEc2AwsServer(t, account);
   const key = account.addCredential();
-  const env = awsCliEnv(dir, key, account.region, { ec2: ec2Server.url, ebs: ebsServer.url, s3: undefined });
+  const env: NodeJS.ProcessEnv = {
+    ...awsCliEnv(dir, key, account.region),
+    AWS_ENDPOINT_URL_EC2: ec2Server.url,
+    AWS_ENDPOINT_URL_EBS: ebsServer.url,
+  };
   return { dir, account, ebsServer, ec2Server, env, secret: key.secretAccessKey };
 }
 

@@ -83,7 +83,7 @@ export function registerBundle(program: Command): void {
     .option("--bucket <bucket[/prefix]>", "store the bundle straight in this bucket of the cloud's S3, no local parts")
     .option(
       "--cloud <name>",
-      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION; aws, aws:PROFILE)",
       "env-euca",
     )
     .option(

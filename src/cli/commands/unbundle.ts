@@ -46,7 +46,7 @@ export function registerUnbundle(program: Command): void {
     )
     .option(
       "--cloud <name>",
-      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION)",
+      "with --bucket: the EC2-family cloud (env-euca: the eucarc variables; euca:REGION; aws, aws:PROFILE)",
       "env-euca",
     )
     .option("--json", "JSON-lines progress events and result on stdout")

@@ -9,6 +9,9 @@
  * and the exported object in S3 (ami-export-read.ts); --aws-write-via import makes an AMI with VM Import's
  * ImportImage from an object uploaded to S3 (ami-import-write.ts).
  *
+ * An instance-store AMI's data is the raw disk its S3 bundle holds: read as Eucalyptus reads its bundles
+ * (ec2/bundle-images.ts), with the key it was bundled for (aws-bundle-keys.ts), as a stream only.
+ *
  * An image's data is its root volume as a raw disk; the boot mode an AMI is registered with comes from the
  * disk itself (guest/inspect/firmware-support.ts, through UploadImageRequest.guest), else from the source's
  * `hw_firmware_type`.
@@ -27,6 +30,9 @@ import type { ImageInput } from "../../formats/inputs/image-input.js";
 import { ChromogenicError, UsageError } from "../../util/errors.js";
 import type { AwsCloudConfig } from "./aws-cloud-config.js";
 import { Ec2Connection } from "../ec2/ec2-connection.js";
+import { S3Connection } from "../ec2/s3-connection.js";
+import { BundleImages, isBundleImage } from "../ec2/bundle-images.js";
+import { awsBundleReadingKeys, explainAwsBundleRefusal } from "./aws-bundle-keys.js";
 import { createImage, describeImages, deregisterImage, findImage, registerImage } from "../ec2/ec2-images.js";
 import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
@@ -41,7 +47,6 @@ import { openSnapshotInput } from "./ebs-snapshot-input.js";
 import { writeSnapshot } from "./ebs-snapshot-writer.js";
 import { architectureFor, awsProviderImage, bootModeFor, rootSnapshotOf, SNAPSHOT_DISK_FORMAT } from "./aws-image.js";
 import type { AwsSettings } from "./aws-settings.js";
-import { S3Connection } from "../ec2/s3-connection.js";
 import { openExportedAmi } from "./ami-export-read.js";
 import { importAmi, parseUploadLocation } from "./ami-import-write.js";
 import { deleteObject } from "../ec2/s3-objects.js";
@@ -57,6 +62,8 @@ export class AwsProvider implements ImageProvider {
   readonly label: string;
   readonly ec2: Ec2Connection;
   readonly ebs: EbsConnection;
+  /** Instance-store AMIs' bundles, through AWS's S3 with the cloud's credentials (made when first needed). */
+  readonly bundles: BundleImages;
   private s3Connection: S3Connection | undefined;
 
   constructor(
@@ -66,9 +73,15 @@ export class AwsProvider implements ImageProvider {
     this.label = `aws:${config.name}`;
     this.ec2 = Ec2Connection.forAws(config);
     this.ebs = EbsConnection.forAws(config);
+    this.bundles = new BundleImages({
+      label: this.label,
+      s3: () => this.s3,
+      readingKeys: () => awsBundleReadingKeys(this.settings, this.label),
+      explainRefusal: (e) => explainAwsBundleRefusal(e, this.settings),
+    });
   }
 
-  /** S3, for the export and import paths only (the EBS direct paths need no bucket). */
+  /** S3, for bundles and the export and import paths (the EBS direct paths need no bucket); made when first needed. */
   get s3(): S3Connection {
     this.s3Connection ??= S3Connection.forAws(this.config);
     return this.s3Connection;
@@ -90,7 +103,10 @@ export class AwsProvider implements ImageProvider {
 
   async getImage(idOrName: string): Promise<ProviderImage | undefined> {
     const image = await this.findImage(idOrName);
-    return image && awsProviderImage(image);
+    if (!image) return undefined;
+    // A bundle whose manifest cannot be read leaves the size unknown: the AMI is still shown and deletable.
+    const sizes = isBundleImage(image) ? await this.bundles.sizes(image).catch(() => undefined) : undefined;
+    return awsProviderImage(image, sizes);
   }
 
   private findImage(idOrName: string, signal?: AbortSignal): Promise<Ec2Image | undefined> {
@@ -104,19 +120,33 @@ export class AwsProvider implements ImageProvider {
   }
 
   async openImageInput(id: string, options: OpenImageInputOptions = {}): Promise<ImageInput> {
-    const image = await this.requireImage(id, options.signal);
+    return this.openDiskInput(await this.requireImage(id, options.signal), options);
+  }
+
+  /** An EBS-backed AMI's root disk as the settings say to read it: its snapshot's blocks, or its export in S3. */
+  private openDiskInput(image: Ec2Image, options: OpenImageInputOptions): Promise<ImageInput> {
     if (this.settings.readVia === "export") return openExportedAmi(this, image, options);
+    return this.openSnapshotInput(image, options.signal);
+  }
+
+  /** The root snapshot of an EBS-backed AMI, read block by block. */
+  private openSnapshotInput(image: Ec2Image, signal?: AbortSignal): Promise<ImageInput> {
     checkAmiReadable(image, { path: "ebs-direct" });
     const snapshot = rootSnapshotOf(image, this.label);
     return openSnapshotInput(this.ebs, snapshot.snapshotId, {
-      signal: options.signal,
+      signal,
       label: `${this.label}/${image.id}`,
       ...(this.settings.concurrency ? { concurrency: this.settings.concurrency } : {}),
     });
   }
 
   async *downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
-    const input = await this.openImageInput(id, { signal: options.signal });
+    const image = await this.requireImage(id, options.signal);
+    if (isBundleImage(image)) {
+      yield* this.bundles.read(image, options);
+      return;
+    }
+    const input = await this.openDiskInput(image, options.signal ? { signal: options.signal } : {});
     try {
       let position = options.offset ?? 0;
       while (position < input.size) {
@@ -221,8 +251,8 @@ export class AwsProvider implements ImageProvider {
   }
 
   /**
-   * An AMI and the snapshots it holds (they would otherwise be left, and billed); a snapshot id alone is
-   * deleted, and so is an upload for VM Import that a job recorded (s3://bucket/chromogenic-imports/…).
+   * An AMI and the snapshots or the S3 bundle it holds (they would otherwise be left, and billed); a snapshot id
+   * alone is deleted, and so is an upload for VM Import that a job recorded (s3://bucket/chromogenic-imports/…).
    */
   async deleteImage(id: string): Promise<void> {
     const upload = parseUploadLocation(id);
@@ -237,6 +267,7 @@ export class AwsProvider implements ImageProvider {
     const image = await this.findImage(id);
     if (!image) return;
     await deregisterImage(this.ec2, image.id);
+    if (isBundleImage(image)) await this.bundles.remove(image);
     for (const m of image.blockDeviceMappings) {
       if (m.snapshotId) await deleteSnapshot(this.ec2, m.snapshotId);
     }

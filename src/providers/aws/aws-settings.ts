@@ -19,6 +19,14 @@
  *                                 the IAM role VM Import/Export reads and writes that bucket as (default vmimport)
  *   CHROMOGENIC_AWS_TASK_POLL_SECONDS
  *                                 seconds between two looks at an export or import task (default 5)
+ *
+ * and, for instance-store AMIs (S3 bundles, aws-bundle-keys.ts), the variables AWS's own EC2 tools read and
+ * euca2ools and our Eucalyptus store read too, so one setting serves every EC2-family cloud:
+ *
+ *   EC2_PRIVATE_KEY               the PEM private key of the certificate the AMI was bundled for
+ *                                 (ec2-bundle-image -k): it unwraps the bundle's AES key
+ *   EC2_CERT                      that certificate (-c): the manifest's signature is checked against it
+ *                                 (without it, against the private key's own public half)
  */
 import { UsageError } from "../../util/errors.js";
 
@@ -35,6 +43,8 @@ export interface AwsSettings {
   readonly bucket?: string;
   readonly vmImportRole: string;
   readonly taskPollMs: number;
+  /** The key (and certificate) instance-store AMIs were bundled with; absent: such AMIs cannot be read. */
+  readonly bundleKey?: { readonly privateKeyPath: string; readonly certPath?: string };
 }
 
 /** The most requests in flight one transfer may ask for: memory is one 512 KiB block per request. */
@@ -65,6 +75,9 @@ export function awsSettings(env: Env): AwsSettings {
     ...(env.CHROMOGENIC_AWS_BUCKET ? { bucket: env.CHROMOGENIC_AWS_BUCKET } : {}),
     vmImportRole: env.CHROMOGENIC_AWS_VM_IMPORT_ROLE || DEFAULT_VM_IMPORT_ROLE,
     taskPollMs: Math.round(pollSeconds * 1000),
+    ...(env.EC2_PRIVATE_KEY
+      ? { bundleKey: { privateKeyPath: env.EC2_PRIVATE_KEY, ...(env.EC2_CERT ? { certPath: env.EC2_CERT } : {}) } }
+      : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import { readCertificates, readPrivateKey, readPublicKey } from "../../formats/b
 import { checkPrivateKeyFile } from "../../util/private-key-file.js";
 import { UsageError } from "../../util/errors.js";
 import type { Ec2CloudConfig } from "../ec2/ec2-cloud-config.js";
+import type { BundleReadingKeys } from "../ec2/bundle-images.js";
 import type { CloudKeySettings } from "./eucalyptus-settings.js";
 
 export interface BundleSigningKeys {
@@ -38,14 +39,6 @@ export async function bundleWritingKeys(config: Ec2CloudConfig): Promise<BundleS
     readPublicKey(need(config, config.cloudCertPath, ...CLOUD_CERT)),
   ]);
   return { userKey, userCertificate, cloudCertificate };
-}
-
-export interface BundleReadingKeys {
-  readonly privateKey: KeyObject;
-  /** Who may have signed the manifest (any one of them). */
-  readonly userCertificate?: readonly KeyObject[];
-  /** The administrator chose to take manifests unsigned-checked (only with the cloud's key). */
-  readonly signatureUnchecked?: boolean;
 }
 
 /**

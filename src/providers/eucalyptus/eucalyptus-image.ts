@@ -6,6 +6,7 @@
  */
 import type { ProviderImage } from "../provider.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
+import { isBundleImage } from "../ec2/bundle-images.js";
 
 /** The disk format of every bundle's content. */
 export const BUNDLE_DISK_FORMAT = "raw";
@@ -20,10 +21,6 @@ const STATES: Readonly<Record<string, ProviderImage["state"]>> = {
 export const EBS_UNREADABLE =
   "is EBS-backed (a snapshot): the EC2 API gives no way to read its bytes, so it can be shared and deleted " +
   "here but not exported or migrated (the cloud's own export can)";
-
-export function isBundleImage(image: Ec2Image): boolean {
-  return image.rootDeviceType !== "ebs" && !!image.location;
-}
 
 /**
  * `image` as a ProviderImage; `sizes` are the bundle's declared image size and bundled (compressed) size when the
@@ -57,13 +54,4 @@ export function providerImageOf(image: Ec2Image, sizes?: { size: number; bundled
     ...(xenGuest ? { xenGuest } : {}),
     ...(isBundleImage(image) ? {} : { unreadable: EBS_UNREADABLE }),
   };
-}
-
-/** "bucket/key/of/x.manifest.xml" → the bucket, the key's folder and the manifest's file name. */
-export function splitManifestLocation(location: string): { bucket: string; folder: string; manifest: string } {
-  const slash = location.indexOf("/");
-  const bucket = slash < 0 ? "" : location.slice(0, slash);
-  const key = slash < 0 ? "" : location.slice(slash + 1);
-  const last = key.lastIndexOf("/");
-  return { bucket, folder: last < 0 ? "" : key.slice(0, last), manifest: key.slice(last + 1) };
 }

@@ -28,22 +28,12 @@ import { waitForImage } from "../ec2/ec2-image-wait.js";
 import { describeInstance } from "../ec2/ec2-instances.js";
 import { modifyLaunchPermissions } from "../ec2/ec2-launch-permissions.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
-import { openBundleManifest } from "../../formats/bundle/open-bundle-manifest.js";
-import { verifiedImageBytes } from "../../formats/bundle/bundle-image-stream.js";
-import { PartCachingStore } from "../../formats/bundle/part-caching-store.js";
-import { MAX_MANIFEST_BYTES, parseBundleManifest } from "../../formats/bundle/manifest-parser.js";
 import { writeBundle } from "../../formats/bundle/write-bundle.js";
 import { bundleSecretFromHex, randomBundleSecret, type BundleSecret } from "../../formats/bundle/bundle-keys.js";
-import { listObjects } from "../ec2/s3-listing.js";
 import { streamImageSource } from "../../formats/bundle/stream-image-source.js";
 import { bundleManifestName, type BundleImageType } from "../../formats/bundle/bundle-manifest.js";
-import {
-  BUNDLE_DISK_FORMAT,
-  EBS_UNREADABLE,
-  isBundleImage,
-  providerImageOf,
-  splitManifestLocation,
-} from "./eucalyptus-image.js";
+import { BundleImages, isBundleImage } from "../ec2/bundle-images.js";
+import { BUNDLE_DISK_FORMAT, EBS_UNREADABLE, providerImageOf } from "./eucalyptus-image.js";
 import { bundleReadingKeys, bundleWritingKeys } from "./bundle-signing-keys.js";
 import type { EucalyptusSettings } from "./eucalyptus-settings.js";
 import { imageFromInstance } from "./instance-image.js";
@@ -58,10 +48,11 @@ const BundleResumeSchema = z.object({
 });
 type BundleResume = z.infer<typeof BundleResumeSchema>;
 
-
 export class EucalyptusProvider implements ImageProvider {
   readonly label: string;
   readonly ec2: Ec2Connection;
+  /** Its bundles, read and removed as AWS's instance-store AMIs are (ec2/bundle-images.ts). */
+  readonly bundles: BundleImages;
   private s3Connection: S3Connection | undefined;
 
   constructor(
@@ -70,6 +61,20 @@ export class EucalyptusProvider implements ImageProvider {
   ) {
     this.label = `${config.kind}:${config.name}`;
     this.ec2 = new Ec2Connection(config);
+    this.bundles = new BundleImages({
+      label: this.label,
+      s3: () => this.s3,
+      readingKeys: () => bundleReadingKeys(this.config, this.settings.cloudKey),
+      explainRefusal: (e) =>
+        // The commonest cause in a real cloud, said where the user meets it.
+        new VerificationError(
+          `${e.message}; a bundle the cloud made itself (BundleInstance) is signed by a node controller and ` +
+            "opens only with the cloud's private key" +
+            (this.settings.cloudKey
+              ? ": give the node controllers' certificate (node-cert.pem) with --bundle-signer-cert"
+              : ": an administrator can give it with --cloud-private-key and --bundle-signer-cert"),
+        ),
+    });
   }
 
   /** The S3 connection, made when first needed (listing images needs none). */
@@ -100,7 +105,7 @@ export class EucalyptusProvider implements ImageProvider {
     if (!image) return undefined;
     // A bundle whose manifest cannot be read (removed, or not in a bucket) leaves the size unknown: the image is
     // still there to show and to delete, and a download names what is wrong with it.
-    const sizes = isBundleImage(image) ? await this.bundleSizes(image).catch(() => undefined) : undefined;
+    const sizes = isBundleImage(image) ? await this.bundles.sizes(image).catch(() => undefined) : undefined;
     return providerImageOf(image, sizes);
   }
 
@@ -109,73 +114,13 @@ export class EucalyptusProvider implements ImageProvider {
     return findImage(this.ec2, idOrName, this.label, signal);
   }
 
-  /**
-   * The image size and the bundled (compressed) size the bundle's manifest declares (the manifest is small; its
-   * signature is checked on download).
-   */
-  private async bundleSizes(image: Ec2Image, signal?: AbortSignal): Promise<{ size: number; bundledSize: number }> {
-    const { store, manifest } = this.bundleOf(image);
-    const bytes = await store.get(manifest, MAX_MANIFEST_BYTES, signal);
-    const { size, bundledSize } = parseBundleManifest(bytes, `${store.label}/${manifest}`).image;
-    return { size, bundledSize };
-  }
-
-  private bundleOf(image: Ec2Image): { store: S3BundleStore; manifest: string } {
-    const { bucket, folder, manifest } = splitManifestLocation(image.location ?? "");
-    if (!bucket || !manifest.endsWith(".manifest.xml")) {
-      throw new ChromogenicError(
-        `${this.label}: image ${image.id}'s location "${image.location}" is not BUCKET/PREFIX.manifest.xml`,
-        "ECLOUD",
-      );
-    }
-    return { store: new S3BundleStore(this.s3, bucket, folder), manifest };
-  }
-
   async *downloadImage(id: string, options: DownloadOptions = {}): AsyncIterable<Uint8Array> {
     const image = await this.findImage(id, options.signal);
     if (!image) throw new UsageError(`${this.label}: no image "${id}"`);
     if (!isBundleImage(image)) {
       throw new UsageError(`${this.label}: ${image.id} ${EBS_UNREADABLE}`);
     }
-    const { store, manifest } = this.bundleOf(image);
-    const keys = await bundleReadingKeys(this.config, this.settings.cloudKey);
-    if (keys.signatureUnchecked) {
-      process.emitWarning(
-        `${this.label}: ${image.id}'s manifest is taken WITHOUT checking its signature ` +
-          "(--skip-bundle-signature-check): whoever can write to its bucket could have replaced the image",
-      );
-    }
-    const opened = await openBundleManifest({ store, manifestName: manifest, ...keys, signal: options.signal }).catch(
-      (e: unknown) => {
-        if (!(e instanceof VerificationError)) throw e;
-        // The commonest cause in a real cloud, said where the user meets it.
-        throw new VerificationError(
-          `${e.message}; a bundle the cloud made itself (BundleInstance) is signed by a node controller and ` +
-            "opens only with the cloud's private key" +
-            (this.settings.cloudKey
-              ? ": give the node controllers' certificate (node-cert.pem) with --bundle-signer-cert"
-              : ": an administrator can give it with --cloud-private-key and --bundle-signer-cert"),
-        );
-      },
-    );
-    const total = opened.manifest.image.size;
-    // A bundle cannot be entered in the middle (gzip): a resumed download reads from the start and skips, taking
-    // the parts an earlier run kept in the part cache from there, and only the others from the bucket.
-    const parts = options.partCache ? await PartCachingStore.open(store, opened.manifest, options.partCache) : store;
-    let skip = options.offset ?? 0;
-    let delivered = 0;
-    for await (const chunk of verifiedImageBytes(opened, { store: parts, signal: options.signal })) {
-      let data: Uint8Array = chunk;
-      if (skip > 0) {
-        const n = Math.min(skip, data.byteLength);
-        skip -= n;
-        data = data.subarray(n);
-        if (data.byteLength === 0) continue;
-      }
-      delivered += data.byteLength;
-      options.onProgress?.((options.offset ?? 0) + delivered, total);
-      yield data;
-    }
+    yield* this.bundles.read(image, options);
   }
 
   async uploadImage(
@@ -219,7 +164,11 @@ export class EucalyptusProvider implements ImageProvider {
     const written = await writing.catch(async (e: unknown) => {
       // Interrupted (Ctrl-C, kept for a resume) or --keep: the parts stay. Failed: nothing is left.
       if (options.resume && !options.signal?.aborted && !options.keepOnFailure) {
-        await this.deleteBundle(store, bundleManifestName(prefix), await this.storedParts(store, prefix));
+        await this.bundles.deleteBundle(
+          store,
+          bundleManifestName(prefix),
+          await this.bundles.storedParts(store, prefix),
+        );
       }
       throw e;
     });
@@ -239,7 +188,7 @@ export class EucalyptusProvider implements ImageProvider {
     } catch (e) {
       if (options.keepOnFailure) throw e;
       if (imageId) await deregisterImage(this.ec2, imageId).catch(() => undefined);
-      await this.deleteBundle(
+      await this.bundles.deleteBundle(
         store,
         written.manifestName,
         written.parts.map((p) => p.filename),
@@ -291,34 +240,7 @@ export class EucalyptusProvider implements ImageProvider {
     const image = await this.findImage(id);
     if (!image) return;
     await deregisterImage(this.ec2, image.id);
-    if (!isBundleImage(image)) return;
-    const { store, manifest } = this.bundleOf(image);
-    const bytes = await store.get(manifest, MAX_MANIFEST_BYTES).catch(() => undefined);
-    const parts = bytes
-      ? parseBundleManifest(bytes, `${store.label}/${manifest}`).image.parts.map((p) => p.filename)
-      : await this.storedParts(store, manifest.slice(0, -".manifest.xml".length));
-    await this.deleteBundle(store, manifest, parts);
-  }
-
-  /**
-   * The parts stored for the bundle `prefix` in `store`, found by the names a manifest gives them (PREFIX.part.NN):
-   * those of a bundle whose manifest is gone, or of an upload that failed before writing one.
-   */
-  private async storedParts(store: S3BundleStore, prefix: string): Promise<string[]> {
-    const partsPrefix = `${prefix}.part.`;
-    const keyPrefix = store.keyOf(partsPrefix);
-    const parts: string[] = [];
-    // ListObjects (V1): Eucalyptus' object storage gateway has no V2. A bundle has few parts: a few pages at most.
-    for await (const o of listObjects(this.s3, store.bucket, keyPrefix, { api: "v1", maxPages: 100 })) {
-      // Only PREFIX.part.NN, named relative to the bundle's folder as the store names objects.
-      if (/^\d+$/.test(o.key.slice(keyPrefix.length))) parts.push(o.key.slice(keyPrefix.length - partsPrefix.length));
-    }
-    return parts;
-  }
-
-  private async deleteBundle(store: S3BundleStore, manifest: string, parts: readonly string[]): Promise<void> {
-    await Promise.allSettled(parts.map((p) => store.delete(p)));
-    await store.delete(manifest).catch(() => undefined);
+    if (isBundleImage(image)) await this.bundles.remove(image);
   }
 
   /**

@@ -119,9 +119,11 @@ export class OpenStackProvider implements ImageProvider {
       name: request.name,
       diskFormat: request.diskFormat,
       visibility: request.visibility ?? "private",
-      properties: subformatProperty
-        ? { ...request.properties, [subformatProperty]: request.subformat! }
-        : request.properties,
+      properties: {
+        ...firmwareProperty(request),
+        ...request.properties,
+        ...(subformatProperty ? { [subformatProperty]: request.subformat! } : {}),
+      },
     });
     try {
       await options.onCreated?.(record.id);
@@ -232,4 +234,12 @@ export function toProviderImage(image: GlanceImage): ProviderImage {
     createdAt: image.created_at,
     ...(isXenGuestImage(customProperties(image)) ? { xenGuest: true } : {}),
   };
+}
+
+/**
+ * Nova starts a guest under BIOS unless the image says `hw_firmware_type=uefi`: a disk whose only loader is
+ * UEFI's (what inspecting it found) is marked so, unless the properties already say otherwise.
+ */
+function firmwareProperty(request: UploadImageRequest): Record<string, string> {
+  return request.guest?.firmware === "uefi" ? { hw_firmware_type: "uefi" } : {};
 }

@@ -51,16 +51,15 @@ export async function cacheSsoToken(
 }
 
 /**
- * The environment a CLI run against the test servers gets: everything under `dir` (no real ~/.aws read, state
- * and temporary files there), the access key, the region, and AWS_ENDPOINT_URL_<SERVICE> for each endpoint.
+ * The environment a CLI test of an `aws` cloud runs with: its keys in the AWS_* variables, its own home, temporary
+ * and state folders under `dir`, and shared files that do not exist; the caller adds the endpoints.
  */
 export function awsCliEnv(
   dir: string,
   key: { readonly accessKeyId: string; readonly secretAccessKey: string },
   region: string,
-  endpoints: Readonly<Record<"ec2" | "ebs" | "s3", string | undefined>>,
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
+  return {
     PATH: process.env.PATH,
     HOME: dir,
     TMPDIR: dir,
@@ -71,8 +70,4 @@ export function awsCliEnv(
     AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
     AWS_REGION: region,
   };
-  for (const [service, url] of Object.entries(endpoints)) {
-    if (url) env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] = url;
-  }
-  return env;
 }

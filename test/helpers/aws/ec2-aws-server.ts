@@ -8,7 +8,10 @@
  * Actions and the reference pages they follow (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/…):
  *  - API_DescribeImages.html (ImageId.N, Owner.N, Filter.N owner-id / image-id / name with * and ?,
  *    MaxResults/NextToken), API_RegisterImage.html (EBS root from a completed snapshot, BootMode, EnaSupport,
- *    ImdsSupport, BlockDeviceMapping.N.Ebs.*), API_DeregisterImage.html, API_ModifyImageAttribute.html and
+ *    ImdsSupport, BlockDeviceMapping.N.Ebs.*; or an instance-store AMI from ImageLocation, "the full path to
+ *    your AMI manifest in Amazon S3": the manifest is fetched from S3 once at registration, the architecture
+ *    defaults to the manifest's, VirtualizationType to paravirtual; a manifest that cannot be read or parsed is
+ *    InvalidManifest, errors-overview.html), API_DeregisterImage.html, API_ModifyImageAttribute.html and
  *    API_DescribeImageAttribute.html (launchPermission), API_CreateImage.html (NoReboot; a snapshot of the
  *    instance's root volume, the image pending until it completes), API_DescribeInstances.html,
  *    API_DescribeVolumes.html (VolumeId.N; an instance's root volume only);
@@ -26,7 +29,7 @@
  *  - API_CreateStoreImageTask.html, API_DescribeStoreImageTasks.html, API_CreateRestoreImageTask.html: the
  *    object is this server's own opaque archive (JSON), read back only by CreateRestoreImageTask;
  *  - errors: Errors/error-codes (errors-overview.html): InvalidAMIID.NotFound, InvalidSnapshot.NotFound,
- *    InvalidSnapshot.InUse, InvalidInstanceID.NotFound, InvalidParameterValue, MissingParameter,
+ *    InvalidSnapshot.InUse, InvalidInstanceID.NotFound, InvalidManifest, InvalidParameterValue, MissingParameter,
  *    IncorrectState, InvalidExportTaskID.NotFound, InvalidConversionTaskId, RequestLimitExceeded (HTTP 503,
  *    Query API request rate: throttling.html).
  *
@@ -348,11 +351,10 @@ export class Ec2AwsServer {
     );
   }
 
-  private registerImage(p: URLSearchParams): string {
+  private registerImage(p: URLSearchParams): string | Promise<string> {
     const name = required(p, "Name");
-    if (p.get("ImageLocation")) {
-      throw new Ec2Fault("InvalidParameterValue", "this server registers EBS-backed images only");
-    }
+    const location = p.get("ImageLocation");
+    if (location) return this.registerBundleImage(name, location, p);
     const rootDeviceName = required(p, "RootDeviceName");
     if ([...this.account.images.values()].some((i) => i.name === name && i.ownerId === this.account.accountId)) {
       throw new Ec2Fault("InvalidAMIName.Duplicate", `AMI name ${name} is already in use by AMI`);
@@ -415,10 +417,71 @@ export class Ec2AwsServer {
     return `<imageId>${image.id}</imageId>`;
   }
 
-  /** A new image of this account, EBS-backed and HVM. */
+  /**
+   * An instance-store AMI of the bundle whose manifest is at BUCKET/KEY (API_RegisterImage.html, ImageLocation):
+   * the manifest is read from S3 once, now; the AMI's root is the bundle's image (/dev/sda1, as ec2-bundle-image
+   * maps "ami" and "root" by default).
+   */
+  private async registerBundleImage(name: string, location: string, p: URLSearchParams): Promise<string> {
+    const slash = location.indexOf("/");
+    const bucket = location.slice(0, Math.max(0, slash));
+    const key = location.slice(slash + 1);
+    if (slash <= 0 || !key.endsWith(".manifest.xml")) {
+      throw new Ec2Fault("InvalidParameterValue", `Invalid image location ${location}: not BUCKET/PATH.manifest.xml`);
+    }
+    let manifest = "";
+    try {
+      const out = await this.s3().send<GetObjectCommandOutput>(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        call: "GetObject",
+      });
+      manifest = await (out.Body as { transformToString(): Promise<string> }).transformToString();
+    } catch {
+      throw new Ec2Fault("InvalidManifest", `The manifest ${location} cannot be read`);
+    }
+    const declared = /<machine_configuration>[\s\S]*?<architecture>([^<]+)<\/architecture>/.exec(manifest)?.[1];
+    if (!/^\s*(<\?xml[^>]*\?>\s*)?<manifest>/.test(manifest) || !declared) {
+      throw new Ec2Fault("InvalidManifest", `The manifest ${location} is not a bundle manifest`);
+    }
+    if ([...this.account.images.values()].some((i) => i.name === name && i.ownerId === this.account.accountId)) {
+      throw new Ec2Fault("InvalidAMIName.Duplicate", `AMI name ${name} is already in use by AMI`);
+    }
+    const virtualization = p.get("VirtualizationType") ?? "paravirtual";
+    if (virtualization !== "hvm" && virtualization !== "paravirtual") {
+      throw new Ec2Fault(
+        "InvalidParameterValue",
+        `Value (${virtualization}) for parameter VirtualizationType is invalid.`,
+      );
+    }
+    const image = this.addImage({
+      name,
+      rootDeviceName: "/dev/sda1",
+      rootDeviceType: "instance-store",
+      imageLocation: location,
+      virtualizationType: virtualization,
+      blockDevices: [],
+      architecture: p.get("Architecture") ?? declared,
+      state: "available",
+      ...(p.get("Description") ? { description: p.get("Description")! } : {}),
+    });
+    return `<imageId>${image.id}</imageId>`;
+  }
+
+  /** A new image of this account, EBS-backed and HVM unless the fields say otherwise. */
   addImage(
     fields: Pick<FakeImage, "name" | "rootDeviceName" | "blockDevices" | "architecture" | "state"> &
-      Partial<Pick<FakeImage, "description" | "bootMode" | "enaSupport" | "imdsSupport" | "productCodes">>,
+      Partial<
+        Pick<
+          FakeImage,
+          | "description"
+          | "bootMode"
+          | "enaSupport"
+          | "imdsSupport"
+          | "productCodes"
+          | "rootDeviceType"
+          | "imageLocation"
+          | "virtualizationType"
+        >
+      >,
   ): FakeImage {
     const image: FakeImage = {
       id: this.account.newId("ami"),

@@ -966,6 +966,10 @@ volume_server() {
   for _ in $(seq 1 120); do
     case $(fake_service) in *" up") break ;; esac; sleep 0.5
   done
+  # Tokens live 90 s here, and the build hands this one to Cinder for the attachment: a token issued before
+  # the waits above could expire mid-build on a loaded machine (Cinder then answers 401 and the server ends
+  # in ERROR).
+  tok=$(openstack token issue -f value -c id)
   set_fake enabled
   sid=$(nova_api -X POST "$nova/servers" -d "{\"server\": {\"name\": \"$name\", \"flavorRef\": \"$(openstack flavor show m1.tiny -f value -c id)\",
       \"networks\": \"none\", \"availability_zone\": \"nova:aio-fake\",
