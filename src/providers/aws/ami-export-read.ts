@@ -38,7 +38,8 @@ export async function openExportedAmi(
   const { signal, keep } = options;
   checkAmiReadable(image, { path: "export-image" });
   const bucket = requireAwsBucket(settings, "--aws-read-via export");
-  await ensureBucket(s3, bucket, signal);
+  // In the cloud's region: VM Import/Export reads and writes only buckets in the task's region.
+  await ensureBucket(s3, bucket, signal, s3.settings.region);
   // Not cancelled half way: a task AWS started whose id never arrived could not be cancelled. A
   // cancellation is seen by the wait, which cancels the task.
   const taskId = await startExportImage(ec2, {

@@ -96,7 +96,8 @@ export async function importAmi(
   // Before anything is made or moved: a disk VM Import would refuse is refused now.
   checkVmImportable(vmImportDiskOf(request), `${label}: the disk for "${request.name}"`);
   const bucket = requireAwsBucket(settings, "--aws-write-via import");
-  await ensureBucket(s3, bucket, signal);
+  // In the cloud's region: VM Import/Export reads and writes only buckets in the task's region.
+  await ensureBucket(s3, bucket, signal, s3.settings.region);
   const key = `${IMPORT_PREFIX}${safeKeyPart(request.name)}-${randomBytes(6).toString("hex")}.raw`;
   const made: { imageIds: string[]; snapshotIds: string[] } = { imageIds: [], snapshotIds: [] };
   let succeeded = false;
