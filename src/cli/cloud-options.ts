@@ -12,7 +12,15 @@ const NETWORK_OPTIONS = [
   ["apiTimeout", "OS_API_TIMEOUT"],
   ["bucket", "CHROMOGENIC_BUNDLE_BUCKET"],
   ["bucketAcl", "CHROMOGENIC_BUNDLE_ACL"],
+] as const;
+
+/** AWS's transfer options and their variables (providers/aws/aws-settings.ts reads them). */
+const AWS_OPTIONS = [
   ["awsConcurrency", "CHROMOGENIC_AWS_CONCURRENCY"],
+  ["awsReadVia", "CHROMOGENIC_AWS_READ_VIA"],
+  ["awsWriteVia", "CHROMOGENIC_AWS_WRITE_VIA"],
+  ["awsBucket", "CHROMOGENIC_AWS_BUCKET"],
+  ["awsVmImportRole", "CHROMOGENIC_AWS_VM_IMPORT_ROLE"],
 ] as const;
 
 /**
@@ -39,7 +47,7 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
     "--bucket-acl <acl>",
     "Eucalyptus/EC2: the canned ACL of that bucket and its bundles (Eucalyptus: aws-exec-read; default none)",
   );
-  command.option("--aws-concurrency <n>", "AWS: EBS direct API requests in flight per transfer, 1–64 (default 12)");
+  awsOptions(command);
   command.hook("preAction", (self) => {
     const given = self.opts<Record<string, string | undefined>>();
     // The openstack CLI's way: these options override clouds.yaml through the variables that are their
@@ -51,6 +59,27 @@ export function cloudOptions<T extends Command>(command: T, flags: Readonly<Part
       self.setOptionValue(name, cloud);
     }
   });
+  return command;
+}
+
+/**
+ * The AWS options: how many EBS direct requests run at once, and whether AMIs are read and written through the
+ * EBS direct APIs or through VM Import/Export and an S3 bucket. Every command that reads or writes a cloud
+ * image has them (`export --cloud` too, which takes no other cloud option).
+ */
+export function awsOptions<T extends Command>(command: T): T {
+  command.option("--aws-concurrency <n>", "AWS: EBS direct API requests in flight per transfer, 1–64 (default 12)");
+  command.option(
+    "--aws-read-via <way>",
+    "AWS: read an AMI with ebs-direct (its snapshot's blocks, default) or export (ExportImage to --aws-bucket)",
+  );
+  command.option(
+    "--aws-write-via <way>",
+    "AWS: make an AMI with ebs-direct (a new snapshot, default) or import (upload to --aws-bucket, ImportImage)",
+  );
+  command.option("--aws-bucket <bucket>", "AWS: the S3 bucket export and import go through (created if missing)");
+  command.option("--aws-vm-import-role <role>", "AWS: the IAM role VM Import/Export uses that bucket as (vmimport)");
+  command.hook("preAction", (self) => optionsToVariables(self.opts(), AWS_OPTIONS));
   return command;
 }
 

@@ -8,6 +8,7 @@ import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
   ImageProvider,
+  OpenImageInputOptions,
   ProviderCapabilities,
   ProviderImage,
   UploadImageRequest,
@@ -53,7 +54,7 @@ export class LazyProvider implements ImageProvider {
     return (await this.provider()).uploadImage(request, data, options);
   }
 
-  async openImageInput(id: string, options?: { signal?: AbortSignal }): Promise<ImageInput> {
+  async openImageInput(id: string, options?: OpenImageInputOptions): Promise<ImageInput> {
     const provider = await this.provider();
     if (!provider.openImageInput) throw new UsageError(`${this.label} cannot read an image in place`);
     return provider.openImageInput(id, options);

@@ -95,6 +95,15 @@ export interface UploadOptions extends TransferOptions {
  * Positional reads of an image's stored bytes (HTTP Range on Glance, pread on a local file), so the format
  * engine can read a disk where it lies without a local copy. Reads may be issued concurrently.
  */
+export interface OpenImageInputOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * --keep: what the store made only to be read (an AMI exported to S3) stays when the input is closed, as the
+   * job's other leftovers stay (the store cannot tell whether the job fails after the input is closed).
+   */
+  readonly keep?: boolean;
+}
+
 export interface UploadImageRequest {
   readonly name: string;
   /** One of `capabilities.diskFormats`. */
@@ -162,7 +171,7 @@ export interface ImageProvider {
    * The image's bytes as an input the format engine reads in place (when `capabilities.randomAccess`): positional
    * reads over HTTP Range, or the store's own file.
    */
-  openImageInput?(id: string, options?: { signal?: AbortSignal }): Promise<ImageInput>;
+  openImageInput?(id: string, options?: OpenImageInputOptions): Promise<ImageInput>;
   /**
    * The image's bytes as a file on this host, when the store keeps them so (the local provider): read in place,
    * never copied. Undefined for remote stores.

@@ -22,7 +22,7 @@ export async function openSource(run: JobRun): Promise<ImageSource> {
   const src = run.state.source!;
   const plan = run.state.plan!;
   if (plan.sourceAccess === "random-access") {
-    const input = await run.source.openImageInput!(src.id, { signal: run.signal });
+    const input = await run.source.openImageInput!(src.id, { signal: run.signal, keep: !!run.request.keep });
     return (await openImage(input, { format: src.format })).source;
   }
   return (await openImage(await sourceFile(run), { format: src.format })).source;

@@ -76,24 +76,7 @@ async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knob
 
 /** An EBS-backed AMI of `diskPath` in the account, as RegisterImage would have made it. */
 function addAmi(account: FakeAwsAccount, diskPath: string, name: string): FakeImage {
-  const snapshot = account.addSnapshotOfFile(diskPath, { volumeSizeGiB: 1 });
-  const image: FakeImage = {
-    id: account.newId("ami"),
-    name,
-    state: "available",
-    rootDeviceName: "/dev/xvda",
-    rootDeviceType: "ebs",
-    blockDevices: [{ deviceName: "/dev/xvda", snapshotId: snapshot.id, volumeSizeGiB: 1 }],
-    architecture: "x86_64",
-    virtualizationType: "hvm",
-    bootMode: "uefi",
-    productCodes: [],
-    ownerId: account.accountId,
-    creationDate: new Date(),
-    launchPermissions: new Set(),
-  };
-  account.images.set(image.id, image);
-  return image;
+  return account.addImageOfFile(diskPath, name, "uefi");
 }
 
 test("AWS → files: an EBS-backed AMI read block by block into qcow2 and VMDK, only its listed blocks fetched", async (t) => {

@@ -29,6 +29,7 @@ import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
 import { writableFormats } from "../../formats/registry.js";
 import { repeatable } from "../repeatable.js";
 import { cloudKeyOptions } from "../cloud-key-options.js";
+import { awsOptions } from "../cloud-options.js";
 
 /** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
 function cloudExportFormats(): string[] {
@@ -104,6 +105,7 @@ export function registerExport(program: Command): void {
     .option("--keep", "with --cloud: keep leftovers after a failure")
     .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
   cloudKeyOptions(command);
+  awsOptions(command);
   // The boot disk (with --cloud: the job's image) made bootable before it is written.
   bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")

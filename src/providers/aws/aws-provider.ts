@@ -5,6 +5,10 @@
  * pass, written block by block (only non-zero blocks) into a new snapshot that RegisterImage then names as the
  * root device. No S3 bucket and no export or import task is needed on this path.
  *
+ * The alternatives a user may choose (aws-settings.ts): --aws-read-via export reads an AMI through ExportImage
+ * and the exported object in S3 (ami-export-read.ts); --aws-write-via import makes an AMI with VM Import's
+ * ImportImage from an object uploaded to S3 (ami-import-write.ts).
+ *
  * An instance-store AMI's data is the raw disk its S3 bundle holds: read as Eucalyptus reads its bundles
  * (ec2/bundle-images.ts), with the key it was bundled for (aws-bundle-keys.ts), as a stream only.
  *
@@ -16,6 +20,7 @@ import type {
   CreateImageFromInstanceRequest,
   DownloadOptions,
   ImageProvider,
+  OpenImageInputOptions,
   ProviderCapabilities,
   ProviderImage,
   UploadImageRequest,
@@ -42,6 +47,9 @@ import { openSnapshotInput } from "./ebs-snapshot-input.js";
 import { writeSnapshot } from "./ebs-snapshot-writer.js";
 import { architectureFor, awsProviderImage, bootModeFor, rootSnapshotOf, SNAPSHOT_DISK_FORMAT } from "./aws-image.js";
 import type { AwsSettings } from "./aws-settings.js";
+import { openExportedAmi } from "./ami-export-read.js";
+import { importAmi, parseUploadLocation } from "./ami-import-write.js";
+import { deleteObject } from "../ec2/s3-objects.js";
 
 const GIB = 1024 ** 3;
 const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
@@ -67,10 +75,16 @@ export class AwsProvider implements ImageProvider {
     this.ebs = EbsConnection.forAws(config);
     this.bundles = new BundleImages({
       label: this.label,
-      s3: () => (this.s3Connection ??= S3Connection.forAws(this.config)),
+      s3: () => this.s3,
       readingKeys: () => awsBundleReadingKeys(this.settings, this.label),
       explainRefusal: (e) => explainAwsBundleRefusal(e, this.settings),
     });
+  }
+
+  /** S3, for bundles and the export and import paths (the EBS direct paths need no bucket); made when first needed. */
+  get s3(): S3Connection {
+    this.s3Connection ??= S3Connection.forAws(this.config);
+    return this.s3Connection;
   }
 
   async capabilities(): Promise<ProviderCapabilities> {
@@ -105,8 +119,14 @@ export class AwsProvider implements ImageProvider {
     return image;
   }
 
-  async openImageInput(id: string, options: { signal?: AbortSignal } = {}): Promise<ImageInput> {
-    return this.openSnapshotInput(await this.requireImage(id, options.signal), options.signal);
+  async openImageInput(id: string, options: OpenImageInputOptions = {}): Promise<ImageInput> {
+    return this.openDiskInput(await this.requireImage(id, options.signal), options);
+  }
+
+  /** An EBS-backed AMI's root disk as the settings say to read it: its snapshot's blocks, or its export in S3. */
+  private openDiskInput(image: Ec2Image, options: OpenImageInputOptions): Promise<ImageInput> {
+    if (this.settings.readVia === "export") return openExportedAmi(this, image, options);
+    return this.openSnapshotInput(image, options.signal);
   }
 
   /** The root snapshot of an EBS-backed AMI, read block by block. */
@@ -126,7 +146,7 @@ export class AwsProvider implements ImageProvider {
       yield* this.bundles.read(image, options);
       return;
     }
-    const input = await this.openSnapshotInput(image, options.signal);
+    const input = await this.openDiskInput(image, options.signal ? { signal: options.signal } : {});
     try {
       let position = options.offset ?? 0;
       while (position < input.size) {
@@ -153,6 +173,18 @@ export class AwsProvider implements ImageProvider {
       throw new UsageError(`${this.label}: the disk's size must be known before its snapshot is started`);
     }
     const volumeSizeGiB = Math.max(1, Math.ceil(request.sizeBytes / GIB));
+    if (this.settings.writeVia === "import") {
+      const imageId = await importAmi(this, { ...request, sizeBytes: request.sizeBytes }, data, options, {
+        rootVolumeSizeGiB: volumeSizeGiB,
+        enaSupport: true,
+      });
+      try {
+        return await this.finishUpload(imageId, request, volumeSizeGiB, options);
+      } catch (e) {
+        if (!options.keepOnFailure) await this.deleteImage(imageId).catch(() => undefined);
+        throw e;
+      }
+    }
     const bootMode = bootModeFor(request);
     let snapshotId: string | undefined;
     let imageId: string | undefined;
@@ -187,14 +219,7 @@ export class AwsProvider implements ImageProvider {
         signal: options.signal,
       });
       await options.onCreated?.(imageId);
-      if (request.visibility === "public") {
-        await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, options.signal);
-      }
-      const image = await waitForImage(this.ec2, imageId, {
-        signal: options.signal,
-        timeoutMs: waitBoundMs("image", volumeSizeGiB),
-      });
-      return awsProviderImage(image);
+      return await this.finishUpload(imageId, request, volumeSizeGiB, options);
     } catch (e) {
       if (!options.keepOnFailure) {
         if (imageId) await deregisterImage(this.ec2, imageId).catch(() => undefined);
@@ -204,15 +229,37 @@ export class AwsProvider implements ImageProvider {
     }
   }
 
+  /** A new AMI published as asked and waited for until it is available. */
+  private async finishUpload(
+    imageId: string,
+    request: UploadImageRequest,
+    volumeSizeGiB: number,
+    options: UploadOptions,
+  ): Promise<ProviderImage> {
+    if (request.visibility === "public") {
+      await modifyLaunchPermissions(this.ec2, imageId, { add: { all: true } }, options.signal);
+    }
+    const image = await waitForImage(this.ec2, imageId, {
+      signal: options.signal,
+      timeoutMs: waitBoundMs("image", volumeSizeGiB),
+    });
+    return awsProviderImage(image);
+  }
+
   async shareImage(id: string, member: string): Promise<void> {
     await modifyLaunchPermissions(this.ec2, id, { add: { userIds: [member] } });
   }
 
   /**
    * An AMI and the snapshots or the S3 bundle it holds (they would otherwise be left, and billed); a snapshot id
-   * alone is deleted.
+   * alone is deleted, and so is an upload for VM Import that a job recorded (s3://bucket/chromogenic-imports/…).
    */
   async deleteImage(id: string): Promise<void> {
+    const upload = parseUploadLocation(id);
+    if (upload) {
+      await deleteObject(this.s3, upload.bucket, upload.key);
+      return;
+    }
     if (SNAPSHOT_ID.test(id)) {
       await deleteSnapshot(this.ec2, id);
       return;

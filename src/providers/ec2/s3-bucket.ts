@@ -8,8 +8,17 @@ import { aclHints, S3Connection } from "./s3-connection.js";
 import { AwsServiceError } from "./aws-errors.js";
 import { ChromogenicError } from "../../util/errors.js";
 
-/** True when the bucket was created by this call, false when it was there already. */
-export async function ensureBucket(s3: S3Connection, bucket: string, signal?: AbortSignal): Promise<boolean> {
+/**
+ * True when the bucket was created by this call, false when it was there already. `region`: create it there
+ * (AWS: a bucket made without a LocationConstraint lands in us-east-1, and a regional endpoint refuses that;
+ * us-east-1 itself takes no constraint, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
+ */
+export async function ensureBucket(
+  s3: S3Connection,
+  bucket: string,
+  signal?: AbortSignal,
+  region?: string,
+): Promise<boolean> {
   checkBucketName(bucket);
   const subject = S3Connection.location(bucket);
   try {
@@ -22,7 +31,13 @@ export async function ensureBucket(s3: S3Connection, bucket: string, signal?: Ab
   const withAcl = acl ? ` with the canned ACL ${acl}` : "";
   try {
     await s3.send(
-      new CreateBucketCommand({ Bucket: bucket, ...(acl ? { ACL: acl as never } : {}) }),
+      new CreateBucketCommand({
+        Bucket: bucket,
+        ...(acl ? { ACL: acl as never } : {}),
+        ...(region && region !== "us-east-1"
+          ? { CreateBucketConfiguration: { LocationConstraint: region as never } }
+          : {}),
+      }),
       { call: `CreateBucket${withAcl}`, subject, hints: aclHints(acl) },
       signal,
     );

@@ -113,6 +113,7 @@ export class Ec2AwsServer {
   url = "";
   private server: Server | undefined;
   private throttled = 0;
+  private importFailure: string | undefined;
   private readonly pollsPerStep: number;
   private readonly pageSize: number;
   /** Pending images and snapshots (from CreateImage): Describe calls seen of each. */
@@ -125,6 +126,15 @@ export class Ec2AwsServer {
   ) {
     this.pollsPerStep = options.pollsPerStep ?? 1;
     this.pageSize = options.defaultPageSize ?? 1000;
+  }
+
+  /**
+   * The next import task (ImportImage or ImportSnapshot) ends "deleted" with "ClientError: `reason`" once it
+   * has gone through its steps, as VM Import ends one whose guest it cannot handle (e.g. "Unknown OS / Missing
+   * OS files.", User Guide, check-import-task-status.html); nothing is made.
+   */
+  failNextImport(reason: string): void {
+    this.importFailure = reason;
   }
 
   /** The next `n` requests are refused with RequestLimitExceeded (a throttling storm). */
@@ -841,6 +851,9 @@ export class Ec2AwsServer {
   /** Reads the object, converts it to raw, stores it as a snapshot (and an AMI for ImportImage). */
   private async finishImport(task: FakeTask): Promise<void> {
     const d = task.details as Record<string, string | number | undefined>;
+    const failure = this.importFailure;
+    this.importFailure = undefined;
+    if (failure !== undefined) throw new Error(failure);
     await withScratch(async (dir) => {
       const source = join(dir, "source");
       let out: GetObjectCommandOutput;

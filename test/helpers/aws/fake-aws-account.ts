@@ -97,15 +97,26 @@ export class FakeAwsAccount {
     this.region = options.region ?? "us-east-1";
   }
 
-  /** A new access key (long-term unless `expiresAt` is given) and its secret. */
-  addCredential(options: { sessionToken?: boolean; expiresAt?: number } = {}): {
+  /**
+   * A new access key (long-term unless `expiresAt` is given) and its secret; `as` gives both (the keys of the
+   * test Swift's user, so one AWS identity signs for EC2 and for S3 alike).
+   */
+  addCredential(
+    options: {
+      sessionToken?: boolean;
+      expiresAt?: number;
+      as?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+    } = {},
+  ): {
     accessKeyId: string;
     secretAccessKey: string;
     sessionToken?: string;
     expiration?: Date;
   } {
-    const accessKeyId = (options.sessionToken ? "ASIA" : "AKIA") + randomBytes(8).toString("hex").toUpperCase();
-    const secretAccessKey = randomBytes(20).toString("base64");
+    const accessKeyId =
+      options.as?.accessKeyId ??
+      (options.sessionToken ? "ASIA" : "AKIA") + randomBytes(8).toString("hex").toUpperCase();
+    const secretAccessKey = options.as?.secretAccessKey ?? randomBytes(20).toString("base64");
     const sessionToken = options.sessionToken ? randomBytes(48).toString("base64") : undefined;
     this.credentials.set(accessKeyId, {
       secretAccessKey,
@@ -166,6 +177,31 @@ export class FakeAwsAccount {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * An available EBS-backed AMI of a raw disk file, as RegisterImage would have made it: its root /dev/xvda a
+   * new snapshot of the file in a 1 GiB volume, x86_64, HVM.
+   */
+  addImageOfFile(path: string, name: string, bootMode: FakeImage["bootMode"]): FakeImage {
+    const snapshot = this.addSnapshotOfFile(path, { volumeSizeGiB: 1 });
+    const image: FakeImage = {
+      id: this.newId("ami"),
+      name,
+      state: "available",
+      rootDeviceName: "/dev/xvda",
+      rootDeviceType: "ebs",
+      blockDevices: [{ deviceName: "/dev/xvda", snapshotId: snapshot.id, volumeSizeGiB: 1 }],
+      architecture: "x86_64",
+      virtualizationType: "hvm",
+      ...(bootMode ? { bootMode } : {}),
+      productCodes: [],
+      ownerId: this.accountId,
+      creationDate: new Date(),
+      launchPermissions: new Set(),
+    };
+    this.images.set(image.id, image);
+    return image;
   }
 
   /** The raw disk a snapshot holds, `volumeSizeGiB` long (only for small test volumes: it is all in memory). */

@@ -110,3 +110,17 @@ test("a server that is not there is a sentence naming its URL", async () => {
   );
   assert.match(e.message, /ECONNREFUSED/);
 });
+
+test("ensureBucket in a region: us-east-1 takes no LocationConstraint, another region is asked for", async (t) => {
+  const s3 = swiftConnection();
+  const bucket = testBucket(t, s3);
+  assert.equal(await ensureBucket(s3, bucket, undefined, "us-east-1"), true);
+  // This Swift's s3api is in us-east-1 (start.sh): a bucket asked for in eu-west-1 is refused, which shows the
+  // constraint was sent.
+  const other = testBucket(t, s3);
+  const e = await ensureBucket(s3, other, undefined, "eu-west-1").then(
+    () => assert.fail("the region was not asked for"),
+    (x: unknown) => x as AwsServiceError,
+  );
+  assert.match(String(e.awsCode), /InvalidLocationConstraint|IllegalLocationConstraint/, e.message);
+});
