@@ -50,7 +50,11 @@ export function awsProviderImage(image: Ec2Image, sizes?: BundleSizes): Provider
     ...readable,
     diskFormat: SNAPSHOT_DISK_FORMAT,
     ...(root?.volumeSizeGiB ? { sizeBytes: root.volumeSizeGiB * GIB } : {}),
-    properties: { ...readable.properties, ...(firmware ? { hw_firmware_type: firmware } : {}) },
+    properties: {
+      ...readable.properties,
+      ...(image.architecture ? { architecture: glanceArchitectureOf(image.architecture) } : {}),
+      ...(firmware ? { hw_firmware_type: firmware } : {}),
+    },
   };
 }
 
@@ -82,6 +86,17 @@ const ARCHITECTURES: Readonly<Record<string, Ec2Architecture>> = {
   i386: "i386",
   i686: "i386",
 };
+
+/** EC2's architectures in Glance's words (libosinfo's, which Nova's scheduler matches hosts by). */
+const GLANCE_ARCHITECTURES: Readonly<Record<string, string>> = { x86_64: "x86_64", arm64: "aarch64", i386: "i686" };
+
+/**
+ * Glance's word for an AMI's architecture, so an AMI migrated to OpenStack says `aarch64` as Glance images of ARM
+ * guests do, not EC2's `arm64`; one EC2 does not list is kept as EC2 gave it.
+ */
+export function glanceArchitectureOf(ec2Architecture: string): string {
+  return GLANCE_ARCHITECTURES[ec2Architecture] ?? ec2Architecture;
+}
 
 /** EC2's word for the image's architecture (Glance's `architecture` says x86_64 or aarch64); x86_64 by default. */
 export function architectureFor(properties: Readonly<Record<string, string>> | undefined): Ec2Architecture {
