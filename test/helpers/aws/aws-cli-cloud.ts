@@ -4,6 +4,7 @@
  * variables AWS users set (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_EBS); and the disks and
  * AMIs those tests start from.
  */
+import { writeFile } from "node:fs/promises";
 import { buildGpt, GPT_TYPES } from "../../../src/guest/partitions/gpt-writer.js";
 import { randomGuid } from "../../../src/guest/partitions/guid.js";
 import { makeRaw, pattern, scratch, type Region } from "../tools.js";
@@ -93,4 +94,18 @@ export function addAmi(
 /** The non-zero 512 KiB blocks of a raw disk file, by index: what a snapshot of it holds. */
 export async function blocksOfFile(path: string): Promise<Map<number, Buffer>> {
   return (await readRawBlocks(path)).blocks;
+}
+
+/**
+ * `env` with the account's keys moved from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into profile `profile` of its
+ * credentials file, as users keep them: the CLI then reaches the account as `aws:PROFILE`.
+ */
+export async function withKeysInProfile(env: NodeJS.ProcessEnv, profile: string): Promise<NodeJS.ProcessEnv> {
+  const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...withoutKeys } = env;
+  await writeFile(
+    env.AWS_SHARED_CREDENTIALS_FILE!,
+    `[${profile}]\naws_access_key_id = ${AWS_ACCESS_KEY_ID}\naws_secret_access_key = ${AWS_SECRET_ACCESS_KEY}\n`,
+    { mode: 0o600 },
+  );
+  return withoutKeys;
 }
