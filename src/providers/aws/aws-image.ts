@@ -37,7 +37,10 @@ export function rootSnapshotOf(image: Ec2Image, label: string): Ec2BlockDeviceMa
 
 /** `sizes`: an instance-store AMI's, when the caller read its manifest (listing does not). */
 export function awsProviderImage(image: Ec2Image, sizes?: BundleSizes): ProviderImage {
-  const base = providerImageOf(image, sizes);
+  const described = providerImageOf(image, sizes);
+  const base = image.architecture
+    ? { ...described, properties: { ...described.properties, architecture: glanceArchitectureOf(image.architecture) } }
+    : described;
   if (image.rootDeviceType !== "ebs") {
     // A bundle is gzip inside AES-CBC: it can only be read from its start.
     if (isBundleImage(image)) return { ...base, sequentialOnly: true };
@@ -50,11 +53,7 @@ export function awsProviderImage(image: Ec2Image, sizes?: BundleSizes): Provider
     ...readable,
     diskFormat: SNAPSHOT_DISK_FORMAT,
     ...(root?.volumeSizeGiB ? { sizeBytes: root.volumeSizeGiB * GIB } : {}),
-    properties: {
-      ...readable.properties,
-      ...(image.architecture ? { architecture: glanceArchitectureOf(image.architecture) } : {}),
-      ...(firmware ? { hw_firmware_type: firmware } : {}),
-    },
+    properties: { ...readable.properties, ...(firmware ? { hw_firmware_type: firmware } : {}) },
   };
 }
 

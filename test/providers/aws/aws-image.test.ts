@@ -30,6 +30,15 @@ test("an AMI's architecture and boot mode are given in Glance's words", () => {
     "i686",
   );
   assert.equal(awsProviderImage({ ...ami, bootMode: "uefi-preferred" }).properties.hw_firmware_type, undefined);
+  const bundled: Ec2Image = {
+    ...ami,
+    architecture: "i386",
+    rootDeviceType: "instance-store",
+    virtualizationType: "paravirtual",
+    location: "bucket/old.manifest.xml",
+    blockDeviceMappings: [],
+  };
+  assert.equal(awsProviderImage(bundled).properties.architecture, "i686", "an instance-store AMI's too");
 });
 
 test("Glance's words go back to EC2's unchanged for every EC2 architecture", () => {
