@@ -11,9 +11,16 @@ import { createOptionsFor } from "./output-options.js";
 import { withoutXenProperties } from "../providers/xen-guest-image.js";
 import { carryBootImages } from "./carry-boot-images.js";
 
-/** Properties a snapshot carries that describe the snapshot itself, not the disk: not copied to a new image. */
+/**
+ * Properties a snapshot carries that describe the snapshot itself, not the disk: not copied to a new image. An
+ * EC2 image's root device (its name, e.g. /dev/xvda, and whether it is an EBS volume) is where the disk sat in
+ * that cloud: Nova names a new server's root device after `root_device_name`, which would give KVM guests
+ * EC2's Xen names (xvda).
+ */
 const SNAPSHOT_ONLY_PROPERTIES = new Set([
   "image_type",
+  "root_device_name",
+  "root_device_type",
   "instance_uuid",
   "user_id",
   "image_location",

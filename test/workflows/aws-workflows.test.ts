@@ -19,65 +19,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildGpt, GPT_TYPES } from "../../src/guest/partitions/gpt-writer.js";
-import { randomGuid } from "../../src/guest/partitions/guid.js";
-import { awsCliEnv } from "../helpers/aws/aws-home.js";
-import { EbsDirectServer, type EbsServerKnobs } from "../helpers/aws/ebs-direct-server.js";
-import { startEc2AwsServer } from "../helpers/aws/ec2-aws-server.js";
-import { EBS_BLOCK_SIZE, FakeAwsAccount, GIB, type FakeImage } from "../helpers/aws/fake-aws-account.js";
+import { addAmi, awsCloud, blocksOfFile, hybridDisk } from "../helpers/aws/aws-cli-cloud.js";
+import { EBS_BLOCK_SIZE, GIB } from "../helpers/aws/fake-aws-account.js";
 import { writeSnapshotRaw } from "../helpers/aws/snapshot-raw.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
-import { makeRaw, pattern, qemuCompare, runCli, scratch, type Region } from "../helpers/tools.js";
-
-const MiB = 2 ** 20;
-const ESP = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
-
-/**
- * A 1 GiB sparse disk that starts under BIOS and UEFI (GPT with a BIOS boot partition, an EFI system partition
- * and boot code in the protective MBR, as distributions' cloud images are laid out), with data scattered over
- * a Linux partition.
- */
-async function hybridDisk(path: string, seed: number): Promise<void> {
-  const sectors = GIB / 512;
-  const gpt = buildGpt(
-    sectors,
-    [
-      { number: 1, firstLba: 2048, lastLba: 4095, type: GPT_TYPES.biosBoot, partUuid: randomGuid() },
-      { number: 2, firstLba: 4096, lastLba: 266239, type: ESP, partUuid: randomGuid() },
-      { number: 3, firstLba: 266240, lastLba: sectors - 34, type: GPT_TYPES.linuxFilesystem, partUuid: randomGuid() },
-    ],
-    randomGuid(),
-    Buffer.from([0xeb, 0x63, 0x90]),
-  );
-  const regions: Region[] = [
-    { offset: 0, data: gpt.head },
-    { offset: gpt.tailOffset, data: gpt.tail },
-    { offset: 2 * MiB, data: pattern(300 * 1024, seed) },
-    { offset: 200 * MiB + 4321, data: pattern(3 * MiB, seed + 1) },
-    { offset: 700 * MiB - 100, data: pattern(MiB, seed + 2) },
-  ];
-  await makeRaw(path, GIB, regions);
-}
-
-async function awsCloud(t: { after(fn: () => Promise<void> | void): void }, knobs: EbsServerKnobs = {}) {
-  const dir = await scratch(t, "chromo-aws-");
-  const account = new FakeAwsAccount({ region: "eu-west-1" });
-  const ebsServer = await EbsDirectServer.start(account, knobs);
-  t.after(() => ebsServer.close());
-  const { server: ec2Server } = await startEc2AwsServer(t, account);
-  const key = account.addCredential();
-  const env: NodeJS.ProcessEnv = {
-    ...awsCliEnv(dir, key, account.region),
-    AWS_ENDPOINT_URL_EC2: ec2Server.url,
-    AWS_ENDPOINT_URL_EBS: ebsServer.url,
-  };
-  return { dir, account, ebsServer, ec2Server, env, secret: key.secretAccessKey };
-}
-
-/** An EBS-backed AMI of `diskPath` in the account, as RegisterImage would have made it. */
-function addAmi(account: FakeAwsAccount, diskPath: string, name: string): FakeImage {
-  return account.addImageOfFile(diskPath, name, "uefi");
-}
+import { qemuCompare, runCli } from "../helpers/tools.js";
 
 test("AWS → files: an EBS-backed AMI read block by block into qcow2 and VMDK, only its listed blocks fetched", async (t) => {
   const { dir, account, ebsServer, env } = await awsCloud(t);
@@ -192,8 +138,3 @@ test("an upload the service refuses half way leaves nothing in the account; with
   assert.equal(account.snapshots.size, 1, "--keep leaves the started snapshot for a look");
   assert.equal([...account.snapshots.values()][0]!.status, "pending");
 });
-
-async function blocksOfFile(path: string): Promise<Map<number, Buffer>> {
-  const { readRawBlocks } = await import("../helpers/aws/snapshot-raw.js");
-  return (await readRawBlocks(path)).blocks;
-}

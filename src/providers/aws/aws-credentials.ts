@@ -72,7 +72,7 @@ export function awsCredentialSource(settings: CredentialSourceSettings): AwsCred
   return async (options) => {
     try {
       // The SDK's providers load only when a cloud of AWS is used (they weigh on every command's start).
-      source ??= sdkProvider(settings, await import("@aws-sdk/credential-providers"));
+      source ??= sdkProvider(settings, commonJsExports(await import("@aws-sdk/credential-providers")));
       return await source(options);
     } catch (e) {
       throw credentialError(e, settings);
@@ -80,10 +80,19 @@ export function awsCredentialSource(settings: CredentialSourceSettings): AwsCred
   };
 }
 
-function sdkProvider(
-  settings: CredentialSourceSettings,
-  sdk: typeof import("@aws-sdk/credential-providers"),
-): AwsCredentialIdentityProvider {
+type CredentialProviders = typeof import("@aws-sdk/credential-providers");
+
+/**
+ * The package's functions whether `import()` gave them as named exports (Node.js reading the CommonJS package
+ * from node_modules) or only as the default export (the CLI's esbuild bundle, which puts the package in a chunk
+ * of its own that exports `module.exports` as default): without this every profile failed in the CLI with
+ * "sdk.fromIni is not a function".
+ */
+function commonJsExports(module: CredentialProviders | { default: CredentialProviders }): CredentialProviders {
+  return "fromIni" in module ? module : module.default;
+}
+
+function sdkProvider(settings: CredentialSourceSettings, sdk: CredentialProviders): AwsCredentialIdentityProvider {
   const files = { filepath: settings.credentialsFile, configFilepath: settings.configFile, ignoreCache: true };
   const handler = () => ({ requestHandler: requestHandlerOptions(settings.cloud, settings.tls) });
   switch (settings.kind) {

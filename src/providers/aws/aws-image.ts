@@ -37,7 +37,10 @@ export function rootSnapshotOf(image: Ec2Image, label: string): Ec2BlockDeviceMa
 
 /** `sizes`: an instance-store AMI's, when the caller read its manifest (listing does not). */
 export function awsProviderImage(image: Ec2Image, sizes?: BundleSizes): ProviderImage {
-  const base = providerImageOf(image, sizes);
+  const described = providerImageOf(image, sizes);
+  const base = image.architecture
+    ? { ...described, properties: { ...described.properties, architecture: glanceArchitectureOf(image.architecture) } }
+    : described;
   if (image.rootDeviceType !== "ebs") {
     // A bundle is gzip inside AES-CBC: it can only be read from its start.
     if (isBundleImage(image)) return { ...base, sequentialOnly: true };
@@ -82,6 +85,17 @@ const ARCHITECTURES: Readonly<Record<string, Ec2Architecture>> = {
   i386: "i386",
   i686: "i386",
 };
+
+/** EC2's architectures in Glance's words (libosinfo's, which Nova's scheduler matches hosts by). */
+const GLANCE_ARCHITECTURES: Readonly<Record<string, string>> = { x86_64: "x86_64", arm64: "aarch64", i386: "i686" };
+
+/**
+ * Glance's word for an AMI's architecture, so an AMI migrated to OpenStack says `aarch64` as Glance images of ARM
+ * guests do, not EC2's `arm64`; one EC2 does not list is kept as EC2 gave it.
+ */
+export function glanceArchitectureOf(ec2Architecture: string): string {
+  return GLANCE_ARCHITECTURES[ec2Architecture] ?? ec2Architecture;
+}
 
 /** EC2's word for the image's architecture (Glance's `architecture` says x86_64 or aarch64); x86_64 by default. */
 export function architectureFor(properties: Readonly<Record<string, string>> | undefined): Ec2Architecture {

@@ -183,7 +183,12 @@ export class FakeAwsAccount {
    * An available EBS-backed AMI of a raw disk file, as RegisterImage would have made it: its root /dev/xvda a
    * new snapshot of the file in a 1 GiB volume, x86_64, HVM.
    */
-  addImageOfFile(path: string, name: string, bootMode: FakeImage["bootMode"]): FakeImage {
+  addImageOfFile(
+    path: string,
+    name: string,
+    bootMode: FakeImage["bootMode"],
+    fields: Partial<Pick<FakeImage, "architecture" | "description">> = {},
+  ): FakeImage {
     const snapshot = this.addSnapshotOfFile(path, { volumeSizeGiB: 1 });
     const image: FakeImage = {
       id: this.newId("ami"),
@@ -199,6 +204,7 @@ export class FakeAwsAccount {
       ownerId: this.accountId,
       creationDate: new Date(),
       launchPermissions: new Set(),
+      ...fields,
     };
     this.images.set(image.id, image);
     return image;
