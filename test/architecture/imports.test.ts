@@ -1,5 +1,5 @@
 /**
- * The layers' dependencies point one way (formats → guest → operations → providers → workflows → cli, with
+ * The layers' dependencies point one way (formats → guest → operations → providers → workflows → service → cli, with
  * util beneath all), and no module imports itself through a cycle: a cycle makes the order modules
  * initialise in depend on which one is loaded first, and hid the one the engine had (a driver importing the
  * registry that imports it).
@@ -12,7 +12,7 @@ import { packageRoot } from "../../src/util/package-files.js";
 import { sourceFiles } from "../helpers/source-tree.js";
 
 /** Lower layers first; a module may import only from its own layer or one listed before it. */
-const LAYERS = ["util", "formats", "guest", "operations", "providers", "workflows", "cli"] as const;
+const LAYERS = ["util", "formats", "guest", "operations", "providers", "workflows", "service", "cli"] as const;
 
 interface ModuleImport {
   readonly target: string;
