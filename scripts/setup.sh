@@ -39,6 +39,10 @@ test_pkgs+=(openssh-server)
 test_pkgs+=(python3-botocore python3-migrate python3-routes python3-paste python3-pastedeploy python3-webob
   python3-httplib2 python3-keystonemiddleware python3-novaclient python3-glanceclient
   python3-cinderclient python3-neutronclient python3-oslo.db python3-oslo.service python3-oslo.cache patch)
+# The service's distributed mode: BullMQ's queue on Redis (test/infra/redis/start.sh, AOF on) and the shared job
+# store on PostgreSQL (test/infra/postgres/start.sh, a cluster of its own); iproute2 makes the network namespaces
+# of the two-host tests (test/infra/network/hosts.sh).
+test_pkgs+=(redis-server redis-tools postgresql iproute2)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")

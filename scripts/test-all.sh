@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 bash scripts/setup.sh --test
-trap 'bash test/infra/swift/start.sh stop >/dev/null 2>&1 || true; bash test/infra/network/start.sh stop >/dev/null 2>&1 || true; bash test/infra/openstack/aio.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash test/infra/redis/start.sh stop >/dev/null 2>&1 || true; bash test/infra/postgres/start.sh stop >/dev/null 2>&1 || true; bash test/infra/network/hosts.sh down >/dev/null 2>&1 || true; bash test/infra/swift/start.sh stop >/dev/null 2>&1 || true; bash test/infra/network/start.sh stop >/dev/null 2>&1 || true; bash test/infra/openstack/aio.sh stop >/dev/null 2>&1 || true' EXIT
 # From a known state: `clean` drops what earlier runs left (databases, images) but keeps the packages.
 bash test/infra/openstack/aio.sh clean >/dev/null
 bash test/infra/openstack/aio.sh start all
@@ -18,4 +18,9 @@ bash test/infra/network/start.sh
 bash test/infra/swift/start.sh start --keystone http://127.0.0.1:5000
 # OpenStack's ec2-api on the stack, with that Swift as its S3 (< 1 min); `aio.sh stop` in the trap ends it.
 bash test/infra/openstack/aio.sh start ec2
+# The service's distributed mode: a bridge for the two-"host" tests (network namespaces made by each test), and
+# Redis (BullMQ's queue) and PostgreSQL (the shared job store) on loopback and on the bridge's address only.
+bridge=$(bash test/infra/network/hosts.sh bridge)
+bash test/infra/redis/start.sh start --bind "$bridge"
+bash test/infra/postgres/start.sh start --bind "$bridge"
 npm test
