@@ -61,6 +61,12 @@ export interface JobStore {
    * `worker` until now + leaseMs; its attempts counted. Undefined when there is none.
    */
   claim(worker: string, leaseMs: number, accepts?: (job: ServiceJob) => boolean): Promise<ServiceJob | undefined>;
+  /**
+   * Takes the one job `id` on the same terms as `claim` (queued, or running with a lease that ended), now held
+   * by `worker` until now + leaseMs, its attempts counted. Undefined when it cannot be taken: unknown, finished,
+   * or held under a lease that still runs. A queue that hands a worker a job id (BullMQ) takes jobs this way.
+   */
+  acquire(id: string, worker: string, leaseMs: number): Promise<ServiceJob | undefined>;
   /** Extends the lease; false when `worker` no longer holds the job (lease taken over, or job finished). */
   renew(id: string, worker: string, leaseMs: number): Promise<boolean>;
   /** The held job's progress and the library's saved state; false when `worker` no longer holds it. */

@@ -157,16 +157,26 @@ export class SqliteJobStore implements JobStore {
       for (const row of candidates.all(Date.now()) as unknown as JobRow[]) {
         const job = toJob(row);
         if (accepts && !accepts(job)) continue;
-        const taken = this.db
-          .prepare(
-            "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, " +
-              "started_at = COALESCE(started_at, ?) WHERE id = ? AND (state = 'queued' OR (state = 'running' AND lease_until < ?))",
-          )
-          .run(worker, Date.now() + leaseMs, now(), job.id, Date.now());
-        if (Number(taken.changes) === 1) return toJob(this.byId.get(job.id) as unknown as JobRow);
+        const taken = this.take(job.id, worker, leaseMs);
+        if (taken) return taken;
       }
       return undefined;
     });
+  }
+
+  async acquire(id: string, worker: string, leaseMs: number): Promise<ServiceJob | undefined> {
+    return this.take(id, worker, leaseMs);
+  }
+
+  /** One statement: the job changes hands only if it is still takeable when the row is written. */
+  private take(id: string, worker: string, leaseMs: number): ServiceJob | undefined {
+    const taken = this.db
+      .prepare(
+        "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, " +
+          "started_at = COALESCE(started_at, ?) WHERE id = ? AND (state = 'queued' OR (state = 'running' AND lease_until < ?))",
+      )
+      .run(worker, Date.now() + leaseMs, now(), id, Date.now());
+    return Number(taken.changes) === 1 ? toJob(this.byId.get(id) as unknown as JobRow) : undefined;
   }
 
   async renew(id: string, worker: string, leaseMs: number): Promise<boolean> {

@@ -84,6 +84,31 @@ export function jobStoreContract(name: string, openEmpty: () => Promise<JobStore
       assert.equal(await store.claim("w3", 60_000), undefined);
     }));
 
+  test(`${name}: acquire takes one job by id on the terms of claim`, () =>
+    withStore(async (store) => {
+      const first = await store.submit({ spec: SPEC, owner: "alice" });
+      const second = await store.submit({ spec: SPEC, owner: "alice" });
+      const held = await store.acquire(second.job.id, "w1", 60_000);
+      assert.equal(held?.id, second.job.id);
+      assert.equal(held?.state, "running");
+      assert.equal(held?.worker, "w1");
+      assert.equal(held?.attempts, 1);
+      assert.equal(await store.acquire(second.job.id, "w2", 60_000), undefined, "a held job is not taken again");
+      assert.equal((await store.claim("w2", 60_000))?.id, first.job.id, "claim passes over the acquired job");
+      assert.equal(await store.renew(second.job.id, "w1", 1), true);
+      await new Promise((r) => setTimeout(r, 20));
+      const taken = await store.acquire(second.job.id, "w2", 60_000);
+      assert.equal(taken?.worker, "w2", "an expired lease is taken over");
+      assert.equal(taken?.attempts, 2);
+      assert.equal(await store.renew(second.job.id, "w1", 60_000), false);
+      assert.equal(await store.finish(second.job.id, "w2", { state: "succeeded" }), true);
+      assert.equal(await store.acquire(second.job.id, "w3", 60_000), undefined, "a finished job is not taken");
+      const cancelled = await store.submit({ spec: SPEC, owner: "alice" });
+      await store.requestCancel(cancelled.job.id);
+      assert.equal(await store.acquire(cancelled.job.id, "w3", 60_000), undefined, "a cancelled job is not taken");
+      assert.equal(await store.acquire("no-such-job", "w3", 60_000), undefined);
+    }));
+
   test(`${name}: claim honours what the worker accepts`, () =>
     withStore(async (store) => {
       await store.submit({ spec: SPEC, owner: "alice" });
