@@ -28,7 +28,10 @@ bridge_up() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge || die "cannot make bridge $BRIDGE"
   fi
-  ip -o addr show dev "$BRIDGE" | grep -q "inet $ADDRESS/" || ip addr add "$ADDRESS/24" dev "$BRIDGE"
+  # Output captured first: `grep -q` ending a pipe early would fail it under pipefail.
+  local have
+  have=$(ip -o addr show dev "$BRIDGE")
+  grep -q "inet $ADDRESS/" <<<"$have" || ip addr add "$ADDRESS/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 }
 
@@ -39,7 +42,7 @@ veth_of() { echo "vh$(printf %s "$1" | md5sum | cut -c1-10)"; }
 ours() {
   local ns
   for ns in $(ip netns list | awk '{print $1}'); do
-    ip link show "$(veth_of "$ns")" 2>/dev/null | grep -q "master $BRIDGE" && echo "$ns"
+    grep -q "master $BRIDGE" <<<"$(ip link show "$(veth_of "$ns")" 2>/dev/null)" && echo "$ns"
   done
   return 0
 }
@@ -61,7 +64,7 @@ case "$cmd" in
     bridge_up
     exec 9>"$LOCK"
     flock 9
-    ip netns list | awk '{print $1}' | grep -qx "$name" && die "namespace $name exists"
+    grep -qx "$name" <<<"$(ip netns list | awk '{print $1}')" && die "namespace $name exists"
     used=$(used_addresses)
     addr=
     for i in $(seq 10 250); do

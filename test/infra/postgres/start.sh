@@ -85,7 +85,7 @@ id postgres >/dev/null 2>&1 || die "no postgres user (it comes with Debian's pos
 
 [ -z "$bind_extra" ] && [ -s "$STATE/bind" ] && bind_extra=$(cat "$STATE/bind")
 if [ -n "$bind_extra" ]; then
-  ip -o addr show | grep -q "inet $bind_extra/" ||
+  grep -q "inet $bind_extra/" <<<"$(ip -o addr show)" ||
     die "no interface has $bind_extra (bash test/infra/network/hosts.sh bridge makes the bridge)"
 fi
 if running && ready; then

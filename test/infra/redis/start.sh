@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 done
 
 running() { [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-answers() { REDISCLI_AUTH=$PASSWORD redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -qx PONG; }
+answers() { [ "$(REDISCLI_AUTH=$PASSWORD redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]; }
 
 stop_server() { # stop_server SIGNAL
   running || { rm -f "$PIDFILE"; return 0; }
@@ -89,7 +89,7 @@ mkdir -p "$STATE/data"
 # The extra address: the one asked for, else the one of the last start.
 [ -z "$bind_extra" ] && [ -s "$STATE/bind" ] && bind_extra=$(cat "$STATE/bind")
 if [ -n "$bind_extra" ]; then
-  ip -o addr show | grep -q "inet $bind_extra/" ||
+  grep -q "inet $bind_extra/" <<<"$(ip -o addr show)" ||
     die "no interface has $bind_extra (bash test/infra/network/hosts.sh bridge makes the bridge)"
 fi
 if running && answers; then
