@@ -218,6 +218,18 @@ export class PostgresJobStore implements JobStore {
     return changed.rowCount === 1;
   }
 
+  /**
+   * Ends the lease at once, the job unfinished (its worker is stopping), so that the next claim or acquire takes
+   * it over without waiting for the lease to run out; false when `worker` no longer holds it.
+   */
+  async release(id: string, worker: string): Promise<boolean> {
+    const changed = await this.pool.query(
+      "UPDATE jobs SET lease_until = '-infinity' WHERE id = $1 AND worker = $2 AND state = 'running'",
+      [id, worker],
+    );
+    return changed.rowCount === 1;
+  }
+
   async update(
     id: string,
     worker: string,
