@@ -85,6 +85,7 @@ command -v redis-server >/dev/null || die "redis-server is missing (Debian: apt-
 command -v redis-cli >/dev/null || die "redis-cli is missing (Debian: redis-tools)"
 id redis >/dev/null 2>&1 || die "no redis user (it comes with Debian's redis-server package)"
 mkdir -p "$STATE/data"
+chmod 755 "$STATE" # the redis user reaches its data folder through it
 
 # The extra address: the one asked for, else the one of the last start.
 [ -z "$bind_extra" ] && [ -s "$STATE/bind" ] && bind_extra=$(cat "$STATE/bind")
