@@ -5,7 +5,7 @@
  * a second BullMQ job. Workers (bullmq-worker.ts) take these ids and acquire the store's job.
  *
  * Redis refusing or away does not refuse a submission: the job is in the store, and `requeueUnfinished` (run by
- * `serve` at start and then periodically) queues every unfinished store job that BullMQ lacks: after a Redis
+ * `serve` at start and then periodically: `sweepEvery`) queues every unfinished store job that BullMQ lacks: after a Redis
  * that lost its data, or an enqueue that failed. Cancel marks the store job; a queued BullMQ job is also removed,
  * a running one stops when its worker sees the mark (held-job.ts).
  */
@@ -61,6 +61,10 @@ export const QUEUED_JOB_OPTIONS: JobsOptions = {
 };
 
 export class BullmqJobQueue {
+  private closed = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly queue: Queue<QueuedJobData>,
     private readonly redis: Redis,
@@ -131,12 +135,27 @@ export class BullmqJobQueue {
     return queued;
   }
 
+  /** Runs requeueUnfinished now and then every `intervalMs` until close; failures go to onError. */
+  sweepEvery(store: JobStore, intervalMs = 60_000): void {
+    const sweep = () => {
+      this.sweeping = this.requeueUnfinished(store)
+        .then(() => undefined, this.onError)
+        .finally(() => {
+          if (!this.closed) this.sweepTimer = setTimeout(sweep, intervalMs);
+        });
+    };
+    sweep();
+  }
+
   /** BullMQ's counts (waiting, active, delayed, completed, failed), for metrics and tests. */
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.sweepTimer);
+    await this.sweeping;
     await this.queue.close();
     this.redis.disconnect();
   }

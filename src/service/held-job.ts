@@ -50,7 +50,7 @@ export interface RunHeldJobOptions {
 
 /** `finished` when the outcome was recorded; `lost` when another worker holds the job now. */
 export async function runHeldJob(options: RunHeldJobOptions): Promise<"finished" | "lost"> {
-  const { store, job, worker, leaseMs } = options;
+  const { store, job, worker } = options;
   const controller = new AbortController();
   const keeper = keepLease(options, controller);
   if (job.cancelRequested) controller.abort(new AbortedError("the job was cancelled"));

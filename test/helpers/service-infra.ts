@@ -43,14 +43,14 @@ export async function requirePostgres(): Promise<void> {
 /** Throws, naming the start script, when Redis does not answer. */
 export async function requireRedis(url = redisUrl): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on("error", () => {});
+  let cause: Error | undefined;
+  redis.on("error", (e: Error) => (cause = e));
   try {
     await redis.connect();
     await redis.ping();
   } catch (e) {
-    throw new Error(
-      `Redis is not reachable at ${new URL(url).host} (${(e as Error).message}): start it with \`${REDIS_START}\``,
-    );
+    const why = (cause ?? (e as Error)).message;
+    throw new Error(`Redis is not reachable at ${new URL(url).host} (${why}): start it with \`${REDIS_START}\``);
   } finally {
     redis.disconnect();
   }
