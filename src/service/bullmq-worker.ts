@@ -73,8 +73,16 @@ export class BullmqJobWorker {
       typeof run === "function"
         ? (store, job, { worker }) => runHeldJob({ store, job, worker, leaseMs, run, onError })
         : run.held;
+    const running = new Set<string>();
     const process_ = (bullJob: Job<QueuedJobData>, token?: string) =>
-      processQueuedJob(bullJob, token, { ...options, name, leaseMs, runHeld, stopping: stopping.signal });
+      processQueuedJob(bullJob, token, {
+        ...options,
+        name,
+        leaseMs,
+        runHeld,
+        stopping: stopping.signal,
+        running,
+      });
     const worker = new Worker<QueuedJobData>(options.queueName ?? DEFAULT_QUEUE_NAME, process_, {
       connection: redis,
       name,
@@ -106,6 +114,12 @@ interface ProcessOptions extends BullmqJobWorkerOptions {
   readonly leaseMs: number;
   readonly runHeld: HeldJobRunner;
   readonly stopping: AbortSignal;
+  /**
+   * Ids this process runs now. Every run of the process holds the store lease under its one name, so the store
+   * could not tell a second run of the same job here (BullMQ handing it out again after a lapsed lock) from the
+   * first: that one is put back instead.
+   */
+  readonly running: Set<string>;
 }
 
 async function processQueuedJob(
@@ -113,11 +127,27 @@ async function processQueuedJob(
   token: string | undefined,
   options: ProcessOptions,
 ): Promise<string> {
-  const { store, name, leaseMs } = options;
+  const { store, leaseMs } = options;
   const id = bullJob.data.id;
   const current = await store.get(id);
   if (!current || isFinished(current.state)) return "nothing to run";
   if (options.accepts && !options.accepts(current)) return putBack(bullJob, token, PUT_BACK_MS);
+  if (options.running.has(id)) return putBack(bullJob, token, Math.min(PUT_BACK_MS, leaseMs / 2));
+  options.running.add(id);
+  try {
+    return await runAcquired(bullJob, token, options);
+  } finally {
+    options.running.delete(id);
+  }
+}
+
+async function runAcquired(
+  bullJob: Job<QueuedJobData>,
+  token: string | undefined,
+  options: ProcessOptions,
+): Promise<string> {
+  const { store, name, leaseMs } = options;
+  const id = bullJob.data.id;
   const job = await store.acquire(id, name, leaseMs);
   if (!job) {
     const now = await store.get(id);

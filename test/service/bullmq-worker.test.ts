@@ -15,6 +15,7 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BullmqJobQueue } from "../../src/service/bullmq-queue.js";
 import { BullmqJobWorker, type HeldJobRunner } from "../../src/service/bullmq-worker.js";
+import type { JobRunnerCallback } from "../../src/service/held-job.js";
 import type { JobSpec } from "../../src/service/job-spec.js";
 import type { PostgresJobStore } from "../../src/service/postgres-job-store.js";
 import type { WorkerChildConfig } from "../helpers/bullmq-worker-child.js";
@@ -298,6 +299,42 @@ test(
       await assertQueueDrained(run, 1);
     } finally {
       await other.close();
+    }
+  },
+);
+
+test(
+  "BullMQ workers: a job a worker does not accept goes back to the queue for one that does",
+  { timeout: 60_000 },
+  async () => {
+    const run = await setUp();
+    const { queueName } = run.config({});
+    const ranBy: string[] = [];
+    const recordAs =
+      (who: string): JobRunnerCallback =>
+      async () => {
+        ranBy.push(who);
+      };
+    const common = { redisUrl, queueName, store: run.store, leaseMs: 5000 };
+    const migrateOnly = await BullmqJobWorker.start({
+      ...common,
+      name: "migrate-only",
+      run: recordAs("migrate-only"),
+      accepts: (job) => job.kind === "migrate",
+    });
+    let any: BullmqJobWorker | undefined;
+    try {
+      const [id] = await submitMany(run, 1);
+      await sleep(2000);
+      assert.equal((await run.store.get(id!))?.state, "queued", "the worker that does not accept it left it queued");
+      any = await BullmqJobWorker.start({ ...common, name: "any", run: recordAs("any") });
+      const [done] = await waitUntilFinished(run.store, [id!], 20_000);
+      assert.equal(done?.state, "succeeded");
+      assert.deepEqual(ranBy, ["any"]);
+      await assertQueueDrained(run, 1);
+    } finally {
+      await migrateOnly.close();
+      await any?.close();
     }
   },
 );
