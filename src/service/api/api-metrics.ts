@@ -10,8 +10,7 @@
  * the API lists the running jobs and the jobs submitted since its last look, and keeps their ids; a kept job
  * that is no longer running is read again, and once finished it is counted, once per API process. Jobs still
  * queued are kept too, and the oldest of them (those the workers claim next) are read again at each look, so a
- * job that runs entirely between two looks is counted as well. A job's bytes are its result's `bytes` (a
- * number, or an object of numbers added up, as the library's `{download, upload}`), else its last progress.
+ * job that runs entirely between two looks is counted as well. A job's bytes: jobBytes below.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { JobStore } from "../job-store.js";
@@ -167,15 +166,16 @@ export class ApiMetrics {
   }
 }
 
-/** What a finished job moved: its result's `bytes`, else its last progress's. */
+/**
+ * What a finished job moved: its result's `bytes` (a number, or an object of numbers added up), else a
+ * conversion's `bytesRead` (convertFile's result), else the bytes of its last progress.
+ */
 export function jobBytes(job: ServiceJob): number {
-  const reported = job.result?.["bytes"];
+  const reported = job.result?.["bytes"] ?? job.result?.["bytesRead"];
   if (typeof reported === "number" && Number.isFinite(reported)) return reported;
   if (reported && typeof reported === "object") {
-    return Object.values(reported).reduce<number>(
-      (sum, v) => sum + (typeof v === "number" && Number.isFinite(v) ? v : 0),
-      0,
-    );
+    const values = Object.values(reported).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+    return values.reduce((sum, v) => sum + v, 0);
   }
   return job.progress?.bytes ?? 0;
 }
