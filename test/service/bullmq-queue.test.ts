@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { Queue } from "bullmq";
 import { BullmqJobQueue, connectRedis } from "../../src/service/bullmq-queue.js";
 import { redactUrl } from "../../src/service/connection-url.js";
+import { queueingJobStore } from "../../src/service/queueing-job-store.js";
 import type { JobSpec } from "../../src/service/job-spec.js";
 import type { PostgresJobStore } from "../../src/service/postgres-job-store.js";
 import type { ServiceJob } from "../../src/service/service-job.js";
@@ -104,6 +105,20 @@ test("BullMQ queue: with Redis unreachable a submission is still stored, queued 
     }
   });
 });
+
+test("BullMQ queue: the queueing store queues what is submitted and drops what is cancelled while queued", () =>
+  withQueue(async (queue, queueName) => {
+    const queueing = queueingJobStore(store, queue);
+    const { job, created } = await queueing.submit({ spec: SPEC, owner: "api", idempotencyKey: "k" });
+    assert.equal(created, true);
+    assert.equal((await queueing.submit({ spec: SPEC, owner: "api", idempotencyKey: "k" })).job.id, job.id);
+    await withRawQueue(queueName, async (raw) => assert.equal((await raw.getJob(job.id))?.name, "convert"));
+    assert.equal((await queueing.get(job.id))?.state, "queued", "other methods are the store's");
+    assert.equal((await queueing.list({ limit: 1, owner: "api" })).jobs[0]?.id, job.id);
+    assert.equal((await queueing.requestCancel(job.id))?.state, "cancelled");
+    await withRawQueue(queueName, async (raw) => assert.equal(await raw.getJob(job.id), undefined));
+    assert.equal((await queue.counts()).waiting, 0);
+  }));
 
 test("BullMQ queue: Redis URLs are shown without their password", () => {
   assert.equal(redactUrl("redis://:s3cret@10.0.0.1:6379/2"), "redis://:***@10.0.0.1:6379/2");
