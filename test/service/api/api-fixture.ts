@@ -1,7 +1,8 @@
 /**
- * A real API server on a random port of 127.0.0.1 over a real SQLite job store in a temporary folder, with a
- * tokens file of three tokens (alice: convert/clean/migrate on local stores; bob: convert only; root: admin),
- * allowed folders in/ (read) and out/ (write), and an audit log file. Requests go over HTTP with fetch.
+ * A real API server on a random port of 127.0.0.1 over a real job store (SQLite in a temporary folder unless
+ * another is given), with a tokens file of three tokens (alice: convert/clean/migrate on local stores; bob:
+ * convert only; root: admin), allowed folders in/ (read) and out/ (write), and an audit log file. Requests go
+ * over HTTP with fetch.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
 import { createApiServer, type ApiServer } from "../../../src/service/api/api-server.js";
 import { newApiToken } from "../../../src/service/api/api-tokens.js";
+import type { JobStore } from "../../../src/service/job-store.js";
 import { SqliteJobStore } from "../../../src/service/sqlite-job-store.js";
 import { ApiConfigSchema, type ApiConfig } from "../../../src/service/service-config.js";
 
@@ -16,7 +18,7 @@ export interface ApiFixture {
   readonly dir: string;
   readonly inDir: string;
   readonly outDir: string;
-  readonly store: SqliteJobStore;
+  readonly store: JobStore;
   readonly server: ApiServer;
   readonly url: string;
   readonly tokens: { alice: string; bob: string; root: string };
@@ -29,6 +31,8 @@ export interface ApiFixture {
 export async function startApi(
   overrides: Partial<ApiConfig> = {},
   listen: (server: ApiServer) => Promise<string> = (s) => s.listen({ host: "127.0.0.1", port: 0 }),
+  /** The store the server uses (closed with the fixture); a SQLite one in the fixture's folder by default. */
+  openStore: (dir: string) => Promise<JobStore> = (dir) => SqliteJobStore.open(join(dir, "jobs.sqlite")),
 ): Promise<ApiFixture> {
   const dir = mkdtempSync(join(tmpdir(), "chromogenic-api-"));
   const inDir = join(dir, "in");
@@ -53,7 +57,7 @@ export async function startApi(
     web: join(dir, "web"),
     ...overrides,
   });
-  const store = await SqliteJobStore.open(join(dir, "jobs.sqlite"));
+  const store = await openStore(dir);
   const server = await createApiServer({ store, config, folders: { read: [inDir], write: [outDir] } });
   const url = await listen(server);
   const tokens = { alice: alice.token, bob: bob.token, root: root.token };
