@@ -89,6 +89,7 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
       libraryJob = id;
       sink.push({ event: "job", job: id });
     },
+    keepLeftovers: () => reason === "lost",
     onStateSaved: async (state) => {
       if (!(await store.update(job.id, worker, { workflowState: state }))) {
         stopWork("lost");

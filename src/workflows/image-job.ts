@@ -148,7 +148,7 @@ async function runJob(state: JobState, context: JobContext): Promise<JobResult> 
     state.status = "failed";
     state.error = (e as Error).message ?? String(e);
     state.errorCode = errorCode(e);
-    if (!state.request.keep) await removeLeftovers(run).catch(() => undefined);
+    if (!run.keepsLeftovers) await removeLeftovers(run).catch(() => undefined);
     await saveJob(state).catch(() => undefined);
     if (e instanceof Error) {
       e.message = `job ${state.id}: ${e.message}${state.request.keep ? " (leftovers kept: --keep)" : ""}`;

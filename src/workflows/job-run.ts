@@ -25,6 +25,12 @@ export interface JobContext {
    * this run did in a cloud. A failure here fails the step, as a failed save does.
    */
   readonly onStateSaved?: (state: Readonly<JobState>) => Promise<void> | void;
+  /**
+   * Asked when a step fails or is cancelled: true leaves what it made in the clouds as --keep does. A service
+   * worker that lost its lease answers true: the job's new holder resumes from those (a half-written snapshot
+   * or bundle), and removes them itself if it cannot.
+   */
+  readonly keepLeftovers?: () => boolean;
 }
 
 /** `--work-dir DIR` puts the job's temporary files in DIR/<id> (removed at the end), else in its state dir. */
@@ -56,6 +62,11 @@ export class JobRun {
     this.source = resolveCloud(this.request.source.cloud);
     this.destination =
       this.request.destination.kind === "cloud" ? resolveCloud(this.request.destination.cloud) : undefined;
+  }
+
+  /** Whether a failing step leaves what it made in the clouds (--keep, or the caller's say). */
+  get keepsLeftovers(): boolean {
+    return !!this.request.keep || !!this.context.keepLeftovers?.();
   }
 
   get signal(): AbortSignal | undefined {

@@ -22,7 +22,7 @@ export interface WorkflowOutputFlags {
 export function runJobCommand(
   command: CommandName,
   flags: WorkflowOutputFlags,
-  job: (context: Required<Omit<JobContext, "onStateSaved">>) => Promise<JobResult>,
+  job: (context: Required<Pick<JobContext, "signal" | "onEvent" | "onJobCreated">>) => Promise<JobResult>,
 ): Promise<void> {
   return runCommand(
     { command, json: !!flags.json, quiet: !!flags.quiet, logPhases: true, summary },
