@@ -100,7 +100,9 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
 
   let outcome: JobOutcome;
   try {
-    const spec = JobSpecSchema.parse(job.spec);
+    const parsed = JobSpecSchema.safeParse(job.spec);
+    if (!parsed.success) throw new UsageError(`job ${job.id}: its spec is not valid: ${parsed.error.message}`);
+    const spec = parsed.data;
     if (reason === "cancel") throw new AbortedError("cancelled");
     const result = await runSpec(store, job, spec, context);
     if (reason === "lost") throw new LeaseLostError();
@@ -119,12 +121,15 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
       await store.release(job.id, worker);
       return "released";
     }
+    let failure = e;
     if (reason === "cancel") {
       const left = libraryJob ?? (await adoptedJob(store, job));
       // The cancel itself succeeded: a leftover that cannot be removed now is told, and named in the job's log.
       if (left) await discardJob(left).catch((d: unknown) => sink.push(leftoverWarning(d)));
+      // Not the CLI's "interrupted; resume continues it": a cancelled job is over.
+      failure = new AbortedError("cancelled");
     }
-    const event = errorEvent(e, libraryJob);
+    const event = errorEvent(failure, libraryJob);
     sink.push(event);
     outcome = {
       state: reason === "cancel" ? "cancelled" : "failed",

@@ -150,6 +150,7 @@ test("cancelling a running migrate ends it cancelled, with nothing left in the d
   const last = events.at(-1);
   assert.equal(last?.event, "error");
   assert.equal(last.code, "EABORTED");
+  assert.equal(last.message, "cancelled", "over, not to be resumed");
   const files = await storeFiles(to);
   assert.deepEqual([...files.images, ...files.other], [], "nothing in the destination");
   await pool.stop();
