@@ -122,6 +122,10 @@ export interface UploadImageRequest {
 export interface GuestFacts {
   /** The firmware its loaders start under (guest/inspect/firmware-support.ts). */
   readonly firmware?: "bios" | "uefi" | "both" | "unknown";
+  /** The machine its programs are built for, in Glance's words (guest/inspect/guest-architecture.ts). */
+  readonly architecture?: "x86_64" | "i686" | "aarch64" | "unknown";
+  /** Whether its newest kernel has the Elastic Network Adapter's driver (guest/inspect/ena-driver.ts). */
+  readonly ena?: boolean;
 }
 
 export interface CreateImageFromInstanceRequest {

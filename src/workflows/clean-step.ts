@@ -6,6 +6,7 @@
  */
 import type { WorkListener } from "../util/events.js";
 import { UsageError } from "../util/errors.js";
+import type { GuestFacts } from "../providers/provider.js";
 
 export interface CleanRequest {
   readonly profile?: string;
@@ -17,6 +18,8 @@ export interface CleanRequest {
 
 export interface CleanSummary {
   readonly changes: number;
+  /** What the cleaning's inspection of the guest found that a destination store may need told. */
+  readonly guest: { architecture?: KnownArchitecture; ena?: boolean };
   readonly operations: readonly string[];
   readonly warnings: readonly string[];
 }
@@ -35,6 +38,7 @@ interface CleaningModule {
     changes: readonly unknown[];
     operations: readonly { name: string; skipped?: string }[];
     warnings: readonly string[];
+    guest: { architecture?: string; ena?: boolean };
   }>;
 }
 
@@ -59,9 +63,20 @@ export async function cleanWorkingCopy(rawImage: string, request: CleanRequest):
     signal: request.signal,
     onEvent: request.onEvent,
   });
+  const { architecture, ena } = report.guest;
   return {
     changes: report.changes.length,
+    guest: {
+      ...(isGuestArchitecture(architecture) ? { architecture } : {}),
+      ...(ena !== undefined ? { ena } : {}),
+    },
     operations: report.operations.filter((o) => !o.skipped).map((o) => o.name),
     warnings: report.warnings,
   };
+}
+
+type KnownArchitecture = Exclude<GuestFacts["architecture"], "unknown" | undefined>;
+
+function isGuestArchitecture(value: string | undefined): value is KnownArchitecture {
+  return value === "x86_64" || value === "i686" || value === "aarch64";
 }

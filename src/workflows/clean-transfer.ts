@@ -63,6 +63,8 @@ export async function cleanOnce(run: JobRun, work: string): Promise<CleanSummary
   });
   for (const w of summary.warnings) run.message(w, "warning");
   run.phase("clean", "end", `${summary.changes} change(s)`);
+  // Saved with the step: a resume after it still registers the image with what the guest showed.
+  run.state.guest = summary.guest;
   run.state.done.push("clean");
   await run.save();
   return summary;

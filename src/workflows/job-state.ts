@@ -137,6 +137,10 @@ export const JobStateSchema = z.object({
   bootImages: z.object({ kernel: z.string().optional(), ramdisk: z.string().optional() }).optional(),
   /** What the destination store needs to continue an interrupted upload (UploadOptions.resume), opaque here. */
   uploadResume: z.unknown().optional(),
+  /** What cleaning's inspection found in the guest (architecture, ENA driver), for the destination store. */
+  guest: z
+    .object({ architecture: z.enum(["x86_64", "i686", "aarch64"]).optional(), ena: z.boolean().optional() })
+    .optional(),
   /** Temporary files of the job, by role. */
   files: z.object({
     download: z.string().optional(),

@@ -96,7 +96,8 @@ export async function storeImage(
       properties,
       // What chromogenic wrote; passed-through bytes keep the source's own properties.
       subformat: run.state.plan!.mode === "passthrough" ? undefined : createOptionsFor(format, "cloud").subformat,
-      ...(run.guestFacts ? { guest: run.guestFacts } : {}),
+      // What reading the disk found, and what cleaning's inspection of the mounted guest added.
+      ...(run.guestFacts || run.state.guest ? { guest: { ...run.guestFacts, ...run.state.guest } } : {}),
     },
     {
       signal: run.signal,

@@ -144,3 +144,28 @@ export function debianRootFiles(fstab: string): FilesystemSpec["files"] {
     srv: { dir: true },
   };
 }
+
+/** The secret line planted in the guest's shell history by `historyGuestDisk`: cleaning must remove it. */
+export const PLANTED_HISTORY_LINE = "aws configure set aws_secret_access_key planted-secret";
+
+/**
+ * A one-partition (MBR, ext4 at 1 MiB) Debian-like guest whose init's ELF header says i386 and whose only kernel
+ * has modules but no ENA driver, with a secret in root's shell history: what cleaning's inspection and
+ * cleaning itself must find on the way to an EC2-family store.
+ */
+export async function historyGuestDisk(path: string, scratchDir: string): Promise<void> {
+  const i386Init = "\x7fELF\x01\x01\x01" + "\0".repeat(9) + "\x02\0\x03\0" + "\0".repeat(44);
+  const files = {
+    ...debianRootFiles("/dev/sda1 / ext4 defaults 0 1\n"),
+    "lib/systemd/systemd": i386Init,
+    "boot/vmlinuz-5.10.0-30-686": "kernel",
+    "lib/modules/5.10.0-30-686/modules.builtin": "kernel/fs/ext4/ext4.ko\n",
+    "root/.bash_history": `${PLANTED_HISTORY_LINE}\n`,
+  };
+  await makeGuestDisk(path, "dos", [{ type: "83", sizeMiB: 48, fs: { type: "ext4", sizeMiB: 48, files } }], scratchDir);
+}
+
+/** A file of the ext4 filesystem at 1 MiB in a raw disk, read with debugfs (no mount): its text, or "". */
+export async function historyGuestFile(disk: string, guestPath: string): Promise<string> {
+  return (await run("debugfs", ["-R", `cat ${guestPath}`, `${disk}?offset=${MiB}`])).stdout;
+}

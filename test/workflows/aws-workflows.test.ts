@@ -14,7 +14,9 @@
  *   the disk's own partition table shows; the snapshot reads back as the disk;
  * - an instance imaged with CreateImage (--no-reboot reaches the call), and exported with the temporary AMI and
  *   its snapshot removed at the end;
- * - an upload the service refuses half way leaves nothing in the account, or everything with --keep.
+ * - an upload the service refuses half way leaves nothing in the account, or everything with --keep;
+ * - local → AWS with --clean: the AMI holds the cleaned guest, registered with the architecture and ENA
+ *   support that cleaning's inspection of the guest found.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -24,6 +26,7 @@ import { EBS_BLOCK_SIZE, GIB } from "../helpers/aws/fake-aws-account.js";
 import { writeSnapshotRaw } from "../helpers/aws/snapshot-raw.js";
 import { doneOf, errorOf } from "../helpers/event-lines.js";
 import { qemuCompare, runCli } from "../helpers/tools.js";
+import { historyGuestDisk, historyGuestFile, isRoot, PLANTED_HISTORY_LINE } from "../helpers/guest-images.js";
 
 test("AWS → files: an EBS-backed AMI read block by block into qcow2 and VMDK, only its listed blocks fetched", async (t) => {
   const { dir, account, ebsServer, env } = await awsCloud(t);
@@ -137,4 +140,34 @@ test("an upload the service refuses half way leaves nothing in the account; with
   assert.notEqual(kept.code, 0, kept.stdout);
   assert.equal(account.snapshots.size, 1, "--keep leaves the started snapshot for a look");
   assert.equal([...account.snapshots.values()][0]!.status, "pending");
+});
+
+test("local → AWS --clean: cleaned on the way, registered with the architecture and ENA the guest has (root)", async (t) => {
+  assert.ok(await isRoot(), "cleaning mounts the guest: run this suite as root (.ci/run does)");
+  const { dir, account, env } = await awsCloud(t);
+  // An i386 guest (its init's ELF header says so) whose only kernel has modules but no ENA driver: the AMI must
+  // not claim ENA (it would boot with no network on every current instance type), whatever the metadata says.
+  const disk = join(dir, "guest.raw");
+  await historyGuestDisk(disk, dir);
+  const store = join(dir, "store");
+  const up = await runCli(
+    ["image", "upload", "--cloud", `local:${store}`, disk, "i386-guest", "--property", "architecture=x86_64"],
+    env,
+  );
+  assert.equal(up.code, 0, up.stderr + up.stdout);
+  const r = await runCli(
+    ["migrate", "--from", `local:${store}`, "--image", "i386-guest", "--to", "aws", "--clean", "--json"],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const done = doneOf(r.stdout, "migrate") as unknown as { image: { id: string } };
+  const image = account.images.get(done.image.id)!;
+  assert.equal(image.architecture, "i386", "the guest's init is i386; the metadata's x86_64 was wrong");
+  assert.equal(image.enaSupport, false, "its kernel has no ENA driver");
+  assert.match(r.stdout, /"phase":"clean","state":"end"/);
+  const back = join(dir, "back.raw");
+  await writeSnapshotRaw(account.snapshots.get(image.blockDevices[0]!.snapshotId!)!, back);
+  assert.match(await historyGuestFile(back, "/etc/os-release"), /ID=debian/, "the AMI's root filesystem reads back");
+  const history = await historyGuestFile(back, "/root/.bash_history");
+  assert.ok(!history.includes(PLANTED_HISTORY_LINE), "the shell history was cleaned out of the AMI");
 });

@@ -6,7 +6,8 @@
  * our bundle; our own reads verify the manifest's signature and every part's digest.
  * - `image upload` → `image list` → the Glance copy → `export` to qcow2 and to a VirtualBox OVA → `image delete`
  *   (deregistered, no object of the bundle left);
- * - `migrate` OpenStack → Eucalyptus (qcow2 → raw bundle), Eucalyptus → OpenStack (as it is, and a Xen guest
+ * - `migrate` local → Eucalyptus with --clean (the bundle holds the cleaned guest, registered with the
+ *   architecture its init has), OpenStack → Eucalyptus (qcow2 → raw bundle), Eucalyptus → OpenStack (as it is, and a Xen guest
  *   whose EKI/ERI become its own kernel: it boots on KVM), Eucalyptus → Eucalyptus into another bucket;
  * - `euca:REGION` from euca2ools .ini files (EUCA_CONFIG_PATH) in place of the eucarc variables;
  * - failures: a missing cloud certificate, RegisterImage refused, a bundle the cloud cannot open, a wrong secret,
@@ -37,6 +38,7 @@ import { doneOf, eventLines } from "../helpers/event-lines.js";
 import { bootToLogin } from "../helpers/boot-in-qemu.js";
 import { XEN_GUEST_HOSTNAME, xenBareExt4Guest } from "../helpers/xen-guests.js";
 import { CLI, makeRaw, mixedRegions, pattern, qemuImg, runCli, sha256File } from "../helpers/tools.js";
+import { historyGuestDisk, historyGuestFile, PLANTED_HISTORY_LINE } from "../helpers/guest-images.js";
 import { startThrottleProxy, writeCloudsYaml } from "./helpers/workflow-stack.js";
 import { assertSameDisk, jobFolders, onlyJob, ovaDisk, scratchDir, type DoneEvent } from "./helpers/workflow-steps.js";
 import {
@@ -203,6 +205,30 @@ test("migrate OpenStack → Eucalyptus: a qcow2 in Glance becomes a raw bundle e
   assert.ok(inGlance, `ec2-api put no image from ${made!.ImageLocation} in Glance`);
   const glanceCopy = await glanceBytes(glance, inGlance.id, dir, "from-openstack.glance.raw");
   assert.equal(await sha256File(glanceCopy), await sha256File(disk));
+});
+
+test("migrate local → Eucalyptus --clean: the bundle holds the cleaned guest, its architecture the guest's own", async () => {
+  assert.ok(process.getuid?.() === 0, "cleaning mounts the guest: run this suite as root (.ci/run does)");
+  const guest = join(dir, "history-guest.raw");
+  await historyGuestDisk(guest, dir);
+  const store = join(dir, "clean-store");
+  await cliOk(["image", "upload", "--cloud", `local:${store}`, guest, "history-guest"], env);
+  const name = unique("cleaned");
+  const { stdout, done } = await migrate(
+    { from: `local:${store}`, to: "env-euca", image: "history-guest", name },
+    "--clean",
+    "--no-bootable",
+  );
+  eucaMade.push(done.image.id);
+  assert.match(stdout, /"phase":"clean","state":"end"/);
+  const made = await ec2Image(stack, done.image.id);
+  assert.equal(made?.Architecture, "i386", "the guest's init is i386: registered so, not as x86_64");
+  const back = await exportRaw(done.image.id, "cleaned.raw");
+  assert.match(await historyGuestFile(back, "/etc/os-release"), /ID=debian/, "the guest reads back");
+  assert.ok(
+    !(await historyGuestFile(back, "/root/.bash_history")).includes(PLANTED_HISTORY_LINE),
+    "the shell history was cleaned before the bundle was made",
+  );
 });
 
 test("migrate Eucalyptus → OpenStack --no-bootable: the EMI in Glance as qcow2, the same disk", async () => {

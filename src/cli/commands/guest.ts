@@ -62,6 +62,8 @@ function renderInspection(r: ImageInspection): string {
     `distribution: ${d.name} (id ${d.id}, version ${d.version}, family ${d.family})`,
     `package manager: ${r.packageManager}`,
     `init system: ${r.initSystem}`,
+    `architecture: ${r.architecture}`,
+    `ENA driver (EC2's network card): ${r.enaDriver === undefined ? "cannot tell" : r.enaDriver ? "yes" : "no"}`,
     `cloud-init: ${r.cloudInit ? "installed" : "not found"}`,
     `filesystems: ${r.filesystems.map((f) => `${f.mountPoint} (${f.type})`).join(", ")}`,
     `kernels: ${r.kernels.length ? "" : "none found"}`,

@@ -1,6 +1,8 @@
 import { findKernels, type InstalledKernel } from "./boot-files.js";
 import { detectDistribution, type Distribution } from "./distribution.js";
 import { listUsers, type GuestUser } from "./guest-users.js";
+import { guestArchitecture, type GuestArchitecture } from "./guest-architecture.js";
+import { guestHasEnaDriver } from "./ena-driver.js";
 import {
   detectInitSystem,
   detectPackageManager,
@@ -16,6 +18,9 @@ export interface GuestInspection {
   readonly kernels: readonly InstalledKernel[];
   readonly cloudInit: boolean;
   readonly users: readonly GuestUser[];
+  readonly architecture: GuestArchitecture;
+  /** Whether the newest kernel has the ENA driver (EC2's network card); undefined without a kernel in /boot. */
+  readonly enaDriver: boolean | undefined;
 }
 
 /**
@@ -23,12 +28,15 @@ export interface GuestInspection {
  * guest-root resolver; whatever cannot be told is "unknown" or empty rather than an error.
  */
 export async function inspectGuest(root: string): Promise<GuestInspection> {
+  const kernels = await findKernels(root);
   return {
     distribution: await detectDistribution(root),
     packageManager: await detectPackageManager(root),
     initSystem: await detectInitSystem(root),
-    kernels: await findKernels(root),
+    kernels,
     cloudInit: await hasCloudInit(root),
     users: await listUsers(root),
+    architecture: await guestArchitecture(root),
+    enaDriver: await guestHasEnaDriver(root, kernels),
   };
 }

@@ -16,7 +16,15 @@ export interface CleaningReport {
   readonly image: string;
   readonly output?: string;
   readonly dryRun: boolean;
-  readonly guest: { distribution: string; family: string; version: string };
+  readonly guest: {
+    distribution: string;
+    family: string;
+    version: string;
+    /** In Glance's words, from its programs' ELF headers ("unknown" when none could be read). */
+    architecture?: string;
+    /** Whether its newest kernel has AWS's ENA network driver (absent: no kernel in /boot to tell). */
+    ena?: boolean;
+  };
   /** Every selected operation in the order run; `skipped` says why one did not run (e.g. "not for family redhat"). */
   readonly operations: readonly { name: string; skipped?: string }[];
   readonly changes: readonly CleaningChange[];

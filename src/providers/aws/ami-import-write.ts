@@ -26,7 +26,8 @@ import type { S3Connection } from "../ec2/s3-connection.js";
 import { abortMultipartUpload, uploadMultipart, type MultipartUploadState } from "../ec2/s3-multipart-upload.js";
 import { deleteObject } from "../ec2/s3-objects.js";
 import { ChromogenicError, WaitFailedError } from "../../util/errors.js";
-import { architectureFor, bootModeFor } from "./aws-image.js";
+import { bootModeFor } from "./aws-image.js";
+import { architectureFor } from "../ec2/ec2-architecture.js";
 import { requireAwsBucket, type AwsSettings } from "./aws-settings.js";
 import { startImportImage, waitForImportImage } from "./import-image-task.js";
 import { checkVmImportable, type VmImportDisk } from "./vm-import-requirements.js";
@@ -114,7 +115,7 @@ export async function importAmi(
     });
     upload = undefined;
     const bootMode = importBootMode(request);
-    const architecture = architectureFor(request.properties);
+    const architecture = architectureFor(request.properties, request.guest?.architecture);
     // Not cancelled half way: a task AWS started whose id never arrived could not be cancelled. A
     // cancellation is seen by the wait, which cancels the task.
     const taskId = await startImportImage(ec2, {

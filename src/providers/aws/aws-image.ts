@@ -10,7 +10,7 @@ import type { Ec2BlockDeviceMapping, Ec2Image } from "../ec2/ec2-records.js";
 import { providerImageOf } from "../eucalyptus/eucalyptus-image.js";
 import { isBundleImage, type BundleSizes } from "../ec2/bundle-images.js";
 import { UsageError } from "../../util/errors.js";
-import type { Ec2Architecture, Ec2BootMode } from "../ec2/ec2-images.js";
+import type { Ec2BootMode } from "../ec2/ec2-images.js";
 
 const GIB = 1024 ** 3;
 
@@ -37,10 +37,7 @@ export function rootSnapshotOf(image: Ec2Image, label: string): Ec2BlockDeviceMa
 
 /** `sizes`: an instance-store AMI's, when the caller read its manifest (listing does not). */
 export function awsProviderImage(image: Ec2Image, sizes?: BundleSizes): ProviderImage {
-  const described = providerImageOf(image, sizes);
-  const base = image.architecture
-    ? { ...described, properties: { ...described.properties, architecture: glanceArchitectureOf(image.architecture) } }
-    : described;
+  const base = providerImageOf(image, sizes);
   if (image.rootDeviceType !== "ebs") {
     // A bundle is gzip inside AES-CBC: it can only be read from its start.
     if (isBundleImage(image)) return { ...base, sequentialOnly: true };
@@ -76,32 +73,11 @@ export function bootModeFor(request: UploadImageRequest): Ec2BootMode | undefine
   return said === "uefi" ? "uefi" : said === "bios" ? "legacy-bios" : undefined;
 }
 
-const ARCHITECTURES: Readonly<Record<string, Ec2Architecture>> = {
-  x86_64: "x86_64",
-  amd64: "x86_64",
-  x64: "x86_64",
-  aarch64: "arm64",
-  arm64: "arm64",
-  i386: "i386",
-  i686: "i386",
-};
-
-/** EC2's architectures in Glance's words (libosinfo's, which Nova's scheduler matches hosts by). */
-const GLANCE_ARCHITECTURES: Readonly<Record<string, string>> = { x86_64: "x86_64", arm64: "aarch64", i386: "i686" };
-
 /**
- * Glance's word for an AMI's architecture, so an AMI migrated to OpenStack says `aarch64` as Glance images of ARM
- * guests do, not EC2's `arm64`; one EC2 does not list is kept as EC2 gave it.
+ * RegisterImage's EnaSupport: what inspecting the guest found (cleaning mounts it and looks for the driver in its
+ * newest kernel), else true — every current instance type presents only an ENA card, and every kernel since
+ * 4.9 has its driver, so an AMI registered without it would start only on the previous generation's types.
  */
-export function glanceArchitectureOf(ec2Architecture: string): string {
-  return GLANCE_ARCHITECTURES[ec2Architecture] ?? ec2Architecture;
-}
-
-/** EC2's word for the image's architecture (Glance's `architecture` says x86_64 or aarch64); x86_64 by default. */
-export function architectureFor(properties: Readonly<Record<string, string>> | undefined): Ec2Architecture {
-  const said = properties?.architecture;
-  if (!said) return "x86_64";
-  const arch = ARCHITECTURES[said.toLowerCase()];
-  if (!arch) throw new UsageError(`architecture "${said}" has no EC2 equivalent (x86_64, arm64, i386)`);
-  return arch;
+export function enaSupportFor(request: UploadImageRequest): boolean {
+  return request.guest?.ena ?? true;
 }

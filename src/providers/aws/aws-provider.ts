@@ -45,7 +45,8 @@ import { checkAmiReadable } from "./ami-read-check.js";
 import { EbsConnection } from "./ebs-connection.js";
 import { openSnapshotInput } from "./ebs-snapshot-input.js";
 import { writeSnapshot } from "./ebs-snapshot-writer.js";
-import { architectureFor, awsProviderImage, bootModeFor, rootSnapshotOf, SNAPSHOT_DISK_FORMAT } from "./aws-image.js";
+import { awsProviderImage, bootModeFor, enaSupportFor, rootSnapshotOf, SNAPSHOT_DISK_FORMAT } from "./aws-image.js";
+import { architectureFor } from "../ec2/ec2-architecture.js";
 import type { AwsSettings } from "./aws-settings.js";
 import { openExportedAmi } from "./ami-export-read.js";
 import { importAmi, parseUploadLocation } from "./ami-import-write.js";
@@ -176,7 +177,7 @@ export class AwsProvider implements ImageProvider {
     if (this.settings.writeVia === "import") {
       const imageId = await importAmi(this, { ...request, sizeBytes: request.sizeBytes }, data, options, {
         rootVolumeSizeGiB: volumeSizeGiB,
-        enaSupport: true,
+        enaSupport: enaSupportFor(request),
       });
       try {
         return await this.finishUpload(imageId, request, volumeSizeGiB, options);
@@ -209,13 +210,12 @@ export class AwsProvider implements ImageProvider {
         description: request.properties?.description ?? `made by chromogenic`,
         snapshotId,
         rootDeviceName: ROOT_DEVICE,
-        architecture: architectureFor(request.properties),
+        architecture: architectureFor(request.properties, request.guest?.architecture),
         virtualizationType: "hvm",
         rootVolumeSizeGiB: volumeSizeGiB,
         rootVolumeType: "gp3",
         ...(bootMode ? { bootMode } : {}),
-        // Current instance types need it, and every kernel since 4.9 has the driver (see the README).
-        enaSupport: true,
+        enaSupport: enaSupportFor(request),
         signal: options.signal,
       });
       await options.onCreated?.(imageId);

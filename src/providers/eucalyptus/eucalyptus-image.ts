@@ -7,6 +7,7 @@
 import type { ProviderImage } from "../provider.js";
 import type { Ec2Image } from "../ec2/ec2-records.js";
 import { isBundleImage } from "../ec2/bundle-images.js";
+import { glanceArchitectureOf } from "../ec2/ec2-architecture.js";
 
 /** The disk format of every bundle's content. */
 export const BUNDLE_DISK_FORMAT = "raw";
@@ -31,7 +32,8 @@ export function providerImageOf(image: Ec2Image, sizes?: { size: number; bundled
   const put = (key: string, value: string | undefined) => {
     if (value) properties[key] = value;
   };
-  put("architecture", image.architecture);
+  // In Glance's words: what an OpenStack destination and Nova's scheduler understand.
+  put("architecture", image.architecture && glanceArchitectureOf(image.architecture));
   put("kernel_id", image.kernelId);
   put("ramdisk_id", image.ramdiskId);
   put("image_location", image.location);

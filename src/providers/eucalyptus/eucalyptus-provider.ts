@@ -37,6 +37,7 @@ import { BUNDLE_DISK_FORMAT, EBS_UNREADABLE, providerImageOf } from "./eucalyptu
 import { bundleReadingKeys, bundleWritingKeys } from "./bundle-signing-keys.js";
 import type { EucalyptusSettings } from "./eucalyptus-settings.js";
 import { imageFromInstance } from "./instance-image.js";
+import { architectureFor } from "../ec2/ec2-architecture.js";
 
 /** What a resumed upload needs of the one it continues (kept by the job as UploadOptions.resume state). */
 const BundleResumeSchema = z.object({
@@ -139,7 +140,7 @@ export class EucalyptusProvider implements ImageProvider {
     const store = new S3BundleStore(this.s3, this.settings.bucket);
     const { prefix, secret } = await this.bundleIdentity(request, options);
     const source = streamImageSource(data, request.sizeBytes, `the data of "${request.name}"`);
-    const architecture = properties.architecture ?? "x86_64";
+    const architecture = architectureFor(properties, request.guest?.architecture);
     const boot = bootImagesOf(imageType, properties);
     const writing = writeBundle({
       source,

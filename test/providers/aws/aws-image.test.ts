@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { architectureFor, awsProviderImage, glanceArchitectureOf } from "../../../src/providers/aws/aws-image.js";
+import { awsProviderImage, enaSupportFor } from "../../../src/providers/aws/aws-image.js";
 import type { Ec2Image } from "../../../src/providers/ec2/ec2-records.js";
 
 const ami: Ec2Image = {
@@ -41,9 +41,9 @@ test("an AMI's architecture and boot mode are given in Glance's words", () => {
   assert.equal(awsProviderImage(bundled).properties.architecture, "i686", "an instance-store AMI's too");
 });
 
-test("Glance's words go back to EC2's unchanged for every EC2 architecture", () => {
-  for (const ec2 of ["x86_64", "arm64", "i386"]) {
-    assert.equal(architectureFor({ architecture: glanceArchitectureOf(ec2) }), ec2);
-  }
-  assert.equal(glanceArchitectureOf("x86_64_mac"), "x86_64_mac", "one EC2 does not list is kept as given");
+test("EnaSupport: what inspecting the guest found, true when nothing was inspected", () => {
+  const request = { name: "x", diskFormat: "raw", visibility: "private" as const };
+  assert.equal(enaSupportFor(request), true);
+  assert.equal(enaSupportFor({ ...request, guest: { ena: false } }), false);
+  assert.equal(enaSupportFor({ ...request, guest: { ena: true, firmware: "bios" } }), true);
 });
