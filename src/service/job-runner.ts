@@ -20,12 +20,13 @@ import { doneEvent, errorEvent } from "../util/result-events.js";
 import { requireRoot } from "../util/require-root.js";
 import { resumeJob, startJob, type JobContext } from "../workflows/image-job.js";
 import { discardJob, removeJob } from "../workflows/job-removal.js";
-import { adoptJob } from "../workflows/job-state.js";
+import { adoptJob, type JobState } from "../workflows/job-state.js";
 import { JobSpecSchema, type JobKind, type JobSpec } from "./job-spec.js";
 import { JobEventSink } from "./job-event-sink.js";
 import type { JobOutcome, JobStore } from "./job-store.js";
 import { startLeaseHeartbeat } from "./lease-heartbeat.js";
 import type { ServiceJob } from "./service-job.js";
+import { checkJobPaths, PathNotAllowedError, type AllowedFolders } from "./service-paths.js";
 
 export interface RunJobOptions {
   /** The worker holding the job (the id it claimed it with). */
@@ -36,6 +37,11 @@ export interface RunJobOptions {
   readonly stopping?: AbortSignal;
   /** How often at most the job's progress summary is written (default 400 ms). */
   readonly progressIntervalMs?: number;
+  /**
+   * The folders the service's jobs may use (service-paths.ts): the job's paths are checked again right before it
+   * runs, where they lead now — a link planted since the API checked them is refused. Undefined: not checked.
+   */
+  readonly folders?: AllowedFolders;
 }
 
 /** How a run ended: the job's final state, or `released` (the worker stopped) or `lost` (another holds it). */
@@ -82,6 +88,7 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
     onCancel: () => stopWork("cancel"),
   });
   let libraryJob: string | undefined;
+  let lastState: Readonly<JobState> | undefined;
   const context: Required<JobContext> = {
     signal: work.signal,
     onEvent: sink.push,
@@ -91,6 +98,7 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
     },
     keepLeftovers: () => reason === "lost",
     onStateSaved: async (state) => {
+      lastState = state;
       if (!(await store.update(job.id, worker, { workflowState: state }))) {
         stopWork("lost");
         throw new LeaseLostError();
@@ -104,10 +112,12 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
     if (!parsed.success) throw new UsageError(`job ${job.id}: its spec is not valid: ${parsed.error.message}`);
     const spec = parsed.data;
     if (reason === "cancel") throw new AbortedError("cancelled");
+    if (options.folders) await checkPathsNow(spec, options.folders);
     const result = await runSpec(store, job, spec, context);
     if (reason === "lost") throw new LeaseLostError();
     sink.push(doneEvent(COMMAND_OF[spec.kind], result));
-    outcome = { state: "succeeded", result: { ...result } };
+    // The bytes a cloud job moved (its state's count), for the service's metrics; the done event stays the CLI's.
+    outcome = { state: "succeeded", result: { ...result, ...(lastState ? { bytes: { ...lastState.bytes } } : {}) } };
   } catch (e) {
     if (reason === "lost") {
       heartbeat.stop();
@@ -186,6 +196,16 @@ async function runSpec(store: JobStore, job: ServiceJob, spec: JobSpec, context:
 function leftoverWarning(error: unknown) {
   const text = `removing what the cancelled job left failed: ${errorEvent(error).message}`;
   return { event: "message", level: "warning", text } as const;
+}
+
+/** The job's paths checked where they lead now; one outside the allowed folders fails the job as a usage error. */
+async function checkPathsNow(spec: JobSpec, folders: AllowedFolders): Promise<void> {
+  try {
+    await checkJobPaths(spec, folders);
+  } catch (e) {
+    if (e instanceof PathNotAllowedError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** The library's job of an earlier attempt, written here so that its leftovers can be removed; undefined if none. */

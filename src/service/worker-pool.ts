@@ -15,6 +15,7 @@ import { workflowStateDir } from "../workflows/job-state.js";
 import type { JobStore } from "./job-store.js";
 import { runServiceJob, type RunEnd } from "./job-runner.js";
 import type { ServiceJob } from "./service-job.js";
+import type { AllowedFolders } from "./service-paths.js";
 import { freeBytes, reachesClouds } from "./worker-capacity.js";
 
 export interface WorkerPoolOptions {
@@ -36,6 +37,8 @@ export interface WorkerPoolOptions {
   readonly host?: string;
   /** How often at most a job's progress summary is written; default 400 ms. */
   readonly progressIntervalMs?: number;
+  /** The folders jobs may use (service-paths.ts): each job's paths are checked again before it runs. */
+  readonly folders?: AllowedFolders;
   /** Told what the pool does and what went wrong with the store (one line each). */
   readonly log?: (line: string) => void;
 }
@@ -109,6 +112,7 @@ export function startWorkerPool(store: JobStore, options: WorkerPoolOptions = {}
           leaseMs,
           stopping: interrupting.signal,
           progressIntervalMs: options.progressIntervalMs,
+          folders: options.folders,
         });
       } catch (e) {
         // The store failed under the runner: the lease runs out and another worker takes the job over.

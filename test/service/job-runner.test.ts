@@ -6,12 +6,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { access, chmod } from "node:fs/promises";
+import { access, chmod, mkdir, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { runServiceJob } from "../../src/service/job-runner.js";
 import type { JobSpec } from "../../src/service/job-spec.js";
+import { resolveAllowedFolders } from "../../src/service/service-paths.js";
 import { SqliteJobStore } from "../../src/service/sqlite-job-store.js";
 import { makeSampleImage } from "../../src/workflows/sample-image.js";
 import { eventLines } from "../helpers/event-lines.js";
@@ -170,6 +171,36 @@ test("a clean job without root fails before touching anything, with the CLI's ow
     code: (local.events.at(-1) as { code: string }).code,
     message: (local.events.at(-1) as { message: string }).message,
   });
+});
+
+test("a path that leads out of the allowed folders since it was submitted fails the job; nothing is read", async (t) => {
+  const dir = await scratch(t);
+  const store = await openStore(dir);
+  t.after(() => store.close());
+  await mkdir(join(dir, "in"));
+  await mkdir(join(dir, "out"));
+  const secret = join(dir, "secret.raw");
+  await makeSampleImage(secret, 16 * MiB);
+  // Planted after the API checked the job: the allowed input is now a link to a file outside.
+  await symlink(secret, join(dir, "in", "disk.raw"));
+  const output = join(dir, "out", "disk.qcow2");
+  const { job } = await store.submit({
+    spec: { kind: "convert", input: join(dir, "in", "disk.raw"), output, format: "qcow2" },
+    owner: "tester",
+  });
+  const folders = await resolveAllowedFolders({ read: [join(dir, "in")], write: [join(dir, "out")] });
+  const held = (await store.claim("w1", 30_000))!;
+  assert.equal(await runServiceJob(store, held, { worker: "w1", leaseMs: 30_000, folders }), "failed");
+  const failed = await store.get(job.id);
+  assert.equal(failed?.error?.code, "EUSAGE");
+  assert.match(failed?.error?.message ?? "", /^input: /);
+  const events = await storedEvents(store, job.id);
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["error"],
+    "refused before any work",
+  );
+  await assert.rejects(access(output));
 });
 
 test("a job whose lease another worker took stops at once, finishing nothing and writing no more", async (t) => {

@@ -86,6 +86,9 @@ test("convert and local → local migrate jobs run through the pool: outputs ver
     assert.equal(events.at(-1)?.event, "done");
     await check();
   }
+  const migrated = await store.get(jobs[3]!.id);
+  const bytes = migrated?.result?.bytes as { upload?: number } | undefined;
+  assert.ok((bytes?.upload ?? 0) > 0, "a cloud job's result tells the bytes it moved (the service's metrics)");
   const migrate = await storedEvents(store, jobs[3]!.id);
   assert.equal(migrate[0]?.event, "job", "a migrate's first event names its library job");
   assert.deepEqual(
