@@ -111,10 +111,14 @@ export class SqliteJobStore implements JobStore {
   async list(filter: JobFilter): Promise<JobPage> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.state) (where.push("state = ?"), args.push(filter.state));
-    if (filter.kind) (where.push("kind = ?"), args.push(filter.kind));
-    if (filter.owner) (where.push("owner = ?"), args.push(filter.owner));
-    if (filter.cursor !== undefined) (where.push("seq < ?"), args.push(decodeCursor(filter.cursor)));
+    const condition = (sql: string, value: string | number) => {
+      where.push(sql);
+      args.push(value);
+    };
+    if (filter.state) condition("state = ?", filter.state);
+    if (filter.kind) condition("kind = ?", filter.kind);
+    if (filter.owner) condition("owner = ?", filter.owner);
+    if (filter.cursor !== undefined) condition("seq < ?", decodeCursor(filter.cursor));
     const sql =
       `SELECT ${COLUMNS} FROM jobs` +
       (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
@@ -183,6 +187,13 @@ export class SqliteJobStore implements JobStore {
     const changed = this.db
       .prepare("UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'")
       .run(Date.now() + leaseMs, id, worker);
+    return Number(changed.changes) === 1;
+  }
+
+  async release(id: string, worker: string): Promise<boolean> {
+    const changed = this.db
+      .prepare("UPDATE jobs SET lease_until = 0 WHERE id = ? AND worker = ? AND state = 'running'")
+      .run(id, worker);
     return Number(changed.changes) === 1;
   }
 

@@ -19,6 +19,23 @@ export interface JobContext {
   readonly onEvent?: WorkListener;
   /** Called once the job's id exists (the CLI prints it so the user can resume). */
   readonly onJobCreated?: (id: string) => void;
+  /**
+   * Called after each step's state is saved, and awaited before the job goes on: a service copies it into its
+   * job store, so that when this host dies a worker elsewhere resumes from a state at least as new as anything
+   * this run did in a cloud. A failure here fails the step, as a failed save does.
+   */
+  readonly onStateSaved?: (state: Readonly<JobState>) => Promise<void> | void;
+  /**
+   * Asked when a step fails or is cancelled: true leaves what it made in the clouds as --keep does. A service
+   * worker that lost its lease answers true: the job's new holder resumes from those (a half-written snapshot
+   * or bundle), and removes them itself if it cannot.
+   */
+  readonly keepLeftovers?: () => boolean;
+}
+
+/** `--work-dir DIR` puts the job's temporary files in DIR/<id> (removed at the end), else in its state dir. */
+export function jobWorkDir(state: Pick<JobState, "id" | "request">): string {
+  return state.request.workDir ? join(resolve(state.request.workDir), state.id) : jobDir(state.id);
 }
 
 export class JobRun {
@@ -47,18 +64,23 @@ export class JobRun {
       this.request.destination.kind === "cloud" ? resolveCloud(this.request.destination.cloud) : undefined;
   }
 
+  /** Whether a failing step leaves what it made in the clouds (--keep, or the caller's say). */
+  get keepsLeftovers(): boolean {
+    return !!this.request.keep || !!this.context.keepLeftovers?.();
+  }
+
   get signal(): AbortSignal | undefined {
     return this.context.signal;
   }
 
-  /** `--work-dir DIR` puts the job's temporary files in DIR/<id> (removed at the end), else in its state dir. */
   async prepareWorkDir(): Promise<void> {
-    this.workDir = this.request.workDir ? join(resolve(this.request.workDir), this.state.id) : jobDir(this.state.id);
+    this.workDir = jobWorkDir(this.state);
     await mkdir(this.workDir, { recursive: true, mode: 0o700 });
   }
 
-  save(): Promise<void> {
-    return saveJob(this.state);
+  async save(): Promise<void> {
+    await saveJob(this.state);
+    await this.context.onStateSaved?.(this.state);
   }
 
   phase(phase: Phase, state: "start" | "end", detail?: string): void {

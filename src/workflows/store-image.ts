@@ -42,7 +42,14 @@ export function uploadImage(
   trustedHash?: { algorithm: string; value: string },
 ): Promise<ProviderImage> {
   return storeImage(run, "upload", sizeBytes, (request, options) =>
-    run.destination!.uploadImage({ ...request, sizeBytes }, data, { ...options, trustedHash }),
+    run.destination!.uploadImage({ ...request, sizeBytes }, data, {
+      ...options,
+      trustedHash,
+      // Read when the upload fails, not now: whether to keep may change while it runs (job-run.ts).
+      get keepOnFailure() {
+        return options.keepOnFailure;
+      },
+    }),
   );
 }
 
@@ -106,7 +113,9 @@ export async function storeImage(
           await run.save();
         },
       },
-      keepOnFailure: !!run.request.keep,
+      get keepOnFailure() {
+        return run.keepsLeftovers;
+      },
     },
   );
   meter.complete();
