@@ -3,6 +3,9 @@
  * (service-paths.ts) and how the API listens, who may call it and how hard. Relative paths in the file are
  * taken from the file's own folder, so a configuration can travel with its tokens file and certificates.
  *
+ *   store: postgres://chromogenic@db/chromogenic     # default: a SQLite file in the state dir
+ *   redis: redis://queue:6379                       # default: jobs run in this process's workers
+ *   workers: { slots: 2, clouds: [openstack, "local:/srv/*"], workDir: /srv/work, minFreeGiB: 20 }
  *   folders:
  *     read: [/srv/images]
  *     write: [/srv/exports]
@@ -59,14 +62,37 @@ export const ApiConfigSchema = z
   })
   .strict();
 
+export const WorkersConfigSchema = z
+  .object({
+    slots: z.number().int().min(0).max(256).default(2).describe("jobs run at once on this host (0: the API only)"),
+    clouds: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("the clouds this host reaches (names, or prefixes ending in *); all when absent"),
+    workDir: z.string().min(1).optional().describe("where jobs keep their temporary files (default: the state dir)"),
+    minFreeGiB: z.number().min(0).default(1).describe("no job is taken while less is free in workDir"),
+    leaseSeconds: z.number().int().min(3).max(3600).default(30).describe("how long a silent worker keeps a job"),
+    stopSeconds: z.number().min(0).default(10).describe("how long running jobs may take to end on SIGTERM"),
+  })
+  .strict();
+
 export const ServiceConfigSchema = z
   .object({
     folders: AllowedFoldersSchema.default({ read: [], write: [] }),
+    /**
+     * The job store: a SQLite file (one API process), or postgres://… (several API processes share it).
+     * Default: <state dir>/service/jobs.sqlite.
+     */
+    store: z.string().min(1).optional(),
+    /** redis://… : jobs go through BullMQ on this Redis, to workers on any host; else to this process's own. */
+    redis: z.string().min(1).optional(),
+    workers: WorkersConfigSchema.default(WorkersConfigSchema.parse({})),
     api: ApiConfigSchema,
   })
   .strict();
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
+export type WorkersConfig = z.infer<typeof WorkersConfigSchema>;
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
 /** Reads and checks the configuration file; paths in it are made absolute from its folder. */
@@ -75,8 +101,11 @@ export async function readServiceConfig(file: string): Promise<ServiceConfig> {
   if (!parsed.success) throw new Error(`${file}: ${z.prettifyError(parsed.error)}`);
   const base = dirname(resolve(file));
   const at = (path: string) => resolve(base, path);
-  const { folders, api } = parsed.data;
+  const { folders, api, workers, store } = parsed.data;
   return {
+    ...parsed.data,
+    ...(store && !isDatabaseUrl(store) ? { store: at(store) } : {}),
+    workers: { ...workers, ...(workers.workDir ? { workDir: at(workers.workDir) } : {}) },
     folders: { read: folders.read.map(at), write: folders.write.map(at) },
     api: {
       ...api,
@@ -86,4 +115,9 @@ export async function readServiceConfig(file: string): Promise<ServiceConfig> {
       ...(api.web ? { web: at(api.web) } : {}),
     },
   };
+}
+
+/** A store location that names a PostgreSQL database rather than a SQLite file. */
+export function isDatabaseUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location);
 }
