@@ -19,7 +19,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { JOB_KINDS, type JobKind, type JobSpec } from "../job-spec.js";
 
-const TokenEntrySchema = z
+export const TokenEntrySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, "a name of letters, digits and _.@- (at most 64)"),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "the token's SHA-256 as 64 lowercase hex digits"),
@@ -29,7 +29,7 @@ const TokenEntrySchema = z
   })
   .strict();
 
-const TokensFileSchema = z.object({ tokens: z.array(TokenEntrySchema) }).strict();
+export const TokensFileSchema = z.object({ tokens: z.array(TokenEntrySchema) }).strict();
 
 export type TokenEntry = z.infer<typeof TokenEntrySchema>;
 
