@@ -2,7 +2,7 @@
 _chromogenic() {
   local cur=${COMP_WORDS[COMP_CWORD]} path="" subs="" opts=""
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean bootable image migrate resume jobs clouds bundle unbundle' -- "$cur"))
+    COMPREPLY=($(compgen -W 'info convert export formats demo inspect guest clean bootable image migrate resume jobs clouds bundle unbundle serve worker token' -- "$cur"))
     return
   fi
   path=${COMP_WORDS[1]}
@@ -10,6 +10,7 @@ _chromogenic() {
     guest) subs='cleanup' ;;
     image) subs='list upload delete create' ;;
     jobs) subs='rm prune' ;;
+    token) subs='create' ;;
   esac
   if [ -n "$subs" ]; then
     if [ "$COMP_CWORD" -eq 2 ]; then
@@ -40,6 +41,9 @@ _chromogenic() {
     'clouds') opts='-f --format -c --column --json' ;;
     'bundle') opts='-i --image -r --arch -k --privatekey -c --cert --ec2cert -u --user -d --destination -p --prefix --kernel --ramdisk -B --block-device-mappings --image-type --productcodes --format --input-format --enc-key --enc-iv --part-size --bucket --cloud --bucket-acl --json -q --quiet' ;;
     'unbundle') opts='-m --manifest -s --source -d --destination -k --privatekey -c --cert -O --output-format --bucket --cloud --json -q --quiet' ;;
+    'serve') opts='--listen --config --store --redis --slots --cloud --work-dir --allow-read --allow-write' ;;
+    'worker') opts='--config --store --redis --slots --cloud --work-dir --allow-read --allow-write' ;;
+    'token create') opts='--tokens --cloud --kind --admin' ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -22,8 +22,10 @@ const result = await build({
     js: "import { createRequire as __cgRequire } from 'node:module'; const require = __cgRequire(import.meta.url);",
   },
   // ssh2 (Eucalyptus node-controller copies) loads native addons (.node files) that a bundle cannot carry:
-  // it is loaded from node_modules when a copy runs.
-  external: ["ssh2"],
+  // it is loaded from node_modules when a copy runs. BullMQ imports its sandboxed processors by a computed
+  // path and pg an optional native client: they and ioredis are loaded from node_modules by the service
+  // commands (serve --redis, worker, a postgres:// store), the only ones that use them.
+  external: ["ssh2", "bullmq", "ioredis", "pg"],
   logLevel: "warning",
 });
 if (result.warnings.length > 0) {

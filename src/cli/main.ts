@@ -28,6 +28,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   clouds: async () => (await import("./commands/clouds.js")).registerClouds,
   bundle: async () => (await import("./commands/bundle.js")).registerBundle,
   unbundle: async () => (await import("./commands/unbundle.js")).registerUnbundle,
+  serve: async () => (await import("./commands/serve.js")).registerServe,
+  worker: async () => (await import("./commands/worker.js")).registerWorker,
+  token: async () => (await import("./commands/token.js")).registerToken,
 };
 
 /**
