@@ -41,8 +41,8 @@ _chromogenic() {
     'clouds') opts='-f --format -c --column --json' ;;
     'bundle') opts='-i --image -r --arch -k --privatekey -c --cert --ec2cert -u --user -d --destination -p --prefix --kernel --ramdisk -B --block-device-mappings --image-type --productcodes --format --input-format --enc-key --enc-iv --part-size --bucket --cloud --bucket-acl --json -q --quiet' ;;
     'unbundle') opts='-m --manifest -s --source -d --destination -k --privatekey -c --cert -O --output-format --bucket --cloud --json -q --quiet' ;;
-    'serve') opts='--listen --config --store --redis --slots --cloud --work-dir --allow-read --allow-write' ;;
-    'worker') opts='--config --store --redis --slots --cloud --work-dir --allow-read --allow-write' ;;
+    'serve') opts='--listen --config --store --redis --queue --slots --cloud --work-dir --allow-read --allow-write' ;;
+    'worker') opts='--config --store --redis --queue --slots --cloud --work-dir --allow-read --allow-write' ;;
     'token create') opts='--tokens --cloud --kind --admin' ;;
   esac
   if [[ "$cur" == -* ]]; then

@@ -15,6 +15,7 @@ export interface ServiceHostFlags {
   config?: string;
   store?: string;
   redis?: string;
+  queue?: string;
   slots?: string;
   cloud: string[];
   workDir?: string;
@@ -27,6 +28,7 @@ export function serviceHostOptions(command: Command, slotsHelp: string): Command
     .option("--config <file>", "the service's configuration (YAML; docs/SERVICE.md)")
     .option("--store <location>", "the job store: a SQLite file, or postgres://… shared by several hosts")
     .option("--redis <url>", "queue jobs through BullMQ on this Redis (redis://[:password@]host:port)")
+    .option("--queue <name>", "the BullMQ queue's name, when several services share one Redis")
     .option("--slots <n>", slotsHelp)
     .option(
       "--cloud <name>",
@@ -42,6 +44,7 @@ export function serviceHostOptions(command: Command, slotsHelp: string): Command
 /** The configuration: the file's, else the defaults, with the command line's settings over them. */
 export async function serviceConfigFrom(flags: ServiceHostFlags): Promise<ServiceConfig> {
   const { readServiceConfig, ServiceConfigSchema } = await import("../service/service-config.js");
+  const { z } = await import("zod");
   const base = flags.config
     ? await readServiceConfig(flags.config)
     : ServiceConfigSchema.parse({ api: { tokens: defaultTokensFile() } });
@@ -49,7 +52,7 @@ export async function serviceConfigFrom(flags: ServiceHostFlags): Promise<Servic
   if (slots !== undefined && (!Number.isInteger(slots) || slots < 0 || slots > 256)) {
     throw new UsageError(`--slots ${flags.slots}: a whole number from 0 to 256`);
   }
-  return {
+  const merged = {
     ...base,
     // Workers check a job's paths again before it runs: they need the same folders as the API.
     folders: {
@@ -58,6 +61,7 @@ export async function serviceConfigFrom(flags: ServiceHostFlags): Promise<Servic
     },
     ...(flags.store ? { store: flags.store } : {}),
     ...(flags.redis ? { redis: flags.redis } : {}),
+    ...(flags.queue ? { queue: flags.queue } : {}),
     workers: {
       ...base.workers,
       ...(slots !== undefined ? { slots } : {}),
@@ -65,6 +69,9 @@ export async function serviceConfigFrom(flags: ServiceHostFlags): Promise<Servic
       ...(flags.workDir ? { workDir: flags.workDir } : {}),
     },
   };
+  const checked = ServiceConfigSchema.safeParse(merged);
+  if (!checked.success) throw new UsageError(`the service's settings: ${z.prettifyError(checked.error)}`);
+  return checked.data;
 }
 
 /** Where `serve` keeps its tokens when no configuration names a file. */

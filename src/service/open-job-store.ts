@@ -1,6 +1,6 @@
 /**
- * The job store a location names: postgres://… a PostgreSQL database (several API processes and workers on
- * other hosts share it), anything else a SQLite file (one host). Each is loaded only when named, so a service
+ * The job store a location names: postgres://…[?schema=NAME] a PostgreSQL database (several API processes and
+ * workers on other hosts share it), anything else a SQLite file (one host). Each is loaded only when named, so a service
  * on SQLite never loads the PostgreSQL client.
  */
 import { join } from "node:path";
@@ -16,7 +16,11 @@ export function defaultStoreLocation(): string {
 export async function openJobStore(location: string = defaultStoreLocation()): Promise<JobStore> {
   if (isDatabaseUrl(location)) {
     const { PostgresJobStore } = await import("./postgres-job-store.js");
-    return PostgresJobStore.open(location);
+    // `?schema=NAME`: the service's tables in a schema of their own, so several services share one database.
+    const url = new URL(location);
+    const schema = url.searchParams.get("schema") ?? undefined;
+    url.searchParams.delete("schema");
+    return PostgresJobStore.open(url.toString(), schema ? { schema } : {});
   }
   const { SqliteJobStore } = await import("./sqlite-job-store.js");
   return SqliteJobStore.open(location);

@@ -86,6 +86,11 @@ export const ServiceConfigSchema = z
     store: z.string().min(1).optional(),
     /** redis://… : jobs go through BullMQ on this Redis, to workers on any host; else to this process's own. */
     redis: z.string().min(1).optional(),
+    /** The BullMQ queue's name: services sharing one Redis each use their own. */
+    queue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/)
+      .optional(),
     workers: WorkersConfigSchema.default(WorkersConfigSchema.parse({})),
     api: ApiConfigSchema,
   })

@@ -48,7 +48,7 @@ export async function startServiceHost(config: ServiceConfig, options: ServiceHo
     if (config.redis && options.api) {
       const { BullmqJobQueue } = await import("./bullmq-queue.js");
       const { queueingJobStore } = await import("./queueing-job-store.js");
-      const queue = BullmqJobQueue.open({ redisUrl: config.redis, onError });
+      const queue = BullmqJobQueue.open({ redisUrl: config.redis, onError, ...queueName(config) });
       closers.push(() => queue.close());
       // Jobs stored while Redis was away are queued once it is back (and at start, after a Redis restart).
       queue.sweepEvery(store);
@@ -61,6 +61,7 @@ export async function startServiceHost(config: ServiceConfig, options: ServiceHo
         const { reachesClouds } = await import("./worker-capacity.js");
         const worker = await BullmqJobWorker.start({
           redisUrl: config.redis,
+          ...queueName(config),
           store,
           leaseMs,
           concurrency: slots,
@@ -97,4 +98,8 @@ export async function startServiceHost(config: ServiceConfig, options: ServiceHo
     await close();
     throw e;
   }
+}
+
+function queueName(config: ServiceConfig): { queueName?: string } {
+  return config.queue ? { queueName: config.queue } : {};
 }

@@ -15,7 +15,14 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CLI, makeRaw, pattern, qemuCompare, runCli, scratch } from "../../helpers/tools.js";
-import { postgresUrl, redisUrl, requirePostgres, requireRedis } from "../../helpers/service-infra.js";
+import {
+  dropSchema,
+  postgresUrl,
+  redisUrl,
+  requirePostgres,
+  requireRedis,
+  uniqueName,
+} from "../../helpers/service-infra.js";
 
 const MiB = 2 ** 20;
 
@@ -135,7 +142,10 @@ test("serve --slots 0 on PostgreSQL and Redis, two worker processes: every job r
   await mkdir(join(dir, "out"));
   const input = join(dir, "in", "disk.raw");
   await makeRaw(input, 4 * MiB, [{ offset: 0, data: pattern(MiB, 3) }]);
-  const shared = ["--store", postgresUrl, "--redis", redisUrl];
+  // A schema and a queue of the test's own: other services' jobs in the same database and Redis stay theirs.
+  const schema = uniqueName("serve_cli");
+  const shared = ["--store", `${postgresUrl}?schema=${schema}`, "--redis", redisUrl, "--queue", schema];
+  t.after(() => dropSchema(schema));
   const serve = await started(
     [
       "serve",
