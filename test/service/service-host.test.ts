@@ -5,8 +5,8 @@
  * configuration file. Load: 200 small jobs (100 conversions, 100 local-store migrations) submitted at once by
  * 20 clients over HTTP; every job succeeds exactly once — each conversion's output equals its input, the
  * destination store holds exactly one image per migration. Then the same with a worker killed (SIGKILL) every
- * few seconds and started again: the jobs it held are taken over when their lease runs out, none lost, none
- * done twice.
+ * few seconds and started again, and the API itself killed and started again in the middle: the jobs a worker
+ * held are taken over when their lease runs out, none lost, none done twice, the event logs whole.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -41,6 +41,7 @@ interface Deployment {
   readonly disk: string;
   readonly image: string;
   startWorker(n: number): ChildProcess;
+  restartServe(): Promise<void>;
 }
 
 async function deploy(t: Parameters<typeof scratch>[0]): Promise<Deployment> {
@@ -73,22 +74,32 @@ async function deploy(t: Parameters<typeof scratch>[0]): Promise<Deployment> {
       api: { tokens, port: 0, rateLimit: { max: 10_000, windowSeconds: 60 } },
     }),
   );
-  const serve = spawn(process.execPath, [CLI, "serve", "--config", config, "--slots", "0"], {
-    env: { ...process.env, CHROMOGENIC_STATE_DIR: join(dir, "serve-state") },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  let serve: ChildProcess | undefined;
   t.after(() => {
-    serve.kill("SIGKILL");
+    serve?.kill("SIGKILL");
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = "";
-    serve.stderr!.on("data", (d) => {
-      err += d;
-      const m = /API at (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]!);
+  const startServe = (listen: string) =>
+    new Promise<string>((resolve, reject) => {
+      serve = spawn(process.execPath, [CLI, "serve", "--config", config, "--slots", "0", "--listen", listen], {
+        env: { ...process.env, CHROMOGENIC_STATE_DIR: join(dir, "serve-state") },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let err = "";
+      serve.stderr!.on("data", (d) => {
+        err += d;
+        const m = /API at (http:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      serve.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
     });
-    serve.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+  const url = await startServe("127.0.0.1:0");
+  /** The API killed (SIGKILL) and started again on the same address, its jobs and queue where they were. */
+  const restartServe = async () => {
+    const exited = new Promise((r) => serve!.once("exit", r));
+    serve!.kill("SIGKILL");
+    await exited;
+    assert.equal(await startServe(new URL(url).host), url);
+  };
   const workers: ChildProcess[] = [];
   t.after(() => {
     for (const w of workers) w.kill("SIGKILL");
@@ -102,7 +113,7 @@ async function deploy(t: Parameters<typeof scratch>[0]): Promise<Deployment> {
     workers.push(worker);
     return worker;
   };
-  return { dir, url, token: made.stdout.trim(), source, destination, disk, image, startWorker };
+  return { dir, url, token: made.stdout.trim(), source, destination, disk, image, startWorker, restartServe };
 }
 
 /** Half conversions, half migrations, each with an output of its own. */
@@ -213,12 +224,27 @@ test("200 jobs from 20 clients through serve and two workers on two hosts; then 
   }, 3000);
   let records: JobRecord[];
   try {
+    await new Promise((r) => setTimeout(r, 4000));
+    await d.restartServe();
     records = await allFinished(d, ids, 900_000);
   } finally {
     clearInterval(killer);
   }
   assert.ok(kills >= 2, `workers were killed while the jobs ran (${kills})`);
   await verify(d, rough, records, "rough");
+  // The event log of a job that ran across the API's restart: whole, in order, ending with the CLI's done.
+  const stream = await fetch(`${d.url}/v1/jobs/${ids[ids.length - 1]}/events`, {
+    headers: { authorization: `Bearer ${d.token}` },
+  });
+  const text = await stream.text();
+  const seqs = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  const last = [...text.matchAll(/^data: (\{"event":"\w+")/gm)].at(-1)?.[1] ?? "";
+  assert.match(last, /"event":"done"/, "the last event of the job is the CLI's done");
+  assert.deepEqual(
+    seqs,
+    seqs.map((_, i) => i + 1),
+    "events numbered 1, 2, … with none missing",
+  );
   t.diagnostic(
     `${kills} workers killed; ${records.filter((j) => j.attempts > 1).length} job(s) taken over by another worker`,
   );
