@@ -6,17 +6,10 @@
  */
 import type { BullmqJobQueue } from "./bullmq-queue.js";
 import type { JobStore } from "./job-store.js";
+import { withOverrides } from "./job-store-overrides.js";
 
 export function queueingJobStore(store: JobStore, queue: BullmqJobQueue): JobStore {
   const submit: JobStore["submit"] = (request) => queue.submit(store, request);
   const requestCancel: JobStore["requestCancel"] = (id) => queue.cancel(store, id);
-  // A Proxy rather than a class that lists the methods: a method added to JobStore passes through unchanged.
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === "submit") return submit;
-      if (property === "requestCancel") return requestCancel;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return withOverrides(store, { submit, requestCancel });
 }

@@ -14,6 +14,7 @@ import { defaultStoreLocation, openJobStore } from "./open-job-store.js";
 import type { ServiceConfig } from "./service-config.js";
 import { resolveAllowedFolders } from "./service-paths.js";
 import { startWorkerPool } from "./worker-pool.js";
+import { wakingJobStore } from "./waking-job-store.js";
 
 const GiB = 2 ** 30;
 
@@ -82,6 +83,8 @@ export async function startServiceHost(config: ServiceConfig, options: ServiceHo
           log: (line) => log(`workers: ${line}`),
         });
         closers.push(() => pool.stop({ deadlineMs: stopDeadlineMs }));
+        // The API in this process tells its own workers of a new job at once: no wait for the next poll.
+        if (options.api) apiStore = wakingJobStore(apiStore, () => pool.wake());
         log(`workers ${pool.workers.join(", ")} claim from the job store`);
       }
     }

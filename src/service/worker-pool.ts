@@ -48,6 +48,8 @@ export interface WorkerPool {
   readonly workers: readonly string[];
   /** Jobs running now. */
   running(): number;
+  /** A job was just submitted: idle slots claim now instead of at the end of their back-off. */
+  wake(): void;
   /**
    * Stops claiming; waits for the running jobs up to `deadlineMs` (default: for ever), then interrupts the rest
    * and releases their leases. Resolves when every slot has ended.
@@ -77,6 +79,8 @@ export function startWorkerPool(store: JobStore, options: WorkerPoolOptions = {}
   const interrupting = new AbortController();
   let busy = 0;
   let short = false;
+  // Replaced at each wake: the idle slots' sleeps end on it.
+  let wakeup = new AbortController();
 
   async function hasRoom(): Promise<boolean> {
     const free = await freeBytes(workDir).catch(() => 0);
@@ -98,8 +102,9 @@ export function startWorkerPool(store: JobStore, options: WorkerPoolOptions = {}
         log(`${worker}: claiming failed: ${(e as Error).message}`);
       }
       if (!job) {
-        await sleep(wait, claiming.signal);
-        wait = Math.min(wait * 2, idlePollMs);
+        const woken = wakeup.signal;
+        await sleep(wait, AbortSignal.any([claiming.signal, woken]));
+        wait = woken.aborted ? pollMs : Math.min(wait * 2, idlePollMs);
         continue;
       }
       wait = pollMs;
@@ -130,6 +135,10 @@ export function startWorkerPool(store: JobStore, options: WorkerPoolOptions = {}
   return {
     workers,
     running: () => busy,
+    wake() {
+      wakeup.abort();
+      wakeup = new AbortController();
+    },
     async stop({ deadlineMs } = {}) {
       claiming.abort();
       if (deadlineMs !== undefined) {

@@ -115,6 +115,22 @@ test("a job naming a cloud the workers do not reach is left queued; the others r
   assert.equal(waiting?.attempts, 0);
 });
 
+test("wake: an idle pool claims a new job at once, not at the end of its back-off", async (t) => {
+  const { dir, store } = await storeOfTest(t);
+  const sample = await randomDisk(join(dir, "small.raw"), 1);
+  // Polls 10 minutes apart: without the wake, the job would wait that long (and the wait below fail).
+  const pool = startWorkerPool(store, { ...FAST, pollMs: 600_000, idlePollMs: 600_000 });
+  t.after(() => pool.stop());
+  await new Promise((r) => setTimeout(r, 300)); // the slot has found nothing and sleeps
+  const { job } = await store.submit({
+    spec: { kind: "convert", input: sample, output: join(dir, "out.qcow2"), format: "qcow2" },
+    owner: "t",
+  });
+  pool.wake();
+  const done = await waitForJob(store, job.id, (j) => isFinished(j.state), 60_000, "the woken slot to run it");
+  assert.equal(done.state, "succeeded");
+});
+
 test("a worker short of free work space claims nothing until it has room", async (t) => {
   const { dir, store } = await storeOfTest(t);
   const input = await randomDisk(join(dir, "small.raw"), 4);
