@@ -4,7 +4,7 @@
  *
  *   npm run bench:service-throughput [-- --repeat N]     (default 3, or $BENCH_REPEAT)
  *
- * Input: a 2 GiB raw disk with 1 GiB of random data in 64 MiB stretches and holes between (made once in
+ * Input: a 4 GiB raw disk with 2 GiB of random data in 64 MiB stretches and holes between (made once in
  * bench/work/, untimed). Each round, interleaved: `qemu-img convert -O qcow2`, `chromogenic convert -O qcow2`, and
  * the same conversion as a `convert` job of `chromogenic serve` (one process, SQLite store, one worker slot,
  * started once before the rounds) — timed from the POST to the end of the job's event stream, so the service's
@@ -25,23 +25,23 @@ const BENCH = "service-throughput-bench";
 const MiB = 2 ** 20;
 const TARGET = 1.05;
 const DIR = join(WORK, "service-throughput");
-const INPUT = join(DIR, "disk.raw");
+const INPUT = join(DIR, "disk-4g.raw");
 
 function runOk(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 16 * MiB });
   if (r.status !== 0) benchFail(BENCH, `${cmd} ${args.join(" ")}: ${r.stderr || r.error?.message}`);
 }
 
-/** 2 GiB: 16 stretches of 64 MiB of random bytes, a 64 MiB hole after each. */
+/** 4 GiB: 32 stretches of 64 MiB of random bytes, a 64 MiB hole after each. */
 function makeInput(): void {
   if (existsSync(INPUT)) return;
   mkdirSync(DIR, { recursive: true });
   const fd = openSync(`${INPUT}.part`, "w");
-  for (let i = 0; i < 16; i++) {
+  for (let i = 0; i < 32; i++) {
     for (let m = 0; m < 64; m++) writeSync(fd, randomBytes(MiB), 0, MiB, (i * 128 + m) * MiB);
   }
   closeSync(fd);
-  runOk("truncate", ["-s", "2G", `${INPUT}.part`]);
+  runOk("truncate", ["-s", "4G", `${INPUT}.part`]);
   runOk("mv", [`${INPUT}.part`, INPUT]);
 }
 
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   const line = (name: string, xs: number[]) =>
     `${name.padEnd(26)} median ${median(xs).toFixed(2)} s  best ${Math.min(...xs).toFixed(2)} s  ` +
     `(${(median(xs) / median(times.qemu)).toFixed(2)}× qemu-img)`;
-  console.log("2 GiB raw (1 GiB data) → qcow2");
+  console.log("4 GiB raw (2 GiB data) → qcow2");
   console.log(line("qemu-img convert", times.qemu));
   console.log(line("chromogenic convert (CLI)", times.cli));
   console.log(line("serve: convert job", times.service));

@@ -56,7 +56,7 @@ export const ApiConfigSchema = z
           "rate limit see the client's address from X-Forwarded-For",
       ),
     web: z.string().min(1).optional().describe("the web page's folder (default: web/ of the installed package)"),
-    eventPollMs: z.number().int().min(10).default(200).describe("how often an event stream looks for new events"),
+    eventPollMs: z.number().int().min(10).default(100).describe("how often an event stream looks for new events"),
     heartbeatSeconds: z.number().positive().default(15).describe("an idle event stream's keep-alive comment"),
     metricsPollMs: z.number().int().min(100).default(1000).describe("how often finished jobs are looked for"),
   })
