@@ -153,7 +153,7 @@ export async function cleanImage(image: string, options: CleanImageOptions): Pro
         distribution: d.id,
         family: d.family,
         version: d.version,
-        architecture: inspection.architecture,
+        ...(inspection.architecture !== "unknown" ? { architecture: inspection.architecture } : {}),
         ...(inspection.enaDriver !== undefined ? { ena: inspection.enaDriver } : {}),
       },
       operations: run.operations,

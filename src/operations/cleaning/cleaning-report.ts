@@ -20,7 +20,7 @@ export interface CleaningReport {
     distribution: string;
     family: string;
     version: string;
-    /** In Glance's words, from its programs' ELF headers ("unknown" when none could be read). */
+    /** In Glance's words, from its programs' ELF headers (absent when none could be read). */
     architecture?: string;
     /** Whether its newest kernel has AWS's ENA network driver (absent: no kernel in /boot to tell). */
     ena?: boolean;
