@@ -39,6 +39,9 @@ test_pkgs+=(openssh-server)
 test_pkgs+=(python3-botocore python3-migrate python3-routes python3-paste python3-pastedeploy python3-webob
   python3-httplib2 python3-keystonemiddleware python3-novaclient python3-glanceclient
   python3-cinderclient python3-neutronclient python3-oslo.db python3-oslo.service python3-oslo.cache patch)
+# The service's web page is tested in a real headless browser: Debian's chromium, driven by puppeteer-core
+# (which downloads no browser of its own).
+test_pkgs+=(chromium)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")
