@@ -12,11 +12,29 @@ import { JobRequestSchema } from "../workflows/job-state.js";
 
 const requestShape = JobRequestSchema.shape;
 
+/**
+ * The JobRequest's fields with every nested object strict too: zod drops unknown keys of a plain object, so a
+ * `source.password` would vanish unseen instead of being refused (credentials never travel through the API).
+ */
+const strictRequestShape = {
+  ...requestShape,
+  source: requestShape.source.strict(),
+  destination: z.discriminatedUnion(
+    "kind",
+    requestShape.destination.options.map((option) => option.strict()) as unknown as [
+      (typeof requestShape.destination.options)[0],
+      (typeof requestShape.destination.options)[1],
+    ],
+  ),
+  clean: requestShape.clean.unwrap().strict().optional(),
+  bootable: requestShape.bootable.unwrap().strict().optional(),
+};
+
 /** A cloud job: the JobRequest fields with `kind` fixed, every object strict. */
 function cloudJob<K extends "image-create" | "export" | "migrate">(kind: K, description: string) {
   return z
     .object({
-      ...requestShape,
+      ...strictRequestShape,
       kind: z.literal(kind),
     })
     .strict()
