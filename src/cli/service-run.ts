@@ -88,7 +88,11 @@ async function following(
         jobId = id;
         display.show({ event: "job", job: id });
       },
-      event: display.show,
+      // The library's own job id (a `job` event of the worker's run) is the service's business: the id to
+      // follow or cancel is the service's, shown once, as a local run shows its job id once.
+      event: (e) => {
+        if (e.event !== "job") display.show(e);
+      },
     });
     display.close();
     if (followed.done) printDone(followed.done, json, summary);
