@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const rows = new Map(); // job id → its row's elements
 let following = null; // { id, controller } of the job whose events are shown
 let pendingKey = null; // the Idempotency-Key of a submission not yet answered (a retry reuses it)
+const progressLines = new Map(); // phase → the log line its progress events update
 
 // ---- the API ------------------------------------------------------------------------------------------------
 
@@ -154,7 +155,8 @@ function newRow(job) {
 /** Shows a job's progress: from its record, or from a live progress event of its stream. */
 function showProgress(row, progress, open) {
   if (!progress) {
-    row.bar.removeAttribute("value");
+    if (open) row.bar.removeAttribute("value");
+    else row.bar.value = 0; // a job that ended without progress: an empty bar, not a busy one
     row.detail.textContent = open ? "waiting" : "";
     return;
   }
@@ -162,7 +164,12 @@ function showProgress(row, progress, open) {
   if (total) {
     row.bar.max = total;
     row.bar.value = Math.min(done, total);
-  } else row.bar.removeAttribute("value");
+  } else if (!row.bar.hasAttribute("value")) {
+    // No total (an upload of a size not known in advance): busy, unless an earlier phase's bar already shows
+    // how far the job is — jobs whose phases overlap (convert streamed into upload) would make it flicker.
+    if (open) row.bar.removeAttribute("value");
+    else row.bar.value = 0;
+  }
   const parts = [phase, total ? `${bytes(done)} of ${bytes(total)}` : bytes(done)];
   if (bytesPerSecond !== undefined) parts.push(`${bytes(bytesPerSecond)}/s`);
   if (etaSeconds !== undefined && etaSeconds !== null && open) parts.push(`ETA ${duration(etaSeconds)}`);
@@ -261,13 +268,14 @@ function eventText(e) {
 
 function appendEvent(e) {
   const log = $("log");
-  const last = log.lastElementChild;
-  // Progress comes several times a second: one line per phase, updated, not a line per event.
-  if (e.event === "progress" && last?.dataset.progress === e.phase) {
-    last.textContent = eventText(e);
-  } else {
+  // Progress comes several times a second, and phases overlap (a conversion streamed into an upload): one line
+  // per phase, updated in place, not a line per event.
+  const line = e.event === "progress" ? progressLines.get(e.phase) : undefined;
+  if (line?.isConnected) line.textContent = eventText(e);
+  else {
     const li = element("li", { class: `event ${e.event}${e.level ? ` ${e.level}` : ""}` }, eventText(e));
-    if (e.event === "progress") li.dataset.progress = e.phase;
+    if (e.event === "progress") progressLines.set(e.phase, li);
+    if (e.event === "phase" && e.state === "start") progressLines.delete(e.phase);
     log.append(li);
     while (log.childElementCount > LOG_LIMIT) log.firstElementChild.remove();
   }
@@ -290,6 +298,7 @@ async function followEvents(id) {
   const controller = new AbortController();
   following = { id, controller };
   $("log").replaceChildren();
+  progressLines.clear();
   $("log-job").textContent = `job ${id}`;
   $("log-section").hidden = false;
   let last = 0;
