@@ -131,17 +131,18 @@ export class ApiMetrics {
     // met twice once.
     const horizon = new Date(Date.parse(this.lastLook) - 1000).toISOString();
     const since: ServiceJob[] = [];
-    for await (const job of this.pages({})) {
+    // Small pages: most looks find no new job, and stop at the first row.
+    for await (const job of this.pages({}, 20)) {
       if (job.createdAt < horizon) break;
       since.push(job);
     }
     return since.reverse();
   }
 
-  private async *pages(filter: { state?: "queued" | "running" }): AsyncGenerator<ServiceJob> {
+  private async *pages(filter: { state?: "queued" | "running" }, limit = 200): AsyncGenerator<ServiceJob> {
     let cursor: string | undefined;
     do {
-      const page = await this.store.list({ ...filter, limit: 200, ...(cursor ? { cursor } : {}) });
+      const page = await this.store.list({ ...filter, limit, ...(cursor ? { cursor } : {}) });
       yield* page.jobs;
       cursor = page.next;
     } while (cursor);

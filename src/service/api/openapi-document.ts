@@ -162,7 +162,12 @@ export function openApiDocument(version: string): JsonSchema {
           responses: {
             "200": {
               description: "the event stream",
-              content: { "text/event-stream": { schema: { type: "string" }, itemSchema: ref("Event") } },
+              content: {
+                "text/event-stream": {
+                  schema: { type: "string", description: "each message's data is an Event (x-event)" },
+                  "x-event": ref("Event"),
+                },
+              },
             },
             "404": notFound,
             ...COMMON_ERRORS,

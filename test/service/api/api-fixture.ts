@@ -35,6 +35,7 @@ export async function startApi(
   const outDir = join(dir, "out");
   mkdirSync(inDir);
   mkdirSync(outDir);
+  mkdirSync(join(dir, "web"));
   const alice = newApiToken("alice", {
     clouds: [`local:${inDir}`, `local:${outDir}`],
     kinds: ["convert", "clean", "migrate"],
