@@ -4,7 +4,8 @@
  * result — a `done` JSON line with --json, else a summary — or the failure reported as every failure is
  * (error-report.ts). Commands that only print something (info, formats, clouds, …) end with `printResult`.
  */
-import type { CommandName, DoneEvent, ProgressListener, WorkListener } from "../util/events.js";
+import type { CommandName, ProgressListener, WorkListener } from "../util/events.js";
+import { doneEvent } from "../util/result-events.js";
 import { reportError } from "./error-report.js";
 import { cancelOnSignals } from "./interrupts.js";
 import { eventDisplay, type DisplayMode } from "./progress-display.js";
@@ -81,8 +82,7 @@ export async function runCommand<R extends object>(
 /** A command's result: the `done` event with --json (the result's fields beside `command`), else its summary. */
 export function printResult<R extends object>(output: ResultOutput<R>, result: R): void {
   if (output.json) {
-    const done: DoneEvent = { event: "done", command: output.command, ...result };
-    process.stdout.write(JSON.stringify(done) + "\n");
+    process.stdout.write(JSON.stringify(doneEvent(output.command, result)) + "\n");
     return;
   }
   if (!output.summary) return;

@@ -63,6 +63,13 @@ export interface JobStore {
   claim(worker: string, leaseMs: number, accepts?: (job: ServiceJob) => boolean): Promise<ServiceJob | undefined>;
   /** Extends the lease; false when `worker` no longer holds the job (lease taken over, or job finished). */
   renew(id: string, worker: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Ends the lease at once, the job unfinished (its worker is stopping): the next claim takes it over as it would
+   * after the worker died, without waiting for the lease to run out. The job stays running rather than queued, so
+   * that a cancel asked meanwhile still reaches a worker, which removes what the job left in the clouds. False
+   * when `worker` no longer holds it.
+   */
+  release(id: string, worker: string): Promise<boolean>;
   /** The held job's progress and the library's saved state; false when `worker` no longer holds it. */
   update(id: string, worker: string, patch: { progress?: JobProgress; workflowState?: unknown }): Promise<boolean>;
   /** The library's saved state of the job, for a worker that resumes it. */

@@ -176,6 +176,13 @@ export class SqliteJobStore implements JobStore {
     return Number(changed.changes) === 1;
   }
 
+  async release(id: string, worker: string): Promise<boolean> {
+    const changed = this.db
+      .prepare("UPDATE jobs SET lease_until = 0 WHERE id = ? AND worker = ? AND state = 'running'")
+      .run(id, worker);
+    return Number(changed.changes) === 1;
+  }
+
   async update(
     id: string,
     worker: string,

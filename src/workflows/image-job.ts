@@ -49,6 +49,7 @@ import {
   type JobState,
 } from "./job-state.js";
 import { verifyResult } from "./job-verify.js";
+import { forgetMissingWorkFiles } from "./missing-work-files.js";
 import { openSource, readsInPlaceNow, sourceFile } from "./open-source.js";
 import { passthrough } from "./passthrough.js";
 
@@ -104,18 +105,31 @@ export async function startJob(request: JobRequest, context: JobContext = {}): P
   return runJob(state, context);
 }
 
-export async function resumeJob(id: string, context: JobContext = {}): Promise<JobResult> {
+export interface ResumeOptions {
+  /**
+   * The caller holds the job by a lease of its own (a service's job store), which is the authority on who runs
+   * it: the process recorded in the state is not asked whether it lives (its pid may be another host's).
+   */
+  readonly leased?: boolean;
+}
+
+export async function resumeJob(id: string, context: JobContext = {}, options: ResumeOptions = {}): Promise<JobResult> {
   const state = await loadJob(id);
   if (state.status === "done" && state.result) return state.result as unknown as JobResult;
-  if (state.status === "running" && processAlive(state.pid)) {
+  if (!options.leased && state.status === "running" && processAlive(state.pid)) {
     throw new UsageError(`job ${id} is still running (process ${state.pid})`);
   }
+  const redone = await forgetMissingWorkFiles(state);
   state.pid = process.pid;
   state.status = "running";
   state.error = undefined;
   state.errorCode = undefined;
   await saveJob(state);
   context.onJobCreated?.(state.id);
+  if (redone.length > 0) {
+    const text = `redoing ${redone.join(", ")}: the files an earlier run made are not on this host`;
+    context.onEvent?.({ event: "message", job: state.id, level: "info", text });
+  }
   return runJob(state, context);
 }
 

@@ -7,6 +7,8 @@
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { UsageError } from "../util/errors.js";
+import { removeLeftovers } from "./job-cleanup.js";
+import { JobRun } from "./job-run.js";
 import { currentStatus, jobDir, listJobs, loadJob, processAlive, type JobState } from "./job-state.js";
 
 export interface JobRemoval {
@@ -51,6 +53,20 @@ export async function removeJob(id: string, options: { force?: boolean } = {}): 
   if (job.request.workDir) await rm(join(resolve(job.request.workDir), job.id), { recursive: true, force: true });
   await rm(jobDir(id), { recursive: true, force: true });
   return { job: id, status: currentStatus(job), forgotten: left };
+}
+
+/**
+ * Ends job `id` for good after it was cancelled (a service's cancel, which is never resumed): what it left in a
+ * cloud — the half-made image, the temporary snapshot, boot images it stored — and its temporary files are
+ * removed as after a failure, then the job is forgotten.
+ */
+export async function discardJob(id: string): Promise<void> {
+  const job = await loadJob(id);
+  const run = new JobRun(job, {});
+  await run.prepareWorkDir();
+  await removeLeftovers(run);
+  await rm(run.workDir, { recursive: true, force: true });
+  await rm(jobDir(id), { recursive: true, force: true });
 }
 
 /**

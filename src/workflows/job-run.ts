@@ -19,6 +19,17 @@ export interface JobContext {
   readonly onEvent?: WorkListener;
   /** Called once the job's id exists (the CLI prints it so the user can resume). */
   readonly onJobCreated?: (id: string) => void;
+  /**
+   * Called after each step's state is saved, and awaited before the job goes on: a service copies it into its
+   * job store, so that when this host dies a worker elsewhere resumes from a state at least as new as anything
+   * this run did in a cloud. A failure here fails the step, as a failed save does.
+   */
+  readonly onStateSaved?: (state: Readonly<JobState>) => Promise<void> | void;
+}
+
+/** `--work-dir DIR` puts the job's temporary files in DIR/<id> (removed at the end), else in its state dir. */
+export function jobWorkDir(state: Pick<JobState, "id" | "request">): string {
+  return state.request.workDir ? join(resolve(state.request.workDir), state.id) : jobDir(state.id);
 }
 
 export class JobRun {
@@ -51,14 +62,14 @@ export class JobRun {
     return this.context.signal;
   }
 
-  /** `--work-dir DIR` puts the job's temporary files in DIR/<id> (removed at the end), else in its state dir. */
   async prepareWorkDir(): Promise<void> {
-    this.workDir = this.request.workDir ? join(resolve(this.request.workDir), this.state.id) : jobDir(this.state.id);
+    this.workDir = jobWorkDir(this.state);
     await mkdir(this.workDir, { recursive: true, mode: 0o700 });
   }
 
-  save(): Promise<void> {
-    return saveJob(this.state);
+  async save(): Promise<void> {
+    await saveJob(this.state);
+    await this.context.onStateSaved?.(this.state);
   }
 
   phase(phase: Phase, state: "start" | "end", detail?: string): void {

@@ -222,6 +222,18 @@ export async function saveJob(state: JobState): Promise<void> {
   await rename(temp, join(dir, "state.json"));
 }
 
+/**
+ * A job's state as another process saved it — perhaps on another host, a service worker that died — validated
+ * and written into this host's state directory, so that resumeJob continues the job here.
+ */
+export async function adoptJob(saved: unknown): Promise<JobState> {
+  const parsed = JobStateSchema.safeParse(saved);
+  if (!parsed.success) throw new UsageError(`the job's saved state is not valid: ${parsed.error.message}`);
+  await mkdir(jobDir(parsed.data.id), { recursive: true, mode: 0o700 });
+  await saveJob(parsed.data);
+  return parsed.data;
+}
+
 export async function loadJob(id: string): Promise<JobState> {
   const path = join(jobDir(id), "state.json");
   let text: string;

@@ -84,6 +84,24 @@ export function jobStoreContract(name: string, openEmpty: () => Promise<JobStore
       assert.equal(await store.claim("w3", 60_000), undefined);
     }));
 
+  test(`${name}: a released job is taken over at once, its saved state and cancel request kept`, () =>
+    withStore(async (store) => {
+      const { job } = await store.submit({ spec: SPEC, owner: "alice" });
+      await store.claim("w1", 60_000);
+      assert.equal(await store.update(job.id, "w1", { workflowState: { step: "convert" } }), true);
+      assert.equal(await store.release(job.id, "w2"), false, "only the holder releases");
+      assert.equal(await store.release(job.id, "w1"), true);
+      assert.equal((await store.requestCancel(job.id))?.state, "running", "a released job is not cancelled blind");
+      const taken = await store.claim("w2", 60_000);
+      assert.equal(taken?.id, job.id, "taken over without waiting for the lease");
+      assert.equal(taken?.attempts, 2);
+      assert.equal(taken?.cancelRequested, true);
+      assert.deepEqual(await store.workflowState(job.id), { step: "convert" });
+      assert.equal(await store.release(job.id, "w1"), false, "the first worker no longer holds it");
+      assert.equal(await store.finish(job.id, "w2", { state: "cancelled" }), true);
+      assert.equal(await store.release(job.id, "w2"), false, "a finished job is not released");
+    }));
+
   test(`${name}: claim honours what the worker accepts`, () =>
     withStore(async (store) => {
       await store.submit({ spec: SPEC, owner: "alice" });

@@ -7,7 +7,7 @@ import { xenToKvmStep } from "../../workflows/xen-to-kvm-step.js";
 import type { XenConversionReport } from "../../operations/conversion/convert-xen-guest.js";
 import { runCommand } from "../run-command.js";
 import { writeReportFile } from "../report-file.js";
-import { requireRoot } from "../require-root.js";
+import { requireRoot } from "../../util/require-root.js";
 
 interface BootableFlags {
   outputFormat?: string;

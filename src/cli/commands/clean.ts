@@ -6,7 +6,7 @@ import { CLEANING_OPERATIONS } from "../../operations/cleaning/operation-registr
 import { formatBytes } from "../../util/human.js";
 import { printResult, runCommand } from "../run-command.js";
 import { writeReportFile } from "../report-file.js";
-import { requireRoot } from "../require-root.js";
+import { requireRoot } from "../../util/require-root.js";
 
 interface CleanFlags {
   operations: string[];

@@ -4,7 +4,7 @@ import { cleanupGuestLeftovers } from "../../guest/journal/leftover-cleanup.js";
 import { allowedReferences } from "../allowed-references.js";
 import { runCommand } from "../run-command.js";
 import { repeatable } from "../repeatable.js";
-import { requireRoot } from "../require-root.js";
+import { requireRoot } from "../../util/require-root.js";
 
 interface InspectFlags {
   format?: string;

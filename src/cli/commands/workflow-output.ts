@@ -12,7 +12,7 @@ import { formatBytes } from "../../util/human.js";
 import { describe as describeBootable } from "../../workflows/bootable-step.js";
 import { runCommand } from "../run-command.js";
 import { UsageError } from "../../util/errors.js";
-import { requireRoot } from "../require-root.js";
+import { requireRoot } from "../../util/require-root.js";
 import { checkServiceFlags, serviceOptions, type ServiceFlags } from "../service-options.js";
 import type { DoneEvent } from "../../util/events.js";
 
@@ -24,7 +24,7 @@ export interface WorkflowOutputFlags extends ServiceFlags {
 export function runJobCommand(
   command: CommandName,
   flags: WorkflowOutputFlags,
-  job: (context: Required<JobContext>) => Promise<JobResult>,
+  job: (context: Required<Omit<JobContext, "onStateSaved">>) => Promise<JobResult>,
 ): Promise<void> {
   return runCommand(
     { command, json: !!flags.json, quiet: !!flags.quiet, logPhases: true, summary },

@@ -1,4 +1,4 @@
-import { UsageError } from "../util/errors.js";
+import { UsageError } from "./errors.js";
 
 /**
  * Refuses, before anything is touched, a command that attaches loop devices and mounts filesystems when not
