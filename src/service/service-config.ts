@@ -45,6 +45,13 @@ export const ApiConfigSchema = z
       .positive()
       .max(16 * 2 ** 20)
       .default(64 * 1024),
+    trustProxy: z
+      .union([z.boolean(), z.string().min(1)])
+      .default(false)
+      .describe(
+        "behind a reverse proxy: true, or its addresses (`127.0.0.1,10.0.0.0/8`), so that the audit log and the " +
+          "rate limit see the client's address from X-Forwarded-For",
+      ),
     web: z.string().min(1).optional().describe("the web page's folder (default: web/ of the installed package)"),
     eventPollMs: z.number().int().min(10).default(200).describe("how often an event stream looks for new events"),
     heartbeatSeconds: z.number().positive().default(15).describe("an idle event stream's keep-alive comment"),

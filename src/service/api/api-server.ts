@@ -60,6 +60,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const app = fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    // A client gets this long to send its request (headers and body): a slow trickle does not hold a socket.
+    requestTimeout: 30_000,
     ...(tls ? { https: tls } : {}),
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",

@@ -39,11 +39,12 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const why = refusal(principal, spec);
     if (why) throw new ApiError(403, "forbidden", why);
     await checkPaths(spec, folders);
-    const { job, created } = await store.submit({
-      spec,
-      owner: principal.name,
-      ...(key !== undefined ? { idempotencyKey: key } : {}),
-    });
+    const submission = { spec, owner: principal.name, ...(key !== undefined ? { idempotencyKey: key } : {}) };
+    // Two retries racing with one key: the store's unique index refuses the second insert, which then finds
+    // the first job.
+    const { job, created } = await store
+      .submit(submission)
+      .catch((e: unknown) => (key === undefined ? Promise.reject(e) : store.submit(submission)));
     request.audit = { ...request.audit, job: job.id, outcome: created ? "created" : "existing" };
     if (!created && !isDeepStrictEqual(job.spec, spec))
       throw new ApiError(409, "idempotency-conflict", `Idempotency-Key "${key}" was used for another job (${job.id})`);

@@ -3,6 +3,7 @@
  * does), drops the connection, reconnects with Last-Event-ID and receives exactly the rest, then the end.
  */
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { ChromogenicEvent } from "../../../src/util/events.js";
@@ -146,4 +147,31 @@ test("a client that goes away stops its stream; a cancelled queued job's stream 
   for await (const m of sse(ended)) messages.push(m);
   assert.equal(messages.at(-1)?.event, "end");
   assert.equal((JSON.parse(messages.at(-1)!.data!) as ServiceJob).state, "cancelled");
+});
+
+test("closing the server ends the open event streams", async () => {
+  const own = await startApi();
+  try {
+    const spec = {
+      kind: "convert",
+      input: join(own.inDir, "a.raw"),
+      output: join(own.outDir, "a.qcow2"),
+      format: "qcow2",
+    };
+    const job = (await (await own.request("/v1/jobs", postJson(spec))).json()) as ServiceJob;
+    const response = await own.request(`/v1/jobs/${job.id}/events`);
+    assert.equal(response.status, 200);
+    const reading = (async () => {
+      const messages: SseMessage[] = [];
+      for await (const m of sse(response)) messages.push(m);
+      return messages;
+    })();
+    const started = Date.now();
+    await own.server.close();
+    await reading;
+    assert.ok(Date.now() - started < 5000, "close did not wait for the stream's client");
+  } finally {
+    await own.store.close();
+    rmSync(own.dir, { recursive: true, force: true });
+  }
 });

@@ -53,6 +53,19 @@ test("POST /v1/jobs queues a job (201, Location); the same Idempotency-Key answe
   assert.equal(await count(), before);
 });
 
+test("concurrent retries with one Idempotency-Key make one job", async () => {
+  const before = await count();
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      api.request("/v1/jobs", postJson(convert(), { headers: { "idempotency-key": "k-race" } })),
+    ),
+  );
+  const jobs = (await Promise.all(answers.map((a) => a.json()))) as ServiceJob[];
+  assert.equal(new Set(jobs.map((j) => j.id)).size, 1);
+  assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 200, 200, 200, 201]);
+  assert.equal(await count(), before + 1);
+});
+
 test("GET /v1/jobs/{id} answers the owner's job; another owner gets 404, an admin sees it", async () => {
   const created = (await (await api.request("/v1/jobs", postJson(convert()))).json()) as ServiceJob;
   const got = await api.request(`/v1/jobs/${created.id}`);
