@@ -431,8 +431,10 @@ $("job-form").addEventListener("submit", async (event) => {
 // ---- the token ----------------------------------------------------------------------------------------------
 
 function askToken(why) {
-  $("token-section").hidden = false;
   $("connection").textContent = why;
+  // Asked once: the list keeps being refused every second until a token is given, without stealing focus.
+  if (!$("token-section").hidden) return;
+  $("token-section").hidden = false;
   $("token").focus();
 }
 
