@@ -20,7 +20,7 @@ _chromogenic() {
   fi
   case "$path" in
     'info') opts='-f --format --json --output --input-option --allow-reference -U --force-share' ;;
-    'convert') opts='-O --output-format -f --format -o --option --input-option -c --compress --json -q --quiet --no-sync -n --in-place -U --force-share --allow-reference --disk -p --progress -t --cache -T --source-cache -S --sparse-size -W --out-of-order -m --coroutines' ;;
+    'convert') opts='-O --output-format -f --format -o --option --input-option -c --compress --json -q --quiet --no-sync -n --in-place -U --force-share --allow-reference --disk -p --progress -t --cache -T --source-cache -S --sparse-size -W --out-of-order -m --coroutines --server --token-file' ;;
     'export') opts='--no-reboot --format --target --cloud --image --instance --clean --operations --work-dir --no-part-cache --keep --keep-snapshot --cloud-private-key --bundle-signer-cert --skip-bundle-signature-check --aws-concurrency --aws-read-via --aws-write-via --aws-bucket --aws-vm-import-role --server --token-file --bootable --xen-to-kvm --kernel --ramdisk --name --description --cpus --memory --nic --controller --os-type --ovf-version --manifest --hw-version -f --input-format --json -q --quiet --allow-reference -U --force-share' ;;
     'formats') opts='--json' ;;
     'demo') opts='--dir --no-clean --json -q --quiet' ;;

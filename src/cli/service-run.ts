@@ -18,8 +18,12 @@ export interface ServiceRunFlags extends ServiceFlags {
   readonly quiet?: boolean;
 }
 
-/** How a succeeded job's result reads for people (the local run's summary). */
-export type ResultSummary = (done: DoneEvent) => string;
+/** How a succeeded job's result reads for people: the local run's summary, where the local run prints it. */
+export interface ResultSummary {
+  readonly text: (done: DoneEvent) => string;
+  /** stderr when the command's stdout may carry data (convert's); --quiet then silences it, as run-command.ts does. */
+  readonly to: "stdout" | "stderr";
+}
 
 /** Submits `spec` to `--server` and follows it to its end. */
 export async function runServiceJob(
@@ -95,7 +99,7 @@ async function following(
       },
     });
     display.close();
-    if (followed.done) printDone(followed.done, json, summary);
+    if (followed.done) printDone(followed.done, flags, summary);
     else if (followed.error) process.exitCode = printError({ ...followed.error, job: jobId! }, json);
   } catch (e) {
     display.close();
@@ -107,20 +111,23 @@ async function following(
   }
 }
 
-function printDone(done: DoneEvent, json: boolean, summary: ResultSummary | undefined): void {
-  if (json) {
+function printDone(done: DoneEvent, flags: ServiceRunFlags, summary: ResultSummary | undefined): void {
+  if (flags.json) {
     process.stdout.write(JSON.stringify(done) + "\n");
     return;
   }
   let text: string | undefined;
   try {
-    text = summary?.(done);
+    text = summary?.text(done);
   } catch {
     // a result whose shape the summary does not know (a newer service): its JSON says it all
   }
   const { event: _event, command: _command, ...result } = done;
   text ??= JSON.stringify(result);
-  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+  text = text.endsWith("\n") ? text : text + "\n";
+  if (summary?.to === "stderr") {
+    if (!flags.quiet) process.stderr.write(text);
+  } else process.stdout.write(text);
 }
 
 function printError(error: ErrorEvent, json: boolean): number {

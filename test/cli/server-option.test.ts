@@ -2,13 +2,16 @@
  * The job commands with --server against a real service (service-stack.ts: the API, SQLite, workers): the job
  * submitted is the request a local run starts, its events and result print as a local run's (--json lines of
  * the schema, the same exit status on failure), a refused token is a clear error, Ctrl-C leaves the job running
- * and says how to follow or cancel it, and `jobs follow` / `jobs cancel` do that.
+ * and says how to follow or cancel it, and `jobs follow` / `jobs cancel` do that; `convert --server` converts a
+ * file of the service as convert does here.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { doneOf, errorOf, eventLines } from "../helpers/event-lines.js";
+import { qemuCompare } from "../helpers/tools.js";
+import { makeSampleImage } from "../../src/workflows/sample-image.js";
 import { startServiceStack, type ServiceStack } from "../helpers/service-stack.js";
 import { startCli, type CliProcess, type CliRun } from "../workflows/helpers/workflow-stack.js";
 
@@ -190,4 +193,84 @@ test("Ctrl-C stops following, not the job; jobs follow picks it up and jobs canc
   assert.equal(errorOf(ended.stdout).code, "EABORTED");
   assert.equal((await stack.store.get(otherId))?.state, "cancelled");
   assert.deepEqual(await stack.destinationImages(), ["big"], "the cancelled job left nothing behind");
+});
+
+test("convert --server: a file of the service converted as convert does here; local-only options refused", async (t) => {
+  const stack = await startServiceStack(t, { slots: 1 });
+  const input = join(stack.inDir, "disk.raw");
+  const output = join(stack.outDir, "disk.qcow2");
+  await makeSampleImage(input, 32 * 2 ** 20);
+  const token = await tokenFile(stack);
+  const converted = await run(stack, [
+    "convert",
+    "-O",
+    "qcow2",
+    "-c",
+    input,
+    output,
+    "--json",
+    "--server",
+    stack.url,
+    "--token-file",
+    token,
+  ]);
+  assert.equal(converted.code, 0, converted.stderr);
+  const done = doneOf(converted.stdout, "convert");
+  assert.equal(done.outputFormat, "qcow2");
+  assert.equal((await qemuCompare(input, output)).code, 0, "the same disk");
+  const id = (eventLines(converted.stdout)[0] as { job: string }).job;
+  assert.deepEqual((await stack.store.get(id))?.spec, {
+    kind: "convert",
+    input,
+    output,
+    format: "qcow2",
+    options: { compression_type: "zlib" },
+  });
+
+  const human = await run(stack, [
+    "convert",
+    "-O",
+    "raw",
+    output,
+    join(stack.outDir, "back.raw"),
+    "--server",
+    stack.url,
+    "--token-file",
+    token,
+  ]);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(
+    human.stderr,
+    /qcow2 → raw: 32.0 MiB disk/,
+    `the summary on stderr, as a local convert's: ${human.stderr}`,
+  );
+  assert.equal(human.stdout, "");
+
+  const refused = await run(stack, [
+    "convert",
+    "-U",
+    "-O",
+    "raw",
+    input,
+    join(stack.outDir, "u.raw"),
+    "--server",
+    stack.url,
+  ]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /-U: not with --server/);
+  const outside = await run(stack, [
+    "convert",
+    "-O",
+    "raw",
+    "/etc/hostname",
+    join(stack.outDir, "h.raw"),
+    "--json",
+    "--server",
+    stack.url,
+    "--token-file",
+    token,
+  ]);
+  assert.equal(outside.code, 2, outside.stderr);
+  assert.equal(errorOf(outside.stdout).code, "EUSAGE");
+  assert.match(outside.stderr, /\/etc\/hostname/);
 });

@@ -23,7 +23,7 @@ export function registerServiceJobCommands(jobs: Command): void {
       .option("-q, --quiet", "no progress"),
   ).action(async (job: string, flags: ServiceJobFlags) => {
     const { followServiceJob } = await import("../service-run.js");
-    await followServiceJob(flags, job, jobSummary);
+    await followServiceJob(flags, job, { text: jobSummary, to: "stdout" });
   });
   serviceOptions(
     jobs

@@ -44,7 +44,7 @@ export async function runJobRequest(
   checkServiceFlags(flags);
   if (flags.server !== undefined) {
     const { runServiceJob } = await import("../service-run.js");
-    return runServiceJob(command, flags, request, jobSummary);
+    return runServiceJob(command, flags, request, { text: jobSummary, to: "stdout" });
   }
   const { startJob } = await import("../../workflows/image-job.js");
   return runJobCommand(command, flags, (context) => startJob(request, context));
