@@ -11,4 +11,25 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // The service's web page runs in a browser, as a plain ES module.
+    files: ["web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "AbortController",
+          "crypto",
+          "CSS",
+          "document",
+          "fetch",
+          "FormData",
+          "sessionStorage",
+          "setTimeout",
+          "TextDecoderStream",
+          "window",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

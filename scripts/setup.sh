@@ -43,6 +43,9 @@ test_pkgs+=(python3-botocore python3-migrate python3-routes python3-paste python
 # store on PostgreSQL (test/infra/postgres/start.sh, a cluster of its own); iproute2 makes the network namespaces
 # of the two-host tests (test/infra/network/hosts.sh).
 test_pkgs+=(redis-server redis-tools postgresql iproute2)
+# The service's web page is tested in a real headless browser: Debian's chromium, driven by puppeteer-core
+# (which downloads no browser of its own).
+test_pkgs+=(chromium)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   pkgs=("${runtime_pkgs[@]}")

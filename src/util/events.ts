@@ -41,6 +41,7 @@ export const COMMANDS = [
   "image upload",
   "jobs rm",
   "jobs prune",
+  "jobs cancel",
   "migrate",
   "resume",
   "jobs",

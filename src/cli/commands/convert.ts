@@ -8,8 +8,10 @@ import { runCommand } from "../run-command.js";
 import { FILE_UNDO_SECONDS } from "../interrupts.js";
 import { formatBytes } from "../../util/human.js";
 import { repeatable } from "../repeatable.js";
+import { checkServiceFlags, serviceOptions, type ServiceFlags } from "../service-options.js";
+import type { DoneEvent } from "../../util/events.js";
 
-interface ConvertFlags {
+interface ConvertFlags extends ServiceFlags {
   outputFormat: string;
   format?: string;
   option: string[];
@@ -55,8 +57,37 @@ function qemuHabits(flags: ConvertFlags): { sync: boolean } {
   return { sync: flags.sync && flags.cache !== "unsafe" };
 }
 
+type ConvertResult = ConvertStats & { inputFormat: string; outputFormat: string };
+
+function summary(result: ConvertResult): string {
+  return (
+    `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
+    `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`
+  );
+}
+
+/**
+ * What a service's convert job takes (job-spec.ts): the files, the output format and its options. The options
+ * about how this host reads its files have no meaning there: refused, rather than silently not applied.
+ */
+function serviceConvertSpec(input: string, output: string, flags: ConvertFlags, options: Record<string, string>) {
+  const local: [string, boolean][] = [
+    ["-f", flags.format !== undefined],
+    ["--input-option", flags.inputOption.length > 0],
+    ["--allow-reference", (flags.allowReference ?? []).length > 0],
+    ["--disk", flags.disk !== undefined],
+    ["-n", !!flags.inPlace],
+    ["-U", !!flags.forceShare],
+    ["--no-sync", !flags.sync],
+  ];
+  const refused = local.filter(([, given]) => given).map(([name]) => name);
+  if (refused.length) throw new UsageError(`${refused.join(", ")}: not with --server (the service's convert job)`);
+  if (input === "-" || output === "-") throw new UsageError("--server converts files of the service, not - (stdio)");
+  return { kind: "convert" as const, input, output, format: flags.outputFormat, options };
+}
+
 export function registerConvert(program: Command): void {
-  program
+  const command = program
     .command("convert")
     .description(
       "convert an image to another format, sparse; a file output takes its name only once complete, " +
@@ -88,47 +119,52 @@ export function registerConvert(program: Command): void {
     .option("-T, --source-cache <mode>", "qemu-img's input cache mode: accepted, inputs are read through the cache")
     .option("-S, --sparse-size <size>", "qemu-img's: accepted; zeros are skipped at the output format's granularity")
     .option("-W, --out-of-order", "qemu-img's: accepted; writes already go out of order where the format allows")
-    .option("-m, --coroutines <n>", "qemu-img's: accepted; parallelism is sized to the CPUs")
-    .action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
-      if (asksForOptionHelp(flags.option)) {
-        // Loaded only here: the listing reads the schemas, and zod has no place in a conversion's start-up.
-        const { createOptionHelp } = await import("../option-listing.js");
-        process.stdout.write(await createOptionHelp(getDriver(flags.outputFormat)));
-        return;
-      }
-      if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
-      const habits = qemuHabits(flags);
-      const createOptions = { ...parseCreateOptions(flags.option) };
-      if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
-      await runCommand(
-        {
-          command: "convert",
-          undoSeconds: FILE_UNDO_SECONDS,
-          json: !!flags.json,
-          quiet: !!flags.quiet,
-          summaryTo: "stderr",
-          summary: (result: ConvertStats & { inputFormat: string; outputFormat: string }) =>
-            `${result.inputFormat} → ${result.outputFormat}: ${formatBytes(result.virtualSize)} disk, ` +
-            `${formatBytes(result.dataBytes)} data, ${result.seconds.toFixed(2)} s`,
-        },
-        ({ signal, onProgress, warn }) =>
-          // An OVA input: one of its disks is streamed out of the archive, its manifest verified alongside.
-          convertFile({
-            input,
-            output,
-            outputFormat: flags.outputFormat,
-            createOptions,
-            signal,
-            onProgress,
-            onWarning: warn,
-            inputFormat: flags.format,
-            inputOptions: parseCreateOptions(flags.inputOption),
-            references: allowedReferences(flags.allowReference),
-            sync: habits.sync,
-            inPlace: flags.inPlace,
-            forceShare: flags.forceShare,
-            disk: flags.disk === undefined ? undefined : Number(flags.disk),
-          }),
-      );
-    });
+    .option("-m, --coroutines <n>", "qemu-img's: accepted; parallelism is sized to the CPUs");
+  serviceOptions(command).action(async (input: string | undefined, output: string | undefined, flags: ConvertFlags) => {
+    if (asksForOptionHelp(flags.option)) {
+      // Loaded only here: the listing reads the schemas, and zod has no place in a conversion's start-up.
+      const { createOptionHelp } = await import("../option-listing.js");
+      process.stdout.write(await createOptionHelp(getDriver(flags.outputFormat)));
+      return;
+    }
+    if (input === undefined || output === undefined) throw new UsageError("convert needs an <input> and an <output>");
+    const habits = qemuHabits(flags);
+    const createOptions = { ...parseCreateOptions(flags.option) };
+    if (flags.compress && createOptions.compression_type === undefined) createOptions.compression_type = "zlib";
+    checkServiceFlags(flags);
+    if (flags.server !== undefined) {
+      const spec = serviceConvertSpec(input, output, flags, createOptions);
+      const { runServiceJob } = await import("../service-run.js");
+      const text = (done: DoneEvent) => summary(done as unknown as ConvertResult);
+      return runServiceJob("convert", flags, spec, { text, to: "stderr" });
+    }
+    await runCommand(
+      {
+        command: "convert",
+        undoSeconds: FILE_UNDO_SECONDS,
+        json: !!flags.json,
+        quiet: !!flags.quiet,
+        summaryTo: "stderr",
+        summary,
+      },
+      ({ signal, onProgress, warn }) =>
+        // An OVA input: one of its disks is streamed out of the archive, its manifest verified alongside.
+        convertFile({
+          input,
+          output,
+          outputFormat: flags.outputFormat,
+          createOptions,
+          signal,
+          onProgress,
+          onWarning: warn,
+          inputFormat: flags.format,
+          inputOptions: parseCreateOptions(flags.inputOption),
+          references: allowedReferences(flags.allowReference),
+          sync: habits.sync,
+          inPlace: flags.inPlace,
+          forceShare: flags.forceShare,
+          disk: flags.disk === undefined ? undefined : Number(flags.disk),
+        }),
+    );
+  });
 }

@@ -22,7 +22,7 @@ import {
   bootableOptions,
   bootableRequest,
   jobSettings,
-  runJobCommand,
+  runJobRequest,
   type BootableJobFlags,
 } from "./workflow-output.js";
 import { OVA_FORMAT, isOvaFormat } from "../../formats/ova/ova-format.js";
@@ -30,13 +30,14 @@ import { writableFormats } from "../../formats/registry.js";
 import { repeatable } from "../repeatable.js";
 import { cloudKeyOptions } from "../cloud-key-options.js";
 import { awsOptions } from "../cloud-options.js";
+import { serviceOptions, type ServiceFlags } from "../service-options.js";
 
 /** What `export --cloud` writes: an OVA, or a disk in any format a driver writes. */
 function cloudExportFormats(): string[] {
   return [OVA_FORMAT, ...writableFormats()];
 }
 
-interface ExportFlags extends BootableJobFlags {
+interface ExportFlags extends BootableJobFlags, ServiceFlags {
   format?: string;
   target?: string;
   cloud?: string;
@@ -106,6 +107,7 @@ export function registerExport(program: Command): void {
     .option("--keep-snapshot", "with --cloud --instance: keep the instance's snapshot after success too");
   cloudKeyOptions(command);
   awsOptions(command);
+  serviceOptions(command);
   // The boot disk (with --cloud: the job's image) made bootable before it is written.
   bootableOptions(command, false)
     .option("--name <name>", "virtual machine name (default: the first input's file name)")
@@ -126,6 +128,8 @@ export function registerExport(program: Command): void {
     .action(async (paths: string[], flags: ExportFlags) => {
       if (flags.cloud !== undefined) return exportFromCloud(paths, flags);
       if (flags.image || flags.instance) throw new UsageError("--image and --instance need --cloud");
+      if (flags.server !== undefined || flags.tokenFile !== undefined)
+        throw new UsageError("--server runs a job of a cloud or store: it needs --cloud");
       if (!isOvaFormat(flags.format ?? OVA_FORMAT))
         throw new UsageError(`--format "${flags.format}" is not supported (${OVA_FORMAT} is)`);
       if (!flags.target) throw new UsageError(`export needs --target (${OVA_TARGETS.join("|")})`);
@@ -195,18 +199,11 @@ async function exportFromCloud(paths: string[], flags: ExportFlags): Promise<voi
   if (flags.target && isOvaFormat(format) && !(OVA_TARGETS as readonly string[]).includes(flags.target)) {
     throw new UsageError(`--target "${flags.target}" is not one of ${OVA_TARGETS.join(", ")}`);
   }
-  const bootable = bootableRequest("export", flags);
-  const { startJob } = await import("../../workflows/image-job.js");
-  await runJobCommand("export", flags, (context) =>
-    startJob(
-      {
-        kind: "export",
-        source: { cloud: flags.cloud!, image: flags.image, instance: flags.instance },
-        destination: { kind: "file", path: paths[0]!, format, target: flags.target, name: flags.name },
-        ...jobSettings(flags),
-        bootable,
-      },
-      context,
-    ),
-  );
+  await runJobRequest("export", flags, {
+    kind: "export",
+    source: { cloud: flags.cloud!, image: flags.image, instance: flags.instance },
+    destination: { kind: "file", path: paths[0]!, format, target: flags.target, name: flags.name },
+    ...jobSettings(flags),
+    bootable: bootableRequest("export", flags),
+  });
 }

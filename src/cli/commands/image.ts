@@ -11,7 +11,7 @@ import {
   jobOptions,
   jobSettings,
   parseProperties,
-  runJobCommand,
+  runJobRequest,
   type CloudImageFlags,
 } from "./workflow-output.js";
 import { repeatable } from "../repeatable.js";
@@ -47,18 +47,12 @@ export function registerImage(program: Command): void {
       .option("--property <key=value>", "set a property on the new image (repeatable)", repeatable, [])
       .option("--share <project>", "share the new image with this project as a member (repeatable)", repeatable, []),
   ).action(async (instance: string, name: string, flags: ImageCreateFlags) => {
-    const { startJob } = await import("../../workflows/image-job.js");
-    await runJobCommand("image create", flags, (context) =>
-      startJob(
-        {
-          kind: "image-create",
-          source: { cloud: flags.cloud, instance },
-          destination: cloudDestination(flags, flags.cloud, name),
-          ...jobSettings(flags),
-        },
-        context,
-      ),
-    );
+    await runJobRequest("image create", flags, {
+      kind: "image-create",
+      source: { cloud: flags.cloud, instance },
+      destination: cloudDestination(flags, flags.cloud, name),
+      ...jobSettings(flags),
+    });
   });
 }
 

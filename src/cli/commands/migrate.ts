@@ -7,7 +7,7 @@ import {
   cloudDestination,
   jobOptions,
   jobSettings,
-  runJobCommand,
+  runJobRequest,
   type BootableJobFlags,
   type CloudImageFlags,
 } from "./workflow-output.js";
@@ -56,24 +56,17 @@ export function registerMigrate(program: Command): void {
     "copy a Xen source as it is (by default a source its store marks as a Xen guest is made bootable on a PC)",
   ).action(async (flags: MigrateFlags) => {
     if (!flags.image === !flags.instance) throw new UsageError("migrate needs exactly one of --image and --instance");
-    const bootable = bootableRequest("migrate", flags, "xen-source");
-    const { startJob } = await import("../../workflows/image-job.js");
-    await runJobCommand("migrate", flags, (context) =>
-      startJob(
-        {
-          kind: "migrate",
-          source: { cloud: flags.from, image: flags.image, instance: flags.instance },
-          destination: cloudDestination(
-            flags,
-            flags.to,
-            flags.name ?? (flags.instance ? `${flags.instance}-image` : undefined),
-          ),
-          ...jobSettings(flags),
-          bootable,
-          serverSide: flags.serverSide,
-        },
-        context,
+    await runJobRequest("migrate", flags, {
+      kind: "migrate",
+      source: { cloud: flags.from, image: flags.image, instance: flags.instance },
+      destination: cloudDestination(
+        flags,
+        flags.to,
+        flags.name ?? (flags.instance ? `${flags.instance}-image` : undefined),
       ),
-    );
+      ...jobSettings(flags),
+      bootable: bootableRequest("migrate", flags, "xen-source"),
+      serverSide: flags.serverSide,
+    });
   });
 }

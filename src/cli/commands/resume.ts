@@ -3,6 +3,7 @@ import { runJobCommand, type WorkflowOutputFlags } from "./workflow-output.js";
 import { printResult } from "../run-command.js";
 import { listOptions, printListing, type Columns, type ListFlags } from "../list-output.js";
 import type { JobState } from "../../workflows/job-state.js";
+import { registerServiceJobCommands } from "./service-jobs.js";
 
 export function registerResume(program: Command): void {
   program
@@ -64,6 +65,7 @@ export function registerResume(program: Command): void {
         p.kept.map((k) => `kept ${k.job}: ${k.reason}\n`).join("");
       printResult({ command: "jobs prune", json: !!flags.json, summary }, pruned);
     });
+  registerServiceJobCommands(jobs);
 }
 
 function renderRemoval(r: { job: string; forgotten: readonly string[] }): string {

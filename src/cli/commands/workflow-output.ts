@@ -13,8 +13,10 @@ import { describe as describeBootable } from "../../workflows/bootable-step.js";
 import { runCommand } from "../run-command.js";
 import { UsageError } from "../../util/errors.js";
 import { requireRoot } from "../../util/require-root.js";
+import { checkServiceFlags, serviceOptions, type ServiceFlags } from "../service-options.js";
+import type { DoneEvent } from "../../util/events.js";
 
-export interface WorkflowOutputFlags {
+export interface WorkflowOutputFlags extends ServiceFlags {
   readonly json?: boolean;
   readonly quiet?: boolean;
 }
@@ -28,6 +30,29 @@ export function runJobCommand(
     { command, json: !!flags.json, quiet: !!flags.quiet, logPhases: true, summary },
     ({ signal, onEvent, onJobCreated }) => job({ signal, onEvent, onJobCreated }),
   );
+}
+
+/**
+ * Runs the job `request` describes: here, or with `--server` on a service, where the same request becomes the
+ * submitted job (its clouds and paths then the service's) and its events are shown as a local run's.
+ */
+export async function runJobRequest(
+  command: CommandName,
+  flags: WorkflowOutputFlags,
+  request: JobRequest,
+): Promise<void> {
+  checkServiceFlags(flags);
+  if (flags.server !== undefined) {
+    const { runServiceJob } = await import("../service-run.js");
+    return runServiceJob(command, flags, request, { text: jobSummary, to: "stdout" });
+  }
+  const { startJob } = await import("../../workflows/image-job.js");
+  return runJobCommand(command, flags, (context) => startJob(request, context));
+}
+
+/** A job's result for people, from a `done` event (a service's, or one read back). */
+export function jobSummary(done: DoneEvent): string {
+  return summary(done as unknown as JobResult);
 }
 
 function summary(r: JobResult): string {
@@ -113,7 +138,7 @@ export function cloudDestination(flags: CloudImageFlags, cloud: string, name: st
 
 /** Adds the options every job command shares. */
 export function jobOptions<T extends import("commander").Command>(command: T): T {
-  return command
+  command
     .option("--clean [profile]", "clean the guest (virt-sysprep-style) on one sparse raw working copy; needs root")
     .option("--operations <list>", "cleaning operations, e.g. defaults,-ssh-hostkeys (implies --clean)")
     .option("--work-dir <dir>", "where temporary data goes (default: the job's state directory)")
@@ -129,10 +154,13 @@ export function jobOptions<T extends import("commander").Command>(command: T): T
     .option("--keep", "after a failure keep the temporary snapshot, half-made image and temporary files")
     .option("--keep-snapshot", "keep the instance's snapshot after success too")
     .option("--json", "JSON-lines progress events and result on stdout")
-    .option("-q, --quiet", "no progress") as T;
+    .option("-q, --quiet", "no progress");
+  return serviceOptions(command);
 }
 
 export interface BootableJobFlags {
+  /** A service runs the job (--server): whether it may run as root is its business, not this host's. */
+  readonly server?: string;
   /** true: --bootable; false: --no-bootable (migrate); undefined: neither. */
   readonly bootable?: boolean;
   readonly xenToKvm?: boolean;
@@ -171,7 +199,7 @@ export function bootableRequest(
     return undefined;
   }
   if (!flags.bootable && !modifiers) return byDefault ? { when: byDefault } : undefined;
-  requireRoot(`${command} --bootable`);
+  if (flags.server === undefined) requireRoot(`${command} --bootable`);
   return {
     when: "always",
     ...(flags.xenToKvm ? { xenToKvm: true } : {}),
