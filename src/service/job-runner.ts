@@ -114,6 +114,9 @@ export async function runServiceJob(store: JobStore, job: ServiceJob, options: R
     if (reason === "cancel") throw new AbortedError("cancelled");
     if (options.folders) await checkPathsNow(spec, options.folders);
     const result = await runSpec(store, job, spec, context);
+    // The work can end between two renewals after another worker took the job: its done event is not this
+    // worker's to write then. One renewal now tells.
+    if (reason !== "lost" && !(await store.renew(job.id, worker, options.leaseMs))) stopWork("lost");
     if (reason === "lost") throw new LeaseLostError();
     sink.push(doneEvent(COMMAND_OF[spec.kind], result));
     // The bytes a cloud job moved (its state's count), for the service's metrics; the done event stays the CLI's.

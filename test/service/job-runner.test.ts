@@ -207,7 +207,8 @@ test("a job whose lease another worker took stops at once, finishing nothing and
   const dir = await scratch(t);
   const store = await openStore(dir);
   t.after(() => store.close());
-  const input = await randomDisk(join(dir, "big.raw"), 768);
+  // Large enough that the conversion is still running when the lease is found lost (within a renewal).
+  const input = await randomDisk(join(dir, "big.raw"), 1536);
   const output = join(dir, "out.qcow2");
   const { job } = await store.submit({ spec: { kind: "convert", input, output, format: "qcow2" }, owner: "tester" });
   const held = (await store.claim("w1", 900))!;
