@@ -76,3 +76,9 @@ export const JobSpecSchema = z
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobKind = JobSpec["kind"];
 export const JOB_KINDS: readonly JobKind[] = ["image-create", "export", "migrate", "convert", "clean"];
+
+/** The clouds a job names (its source's and a cloud destination's): what a token must allow, a worker reach. */
+export function jobClouds(spec: JobSpec): string[] {
+  if (spec.kind === "convert" || spec.kind === "clean") return [];
+  return [spec.source.cloud, ...(spec.destination.kind === "cloud" ? [spec.destination.cloud] : [])];
+}

@@ -5,17 +5,10 @@
  * clean) names none. The library's own preflight still checks each job's space once its plan is known.
  */
 import { statfs } from "node:fs/promises";
-import type { JobSpec } from "./job-spec.js";
+import { jobClouds } from "./job-spec.js";
 import type { ServiceJob } from "./service-job.js";
 
 /** The clouds a job reads from or writes to, by the names it gives them. */
-export function cloudsOf(spec: JobSpec): string[] {
-  if (spec.kind === "convert" || spec.kind === "clean") return [];
-  const clouds = [spec.source.cloud];
-  if (spec.destination.kind === "cloud") clouds.push(spec.destination.cloud);
-  return clouds;
-}
-
 /**
  * Whether a worker reaching `reachable` takes `job`: every cloud it names is in the list, by its name, or by a
  * prefix ending in `*` ("local:*" for every local store, "aws*" for every AWS region). No list: every cloud.
@@ -24,7 +17,7 @@ export function reachesClouds(reachable: readonly string[] | undefined): (job: S
   if (!reachable) return () => true;
   const matches = (cloud: string) =>
     reachable.some((entry) => (entry.endsWith("*") ? cloud.startsWith(entry.slice(0, -1)) : cloud === entry));
-  return (job) => cloudsOf(job.spec).every(matches);
+  return (job) => jobClouds(job.spec).every(matches);
 }
 
 /** Bytes free for an unprivileged writer in the file system holding `dir`. */

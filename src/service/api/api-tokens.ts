@@ -17,7 +17,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { JOB_KINDS, type JobKind, type JobSpec } from "../job-spec.js";
+import { JOB_KINDS, jobClouds, type JobKind, type JobSpec } from "../job-spec.js";
 
 export const TokenEntrySchema = z
   .object({
@@ -81,11 +81,6 @@ export function refusal(principal: Principal, spec: JobSpec): string | undefined
 }
 
 /** The clouds a job names (file jobs name none). */
-export function jobClouds(spec: JobSpec): string[] {
-  if (spec.kind === "convert" || spec.kind === "clean") return [];
-  return [spec.source.cloud, ...(spec.destination.kind === "cloud" ? [spec.destination.cloud] : [])];
-}
-
 /** A new token and the entry for the tokens file; the token is shown once to whoever asked for it. */
 export function newApiToken(
   name: string,

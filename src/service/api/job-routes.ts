@@ -13,7 +13,8 @@ import { checkJobPaths, PathNotAllowedError, type AllowedFolders } from "../serv
 import type { ServiceJob } from "../service-job.js";
 import { ApiError } from "./api-error.js";
 import { EventsQuerySchema, IdempotencyKeySchema, JobIdSchema, ListJobsQuerySchema } from "./api-schemas.js";
-import { jobClouds, refusal, type Principal } from "./api-tokens.js";
+import { refusal, type Principal } from "./api-tokens.js";
+import { jobClouds } from "../job-spec.js";
 import { resumePoint, streamJobEvents } from "./job-event-stream.js";
 
 export interface JobRoutesOptions {
