@@ -26,9 +26,14 @@ export async function addToken(file: string, name: string, rights: TokenRights):
     throw e instanceof z.ZodError ? new Error(`token "${name}": ${z.prettifyError(e)}`) : e;
   }
   const { token, entry } = made;
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.new`;
-  const handle = await open(temporary, "wx", 0o600);
+  // A failure names the tokens file, not our temporary name beside it.
+  const cannotWrite = (e: unknown): never => {
+    const why = (e as NodeJS.ErrnoException).code === "EROFS" ? "read-only file system" : (e as Error).message;
+    throw new Error(`cannot write the tokens file ${file}: ${why}`, { cause: e });
+  };
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 }).catch(cannotWrite);
+  const handle = await open(temporary, "wx", 0o600).catch(cannotWrite);
   try {
     await handle.writeFile(stringifyYaml({ tokens: [...entries, entry] }));
     await handle.sync();
